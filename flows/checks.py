@@ -1,0 +1,130 @@
+"""Checks at the boundary: every problem becomes a row naming row, column, rule and value."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from trial_designs.design import TrialDesign
+
+__all__ = ["PROBLEM_COLUMNS", "RosterError", "check_roster", "format_problems"]
+
+PROBLEM_COLUMNS = ["source_row", "column", "rule", "value", "message"]
+
+_TRUE = {"yes", "y", "true", "1", "consented"}
+_FALSE = {"no", "n", "false", "0", "withdrawn", "declined"}
+
+
+class RosterError(ValueError):
+    """A roster with problems; nothing was allocated from it."""
+
+    def __init__(self, file_name: str, problems: pd.DataFrame) -> None:
+        self.problems = problems
+        super().__init__(format_problems(file_name, problems))
+
+
+def format_problems(file_name: str, problems: pd.DataFrame, limit: int = 20) -> str:
+    """One line per problem, e.g. ``roster.csv row 7, column 'staff_id': rule unique_id; value 'S12' ...``."""
+    lines = [f"{file_name}: {len(problems)} problem(s); nothing was written."]
+    for rec in problems.head(limit).to_dict("records"):
+        lines.append(
+            f"{file_name} row {rec['source_row']}, column '{rec['column']}': rule {rec['rule']}; "
+            f"value {rec['value']!r}. {rec['message']}"
+        )
+    if len(problems) > limit:
+        lines.append(f"... and {len(problems) - limit} more.")
+    return "\n".join(lines)
+
+
+def _problem(
+    rows: pd.DataFrame, column: str, file_column: str, rule: str, message: str
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source_row": rows["source_row"].astype(int),
+            "column": file_column,
+            "rule": rule,
+            "value": rows[column].astype("object").where(rows[column].notna(), None)
+            if column in rows
+            else None,
+            "message": message,
+        }
+    )
+
+
+def check_roster(
+    roster: pd.DataFrame, design: TrialDesign, *, known_clusters: set[str] | None = None
+) -> pd.DataFrame:
+    """Check a roster (canonical column names) against a design.
+
+    Rules: ``required_id`` (an id), ``unique_id`` (no duplicate ids),
+    ``required_stratum`` (every strata and cluster column has a value),
+    ``known_cluster`` (cluster trials: the cluster is one of the design's
+    ``clusters``, or ``known_clusters`` when given), ``consented`` (consent
+    is yes), ``valid_date`` (start dates parse).
+
+    Returns
+    -------
+    DataFrame
+        One row per problem with :data:`PROBLEM_COLUMNS`; empty when the roster is good.
+    """
+    cols = design.roster.columns
+    found: list[pd.DataFrame] = []
+    ids = roster["id"]
+    missing_id = roster[ids.isna() | (ids.astype("str").str.strip() == "")]
+    found.append(
+        _problem(missing_id, "id", cols["id"], "required_id", "Every row needs a staff id.")
+    )
+    dup = roster[ids.notna() & ids.duplicated(keep=False)]
+    found.append(
+        _problem(dup, "id", cols["id"], "unique_id", "This staff id appears on more than one row.")
+    )
+    needed = list(design.strata) + ([design.cluster_by] if design.cluster_by else [])
+    for field in needed:
+        empty = roster[roster[field].isna() | (roster[field].astype("str").str.strip() == "")]
+        found.append(
+            _problem(
+                empty, field, cols[field], "required_stratum", f"'{field}' is needed to randomise."
+            )
+        )
+    if design.unit == "cluster":
+        allowed = known_clusters if known_clusters is not None else set(design.clusters)
+        if allowed:
+            unknown = roster[
+                roster[design.cluster_by].notna()
+                & ~roster[design.cluster_by].astype("str").isin(allowed)
+            ]
+            found.append(
+                _problem(
+                    unknown,
+                    design.cluster_by,
+                    cols[design.cluster_by],
+                    "known_cluster",
+                    f"Not one of the trial's {len(allowed)} {design.cluster_by}s.",
+                )
+            )
+    if "consent" in roster:
+        consent = roster["consent"].astype("str").str.strip().str.lower()
+        bad = roster[~consent.isin(_TRUE)]
+        found.append(
+            _problem(
+                bad,
+                "consent",
+                cols["consent"],
+                "consented",
+                "Only staff who consented can be randomised; remove this row or record consent.",
+            )
+        )
+    if "start_date" in roster:
+        parsed = pd.to_datetime(roster["start_date"], errors="coerce", format="ISO8601")
+        bad = roster[roster["start_date"].notna() & parsed.isna()]
+        found.append(
+            _problem(bad, "start_date", cols["start_date"], "valid_date", "Dates are YYYY-MM-DD.")
+        )
+    found = [f for f in found if len(f)]
+    if not found:
+        return pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return (
+        pd.concat(found, ignore_index=True)
+        .sort_values(["source_row", "rule"], kind="stable")
+        .reset_index(drop=True)
+    )

@@ -1,0 +1,131 @@
+"""The ``trialflow`` command line.  Every command that does work runs a Prefect flow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
+from flows.common import resolve_design_path
+from trial_designs.design import DesignError, design_json_schema, load_design
+
+app = typer.Typer(
+    help="trialflow: run and evaluate randomised trials of staff-wellbeing interventions.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def randomise(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    roster: Path = typer.Option(..., "--roster", help="Staff roster (CSV or XLSX)."),
+    force: bool = typer.Option(
+        False, "--force", help="Randomise again although allocations exist."
+    ),
+    reason: str = typer.Option(
+        None, "--reason", help="Why a forced re-randomisation is needed (logged)."
+    ),
+) -> None:
+    """Randomise a roster under a design, store the allocation and write the coordinator's list."""
+    from flows.checks import RosterError
+    from flows.randomise import randomise_flow
+    from flows.sources import SourceError
+    from flows.store import AlreadyRandomisedError
+
+    try:
+        result = randomise_flow(str(design), str(roster), force=force, reason=reason)
+    except (DesignError, RosterError, SourceError, AlreadyRandomisedError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(
+        title=f"{result['trial']}: {result['units']} units randomised (round {result['round']})"
+    )
+    counts = result["counts"]
+    for column in counts[0]:
+        table.add_column(str(column))
+    for row in counts:
+        table.add_row(*[str(v) for v in row.values()])
+    console.print(table)
+    console.print(f"Coordinator's allocation list: {result['allocation_list']}")
+
+
+@app.command()
+def enrol(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    roster: Path = typer.Option(
+        ..., "--roster", help="New staff (CSV or XLSX), same columns as the roster."
+    ),
+) -> None:
+    """Allocate late entrants (new starters, new buildings) from the concealed sequence."""
+    from flows.checks import RosterError
+    from flows.randomise import enrol_flow
+    from flows.sources import SourceError
+
+    try:
+        result = enrol_flow(str(design), str(roster))
+    except (DesignError, RosterError, SourceError, LookupError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"{result['trial']}: late entrants")
+    for column in ("participant_id", "unit_id", "arm", "status"):
+        table.add_column(column)
+    for row in result["enrolled"]:
+        table.add_row(*[str(row[c]) for c in ("participant_id", "unit_id", "arm", "status")])
+    console.print(table)
+
+
+@app.command()
+def simulate(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the synthetic files into."),
+    seed: int = typer.Option(
+        1, "--seed", help="Seed for the synthetic data (not the trial's seed)."
+    ),
+) -> None:
+    """Write a realistic synthetic roster (and, where available, trial data) for a design."""
+    from flows.simulate import simulate_flow
+
+    try:
+        written = simulate_flow(str(design), str(out), seed)
+    except DesignError as exc:
+        _fail(str(exc))
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@app.command("schema")
+def schema(out: Path = typer.Option(Path("trial_designs/design.schema.json"), "--out")) -> None:
+    """Export the JSON Schema of design files (for editor autocompletion)."""
+    out.write_text(json.dumps(design_json_schema(), indent=2, sort_keys=True) + "\n")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def validate(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+) -> None:
+    """Check a design file and print its hash."""
+    try:
+        trial = load_design(resolve_design_path(design))
+    except DesignError as exc:
+        _fail(str(exc))
+    console.print(f"{trial.id}: valid; design hash {trial.design_hash}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    np.seterr(all="ignore")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,41 @@
+"""Small shared pieces of the flows: resolving designs, output folders, task retries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows.store import trialflow_home
+from trial_designs.design import TrialDesign, load_design
+
+__all__ = ["IO_RETRIES", "load_design_task", "output_dir", "resolve_design_path"]
+
+#: I/O tasks retry; statistical tasks never do.
+IO_RETRIES = {"retries": 2, "retry_delay_seconds": 1}
+
+_PACKAGED = Path(__file__).resolve().parent.parent / "trial_designs"
+
+
+def resolve_design_path(design: str | Path) -> Path:
+    """A design file path, or the id of a packaged design (``letters`` -> trial_designs/letters.yaml)."""
+    path = Path(design)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    packaged = _PACKAGED / f"{design}.yaml"
+    if packaged.exists():
+        return packaged
+    return path
+
+
+@task(name="load design", cache_policy=NO_CACHE)
+def load_design_task(design: str | Path) -> TrialDesign:
+    return load_design(resolve_design_path(design))
+
+
+def output_dir(trial_id: str, *parts: str) -> Path:
+    """``.trialflow/out/<trial>/...``, created."""
+    path = trialflow_home().joinpath("out", trial_id, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,177 @@
+"""Randomisation flows: the initial randomisation of a roster, and late entrants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.checks import RosterError, check_roster
+from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.sources import read_table, rename_to_canonical
+from flows.store import AlreadyRandomisedError, Store
+from trial_designs.design import ALGORITHM_VERSION, TrialDesign
+from trial_designs.randomise import Allocation, randomise, sequence_slot, stratum_keys
+
+__all__ = ["enrol_flow", "randomise_flow"]
+
+
+@task(name="read roster", cache_policy=NO_CACHE, **IO_RETRIES)
+def read_roster(path: str, design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The roster with canonical columns, and its PII columns apart."""
+    raw = read_table(path)
+    roster = rename_to_canonical(raw, design.roster.columns, file_name=Path(path).name)
+    pii_cols = {
+        col: field for field, col in design.roster.pii_columns.items() if col in raw.columns
+    }
+    pii = raw[list(pii_cols)].rename(columns=pii_cols)
+    pii.insert(0, "participant_id", roster["id"].astype("str"))
+    keep = [
+        "source_row",
+        *design.roster.columns,
+        *[c for c in design.roster.covariates if c in raw],
+    ]
+    return roster[keep], pii
+
+
+@task(name="check roster", cache_policy=NO_CACHE)
+def check_roster_task(
+    roster: pd.DataFrame, design: TrialDesign, file_name: str, *, late: bool = False
+) -> None:
+    problems = check_roster(
+        roster,
+        design,
+        known_clusters=set(roster[design.cluster_by].dropna())
+        if late and design.cluster_by
+        else None,
+    )
+    if len(problems):
+        raise RosterError(file_name, problems)
+
+
+@task(name="allocate", cache_policy=NO_CACHE)
+def allocate_task(roster: pd.DataFrame, design: TrialDesign) -> Allocation:
+    return randomise(roster, design)
+
+
+def _not_refused(task, task_run, state) -> bool:  # noqa: ANN001
+    """Retry a failed store write unless the store refused it on purpose."""
+    try:
+        state.result()
+    except AlreadyRandomisedError:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure is worth one more try
+        return True
+    return False
+
+
+@task(name="store allocation", cache_policy=NO_CACHE, retry_condition_fn=_not_refused, **IO_RETRIES)
+def store_allocation(
+    design: TrialDesign,
+    allocation: Allocation,
+    roster: pd.DataFrame,
+    pii: pd.DataFrame,
+    force_reason: str | None,
+) -> int:
+    return Store().record_randomisation(
+        design=design, allocation=allocation, roster=roster, pii=pii, force_reason=force_reason
+    )
+
+
+@task(name="publish arm counts", cache_policy=NO_CACHE)
+def publish_counts(design: TrialDesign, allocation: Allocation) -> pd.DataFrame:
+    counts = allocation.counts()
+    create_table_artifact(
+        key=f"{design.id.replace('_', '-')}-allocation",
+        table=counts.to_dict("records"),
+        description=f"Arm counts per stratum for {design.title} ({allocation.method}, seed {allocation.seed}).",
+    )
+    return counts
+
+
+@task(name="write coordinator list", cache_policy=NO_CACHE, **IO_RETRIES)
+def write_coordinator_list(design: TrialDesign, round_no: int) -> Path:
+    """The allocation list for the coordinator: the only output with arms beside identities."""
+    store = Store()
+    arms = store.participant_arms(design.id)
+    pii = store.pii(design.id)
+    listing = arms[["participant_id", "organisation", "building", "team", "role", "unit_id", "arm"]]
+    if len(pii):
+        listing = listing.merge(pii, on="participant_id", how="left")
+    path = output_dir(design.id) / f"allocation_list_round{round_no}.csv"
+    listing.to_csv(path, index=False)
+    return path
+
+
+@flow(name="randomise", log_prints=True)
+def randomise_flow(
+    design: str, roster: str, force: bool = False, reason: str | None = None
+) -> dict:
+    """Load the design, read and check the roster, allocate, store, publish."""
+    if force and not (reason and reason.strip()):
+        raise ValueError('--force needs --reason "...": the override is logged with it.')
+    logger = get_run_logger()
+    trial = load_design_task(design)
+    table, pii = read_roster(roster, trial)
+    check_roster_task(table, trial, Path(roster).name)
+    allocation = allocate_task(table, trial)
+    round_no = store_allocation(trial, allocation, table, pii, reason if force else None)
+    counts = publish_counts(trial, allocation)
+    listing = write_coordinator_list(trial, round_no)
+    logger.info(
+        "Randomised %d units of %s (round %d); list at %s",
+        len(allocation.units),
+        trial.id,
+        round_no,
+        listing,
+    )
+    return {
+        "trial": trial.id,
+        "round": round_no,
+        "units": len(allocation.units),
+        "counts": counts.to_dict("records"),
+        "allocation_list": str(listing),
+        "balance_score": allocation.balance_score,
+    }
+
+
+@task(name="enrol late entrants", cache_policy=NO_CACHE, **IO_RETRIES)
+def enrol_task(design: TrialDesign, table: pd.DataFrame) -> pd.DataFrame:
+    unit = table[design.cluster_by] if design.unit == "cluster" else table["id"]
+    newcomers = table.assign(
+        participant_id=table["id"].astype("str"),
+        unit_id=unit.astype("str"),
+        stratum=stratum_keys(table, design.strata),
+    )
+    block_sizes = design.randomisation.block_sizes or (2 * sum(design.ratios),)
+
+    def allocate_slot(stratum: str, position: int, n_initial: int | None) -> str:
+        code = sequence_slot(
+            ratios=design.ratios,
+            block_sizes=block_sizes,
+            seed=design.randomisation.seed,
+            stratum=stratum if n_initial is not None else f"enrolment:{stratum}",
+            position=position,
+            n_initial=n_initial,
+        )
+        return design.arm_names[code]
+
+    return Store().enrol(
+        design=design,
+        newcomers=newcomers,
+        allocate_slot=allocate_slot,
+        algorithm_version=ALGORITHM_VERSION,
+    )
+
+
+@flow(name="enrol", log_prints=True)
+def enrol_flow(design: str, roster: str) -> dict:
+    """Allocate late entrants from the next unused slots of their strata's concealed sequences."""
+    trial = load_design_task(design)
+    table, _pii = read_roster(roster, trial)
+    check_roster_task(table, trial, Path(roster).name, late=True)
+    result = enrol_task(trial, table)
+    return {"trial": trial.id, "enrolled": result.to_dict("records")}

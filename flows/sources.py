@@ -1,0 +1,88 @@
+"""Reading input files: the I/O seam between trialflow and the outside world.
+
+Sources are files today (CSV or XLSX) and may be an HR system tomorrow; every
+reader returns a DataFrame with a ``source_row`` column holding the row's line
+number in the file (the header is line 1), so problems can be reported by row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["SourceError", "archive_file", "file_hash", "read_table", "rename_to_canonical"]
+
+
+class SourceError(ValueError):
+    """A file that cannot be read at all."""
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or XLSX file as text columns, adding ``source_row``.
+
+    Everything is read as strings so that a bad value (``"five"`` in a number
+    column) reaches the checks, which name it, instead of failing the read.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"File {path} does not exist.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            frame = pd.read_excel(path, dtype=str)
+        elif suffix in (".csv", ".txt"):
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        else:
+            raise SourceError(
+                f"File {path.name}: unknown file type '{suffix}'. Choose .csv or .xlsx."
+            )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, SourceError):
+            raise
+        raise SourceError(f"File {path.name} could not be read: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame["source_row"] = range(2, len(frame) + 2)
+    return frame
+
+
+def rename_to_canonical(
+    frame: pd.DataFrame, mapping: dict[str, str], *, file_name: str
+) -> pd.DataFrame:
+    """Rename mapped columns (canonical -> file column) to their canonical names.
+
+    Raises
+    ------
+    SourceError
+        Naming every mapped column the file lacks.
+    """
+    missing = [
+        f"'{col}' (for {field})" for field, col in mapping.items() if col not in frame.columns
+    ]
+    if missing:
+        raise SourceError(
+            f"File {file_name}: column(s) {', '.join(missing)} named in the design are missing. "
+            f"Got columns {[c for c in frame.columns if c != 'source_row']} instead."
+        )
+    return frame.rename(columns={col: field for field, col in mapping.items()})
+
+
+def archive_file(path: str | Path, archive_dir: Path, digest: str) -> Path:
+    """Copy a raw input file into the archive under its content hash (idempotent)."""
+    path = Path(path)
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    target = archive_dir / f"{digest}{path.suffix.lower()}"
+    if not target.exists():
+        shutil.copyfile(path, target)
+    return target

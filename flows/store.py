@@ -1,0 +1,715 @@
+"""The system of record: SQLAlchemy over SQLite (WAL) by default, any URL by setting.
+
+Every write is one transaction.  Allocations and the audit log are
+append-only: the database itself refuses UPDATE and DELETE on them, and a
+unique constraint on (trial, round, unit) makes a double allocation
+impossible, even from two processes at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+
+__all__ = [
+    "DEFAULT_HOME",
+    "AlreadyRandomisedError",
+    "Store",
+    "metadata",
+    "trialflow_home",
+]
+
+DEFAULT_HOME = Path(".trialflow")
+
+metadata = sa.MetaData()
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("trial_id", sa.String(64), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("design_hash", sa.String(64), nullable=False),
+    sa.Column("design_json", sa.Text, nullable=False),
+    sa.Column("active_round", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+participants = sa.Table(
+    "participants",
+    metadata,
+    sa.Column("trial_id", sa.String(64), sa.ForeignKey("trials.trial_id"), primary_key=True),
+    sa.Column("participant_id", sa.String(128), primary_key=True),
+    sa.Column("organisation", sa.Text),
+    sa.Column("building", sa.Text),
+    sa.Column("team", sa.Text),
+    sa.Column("role", sa.Text),
+    sa.Column("start_date", sa.Date),
+    sa.Column("stratum", sa.Text, nullable=False),
+    sa.Column("unit_id", sa.String(128), nullable=False),
+    sa.Column("enrolment", sa.String(16), nullable=False),  # initial | late
+    sa.Column("covariates_json", sa.Text),
+    sa.Column("enrolled_at", sa.DateTime, nullable=False),
+)
+
+# Names and addresses live apart from every analysis table; only letter production reads them.
+participant_pii = sa.Table(
+    "participant_pii",
+    metadata,
+    sa.Column("trial_id", sa.String(64), primary_key=True),
+    sa.Column("participant_id", sa.String(128), primary_key=True),
+    sa.Column("first_name", sa.Text),
+    sa.Column("surname", sa.Text),
+    sa.Column("address", sa.Text),
+)
+
+allocations = sa.Table(
+    "allocations",
+    metadata,
+    sa.Column("allocation_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trial_id", sa.String(64), sa.ForeignKey("trials.trial_id"), nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("unit_id", sa.String(128), nullable=False),
+    sa.Column("unit_kind", sa.String(16), nullable=False),  # participant | cluster
+    sa.Column("stratum", sa.Text, nullable=False),
+    sa.Column("arm", sa.String(64), nullable=False),
+    sa.Column("sequence", sa.String(16), nullable=False),  # initial | blocks | enrolment
+    sa.Column("sequence_position", sa.Integer, nullable=False),
+    sa.Column("allocated_at", sa.DateTime, nullable=False),
+    sa.Column("design_hash", sa.String(64), nullable=False),
+    sa.Column("algorithm_version", sa.String(64), nullable=False),
+    sa.UniqueConstraint("trial_id", "round", "unit_id", name="uq_allocation_unit"),
+    sa.UniqueConstraint(
+        "trial_id", "round", "stratum", "sequence", "sequence_position", name="uq_allocation_slot"
+    ),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trial_id", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("round", sa.Integer),
+    sa.Column("unit_id", sa.String(128)),
+    sa.Column("arm", sa.String(64)),
+    sa.Column("sequence", sa.String(16)),
+    sa.Column("sequence_position", sa.Integer),
+    sa.Column("seed", sa.BigInteger),
+    sa.Column("design_hash", sa.String(64)),
+    sa.Column("algorithm_version", sa.String(64)),
+    sa.Column("details_json", sa.Text),
+)
+
+ingested_files = sa.Table(
+    "ingested_files",
+    metadata,
+    sa.Column("file_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trial_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # deliveries | survey | hr
+    sa.Column("file_hash", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("archived_path", sa.Text, nullable=False),
+    sa.Column("timepoint", sa.String(32)),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("rows_stored", sa.Integer, nullable=False),
+    sa.Column("rows_quarantined", sa.Integer, nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("trial_id", "kind", "file_hash", "timepoint", name="uq_ingested_file"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("quarantine_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trial_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("file_hash", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("row_number", sa.Integer, nullable=False),
+    sa.Column("column", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("value", sa.Text),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("quarantined_at", sa.DateTime, nullable=False),
+)
+
+delivery_events = sa.Table(
+    "delivery_events",
+    metadata,
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trial_id", sa.String(64), nullable=False),
+    sa.Column("event_key", sa.String(64), nullable=False),
+    sa.Column("unit_id", sa.String(128), nullable=False),
+    sa.Column("unit_kind", sa.String(16), nullable=False),
+    sa.Column("intervention", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+    sa.Column("quantity", sa.Float),
+    sa.Column("hours", sa.Float),
+    sa.Column("attendees", sa.Float),
+    sa.Column("module", sa.Integer),
+    sa.Column("round_id", sa.String(64)),
+    sa.Column("facilitator", sa.Text),
+    sa.Column("contaminated", sa.Boolean, nullable=False, default=False),
+    sa.Column("source_file", sa.Text, nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=False),
+    sa.UniqueConstraint("trial_id", "event_key", name="uq_delivery_event"),
+)
+
+outcome_values = sa.Table(
+    "outcome_values",
+    metadata,
+    sa.Column("trial_id", sa.String(64), primary_key=True),
+    sa.Column("participant_id", sa.String(128), primary_key=True),
+    sa.Column("timepoint", sa.String(32), primary_key=True),
+    sa.Column("measure", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Float),
+    sa.Column("rule", sa.Text),
+    sa.Column("collected_on", sa.Date),
+    sa.Column("source_file", sa.Text, nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=False),
+)
+
+_APPEND_ONLY = ("allocations", "audit_log")
+
+
+class AlreadyRandomisedError(RuntimeError):
+    """A trial that has allocations already; re-randomising needs force and a reason."""
+
+
+def trialflow_home() -> Path:
+    """The working folder for the store, Prefect and outputs: ``$TRIALFLOW_HOME`` or ./.trialflow."""
+    return Path(os.environ.get("TRIALFLOW_HOME", DEFAULT_HOME)).resolve()
+
+
+def _default_url() -> str:
+    url = os.environ.get("TRIALFLOW_DATABASE_URL")
+    if url:
+        return url
+    home = trialflow_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'trialflow.db'}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+class Store:
+    """The trialflow database.
+
+    Parameters
+    ----------
+    url : str, optional
+        A SQLAlchemy URL.  Default: ``$TRIALFLOW_DATABASE_URL``, else SQLite in
+        WAL mode at ``.trialflow/trialflow.db``.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or _default_url()
+        self.engine = sa.create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            self._configure_sqlite()
+        metadata.create_all(self.engine)
+        self._install_append_only_guards()
+
+    # -- connection set-up ------------------------------------------------------
+    def _configure_sqlite(self) -> None:
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+            # Let SQLAlchemy, not pysqlite, emit BEGIN, so it can be BEGIN IMMEDIATE.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(connection):  # noqa: ANN001
+            # Take the write lock at the start, so two enrolments serialise instead of
+            # both reading the same "next slot" and one failing at commit.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _install_append_only_guards(self) -> None:
+        dialect = self.engine.dialect.name
+        with self.engine.begin() as conn:
+            for table in _APPEND_ONLY:
+                if dialect == "sqlite":
+                    for action in ("UPDATE", "DELETE"):
+                        conn.exec_driver_sql(
+                            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} "
+                            f"BEFORE {action} ON {table} BEGIN "
+                            f"SELECT RAISE(ABORT, '{table} is append-only'); END"
+                        )
+                elif dialect == "postgresql":
+                    conn.exec_driver_sql(
+                        "CREATE OR REPLACE FUNCTION trialflow_append_only() RETURNS trigger "
+                        "AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ "
+                        "LANGUAGE plpgsql"
+                    )
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+                    conn.exec_driver_sql(
+                        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                        "FOR EACH ROW EXECUTE FUNCTION trialflow_append_only()"
+                    )
+
+    @contextmanager
+    def transaction(self, *, lock_trial: str | None = None) -> Iterator[sa.Connection]:
+        """One write transaction; on servers, optionally lock the trial's row first."""
+        with self.engine.begin() as conn:
+            if lock_trial is not None and self.engine.dialect.name != "sqlite":
+                conn.execute(
+                    sa.select(trials.c.trial_id)
+                    .where(trials.c.trial_id == lock_trial)
+                    .with_for_update()
+                )
+            yield conn
+
+    def read(self, query: sa.Select) -> pd.DataFrame:
+        """Run a read query into a DataFrame."""
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).mappings().all())
+
+    # -- trials and allocations ---------------------------------------------------
+    def trial(self, trial_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(trials).where(trials.c.trial_id == trial_id))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def record_randomisation(
+        self,
+        *,
+        design,  # noqa: ANN001 - TrialDesign; typed loosely to keep flows/ free of import cycles
+        allocation,  # noqa: ANN001 - trial_designs.randomise.Allocation
+        roster: pd.DataFrame,
+        pii: pd.DataFrame | None = None,
+        force_reason: str | None = None,
+    ) -> int:
+        """Store a randomisation in one transaction; returns its round number.
+
+        Raises
+        ------
+        AlreadyRandomisedError
+            If the trial already has allocations and no ``force_reason`` is given.
+        """
+        who, now = _who(), _now()
+        with self.transaction(lock_trial=design.id) as conn:
+            existing = (
+                conn.execute(sa.select(trials).where(trials.c.trial_id == design.id))
+                .mappings()
+                .first()
+            )
+            round_no = 1
+            if existing is not None:
+                n_alloc = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(allocations)
+                    .where(
+                        allocations.c.trial_id == design.id,
+                        allocations.c.round == existing["active_round"],
+                    )
+                ).scalar_one()
+                if n_alloc and not force_reason:
+                    raise AlreadyRandomisedError(
+                        f"Trial '{design.id}' was already randomised ({n_alloc} units in round "
+                        f"{existing['active_round']}, design {existing['design_hash'][:12]}). Refusing to "
+                        'randomise again. To override, run with --force --reason "..."; the old '
+                        "allocations are kept and the override is logged."
+                    )
+                round_no = existing["active_round"] + (1 if n_alloc else 0)
+                conn.execute(
+                    trials.update()
+                    .where(trials.c.trial_id == design.id)
+                    .values(
+                        active_round=round_no,
+                        design_hash=design.design_hash,
+                        design_json=design.canonical_json(),
+                        title=design.title,
+                    )
+                )
+                conn.execute(participants.delete().where(participants.c.trial_id == design.id))
+                conn.execute(
+                    participant_pii.delete().where(participant_pii.c.trial_id == design.id)
+                )
+            else:
+                conn.execute(
+                    trials.insert().values(
+                        trial_id=design.id,
+                        title=design.title,
+                        design_hash=design.design_hash,
+                        design_json=design.canonical_json(),
+                        active_round=1,
+                        created_at=now,
+                    )
+                )
+            sequence = "blocks" if design.randomisation.method == "blocked" else "initial"
+            units = allocation.units
+            conn.execute(
+                allocations.insert(),
+                [
+                    {
+                        "trial_id": design.id,
+                        "round": round_no,
+                        "unit_id": u,
+                        "unit_kind": "cluster" if design.unit == "cluster" else "participant",
+                        "stratum": s,
+                        "arm": a,
+                        "sequence": sequence,
+                        "sequence_position": int(p),
+                        "allocated_at": now,
+                        "design_hash": design.design_hash,
+                        "algorithm_version": allocation.algorithm_version,
+                    }
+                    for u, s, a, p in units[
+                        ["unit_id", "stratum", "arm", "sequence_position"]
+                    ].itertuples(index=False)
+                ],
+            )
+            self._insert_participants(conn, design, roster, allocation, "initial", now)
+            if pii is not None and len(pii):
+                conn.execute(
+                    participant_pii.insert(),
+                    [{"trial_id": design.id, **row} for row in pii.to_dict("records")],
+                )
+            details = {
+                "method": allocation.method,
+                "n_units": len(units),
+                "balance_score": allocation.balance_score,
+                "n_candidates": allocation.n_candidates,
+                "n_accepted": allocation.n_accepted,
+            }
+            if force_reason:
+                details["forced"] = True
+                details["reason"] = force_reason
+            common = {
+                "trial_id": design.id,
+                "who": who,
+                "at": now,
+                "round": round_no,
+                "seed": design.randomisation.seed,
+                "design_hash": design.design_hash,
+                "algorithm_version": allocation.algorithm_version,
+            }
+            conn.execute(
+                audit_log.insert(),
+                {
+                    **common,
+                    "event": "re-randomised" if force_reason else "randomised",
+                    "details_json": json.dumps(details),
+                },
+            )
+            conn.execute(
+                audit_log.insert(),
+                [
+                    {
+                        **common,
+                        "event": "allocated",
+                        "unit_id": u,
+                        "arm": a,
+                        "sequence": sequence,
+                        "sequence_position": int(p),
+                    }
+                    for u, a, p in units[["unit_id", "arm", "sequence_position"]].itertuples(
+                        index=False
+                    )
+                ],
+            )
+        return round_no
+
+    @staticmethod
+    def _insert_participants(conn, design, roster, allocation, enrolment, now) -> None:  # noqa: ANN001
+        unit_of = dict(
+            zip(allocation.members["participant_id"], allocation.members["unit_id"], strict=True)
+        )
+        stratum_of = dict(
+            zip(allocation.units["unit_id"], allocation.units["stratum"], strict=True)
+        )
+        covariate_cols = [c for c in design.roster.covariates if c in roster.columns]
+        rows = []
+        for rec in roster.to_dict("records"):
+            pid = str(rec["id"])
+            unit = unit_of[pid]
+            start = rec.get("start_date")
+            rows.append(
+                {
+                    "trial_id": design.id,
+                    "participant_id": pid,
+                    "organisation": _text(rec.get("organisation")),
+                    "building": _text(rec.get("building")),
+                    "team": _text(rec.get("team")),
+                    "role": _text(rec.get("role")),
+                    "start_date": pd.Timestamp(start).date() if _present(start) else None,
+                    "stratum": stratum_of[unit],
+                    "unit_id": unit,
+                    "enrolment": enrolment,
+                    "covariates_json": json.dumps(
+                        {c: _jsonable(rec.get(c)) for c in covariate_cols}
+                    )
+                    if covariate_cols
+                    else None,
+                    "enrolled_at": now,
+                }
+            )
+        if rows:
+            conn.execute(participants.insert(), rows)
+
+    def allocations(self, trial_id: str) -> pd.DataFrame:
+        """The active round's allocations of a trial (one row per randomised unit)."""
+        trial = self.trial(trial_id)
+        if trial is None:
+            return pd.DataFrame(columns=[c.name for c in allocations.columns])
+        return self.read(
+            sa.select(allocations)
+            .where(allocations.c.trial_id == trial_id, allocations.c.round == trial["active_round"])
+            .order_by(allocations.c.allocation_id)
+        )
+
+    def participant_arms(self, trial_id: str) -> pd.DataFrame:
+        """Each participant with its unit, stratum and arm (via its cluster in cluster trials)."""
+        trial = self.trial(trial_id)
+        if trial is None:
+            return pd.DataFrame(
+                columns=[
+                    "participant_id",
+                    "unit_id",
+                    "stratum",
+                    "arm",
+                    "organisation",
+                    "building",
+                    "team",
+                    "role",
+                ]
+            )
+        j = participants.join(
+            allocations,
+            sa.and_(
+                allocations.c.trial_id == participants.c.trial_id,
+                allocations.c.unit_id == participants.c.unit_id,
+                allocations.c.round == trial["active_round"],
+            ),
+        )
+        return self.read(
+            sa.select(
+                participants.c.participant_id,
+                participants.c.unit_id,
+                participants.c.stratum,
+                allocations.c.arm,
+                participants.c.organisation,
+                participants.c.building,
+                participants.c.team,
+                participants.c.role,
+                participants.c.start_date,
+                participants.c.enrolment,
+                participants.c.covariates_json,
+            )
+            .select_from(j)
+            .where(participants.c.trial_id == trial_id)
+            .order_by(participants.c.participant_id)
+        )
+
+    def pii(self, trial_id: str) -> pd.DataFrame:
+        """Names and addresses: for letter production and the coordinator's list only."""
+        return self.read(
+            sa.select(participant_pii).where(participant_pii.c.trial_id == trial_id)
+        ).drop(columns=["trial_id"], errors="ignore")
+
+    def audit(self, trial_id: str) -> pd.DataFrame:
+        return self.read(
+            sa.select(audit_log)
+            .where(audit_log.c.trial_id == trial_id)
+            .order_by(audit_log.c.audit_id)
+        )
+
+    def enrol(
+        self, *, design, newcomers: pd.DataFrame, allocate_slot, algorithm_version: str
+    ) -> pd.DataFrame:  # noqa: ANN001
+        """Allocate late entrants from their stratum's concealed sequence, one transaction.
+
+        ``allocate_slot(stratum, position, n_initial)`` returns the arm of a
+        sequence position (a pure function of the design).  The next unused
+        position of each stratum is read inside the locked transaction, so two
+        processes never take the same slot, and the unique constraint makes a
+        second allocation of the same unit impossible.
+
+        Returns one row per newcomer: participant_id, unit_id, arm, status
+        (``allocated``, ``joined cluster`` or ``already allocated``).
+        """
+        who, now = _who(), _now()
+        results = []
+        with self.transaction(lock_trial=design.id) as conn:
+            trial = (
+                conn.execute(sa.select(trials).where(trials.c.trial_id == design.id))
+                .mappings()
+                .first()
+            )
+            if trial is None:
+                raise LookupError(
+                    f"Trial '{design.id}' has not been randomised yet; run `trialflow randomise` first."
+                )
+            round_no = trial["active_round"]
+            current = pd.DataFrame(
+                conn.execute(
+                    sa.select(
+                        allocations.c.unit_id,
+                        allocations.c.stratum,
+                        allocations.c.arm,
+                        allocations.c.sequence,
+                    ).where(allocations.c.trial_id == design.id, allocations.c.round == round_no)
+                )
+                .mappings()
+                .all()
+            )
+            known_people = set(
+                conn.execute(
+                    sa.select(participants.c.participant_id).where(
+                        participants.c.trial_id == design.id
+                    )
+                ).scalars()
+            )
+            arm_of = dict(zip(current["unit_id"], current["arm"], strict=True))
+            used = current.groupby(["stratum", "sequence"]).size().to_dict()
+            new_rows = []
+            audit_rows = []
+            member_rows = []
+            sequence = "blocks" if design.randomisation.method == "blocked" else "enrolment"
+            for rec in newcomers.to_dict("records"):
+                pid, unit, stratum = rec["participant_id"], rec["unit_id"], rec["stratum"]
+                if pid in known_people:
+                    results.append(
+                        {
+                            "participant_id": pid,
+                            "unit_id": unit,
+                            "arm": arm_of.get(unit),
+                            "status": "already allocated",
+                        }
+                    )
+                    continue
+                status = "joined cluster"
+                if unit not in arm_of:
+                    position = used.get((stratum, sequence), 0)
+                    n_initial = None
+                    if sequence == "blocks":
+                        # the initial randomisation shaped the block it ended in
+                        n_initial = conn.execute(
+                            sa.select(sa.func.count())
+                            .select_from(allocations)
+                            .join(
+                                participants,
+                                sa.and_(
+                                    participants.c.trial_id == allocations.c.trial_id,
+                                    participants.c.participant_id == allocations.c.unit_id,
+                                ),
+                            )
+                            .where(
+                                allocations.c.trial_id == design.id,
+                                allocations.c.round == round_no,
+                                allocations.c.stratum == stratum,
+                                participants.c.enrolment == "initial",
+                            )
+                        ).scalar_one()
+                    arm = allocate_slot(stratum, position, n_initial)
+                    used[(stratum, sequence)] = position + 1
+                    arm_of[unit] = arm
+                    status = "allocated"
+                    new_rows.append(
+                        {
+                            "trial_id": design.id,
+                            "round": round_no,
+                            "unit_id": unit,
+                            "unit_kind": "cluster" if design.unit == "cluster" else "participant",
+                            "stratum": stratum,
+                            "arm": arm,
+                            "sequence": sequence,
+                            "sequence_position": position,
+                            "allocated_at": now,
+                            "design_hash": design.design_hash,
+                            "algorithm_version": algorithm_version,
+                        }
+                    )
+                    audit_rows.append(
+                        {
+                            "trial_id": design.id,
+                            "event": "enrolled",
+                            "who": who,
+                            "at": now,
+                            "round": round_no,
+                            "unit_id": unit,
+                            "arm": arm,
+                            "sequence": sequence,
+                            "sequence_position": position,
+                            "seed": design.randomisation.seed,
+                            "design_hash": design.design_hash,
+                            "algorithm_version": algorithm_version,
+                        }
+                    )
+                known_people.add(pid)
+                member_rows.append(
+                    {
+                        "trial_id": design.id,
+                        "participant_id": pid,
+                        "organisation": _text(rec.get("organisation")),
+                        "building": _text(rec.get("building")),
+                        "team": _text(rec.get("team")),
+                        "role": _text(rec.get("role")),
+                        "start_date": pd.Timestamp(rec["start_date"]).date()
+                        if _present(rec.get("start_date"))
+                        else None,
+                        "stratum": stratum,
+                        "unit_id": unit,
+                        "enrolment": "late",
+                        "covariates_json": None,
+                        "enrolled_at": now,
+                    }
+                )
+                results.append(
+                    {"participant_id": pid, "unit_id": unit, "arm": arm_of[unit], "status": status}
+                )
+            if new_rows:
+                conn.execute(allocations.insert(), new_rows)
+                conn.execute(audit_log.insert(), audit_rows)
+            if member_rows:
+                conn.execute(participants.insert(), member_rows)
+        return pd.DataFrame(results, columns=["participant_id", "unit_id", "arm", "status"])
+
+
+def _present(value: object) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and pd.isna(value))
+        and value is not pd.NaT
+    )
+
+
+def _text(value: object) -> str | None:
+    return str(value) if _present(value) else None
+
+
+def _jsonable(value: object) -> object:
+    if not _present(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
