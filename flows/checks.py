@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
 import pandas as pd
 
 from trial_designs.design import TrialDesign
 
-__all__ = ["PROBLEM_COLUMNS", "RosterError", "check_roster", "format_problems"]
+__all__ = [
+    "PROBLEM_COLUMNS",
+    "Rule",
+    "RosterError",
+    "check_roster",
+    "format_problems",
+    "run_rules",
+]
 
 PROBLEM_COLUMNS = ["source_row", "column", "rule", "value", "message"]
 
@@ -79,11 +90,17 @@ def check_roster(
         _problem(dup, "id", cols["id"], "unique_id", "This staff id appears on more than one row.")
     )
     needed = list(design.strata) + ([design.cluster_by] if design.cluster_by else [])
-    for field in needed:
-        empty = roster[roster[field].isna() | (roster[field].astype("str").str.strip() == "")]
+    for needed_field in needed:
+        empty = roster[
+            roster[needed_field].isna() | (roster[needed_field].astype("str").str.strip() == "")
+        ]
         found.append(
             _problem(
-                empty, field, cols[field], "required_stratum", f"'{field}' is needed to randomise."
+                empty,
+                field,
+                cols[needed_field],
+                "required_stratum",
+                f"'{needed_field}' is needed to randomise.",
             )
         )
     if design.unit == "cluster":
@@ -128,3 +145,111 @@ def check_roster(
         .sort_values(["source_row", "rule"], kind="stable")
         .reset_index(drop=True)
     )
+
+
+# ---------------------------------------------------------------------------
+# great-expectations: declarative row rules for ingested files
+# ---------------------------------------------------------------------------
+_EXPECTATIONS = {
+    "between": "ExpectColumnValuesToBeBetween",
+    "in_set": "ExpectColumnValuesToBeInSet",
+    "not_null": "ExpectColumnValuesToNotBeNull",
+    "unique": "ExpectColumnValuesToBeUnique",
+    "regex": "ExpectColumnValuesToMatchRegex",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named row rule, run as a great-expectations expectation.
+
+    ``kind`` is one of ``between``, ``in_set``, ``not_null``, ``unique``,
+    ``regex``; ``kwargs`` are the expectation's own (``min_value``,
+    ``value_set``, ...).  ``file_column`` is the column's name in the file,
+    for messages.
+    """
+
+    name: str
+    column: str
+    kind: str
+    message: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    file_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _EXPECTATIONS:
+            raise ValueError(
+                f"The rule kind '{self.kind}' is not known. Choose one of: {', '.join(_EXPECTATIONS)}. "
+                f"Got '{self.kind}' instead."
+            )
+
+
+_suite_counter = itertools.count()
+
+
+def run_rules(frame: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
+    """Validate ``frame`` with great-expectations; one problem row per failing cell.
+
+    ``frame`` must have a ``source_row`` column; it names the failing rows.
+    An expectation that *raises* is an error in trialflow, not in the data,
+    so it is re-raised rather than reported as a failure.
+    """
+    if frame.empty or not rules:
+        return pd.DataFrame(columns=PROBLEM_COLUMNS)
+    import great_expectations as gx  # late: the import costs seconds and ~150 MB
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    name = f"trialflow-{next(_suite_counter)}"
+    batch = (
+        context.data_sources.add_or_update_pandas(name)
+        .add_dataframe_asset("rows")
+        .add_batch_definition_whole_dataframe("all")
+    )
+    # results come back in GX's order, not ours: tag each expectation with its rule's index
+    expectations = [
+        getattr(gxe, _EXPECTATIONS[r.kind])(column=r.column, meta={"trialflow_rule": i}, **r.kwargs)
+        for i, r in enumerate(rules)
+    ]
+    suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
+    )
+    result = validation.run(
+        batch_parameters={"dataframe": frame},
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": ["source_row"],
+        },
+    )
+    found = []
+    for outcome in result.results:
+        rule = rules[int(outcome.expectation_config.meta["trialflow_rule"])]
+        info = outcome.exception_info or {}
+        raised = (
+            info.get("raised_exception")
+            if "raised_exception" in info
+            else any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
+        )
+        if raised:
+            raise RuntimeError(
+                f"The check '{rule.name}' on column '{rule.column}' failed to run: {info}"
+            )
+        if outcome.success:
+            continue
+        for item in outcome.result.get("unexpected_index_list") or []:
+            value = item.get(rule.column)
+            found.append(
+                {
+                    "source_row": int(item["source_row"]),
+                    "column": rule.file_column or rule.column,
+                    "rule": rule.name,
+                    "value": None
+                    if pd.isna(value)
+                    else (value.item() if hasattr(value, "item") else value),
+                    "message": rule.message,
+                }
+            )
+    return pd.DataFrame(found, columns=PROBLEM_COLUMNS)

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ __all__ = [
     "Store",
     "metadata",
     "trialflow_home",
+    "IngestSummary",
 ]
 
 DEFAULT_HOME = Path(".trialflow")
@@ -530,6 +532,110 @@ class Store:
             .order_by(participants.c.participant_id)
         )
 
+    # -- ingestion --------------------------------------------------------------
+    def previous_ingest(
+        self, *, trial_id: str, kind: str, file_hash: str, timepoint: str | None
+    ) -> dict | None:
+        """The record of an earlier ingest of the same bytes, if any."""
+        query = sa.select(ingested_files).where(
+            ingested_files.c.trial_id == trial_id,
+            ingested_files.c.kind == kind,
+            ingested_files.c.file_hash == file_hash,
+            ingested_files.c.timepoint.is_(None)
+            if timepoint is None
+            else ingested_files.c.timepoint == timepoint,
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict]) -> int:
+        """Insert rows, skipping any that collide with a unique key; returns rows added.
+
+        Overlapping exports (the same event or response in two files) are
+        therefore stored once.
+        """
+        if not rows:
+            return 0
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            statement = table.insert().prefix_with("OR IGNORE")
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement = pg_insert(table).on_conflict_do_nothing()
+        else:  # pragma: no cover - other servers: fall back to the plain insert
+            statement = table.insert()
+        before = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        conn.execute(statement, rows)
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() - before
+
+    def record_ingest(
+        self,
+        conn: sa.Connection,
+        *,
+        trial_id: str,
+        kind: str,
+        file_name: str,
+        file_hash: str,
+        archived_path: str,
+        timepoint: str | None,
+        rows_read: int,
+        rows_stored: int,
+        problems: pd.DataFrame,
+    ) -> IngestSummary:
+        """Write the quarantine rows and the file record, inside the caller's transaction."""
+        now = _now()
+        if len(problems):
+            conn.execute(
+                quarantine.insert(),
+                [
+                    {
+                        "trial_id": trial_id,
+                        "kind": kind,
+                        "file_hash": file_hash,
+                        "file_name": file_name,
+                        "row_number": int(p["source_row"]),
+                        "column": str(p["column"]),
+                        "rule": str(p["rule"]),
+                        "value": None if not _present(p["value"]) else str(p["value"]),
+                        "message": str(p["message"]),
+                        "quarantined_at": now,
+                    }
+                    for p in problems.to_dict("records")
+                ],
+            )
+        n_bad_rows = int(problems["source_row"].nunique()) if len(problems) else 0
+        conn.execute(
+            ingested_files.insert().values(
+                trial_id=trial_id,
+                kind=kind,
+                file_hash=file_hash,
+                file_name=file_name,
+                archived_path=archived_path,
+                timepoint=timepoint,
+                rows_read=rows_read,
+                rows_stored=rows_stored,
+                rows_quarantined=n_bad_rows,
+                ingested_at=now,
+            )
+        )
+        return IngestSummary(
+            file_name=file_name,
+            file_hash=file_hash,
+            archived_path=archived_path,
+            rows_read=rows_read,
+            rows_stored=rows_stored,
+            rows_quarantined=n_bad_rows,
+            already_ingested=False,
+        )
+
+    def quarantined(self, trial_id: str, kind: str | None = None) -> pd.DataFrame:
+        query = sa.select(quarantine).where(quarantine.c.trial_id == trial_id)
+        if kind:
+            query = query.where(quarantine.c.kind == kind)
+        return self.read(query.order_by(quarantine.c.quarantine_id))
+
     def pii(self, trial_id: str) -> pd.DataFrame:
         """Names and addresses: for letter production and the coordinator's list only."""
         return self.read(
@@ -693,6 +799,27 @@ class Store:
             if member_rows:
                 conn.execute(participants.insert(), member_rows)
         return pd.DataFrame(results, columns=["participant_id", "unit_id", "arm", "status"])
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What one ingest of one file did."""
+
+    file_name: str
+    file_hash: str
+    archived_path: str
+    rows_read: int
+    rows_stored: int
+    rows_quarantined: int
+    already_ingested: bool
+
+    def line(self) -> str:
+        if self.already_ingested:
+            return f"{self.file_name}: already ingested (sha256 {self.file_hash[:12]}); nothing changed."
+        return (
+            f"{self.file_name}: {self.rows_read} rows read, {self.rows_stored} stored, "
+            f"{self.rows_quarantined} quarantined; archived as {Path(self.archived_path).name}."
+        )
 
 
 def _present(value: object) -> bool:

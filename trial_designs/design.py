@@ -352,7 +352,13 @@ def load_design(path: str | Path) -> TrialDesign:
         return TrialDesign.model_validate(data)
     except ValidationError as exc:
         lines = []
-        for err in exc.errors():
+        errors = exc.errors()
+        # a list whose item failed also reports "too short": the item's error says it all
+        failed_items = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2}
+        errors = [
+            e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_items)
+        ]
+        for err in errors:
             field, value = _describe(tuple(err["loc"]), data)
             value = err.get("input", value)
             message = err["msg"].removeprefix("Value error, ")

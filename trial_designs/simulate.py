@@ -154,11 +154,10 @@ def simulate_roster(
     return out
 
 
-def simulate_late_entrants(
-    design: TrialDesign, roster: pd.DataFrame, *, n: int, rng: np.random.Generator
-) -> pd.DataFrame:
-    """New starters who join after randomisation, in the same file layout as ``roster``."""
-    extra = simulate_roster(design, rng=rng, n=max(n, 1)).head(n).copy()
+def simulate_late_entrants(design: TrialDesign, *, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """New starters who join after randomisation, in the roster's file layout."""
+    pool = simulate_roster(design, rng=rng)
+    extra = pool.iloc[rng.choice(len(pool), size=n, replace=False)].copy()
     id_col = design.roster.columns["id"]
     extra[id_col] = [f"NEW{design.id[:3].upper()}{i:04d}" for i in range(1, n + 1)]
     start_col = design.roster.columns.get("start_date")

@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from flows.checks import check_roster
+from flows.store import AlreadyRandomisedError, Store
+from trial_designs.design import ALGORITHM_VERSION, load_design
+from trial_designs.randomise import randomise, sequence_slot
+
+GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
+DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
+
+
+def _randomised(name: str = "letters") -> tuple[Store, object, pd.DataFrame]:
+    design = load_design(DESIGNS / f"{name}.yaml")
+    roster = pd.read_csv(GOLDEN / f"{name}_roster.csv", dtype=str)
+    store = Store()
+    store.record_randomisation(design=design, allocation=randomise(roster, design), roster=roster)
+    return store, design, roster
+
+
+def test_store_defaults_to_sqlite_in_wal_mode_under_trialflow_home(_isolated_home):
+    store = Store()
+    assert store.url == f"sqlite:///{_isolated_home / 'trialflow.db'}"
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_randomising_twice_is_refused_and_force_is_logged():
+    store, design, roster = _randomised()
+    before = store.allocations("letters")
+    with pytest.raises(
+        AlreadyRandomisedError,
+        match=r"^Trial 'letters' was already randomised \(391 units in round 1, design [0-9a-f]{12}\)\. Refusing",
+    ):
+        store.record_randomisation(
+            design=design, allocation=randomise(roster, design), roster=roster
+        )
+    pd.testing.assert_frame_equal(store.allocations("letters"), before)
+    round_no = store.record_randomisation(
+        design=design,
+        allocation=randomise(roster, design),
+        roster=roster,
+        force_reason="wrong roster uploaded",
+    )
+    assert round_no == 2
+    with store.engine.connect() as conn:
+        rounds = conn.execute(
+            sa.text("SELECT round, count(*) FROM allocations GROUP BY round")
+        ).all()
+    assert sorted(rounds) == [(1, 391), (2, 391)]  # nothing was overwritten
+    audit = store.audit("letters")
+    forced = audit[audit["event"] == "re-randomised"]
+    assert len(forced) == 1 and "wrong roster uploaded" in forced["details_json"].iloc[0]
+
+
+def test_allocations_and_audit_are_append_only():
+    store, _design, _roster = _randomised()
+    for statement in (
+        "UPDATE allocations SET arm = 'control'",
+        "DELETE FROM allocations",
+        "DELETE FROM audit_log",
+    ):
+        with (
+            pytest.raises(sa.exc.DatabaseError, match="is append-only"),
+            store.engine.begin() as conn,
+        ):
+            conn.exec_driver_sql(statement)
+    assert len(store.allocations("letters")) == 391
+
+
+def test_unique_unit_constraint_blocks_a_double_allocation():
+    store, design, _roster = _randomised()
+    row = store.allocations("letters").iloc[0].to_dict()
+    row.pop("allocation_id")
+    row["sequence_position"] = 10_000
+    row["allocated_at"] = row["allocated_at"].to_pydatetime()
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
+        conn.execute(sa.table("allocations", *[sa.column(c) for c in row]).insert().values(**row))
+
+
+def test_audit_records_who_when_version_seed_hash_and_position():
+    store, design, _roster = _randomised()
+    audit = store.audit("letters")
+    allocated = audit[audit["event"] == "allocated"]
+    assert len(allocated) == 391
+    assert set(allocated["algorithm_version"]) == {ALGORITHM_VERSION}
+    assert set(allocated["seed"]) == {design.randomisation.seed}
+    assert set(allocated["design_hash"]) == {design.design_hash}
+    assert allocated["who"].str.len().min() > 0 and allocated["at"].notna().all()
+    assert allocated["sequence_position"].notna().all()
+
+
+def _slot(design):
+    def allocate_slot(stratum, position, n_initial):
+        return design.arm_names[
+            sequence_slot(
+                ratios=design.ratios,
+                block_sizes=design.randomisation.block_sizes,
+                seed=design.randomisation.seed,
+                stratum=stratum,
+                position=position,
+                n_initial=n_initial,
+            )
+        ]
+
+    return allocate_slot
+
+
+def _newcomer(pid: str, stratum: str = "Dudley") -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "participant_id": pid,
+                "unit_id": pid,
+                "stratum": stratum,
+                "organisation": stratum,
+                "start_date": "2019-05-01",
+            }
+        ]
+    )
+
+
+def test_late_entrants_take_the_next_slots_of_their_stratum():
+    store, design, _roster = _randomised()
+    n_dudley = int((store.allocations("letters")["stratum"] == "Dudley").sum())
+    first = store.enrol(
+        design=design,
+        newcomers=_newcomer("NEW1"),
+        allocate_slot=_slot(design),
+        algorithm_version=ALGORITHM_VERSION,
+    )
+    second = store.enrol(
+        design=design,
+        newcomers=_newcomer("NEW2"),
+        allocate_slot=_slot(design),
+        algorithm_version=ALGORITHM_VERSION,
+    )
+    again = store.enrol(
+        design=design,
+        newcomers=_newcomer("NEW1"),
+        allocate_slot=_slot(design),
+        algorithm_version=ALGORITHM_VERSION,
+    )
+    assert again["status"].tolist() == ["already allocated"]
+    alloc = store.allocations("letters").set_index("unit_id")
+    assert alloc.loc["NEW1", "sequence_position"] == n_dudley
+    assert alloc.loc["NEW2", "sequence_position"] == n_dudley + 1
+    expected = [_slot(design)("Dudley", n_dudley + i, n_dudley) for i in range(2)]
+    assert [first["arm"].iloc[0], second["arm"].iloc[0]] == expected
+
+
+def _enrol_in_process(home: str, pid: str, barrier) -> None:  # runs in a child process
+    import os
+
+    os.environ["TRIALFLOW_HOME"] = home
+    design = load_design(DESIGNS / "letters.yaml")
+    store = Store()
+    barrier.wait()
+    store.enrol(
+        design=design,
+        newcomers=_newcomer(pid),
+        allocate_slot=_slot(design),
+        algorithm_version=ALGORITHM_VERSION,
+    )
+
+
+def test_two_processes_enrolling_the_same_person_make_one_allocation(_isolated_home):
+    store, _design, _roster = _randomised()
+    ctx = mp.get_context("spawn")
+    for attempt in range(3):
+        pid = f"RACE{attempt}"
+        barrier = ctx.Barrier(2)
+        procs = [
+            ctx.Process(target=_enrol_in_process, args=(str(_isolated_home), pid, barrier))
+            for _ in range(2)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0]
+        alloc = store.allocations("letters")
+        assert (alloc["unit_id"] == pid).sum() == 1
+    # and the three racers took three distinct consecutive slots
+    positions = alloc[alloc["unit_id"].str.startswith("RACE")]["sequence_position"].tolist()
+    assert len(set(positions)) == 3
+
+
+def test_bad_roster_is_reported_by_row_and_nothing_is_written():
+    design = load_design(DESIGNS / "coffee.yaml")
+    roster = pd.read_csv(GOLDEN / "coffee_roster.csv", dtype=str).head(6).copy()
+    roster["source_row"] = range(2, 8)
+    roster.loc[1, "id"] = roster.loc[0, "id"]
+    roster.loc[2, "building"] = "Hogwarts"
+    roster.loc[3, "consent"] = "no"
+    roster.loc[4, "building"] = None
+    problems = check_roster(roster, design)
+    got = problems[["source_row", "column", "rule", "value"]].to_records(index=False).tolist()
+    assert got == [
+        (2, "staff_id", "unique_id", roster.loc[0, "id"]),
+        (3, "staff_id", "unique_id", roster.loc[0, "id"]),
+        (4, "office", "known_cluster", "Hogwarts"),
+        (5, "consent", "consented", "no"),
+        (6, "office", "required_stratum", None),
+    ]
+    assert Store().trial("coffee") is None
