@@ -122,6 +122,15 @@ def validate(
     console.print(f"{trial.id}: valid; design hash {trial.design_hash}")
 
 
+# == delivery and uptake commands (deliveries, letters, uptake) ==========================
+
+
+# == outcome commands (outcomes, export) =================================================
+
+
+# == analysis, cost and report commands ===================================================
+
+
 def main() -> None:  # pragma: no cover - console entry point
     np.seterr(all="ignore")
     app()

@@ -137,6 +137,22 @@ class Intervention(_Frozen):
         default_factory=dict,
         description="How uptake is defined from events: offered, started, completed, dose.",
     )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Delivery-log field (unit_id, event_type, occurred_at, quantity, hours, "
+        "attendees, module, round_id, facilitator) -> column in the export file.",
+    )
+
+
+class SourceSpec(_Frozen):
+    """Where an outcome source's fields are in its files."""
+
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Canonical field -> column in the file."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Source-specific options (e.g. the duplicate rule)."
+    )
 
 
 class Outcome(_Frozen):
@@ -216,6 +232,8 @@ class TrialDesign(_Frozen):
     roster: RosterSpec = Field(default_factory=RosterSpec)
     interventions: tuple[Intervention, ...] = ()
     outcomes: tuple[Outcome, ...] = ()
+    survey: SourceSpec = Field(default_factory=SourceSpec)
+    hr: SourceSpec = Field(default_factory=SourceSpec)
     analysis: Analysis = Field(default_factory=Analysis)
     costs: dict[str, Any] = Field(
         default_factory=dict,
