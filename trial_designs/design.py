@@ -37,7 +37,7 @@ __all__ = [
 
 #: Version of the allocation algorithms.  Stored with every allocation; a
 #: change to any allocation function that alters results must bump it.
-ALGORITHM_VERSION = "trialflow-randomise/1"
+ALGORITHM_VERSION = "trialflow-randomise/2"
 
 #: Canonical roster fields a design may map to the columns of a roster file.
 ROSTER_FIELDS = ("id", "organisation", "building", "team", "role", "start_date", "consent")

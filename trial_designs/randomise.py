@@ -43,6 +43,7 @@ __all__ = [
     "randomise",
     "randomise_probabilities",
     "sequence_slot",
+    "stratum_codes",
     "stratum_keys",
     "stratum_sequence",
 ]
@@ -59,23 +60,43 @@ class TooTightConstraintError(ValueError):
 # ---------------------------------------------------------------------------
 def stratum_keys(units: pd.DataFrame, strata: Sequence[str]) -> pd.Series:
     """One string key per unit naming its stratum (``"all"`` when there are none)."""
-    if not strata:
-        return pd.Series(_NO_STRATUM, index=units.index, dtype="str")
-    key = units[strata[0]].astype("str")
-    for column in strata[1:]:
-        key = key + " | " + units[column].astype("str")
-    return key
+    codes, names = stratum_codes(units, strata)
+    return pd.Series(np.asarray(names, dtype=object)[codes], index=units.index, dtype="str")
 
 
-def canonical_order(unit_ids: pd.Series, strata: pd.Series) -> np.ndarray:
-    """Positions that sort units by (stratum, hashed id): independent of input order.
+def stratum_codes(units: pd.DataFrame, strata: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Integer stratum codes ``0..S-1`` and their names, in sorted order of the strata values.
 
-    Hashing the ids (SipHash via pandas, with a fixed key) is much faster than
-    sorting 10⁶ strings and is stable across runs and platforms.
+    Strata are ordered by the tuple of their column values, so the order (and
+    thus which random numbers each stratum draws) depends only on the values.
     """
-    id_hash = pd.util.hash_array(unit_ids.astype("str").to_numpy(dtype=object))
-    stratum_code = pd.factorize(strata, sort=True)[0]
-    return np.lexsort((id_hash, stratum_code))
+    if not strata:
+        return np.zeros(len(units), dtype=np.int64), [_NO_STRATUM]
+    per_column = [pd.factorize(units[c].astype("str"), sort=True) for c in strata]
+    shape = tuple(len(uniques) for _, uniques in per_column)
+    combined = np.ravel_multi_index(tuple(codes for codes, _ in per_column), shape)
+    if combined.max(initial=0) < 50_000_000:  # dense: O(n) instead of a sort
+        seen = np.bincount(combined) > 0
+        present = np.flatnonzero(seen)
+        codes = (np.cumsum(seen) - 1)[combined]
+    else:
+        present, codes = np.unique(combined, return_inverse=True)
+    parts = np.unravel_index(present, shape)
+    names = [
+        " | ".join(str(per_column[k][1][parts[k][i]]) for k in range(len(strata)))
+        for i in range(len(present))
+    ]
+    return codes.astype(np.int64), names
+
+
+def canonical_order(unit_ids: pd.Series, codes: np.ndarray) -> np.ndarray:
+    """Positions that sort units by (stratum code, id): independent of input order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    by_id = pc.sort_indices(pa.array(unit_ids.astype("str"))).to_numpy()
+    small = codes[by_id].astype(np.uint16) if codes.max(initial=0) < 2**16 else codes[by_id]
+    return by_id[np.argsort(small, kind="stable")]  # radix sort for 16-bit codes
 
 
 def _stable_hash(text: str) -> int:
@@ -144,7 +165,7 @@ def allocate_complete(
     counts = _floor_ceil_counts(sizes, ratios, rng)
     slots = np.repeat(np.tile(np.arange(len(ratios)), n_strata), counts.ravel())
     # a random order of units within each stratum; codes are integers, keys in [0, 1)
-    order = np.argsort(stratum_codes + rng.random(len(stratum_codes)), kind="stable")
+    order = np.argsort(stratum_codes + rng.random(len(stratum_codes)))
     arms = np.empty(len(stratum_codes), dtype=np.int64)
     arms[order] = slots
     return arms
@@ -563,11 +584,20 @@ class Allocation:
 
     def counts(self) -> pd.DataFrame:
         """Arm counts per stratum (units randomised)."""
-        return self.units.groupby(["stratum", "arm"]).size().unstack(fill_value=0).reset_index()
+        return (
+            self.units.groupby(["stratum", "arm"], observed=False)
+            .size()
+            .unstack(fill_value=0)
+            .reset_index()
+            .rename_axis(columns=None)
+        )
 
 
-def _prepare(units: pd.DataFrame, design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Randomised units in canonical order, and the participant -> unit map."""
+def _prepare(
+    units: pd.DataFrame, design: TrialDesign
+) -> tuple[pd.DataFrame, np.ndarray, list[str], pd.DataFrame]:
+    """Randomised units in canonical order, their stratum codes and names, and the
+    participant -> unit map."""
     if design.unit == "cluster":
         table = cluster_table(
             units,
@@ -578,6 +608,8 @@ def _prepare(units: pd.DataFrame, design: TrialDesign) -> tuple[pd.DataFrame, pd
             else (),
         )
         frame = table.reset_index().rename(columns={"cluster_id": "unit_id"})
+        codes, names = pd.factorize(frame["stratum"], sort=True)
+        names = list(names)
         members = pd.DataFrame(
             {
                 "participant_id": units["id"].astype("str"),
@@ -585,12 +617,14 @@ def _prepare(units: pd.DataFrame, design: TrialDesign) -> tuple[pd.DataFrame, pd
             }
         )
     else:
-        frame = pd.DataFrame(
-            {"unit_id": units["id"].astype("str"), "stratum": stratum_keys(units, design.strata)}
-        )
+        codes, names = stratum_codes(units, design.strata)
+        frame = pd.DataFrame({"unit_id": units["id"].astype("str")})
         members = pd.DataFrame({"participant_id": frame["unit_id"], "unit_id": frame["unit_id"]})
-    frame = frame.iloc[canonical_order(frame["unit_id"], frame["stratum"])].reset_index(drop=True)
-    return frame, members.sort_values("participant_id").reset_index(drop=True)
+    order = canonical_order(frame["unit_id"], codes)
+    frame = frame.iloc[order].reset_index(drop=True)
+    codes = codes[order]
+    frame["stratum"] = pd.Categorical.from_codes(codes, categories=names)
+    return frame, codes, names, members.sort_values("participant_id").reset_index(drop=True)
 
 
 def _constrained_set(frame: pd.DataFrame, design: TrialDesign, codes: np.ndarray) -> ConstrainedSet:
@@ -621,8 +655,7 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
         Reproducible from (design seed, design, algorithm version), and the same
         whatever the order of ``units``' rows.
     """
-    frame, members = _prepare(units, design)
-    codes, names = pd.factorize(frame["stratum"], sort=True)
+    frame, codes, names, members = _prepare(units, design)
     seed = design.randomisation.seed
     method = design.randomisation.method
     positions = np.arange(len(frame))
@@ -647,10 +680,11 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
         arms = allocate_complete(codes, ratios=design.ratios, rng=_stream(seed, "allocate"))
     if method != "blocked":
         # position within stratum in canonical order: documents the slot each unit took
-        positions = frame.groupby("stratum").cumcount().to_numpy()
-    frame = frame.assign(arm=np.asarray(design.arm_names)[arms], sequence_position=positions)[
-        ["unit_id", "stratum", "arm", "sequence_position"]
-    ]
+        positions = np.arange(len(codes)) - np.searchsorted(codes, codes)
+    frame = frame.assign(
+        arm=pd.Categorical.from_codes(arms, categories=design.arm_names),
+        sequence_position=positions,
+    )[["unit_id", "stratum", "arm", "sequence_position"]]
     return Allocation(
         units=frame,
         members=members,
@@ -665,8 +699,7 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
 
 def randomise_probabilities(units: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
     """The probabilities twin of :func:`randomise`: one row per unit, one column per arm."""
-    frame, _ = _prepare(units, design)
-    codes, _names = pd.factorize(frame["stratum"], sort=True)
+    frame, codes, _names, _members = _prepare(units, design)
     method = design.randomisation.method
     if method == "constrained_cluster":
         prob = allocate_constrained_probabilities(
@@ -694,8 +727,7 @@ def draw_allocations(
     an ``(n_draws, n_units)`` array of arm codes.  Blocks, strata, clusters
     and constraints are all honoured.
     """
-    frame, _ = _prepare(units, design)
-    codes, names = pd.factorize(frame["stratum"], sort=True)
+    frame, codes, names, _members = _prepare(units, design)
     method = design.randomisation.method
     if method == "constrained_cluster":
         constrained = _constrained_set(frame, design, codes)

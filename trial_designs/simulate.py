@@ -154,7 +154,9 @@ def simulate_roster(
     return out
 
 
-def simulate_late_entrants(design: TrialDesign, *, n: int, rng: np.random.Generator) -> pd.DataFrame:
+def simulate_late_entrants(
+    design: TrialDesign, *, n: int, rng: np.random.Generator
+) -> pd.DataFrame:
     """New starters who join after randomisation, in the roster's file layout."""
     pool = simulate_roster(design, rng=rng)
     extra = pool.iloc[rng.choice(len(pool), size=n, replace=False)].copy()
