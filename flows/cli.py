@@ -122,6 +122,38 @@ def validate(
     console.print(f"{trial.id}: valid; design hash {trial.design_hash}")
 
 
+@app.command()
+def run(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    drop: Path = typer.Option(
+        None, "--drop", help="The trial's drop folder (default .trialflow/drop/<trial>)."
+    ),
+) -> None:
+    """Run a trial's pipeline: every stage in order, each skipping what is already done."""
+    from flows.pipeline import pipeline_flow
+
+    try:
+        done = pipeline_flow(str(design), str(drop) if drop else None)
+    except (DesignError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    for stage, outcome in done.items():
+        console.print(f"{stage}: {outcome if isinstance(outcome, str) else 'done'}")
+
+
+@app.command()
+def demo() -> None:
+    """Simulate the four seed trials and run each pipeline end to end (the main job)."""
+    from flows.demo import demo_flow
+
+    summary = demo_flow()
+    table = Table(title="trialflow demo: the four seed trials")
+    for column in summary[0]:
+        table.add_column(column)
+    for row in summary:
+        table.add_row(*["" if v is None else str(v) for v in row.values()])
+    console.print(table)
+
+
 # == delivery and uptake commands (deliveries, letters, uptake) ==========================
 
 
