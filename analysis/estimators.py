@@ -164,13 +164,19 @@ def _jsonable(value: object) -> object:
 # ---------------------------------------------------------------------------
 # Covariance matrices
 # ---------------------------------------------------------------------------
-def _inv_sqrt_psd(matrix: np.ndarray) -> np.ndarray:
-    """Symmetric inverse square root, with near-zero eigenvalues treated as zero (a g-inverse)."""
-    values, vectors = np.linalg.eigh(matrix)
-    keep = values > 1e-12 * max(1.0, values.max(initial=0.0))
-    scaled = np.zeros_like(values)
-    scaled[keep] = 1.0 / np.sqrt(values[keep])
-    return (vectors * scaled) @ vectors.T
+def _adjusted(xg: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """``(I − H_gg)^{-1/2} X_g`` in O(n_g k²), without the n_g × n_g matrix.
+
+    ``H_gg = X_g M X_g' = B B'`` with ``B = X_g L`` (``M = L L'``).  With the
+    thin SVD ``B = U S V'``, ``I − H_gg`` has eigenvalues ``1 − s²`` on the
+    columns of ``U`` and 1 elsewhere, so its inverse square root is
+    ``I + U diag((1 − s²)^{-1/2} − 1) U'``.  Eigenvalues below 1e-12 are
+    treated as zero (a generalised inverse, as clubSandwich and estimatr do).
+    """
+    u, s, _ = np.linalg.svd(xg @ root, full_matrices=False)
+    remaining = 1.0 - s**2
+    factor = np.where(remaining > 1e-12, 1.0 / np.sqrt(np.clip(remaining, 1e-300, None)), 0.0) - 1.0
+    return xg + u @ (factor[:, None] * (u.T @ xg))
 
 
 def _cluster_slices(clusters: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -238,10 +244,10 @@ def robust_covariance(
     scores = np.empty((n_clusters, k))
     p_norms = np.empty((n_clusters, k))  # p_g'p_g for each coefficient j
     q = np.empty((n_clusters, k, k))  # q[g, :, j] = X_g' p_g(j)
+    root = np.linalg.cholesky(bread)
     for i, g in enumerate(groups):
         xg = x[g]
-        adjust = _inv_sqrt_psd(np.eye(len(g)) - xg @ bread @ xg.T)
-        p = adjust @ xg @ bread  # (n_g, k): column j is p_g for coefficient j
+        p = _adjusted(xg, root) @ bread  # (n_g, k): column j is p_g for coefficient j
         scores[i] = p.T @ residuals[g]
         p_norms[i] = np.einsum("ij,ij->j", p, p)
         q[i] = xg.T @ p
