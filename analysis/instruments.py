@@ -20,6 +20,7 @@ import yaml
 __all__ = [
     "INSTRUMENTS",
     "SWEMWBS_METRIC",
+    "WRQOL_SCORING",
     "InstrumentSpec",
     "find_out_of_range",
     "instrument_spec",

@@ -7,6 +7,7 @@ import yaml
 
 from analysis.instruments import (
     SWEMWBS_METRIC,
+    WRQOL_SCORING,
     find_out_of_range,
     load_scoring_file,
     score_instrument,
@@ -70,7 +71,7 @@ def test_wrqol_prorates_one_missing_item():
 
 
 def test_scoring_file_must_place_every_item_once(tmp_path):
-    mapping = yaml.safe_load(open(load_scoring_file.__defaults__[0]).read())
+    mapping = yaml.safe_load(WRQOL_SCORING.read_text())
     mapping["subscales"]["GWB"].append(7)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(mapping))
