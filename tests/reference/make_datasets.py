@@ -1,84 +1,130 @@
-"""Write the datasets the R reference script fits (seeded; rerun only to change them).
+"""Write the datasets that tests/reference/estimatr_reference.R fits.
 
-.venv/bin/python tests/reference/make_datasets.py
+    .venv/bin/python tests/reference/make_datasets.py
+
+Seeded, so rerunning rewrites the same bytes; rerun the R script afterwards
+if a dataset changes.  Shapes mirror the seed trials (see shared/DOMAIN.md):
+
+- ``individual.csv``: letters-like, N = 400 in 3 LAs (strata), a baseline,
+  a 2-arm and a 3-arm assignment, response weights, some missing values.
+- ``coffee13.csv``: 13 buildings of 20-40 staff, building-level treatment,
+  ICC about 0.05, a building-level covariate and within-building weights.
+- ``iv.csv``: goal-setting-like, N = 1,315 in 8 LAs and 60 teams, about 20%
+  uptake among the assigned and none in control, a module dose, weights.
 """
+
+from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-OUT = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def individual(rng: np.random.Generator) -> pd.DataFrame:
-    """A letters-like trial: 400 staff, 3 LAs as strata, baseline, some weights."""
     n = 400
     stratum = rng.choice(["Bracknell Forest", "Dudley", "Shropshire"], size=n, p=[0.35, 0.3, 0.35])
     treat = np.zeros(n, dtype=int)
-    for s in np.unique(stratum):
-        idx = np.flatnonzero(stratum == s)
-        treat[rng.permutation(idx)[: len(idx) // 2]] = 1
-    baseline = rng.normal(6, 2, n)
-    y = (
-        2
-        + 0.4 * treat
-        + 0.6 * baseline
-        + (stratum == "Dudley") * 0.5
-        + rng.normal(0, 1.5 + 0.5 * treat, n)
-    )
-    weight = rng.uniform(0.5, 2.0, n)
-    three_arm = np.where(treat == 1, rng.choice(["letter", "letter_plus"], size=n), "control")
+    arm3 = np.full(n, "control", dtype=object)
+    for level in np.unique(stratum):
+        members = rng.permutation(np.flatnonzero(stratum == level))
+        treat[members[: len(members) // 2]] = 1
+        thirds = np.array_split(members, 3)
+        arm3[thirds[1]] = "letter"
+        arm3[thirds[2]] = "letter_plus"
+    baseline = rng.normal(21, 3.5, n)
+    # Heteroscedastic errors so HC0..HC3 differ visibly.
+    noise = rng.normal(0, 1.0, n) * (2.5 + 1.0 * treat + 0.1 * (baseline - 21) ** 2)
+    y = 8 + 0.6 * treat + 0.6 * baseline + 0.7 * (stratum == "Dudley") + noise
+    y = np.where(arm3 == "letter_plus", y + 0.4, y)
+    # Inverse-probability-of-response style weights, between 1 and about 3.
+    weight = 1.0 / rng.uniform(0.35, 1.0, n)
+    y[rng.choice(n, 18, replace=False)] = np.nan
+    baseline[rng.choice(n, 7, replace=False)] = np.nan
     return pd.DataFrame(
         {
             "y": y,
             "treat": treat,
+            "arm3": arm3,
             "baseline": baseline,
             "stratum": stratum,
             "w": weight,
-            "arm3": three_arm,
         }
     )
 
 
 def coffee(rng: np.random.Generator) -> pd.DataFrame:
-    """13 buildings of 20-40 staff, building-level treatment, ICC about 0.05."""
-    sizes = rng.integers(20, 41, 13)
-    building = np.repeat(np.arange(1, 14), sizes)
-    treated_buildings = rng.permutation(np.arange(1, 14))[:6]
-    treat = np.isin(building, treated_buildings).astype(int)
-    cluster_effect = rng.normal(0, np.sqrt(0.05) * 3.5, 13)[building - 1]
+    n_buildings = 13
+    sizes = rng.integers(20, 41, n_buildings)
+    building = np.repeat(np.arange(1, n_buildings + 1), sizes)
+    treated = rng.permutation(np.arange(1, n_buildings + 1))[:6]
+    treat = np.isin(building, treated).astype(int)
+    total_sd = 3.5
+    icc = 0.05
+    building_effect = rng.normal(0, np.sqrt(icc) * total_sd, n_buildings)[building - 1]
     baseline = rng.normal(21, 3.5, len(building))
-    y = (
-        8
-        + 0.5 * treat
-        + 0.6 * baseline
-        + cluster_effect
-        + rng.normal(0, 3.4 * np.sqrt(0.95), len(building))
+    individual_noise = rng.normal(0, np.sqrt(1 - icc) * total_sd, len(building))
+    y = 8 + 0.5 * treat + 0.6 * baseline + building_effect + individual_noise
+    # A building-level covariate (constant within a cluster) makes H_gg singular-ish.
+    building_size = sizes[building - 1].astype(float)
+    weight = rng.uniform(0.5, 2.0, len(building))
+    return pd.DataFrame(
+        {
+            "y": y,
+            "treat": treat,
+            "baseline": baseline,
+            "building": building,
+            "building_size": building_size,
+            "w": weight,
+        }
     )
-    return pd.DataFrame({"y": y, "treat": treat, "baseline": baseline, "building": building})
 
 
 def iv(rng: np.random.Generator) -> pd.DataFrame:
-    """Goal-setting-like: assignment, ~20% uptake among the assigned, none in control."""
     n = 1315
-    stratum = rng.choice([f"LA{i}" for i in range(1, 9)], size=n)
+    team = rng.integers(1, 61, n)
+    stratum = np.array([f"LA{1 + (t - 1) % 8}" for t in team])
     assigned = (rng.random(n) < 0.5).astype(int)
     motivated = rng.random(n) < 0.2
     uptake = (assigned * motivated).astype(int)
+    dose = np.where(uptake == 1, rng.integers(1, 7, n), 0)
     baseline = rng.normal(21, 3.5, n)
-    y = 8 + 1.2 * uptake + 0.6 * baseline + 0.8 * motivated + rng.normal(0, 2.8, n)
-    return pd.DataFrame(
-        {"y": y, "assigned": assigned, "uptake": uptake, "baseline": baseline, "stratum": stratum}
+    team_effect = rng.normal(0, 0.8, 61)[team]
+    y = (
+        8
+        + 1.2 * uptake
+        + 0.6 * baseline
+        + 0.8 * motivated
+        + team_effect
+        + rng.normal(0, 2.8, n) * (1 + 0.3 * uptake)
     )
+    weight = rng.uniform(0.6, 1.8, n)
+    return pd.DataFrame(
+        {
+            "y": y,
+            "assigned": assigned,
+            "uptake": uptake,
+            "dose": dose,
+            "baseline": baseline,
+            "stratum": stratum,
+            "team": team,
+            "w": weight,
+        }
+    )
+
+
+def main() -> None:
+    DATA.mkdir(exist_ok=True)
+    for name, make, seed in (
+        ("individual", individual, 101),
+        ("coffee13", coffee, 202),
+        ("iv", iv, 303),
+    ):
+        frame = make(np.random.default_rng(seed))
+        frame.to_csv(DATA / f"{name}.csv", index=False, float_format="%.17g", na_rep="NA")
 
 
 if __name__ == "__main__":
-    OUT.mkdir(exist_ok=True)
-    individual(np.random.default_rng(101)).to_csv(
-        OUT / "individual.csv", index=False, float_format="%.17g"
-    )
-    coffee(np.random.default_rng(202)).to_csv(
-        OUT / "coffee13.csv", index=False, float_format="%.17g"
-    )
-    iv(np.random.default_rng(303)).to_csv(OUT / "iv.csv", index=False, float_format="%.17g")
+    main()
