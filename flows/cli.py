@@ -158,6 +158,50 @@ def demo() -> None:
 
 
 # == outcome commands (outcomes, export) =================================================
+outcomes_app = typer.Typer(
+    help="Ingest outcome data: surveys and HR extracts.", no_args_is_help=True
+)
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("ingest")
+def outcomes_ingest(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    file: Path = typer.Argument(..., help="Survey export or HR extract (CSV or XLSX)."),
+    source: str = typer.Option("survey", "--source", help="survey or hr"),
+    timepoint: str = typer.Option(
+        "endline", "--timepoint", help="baseline, endline, or a wave name"
+    ),
+) -> None:
+    """Check, score and store a survey or HR file; bad rows go to quarantine."""
+    from flows.outcomes import outcomes_ingest_flow
+    from flows.sources import SourceError
+
+    try:
+        result = outcomes_ingest_flow(str(design), str(file), source, timepoint)
+    except (DesignError, SourceError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(result["summary"])
+    if result.get("validation_report"):
+        console.print(f"Validation report: {result['validation_report']}")
+
+
+@app.command()
+def export(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for the analysis dataset and data dictionary."
+    ),
+) -> None:
+    """Write the analysis dataset (CSV + Parquet) and its data dictionary."""
+    from flows.export import export_flow
+
+    try:
+        written = export_flow(str(design), str(out))
+    except (DesignError, LookupError) as exc:
+        _fail(str(exc))
+    for path in written:
+        console.print(f"wrote {path}")
 
 
 # == analysis, cost and report commands ===================================================
