@@ -445,24 +445,19 @@ def _check_weights(weights: np.ndarray) -> None:
         )
 
 
-def _least_squares(
-    y: np.ndarray, x: np.ndarray, terms: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
+def _least_squares(y: np.ndarray, x: np.ndarray, terms: Sequence[str]) -> np.ndarray:
     """Coefficients by Householder QR; refuses a rank-deficient design by name."""
     q, r = np.linalg.qr(x)
     diagonal = np.abs(np.diag(r))
     norms = np.linalg.norm(x, axis=0)
-    collinear = [
-        t for t, d, s in zip(terms, diagonal, norms, strict=True) if d <= 1e-10 * max(s, 1)
-    ]
+    collinear = [t for t, d, s in zip(terms, diagonal, norms, strict=True) if d <= 1e-10 * s]
     if collinear:
         raise ValueError(
             "The design matrix must have full column rank: the column(s) "
             f"{', '.join(collinear)} are linear combinations of the columns before them. "
             "Drop them (fit_itt and fit_cace do this for covariates and strata)."
         )
-    params = linalg.solve_triangular(r, q.T @ y)
-    return params, r
+    return linalg.solve_triangular(r, q.T @ y)
 
 
 # ---------------------------------------------------------------------------
@@ -470,7 +465,7 @@ def _least_squares(
 # ---------------------------------------------------------------------------
 def ols_fit(
     y: np.ndarray,
-    X: np.ndarray,  # noqa: N803 - the design matrix, as in the maths
+    X: np.ndarray,
     *,
     terms: Sequence[str],
     se_type: str = "HC2",
@@ -515,7 +510,7 @@ def ols_fit(
     """
     _check_se_type(se_type, clusters is not None)
     y = np.asarray(y, dtype=float)
-    X = np.asarray(X, dtype=float)  # noqa: N806
+    X = np.asarray(X, dtype=float)
     terms = [str(t) for t in terms]
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(
@@ -549,9 +544,9 @@ def ols_fit(
 
     root_w = None if weights is None else np.sqrt(weights / weights.mean())
     if root_w is None:
-        params, _ = _least_squares(y, X, terms)
+        params = _least_squares(y, X, terms)
     else:
-        params, _ = _least_squares(y * root_w, X * root_w[:, None], terms)
+        params = _least_squares(y * root_w, X * root_w[:, None], terms)
     residuals = y - X @ params
     vcov, df = robust_vcov(X, residuals, se_type=se_type, clusters=codes, weights=weights)
     return RegressionFit(
