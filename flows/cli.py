@@ -205,6 +205,31 @@ def export(
 
 
 # == analysis, cost and report commands ===================================================
+@app.command()
+def analyse(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    data: Path = typer.Option(
+        None,
+        "--data",
+        help="An analysis dataset (CSV/XLSX) instead of the store; columns per the design's analysis.columns.",
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Folder for results.json (default .trialflow/out/<trial>/analysis)."
+    ),
+    ri_draws: int = typer.Option(
+        None, "--ri-draws", help="Randomisation-inference draws (default: the design's)."
+    ),
+) -> None:
+    """Run the pre-specified analysis and write results.json (schema: analysis/results.schema.json)."""
+    from flows.analyse import analyse_flow
+
+    try:
+        result = analyse_flow(
+            str(design), str(data) if data else None, str(out) if out else None, ri_draws
+        )
+    except (DesignError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"wrote {result['results']}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,503 @@
+"""The pre-specified analysis of one trial, as a results.json-shaped dict (pure).
+
+:func:`analyse_trial` takes the one-row-per-participant analysis dataset
+(see :mod:`analysis.dataset`), the design and a seeded generator, and returns
+a dict that validates against ``analysis/results.schema.json``.  Same inputs,
+same output, byte for byte once serialised with :func:`dump_results`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.estimators import fit_cace, fit_itt, ols_fit
+from analysis.inference import randomisation_inference
+from trial_designs.design import ALGORITHM_VERSION, Outcome, TrialDesign
+from trial_designs.randomise import draw_allocations
+
+__all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "analyse_trial", "dump_results", "treatment_indicator"]
+
+SCHEMA_VERSION = "1.0.0"
+SCHEMA_PATH = Path(__file__).resolve().parent / "results.schema.json"
+_RI_SEED_LABEL = 0x52493031  # "RI01": keeps RI draws apart from the allocation's own stream
+
+
+def treatment_indicator(arm: str) -> str:
+    """The name of the 0/1 column that marks an active arm."""
+    return f"arm[{arm}]"
+
+
+def _clean(value: object) -> object:
+    """JSON-safe: numpy scalars to Python, non-finite floats to None, recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def dump_results(results: Mapping) -> str:
+    """Canonical JSON: sorted keys, 2-space indent, floats to 12 significant digits.
+
+    Rounding to 12 digits keeps the file byte-identical across machines whose
+    BLAS differs in the last bits, and is far below any reported precision.
+    """
+
+    def rounded(value: object) -> object:
+        if isinstance(value, float):
+            return float(f"{value:.12g}")
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rounded(v) for v in value]
+        return value
+
+    return json.dumps(rounded(_clean(results)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _columns(design: TrialDesign, outcome: Outcome, data: pd.DataFrame) -> tuple[str, str | None]:
+    endline = f"{outcome.name}_endline"
+    baseline = f"{outcome.name}_baseline"
+    has_baseline = baseline in data and data[baseline].notna().sum() > 0
+    return endline, baseline if has_baseline else None
+
+
+def _is_binary(values: pd.Series) -> bool:
+    observed = values.dropna().unique()
+    return len(observed) > 0 and set(np.unique(observed)) <= {0.0, 1.0}
+
+
+def _arm_summaries(
+    data: pd.DataFrame, design: TrialDesign, endline: str, baseline: str | None
+) -> list[dict]:
+    rows = []
+    for arm in design.arm_names:
+        group = data[data["arm"] == arm]
+        values = group[endline].dropna()
+        rows.append(
+            {
+                "arm": arm,
+                "n": int(len(values)),
+                "mean": float(values.mean()) if len(values) else None,
+                "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
+                "baseline_mean": float(group[baseline].mean())
+                if baseline and group[baseline].notna().any()
+                else None,
+            }
+        )
+    return rows
+
+
+def _ri_design_matrix(
+    data: pd.DataFrame, covariates: Sequence[str], strata: str | None
+) -> np.ndarray:
+    parts = (
+        [np.ones((len(data), 1)), data[list(covariates)].to_numpy(float)]
+        if covariates
+        else [np.ones((len(data), 1))]
+    )
+    if strata:
+        parts.append(pd.get_dummies(data[strata].astype(str), drop_first=True).to_numpy(float))
+    return np.column_stack(parts)
+
+
+def _draws_for_rows(
+    data: pd.DataFrame, design: TrialDesign, n_draws: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-drawn arm codes for every participant row: (n_draws, n_rows), with the design's randomiser."""
+    roster = data.rename(columns={"participant_id": "id"})
+    unit_ids, draws = draw_allocations(roster, design, n_draws=n_draws, rng=rng)
+    key = (
+        data["cluster"].astype(str)
+        if design.unit == "cluster"
+        else data["participant_id"].astype(str)
+    )
+    position = pd.Index(unit_ids).get_indexer(key)
+    return draws[:, position], position
+
+
+def _subgroups(
+    data: pd.DataFrame,
+    design: TrialDesign,
+    y: str,
+    covariates: list[str],
+    strata: str | None,
+    cluster: str | None,
+    se_type: str,
+) -> list[dict]:
+    out = []
+    active = [a for a in design.arm_names if a != design.control_arm]
+    if len(active) != 1:
+        return out
+    treat = treatment_indicator(active[0])
+    for variable in design.analysis.subgroups:
+        if variable not in data:
+            continue
+        used = data.dropna(subset=[y, *covariates, variable])
+        levels = sorted(used[variable].astype(str).unique())
+        if len(levels) < 2:
+            continue
+        # interaction model: arm x level, Wald test of the interaction terms
+        dummies = pd.get_dummies(used[variable].astype(str), drop_first=True).astype(float)
+        x = pd.concat(
+            [
+                pd.Series(1.0, index=used.index, name="(Intercept)"),
+                used[treat],
+                used[covariates],
+                dummies,
+                dummies.mul(used[treat], axis=0).add_prefix("x:"),
+            ],
+            axis=1,
+        )
+        if strata:
+            x = pd.concat(
+                [
+                    x,
+                    pd.get_dummies(used[strata].astype(str), prefix="s", drop_first=True).astype(
+                        float
+                    ),
+                ],
+                axis=1,
+            )
+        x = x.loc[:, x.std() > 0].assign(**{"(Intercept)": 1.0})
+        fit = ols_fit(
+            used[y].to_numpy(float),
+            x.to_numpy(float),
+            terms=list(x.columns),
+            se_type=se_type,
+            clusters=None if cluster is None else used[cluster].to_numpy(),
+        )
+        idx = [i for i, t in enumerate(fit.terms) if t.startswith("x:")]
+        p_interaction = None
+        if idx:
+            beta = np.array([fit.coefficients[i].estimate for i in idx])
+            vcov = np.asarray(fit.vcov)[np.ix_(idx, idx)]
+            try:
+                wald = float(beta @ np.linalg.solve(vcov, beta)) / len(idx)
+                df2 = min(fit.coefficients[i].df for i in idx)
+                p_interaction = float(stats.f.sf(wald, len(idx), df2))
+            except np.linalg.LinAlgError:
+                p_interaction = None
+        for level in levels:
+            subset = used[used[variable].astype(str) == level]
+            if subset[treat].nunique() < 2 or len(subset) < 10:
+                continue
+            if cluster and subset[cluster].nunique() < 3:
+                continue
+            result = fit_itt(
+                subset,
+                outcome=y,
+                treatment_columns=[treat],
+                covariates=covariates,
+                strata=strata if strata and subset[strata].nunique() > 1 else None,
+                cluster=cluster,
+                se_type=se_type,
+            )
+            effect = result.fit[treat]
+            out.append(
+                {
+                    "variable": variable,
+                    "level": level,
+                    "n": int(result.n),
+                    "estimate": effect.estimate,
+                    "ci_low": effect.ci_low,
+                    "ci_high": effect.ci_high,
+                    "interaction_p_value": p_interaction,
+                }
+            )
+    return out
+
+
+def analyse_trial(
+    data: pd.DataFrame,
+    design: TrialDesign,
+    *,
+    ri_draws: int | None = None,
+    extras: Mapping | None = None,
+) -> dict:
+    """The pre-specified analysis: ITT for every outcome, CACE, RI, CONSORT counts.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The analysis dataset: participant_id, arm, stratum, cluster, uptake
+        columns (took_up, dose) when delivered, ``<outcome>_<timepoint>``.
+    design : TrialDesign
+    ri_draws : int, optional
+        Randomisation-inference draws (default: the design's ``analysis.ri_draws``).
+    extras : mapping, optional
+        Sections computed elsewhere and passed through (uptake, costs,
+        data_validation, balance, attrition), already JSON-shaped.
+
+    Notes
+    -----
+    All randomness (RI draws) comes from a generator seeded by the design's
+    seed, so the result is reproducible.
+    """
+    extras = dict(extras or {})
+    data = data[data["arm"].isin(design.arm_names)].copy()
+    active = [a for a in design.arm_names if a != design.control_arm]
+    for arm in active:
+        data[treatment_indicator(arm)] = (data["arm"] == arm).astype(float)
+    cluster = "cluster" if design.unit == "cluster" else None
+    strata = "stratum" if design.strata and data["stratum"].nunique() > 1 else None
+    se_type = design.analysis.se_type or ("CR2" if cluster else "HC2")
+    n_draws = design.analysis.ri_draws if ri_draws is None else ri_draws
+    rng = np.random.default_rng([design.randomisation.seed, _RI_SEED_LABEL])
+    draws = None
+    if n_draws:
+        draws, _ = _draws_for_rows(data, design, n_draws, rng)
+    warnings: list[str] = []
+    outcomes = []
+    primary_used: pd.DataFrame | None = None
+    for outcome in design.outcomes:
+        endline, baseline = _columns(design, outcome, data)
+        if endline not in data or data[endline].notna().sum() == 0:
+            warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
+            continue
+        covariates = [c for c in [baseline, *design.analysis.covariates] if c]
+        estimates = []
+        result = fit_itt(
+            data,
+            outcome=endline,
+            treatment_columns=[treatment_indicator(a) for a in active],
+            covariates=covariates,
+            strata=strata,
+            cluster=cluster,
+            se_type=se_type,
+        )
+        for arm in active:
+            effect = result.fit[treatment_indicator(arm)]
+            estimate = {
+                "estimand": "ITT",
+                "arm": arm,
+                "estimate": effect.estimate,
+                "std_error": effect.std_error,
+                "df": effect.df,
+                "ci_low": effect.ci_low,
+                "ci_high": effect.ci_high,
+                "p_value": effect.p_value,
+                "se_type": se_type,
+                "n": int(result.n),
+                "n_per_arm": {
+                    a: int(
+                        (
+                            (data["arm"] == a) & data[[endline, *covariates]].notna().all(axis=1)
+                        ).sum()
+                    )
+                    for a in design.arm_names
+                },
+                "n_clusters": result.fit.n_clusters,
+            }
+            if draws is not None:
+                pair = data["arm"].isin([design.control_arm, arm]).to_numpy()
+                used = pair & data[[endline, *covariates]].notna().all(axis=1).to_numpy()
+                subset = data[used]
+                ri = randomisation_inference(
+                    subset[endline].to_numpy(float),
+                    subset[treatment_indicator(arm)].to_numpy(float),
+                    _ri_design_matrix(subset, covariates, strata),
+                    (draws[:, used] == design.arm_names.index(arm)).astype(float),
+                    term=arm,
+                )
+                estimate.update(
+                    {
+                        "ri_p_value": ri.p_value,
+                        "ri_ci_low": ri.ci_low,
+                        "ri_ci_high": ri.ci_high,
+                        "ri_draws": ri.n_draws,
+                    }
+                )
+            estimates.append(estimate)
+            if outcome.primary and arm == active[0]:
+                primary_used = data.dropna(subset=[endline, *covariates])
+        cace = _cace(data, design, outcome, endline, covariates, strata, cluster, se_type, active)
+        if cace:
+            estimates.append(cace)
+        outcomes.append(
+            {
+                "name": outcome.name,
+                "label": outcome.label or outcome.name,
+                "primary": outcome.primary,
+                "instrument": outcome.instrument,
+                "source": outcome.source,
+                "scale_min": outcome.min_value,
+                "scale_max": outcome.max_value,
+                "higher_is_better": outcome.higher_is_better,
+                "binary": _is_binary(data[endline]),
+                "prespecified": True,
+                "estimates": estimates,
+                "arms": _arm_summaries(data, design, endline, baseline),
+                "subgroups": _subgroups(data, design, endline, covariates, strata, cluster, se_type)
+                if outcome.primary
+                else [],
+            }
+        )
+    outcomes.sort(key=lambda o: not o["primary"])
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "trial": _trial_section(
+            design, extras.pop("data_source", "store"), extras.pop("balance_score", None)
+        ),
+        "dates": {
+            k: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for k, v in design.follow_up.model_dump().items()
+            if k != "waves"
+        },
+        "consort": _consort(data, design, outcomes, primary_used),
+        "outcomes": outcomes,
+        "attrition": extras.pop("attrition", {"by_arm": [], "test": None}),
+        "data_validation": extras.pop("data_validation", {"rows_quarantined": 0, "by_rule": []}),
+        "warnings": warnings,
+        "methods": _methods(design, se_type, n_draws),
+    }
+    results.update(extras)
+    return _clean(results)
+
+
+def _cace(
+    data, design, outcome, endline, covariates, strata, cluster, se_type, active
+) -> dict | None:  # noqa: ANN001
+    """CACE when uptake is partial: assignment instruments uptake."""
+    if "took_up" not in data or len(active) != 1:
+        return None
+    arm = active[0]
+    treated = data[treatment_indicator(arm)] == 1
+    rate = data.loc[treated, "took_up"].mean()
+    if not (0 < rate < 0.95) or data.loc[~treated, "took_up"].mean() >= rate:
+        return None
+    result = fit_cace(
+        data,
+        outcome=endline,
+        uptake="took_up",
+        assignment=treatment_indicator(arm),
+        covariates=covariates,
+        strata=strata,
+        cluster=cluster,
+        se_type=se_type,
+    )
+    effect = result.effect
+    return {
+        "estimand": "CACE",
+        "arm": arm,
+        "estimate": effect.estimate,
+        "std_error": effect.std_error,
+        "df": effect.df,
+        "ci_low": effect.ci_low,
+        "ci_high": effect.ci_high,
+        "p_value": effect.p_value,
+        "se_type": se_type,
+        "n": int(result.n),
+        "n_per_arm": {
+            a: int(((data["arm"] == a) & data[[endline, *covariates]].notna().all(axis=1)).sum())
+            for a in design.arm_names
+        },
+        "n_clusters": result.fit.n_clusters,
+        "first_stage_f": result.first_stage_f,
+        "weak_instrument": result.weak_instrument,
+    }
+
+
+def _trial_section(design: TrialDesign, data_source: str, balance_score: float | None) -> dict:
+    return {
+        "id": design.id,
+        "title": design.title,
+        "question": design.question.strip(),
+        "unit": design.unit,
+        "cluster_by": design.cluster_by,
+        "strata": list(design.strata),
+        "arms": [
+            {"name": a.name, "label": a.label or a.name, "ratio": a.ratio, "control": a.control}
+            for a in design.arms
+        ],
+        "control_arm": design.control_arm,
+        "design_hash": design.design_hash,
+        "randomisation": {
+            "method": design.randomisation.method,
+            "seed": design.randomisation.seed,
+            "algorithm_version": ALGORITHM_VERSION,
+            "block_sizes": list(design.randomisation.block_sizes),
+            "balance_score": balance_score,
+        },
+        "data_source": data_source,
+    }
+
+
+def _consort(
+    data: pd.DataFrame, design: TrialDesign, outcomes: list[dict], primary_used: pd.DataFrame | None
+) -> dict:
+    primary = next((o for o in outcomes if o["primary"]), None)
+    endline = f"{primary['name']}_endline" if primary else None
+    individuals = {}
+    for arm in design.arm_names:
+        group = data[data["arm"] == arm]
+        followed = int(group[endline].notna().sum()) if endline else 0
+        analysed = int((primary_used["arm"] == arm).sum()) if primary_used is not None else 0
+        received = int(group["took_up"].sum()) if "took_up" in group else None
+        individuals[arm] = {
+            "allocated": int(len(group)),
+            "received": received,
+            "not_received": None if received is None else int(len(group) - received),
+            "lost": int(len(group) - followed),
+            # followed up but not analysed: a baseline or covariate was missing (complete cases)
+            "excluded": int(followed - analysed),
+            "analysed": analysed,
+        }
+    clusters = None
+    if design.unit == "cluster":
+        clusters = {}
+        for arm in design.arm_names:
+            group = data[data["arm"] == arm]
+            ids = group["cluster"].dropna().unique()
+            with_data = group.dropna(subset=[endline])["cluster"].nunique() if endline else 0
+            analysed = (
+                primary_used[primary_used["arm"] == arm]["cluster"].nunique()
+                if primary_used is not None
+                else 0
+            )
+            received = (
+                int(group.groupby("cluster")["took_up"].max().sum()) if "took_up" in group else None
+            )
+            clusters[arm] = {
+                "allocated": int(len(ids)),
+                "received": received,
+                "not_received": None if received is None else int(len(ids) - received),
+                "lost": int(len(ids) - with_data),
+                "analysed": int(analysed),
+            }
+    return {"assessed": None, "excluded": None, "individuals": individuals, "clusters": clusters}
+
+
+def _methods(design: TrialDesign, se_type: str, n_draws: int) -> dict:
+    return {
+        "itt": "ANCOVA by OLS: endline outcome on arm indicators, the same outcome at baseline, stratum fixed effects and declared covariates; complete cases.",
+        "standard_errors": {
+            "HC2": "HC2 (estimatr's lm_robust default), t with N-K df.",
+            "CR2": "CR2 (Bell-McCaffrey) with Pustejovsky-Tipton Satterthwaite df per coefficient, as clubSandwich and estimatr.",
+        }.get(se_type, se_type),
+        "binary_outcomes": "Binary and count HR outcomes use the same linear model: risk or rate differences.",
+        "cace": "Complier average causal effect by 2SLS, random assignment instrumenting uptake, same SE rules; first-stage F reported, weak if under 10.",
+        "randomisation_inference": (
+            f"{n_draws} re-draws of the allocation with the design's own randomiser ({design.randomisation.method}); "
+            "two-sided p-value for the sharp null of no effect; CI by inverting the test under a constant effect."
+        ),
+        "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
+        "multiplicity": "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values.",
+        "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting and multiple imputation (m = 20, Rubin's rules).",
+        "prespecified": "Outcomes, covariates, subgroups and the analysis above are declared in the design before analysis (design hash below).",
+        "exploratory": "Subgroup estimates are exploratory.",
+    }

@@ -1,0 +1,143 @@
+"""The analysis flow: the analysis dataset in, results.json out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
+from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.export import load_analysis_dataset
+from flows.sources import read_table
+from flows.store import Store, audit_log, quarantine
+from trial_designs.design import TrialDesign
+
+__all__ = ["analyse_flow", "results_path"]
+
+_TEXT_COLUMNS = [
+    "participant_id",
+    "arm",
+    "stratum",
+    "cluster",
+    "organisation",
+    "building",
+    "team",
+    "role",
+]
+
+
+def results_path(trial_id: str) -> Path:
+    """Where a trial's results.json lives: ``.trialflow/out/<trial>/analysis/results.json``."""
+    return output_dir(trial_id, "analysis") / "results.json"
+
+
+@task(name="load analysis data", cache_policy=NO_CACHE, **IO_RETRIES)
+def load_data(design: TrialDesign, data: str | None) -> tuple[pd.DataFrame, dict]:
+    """The analysis dataset and the sections that come from the store (validation, balance)."""
+    if data:
+        frame = read_table(data).drop(columns="source_row")
+        mapping = {v: k for k, v in design.analysis.columns.items()}
+        frame = frame.rename(columns=mapping)
+        if "participant_id" not in frame and "id" in frame:
+            frame = frame.rename(columns={"id": "participant_id"})
+        for column in frame.columns.difference(_TEXT_COLUMNS):
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            if numbers.notna().sum() == frame[column].notna().sum():  # every value is a number
+                frame[column] = numbers
+        return frame, {"data_source": Path(data).name}
+    store = Store()
+    frame = load_analysis_dataset(design, store)
+    bad = store.read(
+        sa.select(
+            quarantine.c.kind, quarantine.c.rule, quarantine.c.file_name, quarantine.c.row_number
+        ).where(quarantine.c.trial_id == design.id)
+    )
+    by_rule = []
+    if len(bad):
+        grouped = (
+            bad.groupby(["kind", "rule"])
+            .agg(rows=("row_number", "size"), files=("file_name", "nunique"))
+            .reset_index()
+        )
+        by_rule = grouped.to_dict("records")
+    audit = store.read(
+        sa.select(audit_log.c.details_json).where(
+            audit_log.c.trial_id == design.id,
+            audit_log.c.event.in_(["randomised", "re-randomised"]),
+        )
+    )
+    balance = (
+        json.loads(audit["details_json"].iloc[-1]).get("balance_score") if len(audit) else None
+    )
+    extras = {
+        "data_source": "store",
+        "balance_score": balance,
+        "data_validation": {
+            "rows_quarantined": int(bad.drop_duplicates(["file_name", "row_number"]).shape[0])
+            if len(bad)
+            else 0,
+            "by_rule": by_rule,
+        },
+    }
+    return frame, extras
+
+
+@task(name="analyse", cache_policy=NO_CACHE)
+def analyse_task(
+    frame: pd.DataFrame, design: TrialDesign, extras: dict, ri_draws: int | None
+) -> dict:
+    return analyse_trial(frame, design, ri_draws=ri_draws, extras=extras)
+
+
+@task(name="write results", cache_policy=NO_CACHE, **IO_RETRIES)
+def write_results(design: TrialDesign, results: dict, out: str | None) -> Path:
+    import jsonschema
+
+    jsonschema.validate(results, json.loads(SCHEMA_PATH.read_text()))
+    folder = Path(out) if out else results_path(design.id).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    path.write_text(dump_results(results), encoding="utf-8")
+    run = {
+        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "packages": {
+            p: metadata.version(p)
+            for p in ("trialflow", "numpy", "pandas", "scipy", "linearmodels", "scikit-learn")
+        },
+    }
+    (folder / "run.json").write_text(
+        json.dumps(run, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return path
+
+
+@flow(name="analyse", log_prints=True)
+def analyse_flow(
+    design: str, data: str | None = None, out: str | None = None, ri_draws: int | None = None
+) -> dict:
+    """Analyse a trial from the store (or an analysis dataset file) into results.json."""
+    logger = get_run_logger()
+    trial = load_design_task(design)
+    frame, extras = load_data(trial, data)
+    results = analyse_task(frame, trial, extras, ri_draws)
+    path = write_results(trial, results, out)
+    primary = next((o for o in results["outcomes"] if o["primary"]), None)
+    if primary:
+        itt = primary["estimates"][0]
+        line = (
+            f"{trial.title}: ITT on {primary['label']} = {itt['estimate']:.2f} "
+            f"(95% CI {itt['ci_low']:.2f} to {itt['ci_high']:.2f}; p = {itt['p_value']:.3f}; RI p = {itt.get('ri_p_value')})."
+        )
+        create_markdown_artifact(key=f"{trial.id.replace('_', '-')}-primary-result", markdown=line)
+        logger.info(line)
+    return {"results": str(path)}
