@@ -206,6 +206,52 @@ def export(
 
 # == analysis, cost and report commands ===================================================
 @app.command()
+def diagnose(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    sims: int = typer.Option(1000, "--sims", help="Number of simulations."),
+    effect: float = typer.Option(0.2, "--effect", help="True effect in SD units."),
+    icc: float = typer.Option(0.05, "--icc", help="Intra-cluster correlation of the outcome."),
+    chunk_size: int = typer.Option(50, "--chunk-size", help="Simulations per task."),
+    dask_address: str = typer.Option(
+        None,
+        "--dask-address",
+        envvar="TRIALFLOW_DASK_ADDRESS",
+        help="Run on an existing Dask scheduler, e.g. tcp://host:8786.",
+    ),
+    dask_workers: int = typer.Option(
+        0, "--dask-workers", help="Start a local Dask cluster with this many worker processes."
+    ),
+) -> None:
+    """Simulation-based design diagnosis: power, bias, RMSE and coverage of each estimator."""
+    from flows.diagnose import run_diagnosis
+
+    try:
+        summary = run_diagnosis(
+            str(design),
+            dask_address=dask_address,
+            dask_workers=dask_workers,
+            sims=sims,
+            effect=effect,
+            icc=icc,
+            chunk_size=chunk_size,
+        )
+    except (DesignError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"Diagnosis of {design}: {sims} simulations, true effect {effect} SD")
+    for column in ("estimator", "power", "bias", "rmse", "coverage"):
+        table.add_column(column)
+    for row in summary:
+        table.add_row(
+            row["estimator"],
+            *[
+                ("" if row[c] is None or row[c] != row[c] else f"{row[c]:.3f}")
+                for c in ("power", "bias", "rmse", "coverage")
+            ],
+        )
+    console.print(table)
+
+
+@app.command()
 def analyse(
     design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
     data: Path = typer.Option(
