@@ -134,24 +134,29 @@ def run(
 
     try:
         done = pipeline_flow(str(design), str(drop) if drop else None)
-    except (DesignError, FileNotFoundError, ValueError) as exc:
+    except (DesignError, FileNotFoundError, LookupError, ValueError) as exc:
         _fail(str(exc))
-    for stage, outcome in done.items():
-        console.print(f"{stage}: {outcome if isinstance(outcome, str) else 'done'}")
+    for stage, outcome in done["stages"].items():
+        console.print(f"{stage} ({done['seconds'][stage]} s): {outcome}")
 
 
 @app.command()
 def demo() -> None:
     """Simulate the four seed trials and run each pipeline end to end (the main job)."""
+    import time
+
     from flows.demo import demo_flow
 
-    summary = demo_flow()
-    table = Table(title="trialflow demo: the four seed trials")
-    for column in summary[0]:
+    start = time.perf_counter()
+    result = demo_flow()
+    table = Table(title="trialflow demo: the four seed trials (simulated data)")
+    for column in result["summary"][0]:
         table.add_column(column)
-    for row in summary:
-        table.add_row(*["" if v is None else str(v) for v in row.values()])
+    for row in result["summary"]:
+        table.add_row(*[str(v) for v in row.values()])
     console.print(table)
+    timings = ", ".join(f"{k} {v} s" for k, v in result["seconds"].items())
+    console.print(f"Wall time {time.perf_counter() - start:.1f} s ({timings}).")
 
 
 # == delivery and uptake commands (deliveries, letters, uptake) ==========================

@@ -1,27 +1,41 @@
 """The pipeline: one trial's stages in order, each a subflow, each idempotent.
 
-Inputs come from a drop folder per trial::
+Inputs come from a drop folder per trial (default ``.trialflow/drop/<trial>``)::
 
-    <drop>/roster.csv                 the staff roster (randomised once)
-    <drop>/deliveries/*.csv           delivery logs (ingested by content hash)
-    <drop>/outcomes/survey_<timepoint>.csv, hr_*.csv
-    <drop>/letters/manager_feedback.csv   (letters trials)
+    roster.csv                      the staff roster (randomised once)
+    deliveries/*.csv                delivery-log exports
+    outcomes/survey_<timepoint>.csv survey exports, one file per wave
+    outcomes/hr_*.csv               HR extracts
 
-Re-running the pipeline after a new survey wave ingests only the new file,
-re-analyses and re-renders the report; every other stage finds nothing new.
+Every stage can run on its own (each has a deployment in prefect.yaml) and
+finds only new work: a roster already randomised is skipped, files already
+ingested (same bytes) change nothing.  Re-running after a new survey wave
+ingests that file, re-analyses and re-renders the report.  A stage that
+fails leaves the store as it was (every write is one transaction), so
+re-running the pipeline continues from the failed stage.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.analyse import analyse_flow
 from flows.common import load_design_task
+from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import randomise_flow
 from flows.store import Store, trialflow_home
 
-__all__ = ["STAGES", "default_drop", "pipeline_flow"]
+__all__ = [
+    "STAGES",
+    "analyse_stage",
+    "default_drop",
+    "outcomes_stage",
+    "pipeline_flow",
+    "randomise_stage",
+]
 
 STAGES = ("randomise", "deliveries", "uptake", "outcomes", "analyse", "report")
 
@@ -31,28 +45,66 @@ def default_drop(trial_id: str) -> Path:
     return trialflow_home() / "drop" / trial_id
 
 
+def _drop(design: str, drop: str | None) -> Path:
+    return Path(drop) if drop else default_drop(load_design_task.fn(design).id)
+
+
+def _files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in (".csv", ".xlsx"))
+
+
+@flow(name="randomise-stage", log_prints=True)
+def randomise_stage(design: str, drop: str | None = None) -> str:
+    """Randomise the drop folder's roster, unless the trial is randomised already."""
+    trial = load_design_task(design)
+    if Store().trial(trial.id) is not None:
+        return "already randomised; skipped"
+    roster = _drop(design, drop) / "roster.csv"
+    if not roster.exists():
+        raise FileNotFoundError(f"No roster at {roster}: put the staff roster there first.")
+    result = randomise_flow(design, str(roster))
+    return f"randomised {result['units']} units (round {result['round']})"
+
+
+@flow(name="outcomes-stage", log_prints=True)
+def outcomes_stage(design: str, drop: str | None = None) -> list[str]:
+    """Ingest every survey wave (``survey_<timepoint>.csv``) and HR extract (``hr_*.csv``)."""
+    folder = _drop(design, drop) / "outcomes"
+    done = []
+    for path in _files(folder, "survey_*"):
+        timepoint = path.stem.removeprefix("survey_")
+        done.append(outcomes_ingest_flow(design, str(path), "survey", timepoint)["summary"])
+    for path in _files(folder, "hr_*"):
+        done.append(outcomes_ingest_flow(design, str(path), "hr", "endline")["summary"])
+    return done
+
+
+@flow(name="analyse-stage", log_prints=True)
+def analyse_stage(design: str) -> str:
+    """Analyse the trial from the store into results.json."""
+    return analyse_flow(design)["results"]
+
+
 @flow(name="pipeline", log_prints=True)
 def pipeline_flow(design: str, drop: str | None = None, stages: list[str] | None = None) -> dict:
-    """Run a trial's stages in order; returns what each stage did."""
+    """Run a trial's stages in order; returns what each stage did and how long it took."""
     logger = get_run_logger()
-    trial = load_design_task(design)
-    folder = Path(drop) if drop else default_drop(trial.id)
     wanted = list(stages or STAGES)
     unknown = sorted(set(wanted) - set(STAGES))
     if unknown:
         raise ValueError(f"Unknown stage(s) {unknown}. Choose from: {', '.join(STAGES)}.")
+    runners = {
+        "randomise": lambda: randomise_stage(design, drop),
+        "outcomes": lambda: outcomes_stage(design, drop),
+        "analyse": lambda: analyse_stage(design),
+    }
     done: dict[str, object] = {}
-    if "randomise" in wanted:
-        if Store().trial(trial.id) is not None:
-            done["randomise"] = "already randomised; skipped"
-        else:
-            roster = folder / "roster.csv"
-            if not roster.exists():
-                raise FileNotFoundError(f"No roster at {roster}: put the staff roster there first.")
-            done["randomise"] = randomise_flow(design, str(roster))
-    logger.info(
-        "Pipeline for %s: %s",
-        trial.id,
-        {k: (v if isinstance(v, str) else "done") for k, v in done.items()},
-    )
-    return done
+    timings: dict[str, float] = {}
+    for stage in STAGES:
+        if stage not in wanted or stage not in runners:
+            continue
+        start = time.perf_counter()
+        done[stage] = runners[stage]()
+        timings[stage] = round(time.perf_counter() - start, 2)
+        logger.info("%s: %s (%.1f s)", stage, done[stage], timings[stage])
+    return {"stages": done, "seconds": timings}
