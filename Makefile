@@ -36,5 +36,8 @@ format: $(STAMP)
 serve: $(STAMP)
 	bash scripts/serve.sh
 
+prefect.yaml: scripts/make_prefect_yaml.py
+	$(BIN)/python scripts/make_prefect_yaml.py
+
 clean:
 	rm -rf .trialflow reports/out
