@@ -1,0 +1,23 @@
+"""Run every benchmark in bench/ in turn (`make bench`); each prints ratios against its peer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+if __name__ == "__main__":
+    scripts = sorted(p for p in HERE.glob("bench_*.py"))
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="trialflow-bench-") as home:
+        env = {**os.environ, "TRIALFLOW_HOME": home}
+        for script in scripts:
+            print(f"\n=== {script.name} ===", flush=True)
+            if subprocess.run([sys.executable, str(script)], cwd=HERE.parent, env=env).returncode:
+                failed.append(script.name)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
