@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.effect_sizes import hedges_g_from_estimate, icc_oneway
 from analysis.estimators import fit_cace, fit_itt, ols_fit
 from analysis.inference import randomisation_inference
+from analysis.multiplicity import holm_adjust
 from trial_designs.design import ALGORITHM_VERSION, Outcome, TrialDesign
 from trial_designs.randomise import draw_allocations
 
@@ -270,6 +272,7 @@ def analyse_trial(
             warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
             continue
         covariates = [c for c in [baseline, *design.analysis.covariates] if c]
+        icc = _icc(data, endline) if cluster else None
         estimates = []
         result = fit_itt(
             data,
@@ -322,6 +325,9 @@ def analyse_trial(
                         "ri_draws": ri.n_draws,
                     }
                 )
+            estimate.update(
+                _effect_size(data, design, endline, arm, effect, estimate["n_per_arm"], icc)
+            )
             estimates.append(estimate)
             if outcome.primary and arm == active[0]:
                 primary_used = data.dropna(subset=[endline, *covariates])
@@ -345,9 +351,15 @@ def analyse_trial(
                 "subgroups": _subgroups(data, design, endline, covariates, strata, cluster, se_type)
                 if outcome.primary
                 else [],
+                **(
+                    {"icc": icc.icc, "icc_ci_low": icc.ci_low, "icc_ci_high": icc.ci_high}
+                    if icc
+                    else {}
+                ),
             }
         )
     outcomes.sort(key=lambda o: not o["primary"])
+    _holm_secondary(outcomes)
     results = {
         "schema_version": SCHEMA_VERSION,
         "trial": _trial_section(
@@ -367,6 +379,54 @@ def analyse_trial(
     }
     results.update(extras)
     return _clean(results)
+
+
+def _icc(data: pd.DataFrame, endline: str):  # noqa: ANN202
+    """ICC of the endline outcome within clusters, arms taken out first."""
+    used = data.dropna(subset=[endline])
+    if used["cluster"].nunique() < 3:
+        return None
+    return icc_oneway(used[endline], used["cluster"].astype(str), arm=used["arm"])
+
+
+def _effect_size(data, design, endline, arm, effect, n_per_arm, icc) -> dict:  # noqa: ANN001
+    """Hedges' g of an ITT coefficient: pooled SD (individual trials) or total SD (cluster trials, EEF)."""
+    n_treat, n_control = n_per_arm.get(arm, 0), n_per_arm.get(design.control_arm, 0)
+    if min(n_treat, n_control) < 2:
+        return {"hedges_g": None, "hedges_g_ci_low": None, "hedges_g_ci_high": None}
+    if icc is not None:
+        g = hedges_g_from_estimate(
+            effect.estimate,
+            n_treat=n_treat,
+            n_control=n_control,
+            sd_total=icc.sd_total,
+            estimate_std_error=effect.std_error,
+            df=effect.df,
+        )
+    else:
+        sds = data.groupby("arm")[endline].agg(["std", "count"]).loc[[arm, design.control_arm]]
+        pooled = float(
+            np.sqrt(((sds["count"] - 1) * sds["std"] ** 2).sum() / (sds["count"].sum() - 2))
+        )
+        g = hedges_g_from_estimate(
+            effect.estimate, n_treat=n_treat, n_control=n_control, sd_pooled=pooled
+        )
+    return {"hedges_g": g.estimate, "hedges_g_ci_low": g.ci_low, "hedges_g_ci_high": g.ci_high}
+
+
+def _holm_secondary(outcomes: list[dict]) -> None:
+    """Holm-adjust the ITT p-values of the secondary outcomes; the primary stays unadjusted."""
+    family = {
+        f"{i}:{j}": e["p_value"]
+        for i, o in enumerate(outcomes)
+        if not o["primary"]
+        for j, e in enumerate(o["estimates"])
+        if e["estimand"] == "ITT"
+    }
+    adjusted = holm_adjust(family) if family else {}
+    for i, o in enumerate(outcomes):
+        for j, e in enumerate(o["estimates"]):
+            e["p_value_holm"] = adjusted.get(f"{i}:{j}")
 
 
 def _cace(
