@@ -287,6 +287,13 @@ class TrialDesign(_Frozen):
                 raise ValueError(
                     f"intervention '{intervention.name}' names an unknown arm. Choose one of {names}. Got '{intervention.arm}' instead"
                 )
+        if self.costs:
+            from analysis.costs import cost_model_from_mapping  # the cost model's own checks
+
+            try:
+                cost_model_from_mapping(self.costs)
+            except ValueError as exc:
+                raise ValueError(f"has an invalid 'costs' block: {exc}") from None
         primaries = [o.name for o in self.outcomes if o.primary]
         if self.outcomes and len(primaries) != 1:
             raise ValueError(f"exactly one outcome must be primary. Got {primaries} instead")
