@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from analysis.balance import _covariate_matrix, _cross_validated_auc, balance_auc, baseline_table
+
+
+def _small() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "arm": ["control"] * 4 + ["letter"] * 4,
+            "age": [30.0, 40.0, 50.0, 60.0, 35.0, 45.0, 55.0, np.nan],
+            "female": [1, 0, 1, 1, 1, 1, 0, 0],
+            "la": [
+                "Dudley",
+                "Dudley",
+                "Shropshire",
+                "Bracknell",
+                "Dudley",
+                "Bracknell",
+                np.nan,
+                "Shropshire",
+            ],
+        }
+    )
+
+
+def _row(table: pd.DataFrame, covariate: str, arm: str) -> pd.Series:
+    return table.set_index(["covariate", "arm"]).loc[(covariate, arm)]
+
+
+def test_baseline_table_hand_worked():
+    table = baseline_table(_small(), arm="arm", covariates=["age", "female", "la"])
+    # age: control 30..60 mean 45, var 500/3; letter 35, 45, 55 mean 45, var 100
+    age_c, age_t = _row(table, "age", "control"), _row(table, "age", "letter")
+    assert (age_c["mean"], age_c["sd"]) == (45.0, pytest.approx(math.sqrt(500 / 3)))
+    assert (age_t["n"], age_t["n_missing"], age_t["sd"]) == (3, 1, 10.0)
+    assert age_t["smd"] == 0.0 and math.isnan(age_c["smd"])
+    # female: control 3/4, letter 2/4; SMD = (.5 - .75) / sqrt((.25 + .1875) / 2)
+    female_t = _row(table, "female", "letter")
+    assert female_t["kind"] == "binary" and female_t["percent"] == 50.0
+    assert female_t["smd"] == pytest.approx(-0.25 / math.sqrt(0.4375 / 2), rel=1e-12)
+    # la is expanded per level; the missing level is not counted as a level
+    assert [c for c in table["covariate"].unique() if c.startswith("la=")] == [
+        "la=Bracknell",
+        "la=Dudley",
+        "la=Shropshire",
+    ]
+    dudley_t = _row(table, "la=Dudley", "letter")
+    assert (dudley_t["n"], dudley_t["n_missing"], dudley_t["mean"]) == (3, 1, pytest.approx(1 / 3))
+    assert list(table["arm"].unique()) == ["control", "letter"]
+
+
+def test_smd_follows_the_average_variance_formula_and_ignores_units(rng):
+    n = 300
+    data = pd.DataFrame(
+        {
+            "arm": rng.choice(["waiting_list", "rounds", "other"], n),
+            "score": rng.normal(20, 4, n),
+        }
+    )
+    table = baseline_table(data, arm="arm", covariates=["score"], control="waiting_list")
+    assert list(table["arm"]) == ["waiting_list", "other", "rounds"]
+    control = data.loc[data["arm"] == "waiting_list", "score"]
+    rounds = data.loc[data["arm"] == "rounds", "score"]
+    expected = (rounds.mean() - control.mean()) / math.sqrt((rounds.var() + control.var()) / 2)
+    assert _row(table, "score", "rounds")["smd"] == pytest.approx(expected, rel=1e-12)
+    rescaled = baseline_table(
+        data.assign(score=data["score"] * 10 + 3),
+        arm="arm",
+        covariates=["score"],
+        control="waiting_list",
+    )
+    np.testing.assert_allclose(rescaled["smd"], table["smd"], rtol=1e-12)
+    shuffled = baseline_table(
+        data.sample(frac=1, random_state=3), arm="arm", covariates=["score"], control="waiting_list"
+    )
+    np.testing.assert_allclose(shuffled["smd"], table["smd"], rtol=1e-12)
+
+
+def test_declared_binary_and_forced_continuous():
+    data = _small()
+    as_continuous = baseline_table(data, arm="arm", covariates=["female"], binary=[])
+    assert _row(as_continuous, "female", "letter")["kind"] == "continuous"
+    with pytest.raises(
+        ValueError, match="'age' is declared binary but takes values other than 0 and 1"
+    ):
+        baseline_table(data, arm="arm", covariates=["age"], binary=["age"])
+    with pytest.raises(
+        ValueError, match=r"'binary' columns \['sex'\] are not among the covariates"
+    ):
+        baseline_table(data, arm="arm", covariates=["age"], binary=["sex"])
+
+
+def test_baseline_table_errors_name_the_problem():
+    with pytest.raises(
+        ValueError, match="'control' arm 'control' is not in the arm column 'group'"
+    ):
+        baseline_table(
+            pd.DataFrame({"group": ["a", "b"], "x": [1.0, 2.0]}), arm="group", covariates=["x"]
+        )
+    with pytest.raises(ValueError, match=r"columns \['height'\] are not in the data"):
+        baseline_table(_small(), arm="arm", covariates=["height"])
+    with pytest.raises(ValueError, match="'arm' must have no missing values"):
+        baseline_table(_small().assign(arm=["control", None] * 4), arm="arm", covariates=["age"])
+
+
+def test_covariate_matrix_fills_missing_with_indicators_and_standardises():
+    x, names = _covariate_matrix(_small(), ["age", "la"])
+    assert names == ["age", "age=missing", "la=Dudley", "la=Shropshire", "la=missing"]
+    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(x.std(axis=0), 1, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"covariates \['age', 'la'\] have missing values"):
+        _covariate_matrix(_small(), ["age", "la"], missing="error")
+    with pytest.raises(
+        ValueError, match="'covariate_missing' 'drop' is not known. Choose one of: indicator, error"
+    ):
+        _covariate_matrix(_small(), ["age"], missing="drop")
+
+
+def _trial(rng, n=240, shift=0.0, arms=("control", "treatment")):
+    arm = rng.choice(arms, n)
+    treated = (arm != arms[0]).astype(float)
+    return pd.DataFrame(
+        {
+            "arm": arm,
+            "baseline": rng.normal(size=n) + shift * treated,
+            "age": rng.normal(40, 10, n),
+            "la": rng.choice(["A", "B", "C"], n),
+        }
+    )
+
+
+def test_loop_equals_cross_val_predict(rng):
+    data = _trial(rng)
+    x, _ = _covariate_matrix(data, ["baseline", "age", "la"])
+    codes = (data["arm"] == "treatment").to_numpy(dtype=int)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=11)
+    reference = cross_val_predict(
+        LogisticRegression(solver="newton-cholesky"), x, codes, cv=folds, method="predict_proba"
+    )
+    assert _cross_validated_auc(x, codes, 2, 5, 11) == pytest.approx(
+        roc_auc_score(codes, reference[:, 1]), rel=1e-12
+    )
+
+
+def test_balanced_trial_gives_chance_auc_and_large_p_value():
+    result = balance_auc(
+        _trial(np.random.default_rng(7)),
+        arm="arm",
+        covariates=["baseline", "age", "la"],
+        rng=np.random.default_rng(1),
+        n_permutations=60,
+    )
+    assert abs(result.auc - 0.5) < 0.1
+    assert result.p_value > 0.05
+    assert 1 / 61 <= result.p_value <= 1
+    assert result.n == 240 and result.n_arms == 2 and result.n_permutations == 60
+
+
+def test_imbalanced_trial_is_detected():
+    result = balance_auc(
+        _trial(np.random.default_rng(8), shift=0.8),
+        arm="arm",
+        covariates=["baseline", "age"],
+        rng=np.random.default_rng(2),
+        n_permutations=60,
+    )
+    assert result.auc > 0.65
+    assert result.p_value == pytest.approx(1 / 61)  # no permutation comes close
+    assert result.null_q95 < result.auc
+
+
+def test_three_arms_and_reproducibility():
+    data = _trial(np.random.default_rng(9), n=270, shift=0.8, arms=("control", "a", "b"))
+    first = balance_auc(
+        data,
+        arm="arm",
+        covariates=["baseline", "age"],
+        rng=np.random.default_rng(3),
+        n_permutations=30,
+    )
+    again = balance_auc(
+        data,
+        arm="arm",
+        covariates=["baseline", "age"],
+        rng=np.random.default_rng(3),
+        n_permutations=30,
+    )
+    assert first == again
+    assert first.n_arms == 3 and first.auc > 0.55 and first.p_value < 0.1
+    payload = first.to_dict()
+    assert payload["covariates"] == ["baseline", "age"] and isinstance(payload["auc"], float)
+
+
+def test_balance_auc_argument_checks(rng):
+    data = _trial(rng, n=40)
+    with pytest.raises(ValueError, match="'n_permutations' must be a positive integer. Got 0"):
+        balance_auc(data, arm="arm", covariates=["age"], rng=rng, n_permutations=0)
+    with pytest.raises(ValueError, match="'cv' must be an integer of at least 2. Got 1"):
+        balance_auc(data, arm="arm", covariates=["age"], rng=rng, cv=1)
+    tiny = data.assign(arm=["control"] * 38 + ["treatment"] * 2)
+    with pytest.raises(ValueError, match="at least cv = 5 rows for stratified folds. Got 2"):
+        balance_auc(tiny, arm="arm", covariates=["age"], rng=rng)
+    with pytest.raises(ValueError, match="needs at least 2 arms"):
+        balance_auc(data.assign(arm="control"), arm="arm", covariates=["age"], rng=rng)
