@@ -539,8 +539,17 @@ def _prepare_events(
             else np.nan
         )
     for column in ("site", "organisation"):
-        frame[column] = frame[column].map(lambda v: None if pd.isna(v) else str(v))
+        frame[column] = frame[column].map(_label)
     return frame
+
+
+def _label(value: object) -> str | None:
+    """A site or organisation as text; 3.0 (an integer label read with missing values) as '3'."""
+    if pd.isna(value):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _driver(events: pd.DataFrame, item: UnitCost) -> np.ndarray:
@@ -1370,7 +1379,8 @@ def bootstrap_cost_effect(
     replicates with net monetary benefit :math:`\\lambda \\Delta e -
     \\Delta c > 0`.  The verdict uses the point estimates: dominant
     (:math:`\\Delta c \\le 0 < \\Delta e`), dominated
-    (:math:`\\Delta e < 0 \\le \\Delta c`), otherwise a trade-off.
+    (:math:`\\Delta e < 0 \\le \\Delta c`), no difference when
+    :math:`\\Delta e = 0`, otherwise a trade-off.
     """
     c = np.asarray(costs, dtype=float)
     e = np.asarray(effects, dtype=float)

@@ -774,3 +774,38 @@ def test_icer_bound_is_unbounded_when_its_order_statistic_crosses_zero_effect():
     assert low == pytest.approx(1 + 99 * 0.025, rel=1e-12)
     # mirrored replicates with the effect CI on the negative side give the same interval
     assert _icer_interval(-delta_c, -delta_e, 0.95, -1.0) == (low, high)
+
+
+def test_the_module_docstring_example_is_a_valid_cost_model():
+    import textwrap
+
+    import yaml
+
+    import analysis.costs
+
+    doc = analysis.costs.__doc__
+    block = doc.split("::\n", 1)[1].split("\nGoal-setting", 1)[0]
+    model = cost_model_from_mapping(yaml.safe_load(textwrap.dedent(block))["costs"])
+    assert {i.site for i in model.items if i.name == "round"} == set(SCHWARTZ_SITES)
+    staff = [i for i in model.items if i.kind == "staff_time"]
+    assert [(i.quantity_from, i.low, i.high) for i in staff] == [("attendee_hours", 25, 40)]
+
+
+def test_numeric_site_labels_match_declared_sites_even_when_read_as_floats():
+    mapping = {
+        "currency_year": 2020,
+        "source": "test",
+        "items": [
+            {"name": "machine", "event_type": "machine_installed", "unit": "per_machine",
+             "category": "setup", "kind": "direct", "amount": {"3": 400, "7": 500}},
+        ],
+    }  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "event_type": ["machine_installed"] * 3,
+            "occurred_at": ["2020-02-01"] * 3,
+            "site": [3.0, 7.0, 7.0],
+        }
+    )
+    ledger = build_ledger(events, cost_model_from_mapping(mapping), start_date=START)
+    assert dict(zip(ledger["site"], ledger["cost"], strict=True)) == {"3": 400, "7": 1000}
