@@ -1,0 +1,279 @@
+"""Statistical disclosure control for commissioner reports (pure).
+
+Commissioner reports never show a count of fewer than 5 people, and never a
+count from which one could be worked out by subtraction.  A report declares
+every count it shows (and the counts it implies but does not show, such as
+"allocated minus offered"), and the arithmetic that ties them together as
+:class:`Relation` s: ``whole = sum(parts)``.  :func:`suppress_counts` then
+
+1. suppresses every shown count from 1 to ``threshold - 1`` (primary
+   suppression);
+2. works out, relation by relation, everything a reader could recover by
+   subtraction from what is still shown, and, while that recovers a small
+   count, suppresses one more shown count in the relation that gave it away
+   (complementary suppression: the smallest, so as little as possible is lost).
+
+Zero is shown: "nobody" does not single anyone out, and a CONSORT box of 0
+analysed is information a reader needs.  Counts of clusters (buildings,
+local authorities) are not counts of people and are not passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+from reports.headline import format_count
+
+__all__ = [
+    "DISCLOSURE_FOOTNOTE",
+    "SUPPRESSED_MARK",
+    "THRESHOLD",
+    "Relation",
+    "Suppression",
+    "coarsen_cumulative",
+    "suppress_counts",
+    "table_relations",
+]
+
+#: The smallest count of people a commissioner report may show.
+THRESHOLD = 5
+#: What a suppressed cell shows (the ONS convention for "confidential").
+SUPPRESSED_MARK = "[c]"
+DISCLOSURE_FOOTNOTE = (
+    f"{SUPPRESSED_MARK} Not shown: a count of fewer than {THRESHOLD} people, or a count "
+    "from which such a number could be worked out by subtraction. Percentages and "
+    "means based on them are hidden too."
+)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """``whole = sum(parts)``: arithmetic a reader can use to recover a hidden count."""
+
+    whole: Hashable
+    parts: tuple[Hashable, ...]
+
+    def cells(self) -> tuple[Hashable, ...]:
+        return (self.whole, *self.parts)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """The outcome of :func:`suppress_counts`: which shown counts must be hidden, and why."""
+
+    values: Mapping[Hashable, int | None]
+    primary: frozenset
+    complementary: frozenset
+    hidden: frozenset
+    threshold: int = THRESHOLD
+
+    @property
+    def suppressed(self) -> frozenset:
+        """Every shown count that must not be shown (primary and complementary)."""
+        return self.primary | self.complementary
+
+    @property
+    def any(self) -> bool:
+        """True when the report needs the disclosure footnote."""
+        return bool(self.suppressed)
+
+    def is_shown(self, key: Hashable) -> bool:
+        """May this count (and anything computed from it, such as a percentage) be shown?"""
+        return (
+            key in self.values
+            and key not in self.suppressed
+            and key not in self.hidden
+            and self.values[key] is not None
+        )
+
+    def value(self, key: Hashable) -> int | None:
+        """The count if it may be shown, else ``None``."""
+        return self.values[key] if self.is_shown(key) else None
+
+    def display(self, key: Hashable) -> str:
+        """The count as the report prints it: "1,315", or "[c]" when suppressed."""
+        if key in self.suppressed:
+            return SUPPRESSED_MARK
+        return format_count(self.values.get(key))
+
+
+def table_relations(
+    rows: Sequence[Hashable],
+    columns: Sequence[Hashable],
+    *,
+    cell: callable,
+    row_total: callable | None = None,
+    column_total: callable | None = None,
+) -> list[Relation]:
+    """The relations of a two-way table whose margins are known (shown, or implied elsewhere).
+
+    ``cell(r, c)`` gives a cell's key; ``row_total(r)`` and ``column_total(c)``
+    give the keys of the margins, when there are any.
+    """
+    relations = []
+    if row_total is not None:
+        relations += [Relation(row_total(r), tuple(cell(r, c) for c in columns)) for r in rows]
+    if column_total is not None:
+        relations += [Relation(column_total(c), tuple(cell(r, c) for r in rows)) for c in columns]
+    return relations
+
+
+def _sensitive(value: int | None, threshold: int) -> bool:
+    return value is not None and 0 < value < threshold
+
+
+def _recoverable(
+    values: Mapping[Hashable, int | None],
+    unknown: set,
+    relations: Sequence[Relation],
+) -> dict[Hashable, int]:
+    """Every unknown count a reader can recover, mapped to the relation that gave it away."""
+    known = {k for k, v in values.items() if k not in unknown and v is not None}
+    recovered: dict[Hashable, int] = {}
+    progress = True
+    while progress:
+        progress = False
+        for index, relation in enumerate(relations):
+            cells = relation.cells()
+            if any(values.get(c) is None for c in cells):
+                continue  # an absent count makes the sum unusable
+            missing = [c for c in cells if c not in known]
+            if len(missing) == 1:
+                known.add(missing[0])
+                recovered[missing[0]] = index
+                progress = True
+    return recovered
+
+
+def _complement(
+    leak: Hashable,
+    recovered: Mapping[Hashable, int],
+    relations: Sequence[Relation],
+    values: Mapping[Hashable, int | None],
+    unknown: set,
+) -> Hashable:
+    """The shown count to suppress so that ``leak`` can no longer be recovered.
+
+    Candidates are the shown counts in every relation along the chain of
+    recoveries that gave ``leak`` away.  Parts come before wholes (a margin is
+    worth more to the reader) and small before large; the first candidate
+    whose suppression actually stops the recovery wins (a count that is
+    itself recoverable another way would not).
+    """
+    shown = {k for k, v in values.items() if k not in unknown and v is not None}
+    candidates: dict[Hashable, tuple] = {}
+    frontier, seen = [leak], set()
+    while frontier:
+        key = frontier.pop(0)
+        if key in seen or key not in recovered:
+            continue
+        seen.add(key)
+        relation = relations[recovered[key]]
+        for cell in relation.cells():
+            if cell in shown and cell not in candidates:
+                candidates[cell] = (cell == relation.whole, values[cell], len(candidates))
+            elif cell in recovered and cell != key:
+                frontier.append(cell)
+    ranked = sorted(candidates, key=candidates.get)
+    for cell in ranked:
+        if leak not in _recoverable(values, unknown | {cell}, relations):
+            return cell
+    if not ranked:  # pragma: no cover - a recovery always rests on shown counts
+        raise AssertionError(f"No shown count gives away {leak!r}.")
+    return ranked[0]
+
+
+def suppress_counts(
+    counts: Mapping[Hashable, int | None],
+    relations: Sequence[Relation] = (),
+    *,
+    hidden: Collection[Hashable] = (),
+    threshold: int = THRESHOLD,
+) -> Suppression:
+    """Primary and complementary suppression of counts of people.
+
+    Parameters
+    ----------
+    counts : mapping
+        Every count the report shows or implies, by a key of the caller's
+        choosing; ``None`` for a count that does not exist.
+    relations : sequence of Relation
+        ``whole = sum(parts)`` for every sum a reader could use, including
+        equalities across tables (``Relation(a, (b,))``).
+    hidden : collection
+        Keys of counts the report implies but never prints (differences such
+        as "offered but not started").  They are protected like shown counts
+        but are never "suppressed" themselves.
+    threshold : int
+        The smallest count that may be shown (5).
+
+    Returns
+    -------
+    Suppression
+
+    Notes
+    -----
+    A relation with exactly one unknown cell gives it away:
+    :math:`x_j = w - \\sum_{i \\neq j} x_i`.  Recoveries chain, so they are
+    propagated to a fixed point before checking whether any count in
+    :math:`\\{1, \\dots, t-1\\}` has become known.  Each round suppresses one
+    more cell, so the loop ends.  Only exact recovery is prevented; bounds
+    (a suppressed cell lies between 1 and its row total) are not.
+    """
+    if threshold < 1:
+        raise ValueError(
+            f"The disclosure 'threshold' must be at least 1. Got {threshold!r} instead."
+        )
+    unknown_keys = [k for r in relations for k in r.cells() if k not in counts]
+    if unknown_keys:
+        raise ValueError(
+            f"A relation names a count that is not in 'counts': {unknown_keys[0]!r}. "
+            f"Known counts: {', '.join(map(repr, list(counts)[:10]))}"
+            + (" ..." if len(counts) > 10 else "")
+        )
+    values = dict(counts)
+    hidden_set = frozenset(hidden)
+    primary = {k for k, v in values.items() if k not in hidden_set and _sensitive(v, threshold)}
+    complementary: set = set()
+    while True:
+        unknown = set(hidden_set) | primary | complementary
+        recovered = _recoverable(values, unknown, relations)
+        leaks = [k for k in recovered if _sensitive(values[k], threshold)]
+        if not leaks:
+            break
+        complementary.add(_complement(leaks[0], recovered, relations, values, unknown))
+    return Suppression(
+        values=values,
+        primary=frozenset(primary),
+        complementary=frozenset(complementary),
+        hidden=hidden_set,
+        threshold=threshold,
+    )
+
+
+def coarsen_cumulative(values: Sequence[int], *, threshold: int = THRESHOLD) -> list[int]:
+    """Indices of a cumulative series (started by week) that are safe to show.
+
+    A point is kept only when it adds 0 or at least ``threshold`` people to
+    the last kept point (starting from 0), so no week's small number of new
+    starters can be recovered by subtraction.  The last point is the series
+    total, which the report shows elsewhere, so it is always kept (earlier
+    points are dropped until its own step is safe); when the total itself is
+    small, nothing is shown.
+    """
+    if not values:
+        return []
+    total = values[-1]
+    if _sensitive(total, threshold):
+        return []
+    kept: list[int] = []
+    last = 0
+    for index, value in enumerate(values[:-1]):
+        step = value - last
+        if step == 0 or step >= threshold:
+            kept.append(index)
+            last = value
+    while kept and _sensitive(total - values[kept[-1]], threshold):
+        kept.pop()
+    return [*kept, len(values) - 1]
