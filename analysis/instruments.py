@@ -1,10 +1,31 @@
 """Exact, vectorised scoring of the wellbeing instruments.
 
-Each instrument is declared once in :data:`INSTRUMENTS` with its items, item
-range, score range, direction and missing-item rule.  Scoring assumes checked
-input (the ingest checks items against their range first, see
-:func:`find_out_of_range`) and records, per row, which missing-data rule it
-applied.
+Each instrument is declared once in :data:`INSTRUMENTS` as a frozen
+:class:`InstrumentSpec`: its items (column suffixes), item range, score range,
+direction and missing-item rule.  Single-item measures are declared per trial
+and built with :func:`single_item_spec`.
+
+Check at the boundary, compute unchecked inside: :func:`find_out_of_range`
+lists every item cell that is not a whole number in the item range, for the
+ingest to quarantine; :func:`score_instrument` assumes those rows are gone and
+records, per row, which missing-item rule it applied.
+
+The WRQoL item-to-subscale map and its reverse-scored items are licensed, so
+they live in a scoring file (``analysis/scoring/wrqol.yaml``), read by
+:func:`load_scoring_file` and passed to :func:`score_instrument` as a mapping.
+
+Missing-item rules (:data:`MISSING_RULES`):
+
+- SWEMWBS, ``complete_items_only``: the developers publish no prorating rule,
+  so a row with any item missing has no score.
+- WRQoL, ``prorate_if_at_most_one_missing_per_scale``: the total (23 items)
+  and each subscale of three or more items is prorated when at most one of its
+  own items is missing; a two-item subscale is never prorated (one answer is
+  not a scale).  The row's rule column describes the total.
+- GHQ-12, ``prorate_if_at_most_one_missing``: sum x 12/11 with one item
+  missing; two or more missing gives no score.
+- ONS4 and single items, ``each_item_its_own_score``: the item is the score;
+  the rule column counts the row's unanswered items.
 """
 
 from __future__ import annotations
@@ -19,13 +40,17 @@ import yaml
 
 __all__ = [
     "INSTRUMENTS",
+    "MISSING_RULES",
     "SWEMWBS_METRIC",
     "WRQOL_SCORING",
+    "WRQOL_SUBSCALES",
     "InstrumentSpec",
     "find_out_of_range",
     "instrument_spec",
     "load_scoring_file",
     "score_instrument",
+    "single_item_spec",
+    "validate_wrqol_scoring",
 ]
 
 #: SWEMWBS raw score 7..35 -> metric score (the official Rasch conversion table).
@@ -35,172 +60,553 @@ SWEMWBS_METRIC = (
     30.70, 32.55, 35.00,
 )  # fmt: skip
 
+#: The packaged WRQoL scoring file (a placeholder map: see its header).
 WRQOL_SCORING = Path(__file__).resolve().parent / "scoring" / "wrqol.yaml"
+
+#: The six WRQoL subscales, in the order they are reported.
+WRQOL_SUBSCALES = ("GWB", "HWI", "JCS", "CAW", "WCS", "SAW")
+
+#: Missing-item rules by name: the most items a score may lack, and what that means.
+MISSING_RULES: dict[str, tuple[int, str]] = {
+    "complete_items_only": (0, "Every item must be answered; otherwise the score is missing."),
+    "prorate_if_at_most_one_missing": (
+        1,
+        "With one item missing the sum is prorated (sum x n_items / n_answered); "
+        "with two or more the score is missing.",
+    ),
+    "prorate_if_at_most_one_missing_per_scale": (
+        1,
+        "The total and each subscale of three or more items are prorated when at most one of "
+        "their own items is missing (sum x n_items / n_answered); a two-item subscale is never "
+        "prorated. The row's rule describes the total.",
+    ),
+    "each_item_its_own_score": (
+        0,
+        "Each item is its own score; an unanswered item is a missing score.",
+    ),
+}
 
 
 @dataclass(frozen=True)
 class InstrumentSpec:
-    """What an instrument is: for scoring, checks and the data dictionary."""
+    """What an instrument is: for scoring, range checks and the data dictionary.
+
+    Attributes
+    ----------
+    name : str
+        Key in :data:`INSTRUMENTS` and default column prefix.
+    label : str
+        Human-readable name.
+    item_suffixes : tuple of str
+        Item column suffixes: the column of item ``s`` is ``<prefix>_<s>``
+        (or ``<prefix>`` alone when ``s`` is empty, as for a single item).
+    item_min, item_max : int
+        Valid item values are the whole numbers in this range.
+    score_min, score_max : float
+        Range of the headline score (SWEMWBS metric, WRQoL total, GHQ-12
+        total, each ONS4 item, the single item).
+    higher_is_better : bool
+        Direction of the headline score.
+    missing_rule_name : str
+        Key in :data:`MISSING_RULES`.
+    missing_rule : str
+        The rule in words, for the data dictionary.
+    scores : tuple of str
+        Suffixes of the score columns :func:`score_instrument` returns
+        (besides ``<prefix>_rule``).
+    lower_is_better_scores : tuple of str
+        Score suffixes whose direction is the reverse of ``higher_is_better``
+        (ONS4 ``anxious``).
+    """
 
     name: str
     label: str
-    items: tuple[str, ...]
-    item_min: float
-    item_max: float
+    item_suffixes: tuple[str, ...]
+    item_min: int
+    item_max: int
     score_min: float
     score_max: float
     higher_is_better: bool
+    missing_rule_name: str
     missing_rule: str
+    scores: tuple[str, ...]
+    lower_is_better_scores: tuple[str, ...] = ()
 
+    @property
+    def items(self) -> tuple[str, ...]:
+        """Item columns under the default prefix (the instrument's name)."""
+        return self.item_columns()
+
+    def item_columns(self, prefix: str | None = None) -> tuple[str, ...]:
+        """Item columns under ``prefix`` (default: the instrument's name)."""
+        return tuple(_column(prefix or self.name, s) for s in self.item_suffixes)
+
+    def score_columns(self, prefix: str | None = None) -> tuple[str, ...]:
+        """Score columns :func:`score_instrument` returns under ``prefix``, rule column last."""
+        base = prefix or self.name
+        return (*(_column(base, s) for s in self.scores), f"{base}_rule")
+
+    def score_higher_is_better(self, score: str) -> bool:
+        """Direction of one score, by suffix (ONS4 ``anxious`` is lower-is-better)."""
+        if score not in self.scores:
+            raise ValueError(
+                f"The score '{score}' is not a score of {self.name}. "
+                f"Choose one of: {', '.join(self.scores)}. Got '{score}' instead."
+            )
+        return self.higher_is_better != (score in self.lower_is_better_scores)
+
+    @property
+    def max_missing(self) -> int:
+        """Most items a score may lack under the instrument's missing-item rule."""
+        return MISSING_RULES[self.missing_rule_name][0]
+
+    def to_dict(self) -> dict:
+        """JSON-safe description for the data dictionary."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "items": list(self.items),
+            "item_range": [int(self.item_min), int(self.item_max)],
+            "score_range": [float(self.score_min), float(self.score_max)],
+            "higher_is_better": bool(self.higher_is_better),
+            "lower_is_better_scores": list(self.lower_is_better_scores),
+            "scores": list(self.scores),
+            "missing_rule_name": self.missing_rule_name,
+            "missing_rule": self.missing_rule,
+        }
+
+
+def _column(prefix: str, suffix: str) -> str:
+    return f"{prefix}_{suffix}" if suffix else prefix
+
+
+_ONS4_ITEMS = ("life_satisfaction", "worthwhile", "happy", "anxious")
 
 INSTRUMENTS: dict[str, InstrumentSpec] = {
     "swemwbs": InstrumentSpec(
-        "swemwbs", "Short Warwick-Edinburgh Mental Wellbeing Scale", tuple(f"swemwbs_{i}" for i in range(1, 8)),
-        1, 5, 7.0, 35.0, True,
-        "No items may be missing (the developers publish no prorating rule); otherwise the score is missing.",
+        name="swemwbs",
+        label="Short Warwick-Edinburgh Mental Wellbeing Scale",
+        item_suffixes=tuple(str(i) for i in range(1, 8)),
+        item_min=1,
+        item_max=5,
+        score_min=7.0,
+        score_max=35.0,
+        higher_is_better=True,
+        missing_rule_name="complete_items_only",
+        missing_rule=(
+            "All 7 items must be answered: the developers publish no prorating rule, so a "
+            "missing item gives a missing score. The raw sum (7-35) is converted to the "
+            "metric score with the official Rasch table."
+        ),
+        scores=("raw", "metric"),
     ),
     "wrqol": InstrumentSpec(
-        "wrqol", "Work-Related Quality of Life scale", tuple(f"wrqol_{i}" for i in range(1, 24)),
-        1, 5, 23.0, 115.0, True,
-        "Declared rule: prorate the total and each subscale when at most one of its items is missing.",
+        name="wrqol",
+        label="Work-Related Quality of Life scale",
+        item_suffixes=tuple(str(i) for i in range(1, 24)),
+        item_min=1,
+        item_max=5,
+        score_min=23.0,
+        score_max=115.0,
+        higher_is_better=True,
+        missing_rule_name="prorate_if_at_most_one_missing_per_scale",
+        missing_rule=(
+            "Declared rule: the total (23 items) and each subscale of three or more items are "
+            "prorated when at most one of their own items is missing; two-item subscales are "
+            "never prorated. Reverse-scored items are scored 6 - response (scoring file)."
+        ),
+        scores=("total", *WRQOL_SUBSCALES),
     ),
     "ons4": InstrumentSpec(
-        "ons4", "ONS personal wellbeing (ONS4)",
-        ("ons4_life_satisfaction", "ons4_worthwhile", "ons4_happy", "ons4_anxious"),
-        0, 10, 0.0, 10.0, True,
-        "Each item is its own score; a missing item is a missing score. Anxious: lower is better.",
+        name="ons4",
+        label="ONS personal wellbeing (ONS4)",
+        item_suffixes=_ONS4_ITEMS,
+        item_min=0,
+        item_max=10,
+        score_min=0.0,
+        score_max=10.0,
+        higher_is_better=True,
+        missing_rule_name="each_item_its_own_score",
+        missing_rule=(
+            "Each item (0-10) is its own score and is reported separately; an unanswered item "
+            "is a missing score. Anxious: lower is better."
+        ),
+        scores=_ONS4_ITEMS,
+        lower_is_better_scores=("anxious",),
     ),
     "ghq12": InstrumentSpec(
-        "ghq12", "General Health Questionnaire (GHQ-12), Likert scoring", tuple(f"ghq12_{i}" for i in range(1, 13)),
-        0, 3, 0.0, 36.0, False,
-        "Declared rule: prorate when at most one item is missing (sum × 12/11); otherwise missing.",
+        name="ghq12",
+        label="General Health Questionnaire (GHQ-12), Likert scoring",
+        item_suffixes=tuple(str(i) for i in range(1, 13)),
+        item_min=0,
+        item_max=3,
+        score_min=0.0,
+        score_max=36.0,
+        higher_is_better=False,
+        missing_rule_name="prorate_if_at_most_one_missing",
+        missing_rule=(
+            "Declared rule: Likert 0-3 per item, total 0-36 (higher is worse); with one item "
+            "missing the total is prorated (sum x 12/11); with two or more it is missing."
+        ),
+        scores=("total",),
     ),
-}  # fmt: skip
+}
 
 
 def instrument_spec(name: str) -> InstrumentSpec:
-    """The spec of a named instrument."""
+    """The frozen spec of a named instrument.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not in :data:`INSTRUMENTS`; the message lists the choices.
+    """
     try:
         return INSTRUMENTS[name]
     except KeyError:
         raise ValueError(
-            f"The instrument '{name}' is not known. Choose one of: {', '.join(INSTRUMENTS)}. Got '{name}' instead."
+            f"The instrument '{name}' is not known. Choose one of: {', '.join(INSTRUMENTS)}. "
+            f"Got '{name}' instead."
         ) from None
 
 
-def load_scoring_file(path: str | Path = WRQOL_SCORING) -> dict:
-    """Load and validate a WRQoL scoring file (item -> subscale map, reversed items)."""
-    path = Path(path)
-    mapping = yaml.safe_load(path.read_text())
-    n_items = int(mapping.get("items", 0))
-    seen: dict[int, str] = {}
-    for subscale, items in mapping.get("subscales", {}).items():
-        for item in items:
-            if item in seen:
-                raise ValueError(
-                    f"{path.name}: item {item} is in subscales '{seen[item]}' and '{subscale}'; each item belongs to one."
-                )
-            seen[item] = subscale
-    missing = sorted(set(range(1, n_items + 1)) - set(seen))
-    if missing:
+def single_item_spec(
+    name: str,
+    *,
+    item_min: int,
+    item_max: int,
+    higher_is_better: bool = True,
+    label: str | None = None,
+) -> InstrumentSpec:
+    """Spec of a single-item measure declared by a trial (e.g. feeling_valued, 0-10).
+
+    The item is the column ``name`` and is scored as given.
+
+    Raises
+    ------
+    ValueError
+        If the range is not two whole numbers with ``item_min < item_max``.
+    """
+    if int(item_min) != item_min or int(item_max) != item_max or not item_min < item_max:
         raise ValueError(
-            f"{path.name}: items {missing} are in no subscale. Every item 1..{n_items} must be."
+            f"The range of single item '{name}' must be two whole numbers, min below max. "
+            f"Got {item_min!r}-{item_max!r} instead."
         )
-    unknown = sorted(set(mapping.get("reverse", [])) - set(seen))
-    if unknown:
-        raise ValueError(f"{path.name}: reverse-scored items {unknown} are not items of the scale.")
-    return mapping
-
-
-def find_out_of_range(items: pd.DataFrame, *, instrument: str) -> pd.DataFrame:
-    """Cells outside the item range or not whole numbers: (row index, column, value)."""
-    spec = instrument_spec(instrument)
-    problems = []
-    for column in spec.items:
-        if column not in items:
-            continue
-        values = pd.to_numeric(items[column], errors="coerce")
-        raw_present = items[column].notna()
-        bad = raw_present & (
-            values.isna() | (values < spec.item_min) | (values > spec.item_max) | (values % 1 != 0)
-        )
-        for index in items.index[bad]:
-            problems.append({"index": index, "column": column, "value": items.at[index, column]})
-    return pd.DataFrame(problems, columns=["index", "column", "value"])
-
-
-def _rule_text(n_missing: np.ndarray, allowed: int, total: int) -> np.ndarray:
-    out = np.where(n_missing == 0, "complete", "")
-    out = np.where(
-        (n_missing > 0) & (n_missing <= allowed), "prorated(" + n_missing.astype(str) + ")", out
-    )
-    return np.where(
-        n_missing > allowed,
-        "missing(" + n_missing.astype(str) + " of " + str(total) + " items)",
-        out,
+    return InstrumentSpec(
+        name=name,
+        label=label or name,
+        item_suffixes=("",),
+        item_min=int(item_min),
+        item_max=int(item_max),
+        score_min=float(item_min),
+        score_max=float(item_max),
+        higher_is_better=higher_is_better,
+        missing_rule_name="each_item_its_own_score",
+        missing_rule="Single item, scored as given; missing if unanswered.",
+        scores=("",),
     )
 
 
-def _prorated_sum(values: np.ndarray, allowed: int) -> tuple[np.ndarray, np.ndarray]:
-    n_items = values.shape[1]
-    answered = ~np.isnan(values)
-    n_missing = n_items - answered.sum(axis=1)
-    total = np.nansum(values, axis=1) * n_items / np.maximum(answered.sum(axis=1), 1)
-    return np.where(n_missing <= allowed, total, np.nan), n_missing
+def _resolve(instrument: str | InstrumentSpec) -> InstrumentSpec:
+    return instrument if isinstance(instrument, InstrumentSpec) else instrument_spec(instrument)
 
 
-def score_instrument(
-    items: pd.DataFrame, *, instrument: str, scoring: Mapping | None = None
+# ---------------------------------------------------------------- WRQoL scoring file
+
+
+def validate_wrqol_scoring(mapping: Mapping, *, source: str = "mapping") -> dict:
+    """Check a WRQoL scoring mapping and return it normalised.
+
+    Rules: the six subscales GWB, HWI, JCS, CAW, WCS, SAW are declared; every
+    item 1..23 appears in exactly one subscale; reverse-scored items are
+    items 1..23, each listed once.
+
+    Returns
+    -------
+    dict
+        ``{"subscales": {name: tuple of item numbers}, "reverse": tuple}``
+        plus any other keys of the mapping, unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the source, the rule broken and the value found.
+    """
+    where = f"WRQoL scoring ({source})"
+    n_items = len(INSTRUMENTS["wrqol"].item_suffixes)
+    if (
+        not isinstance(mapping, Mapping)
+        or not isinstance(mapping.get("subscales"), Mapping)
+        or not isinstance(mapping.get("reverse"), list | tuple)
+    ):
+        keys = sorted(mapping) if isinstance(mapping, Mapping) else type(mapping).__name__
+        raise ValueError(
+            f"{where}: needs a 'subscales' mapping and a 'reverse' list. Got {keys} instead."
+        )
+    subscales = mapping["subscales"]
+    if set(subscales) != set(WRQOL_SUBSCALES):
+        raise ValueError(
+            f"{where}: the subscales must be {', '.join(WRQOL_SUBSCALES)}. "
+            f"Got {', '.join(map(str, subscales))} instead."
+        )
+    placed: dict[int, str] = {}
+    for subscale in WRQOL_SUBSCALES:
+        for item in subscales[subscale] or ():
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= n_items:
+                raise ValueError(
+                    f"{where}: subscale '{subscale}' lists {item!r}, which is not an item "
+                    f"number 1..{n_items}."
+                )
+            if item in placed:
+                raise ValueError(
+                    f"{where}: item {item} is in subscales '{placed[item]}' and '{subscale}'. "
+                    f"Each item 1..{n_items} must be in exactly one subscale."
+                )
+            placed[item] = subscale
+    unplaced = sorted(set(range(1, n_items + 1)) - set(placed))
+    if unplaced:
+        raise ValueError(
+            f"{where}: items {unplaced} are in no subscale. "
+            f"Each item 1..{n_items} must be in exactly one subscale."
+        )
+    reverse = list(mapping["reverse"])
+    strays = [r for r in reverse if r not in placed or isinstance(r, bool)]
+    if strays:
+        raise ValueError(
+            f"{where}: reverse-scored items must be item numbers 1..{n_items}. Got {strays} instead."
+        )
+    if len(set(reverse)) != len(reverse):
+        repeated = sorted({r for r in reverse if reverse.count(r) > 1})
+        raise ValueError(f"{where}: reverse-scored items {repeated} are listed more than once.")
+    return {
+        **mapping,
+        "subscales": {s: tuple(subscales[s]) for s in WRQOL_SUBSCALES},
+        "reverse": tuple(sorted(reverse)),
+    }
+
+
+def load_scoring_file(path: str | Path = WRQOL_SCORING) -> dict:
+    """Read and validate a WRQoL scoring file (package configuration, not trial data).
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML file with ``subscales`` (name -> item numbers) and ``reverse``
+        (item numbers). Defaults to the packaged placeholder.
+
+    Returns
+    -------
+    dict
+        The mapping, validated and normalised by :func:`validate_wrqol_scoring`.
+    """
+    path = Path(path)
+    return validate_wrqol_scoring(yaml.safe_load(path.read_text()), source=path.name)
+
+
+# ---------------------------------------------------------------- range check
+
+
+def _item_frame(items: pd.DataFrame, spec: InstrumentSpec, prefix: str | None) -> list[str]:
+    columns = list(spec.item_columns(prefix))
+    absent = [c for c in columns if c not in items.columns]
+    if absent:
+        raise ValueError(
+            f"The {spec.name} item column(s) {absent} are not in the items frame. "
+            f"Expected all of {columns}."
+        )
+    return columns
+
+
+def find_out_of_range(
+    items: pd.DataFrame, *, instrument: str | InstrumentSpec, prefix: str | None = None
 ) -> pd.DataFrame:
-    """Score one instrument's items (columns named as in its spec) row by row.
+    """Item cells that are not whole numbers in the item range, for quarantine.
+
+    Missing cells are not problems: the missing-item rule deals with them.
+
+    Parameters
+    ----------
+    items : DataFrame
+        Holds the instrument's item columns (``<prefix>_<suffix>``).
+    instrument : str or InstrumentSpec
+        A name in :data:`INSTRUMENTS`, or a spec from :func:`single_item_spec`.
+    prefix : str, optional
+        Column prefix; defaults to the instrument's name.
 
     Returns
     -------
     DataFrame
-        Score columns aligned with ``items.index``:
+        One row per bad cell, ordered by row then item: ``index`` (the row's
+        label), ``column``, ``value`` (as received), ``rule``
+        (``item_in_range``) and ``message``.
+    """
+    spec = _resolve(instrument)
+    columns = _item_frame(items, spec, prefix)
+    message = (
+        f"{spec.label} items are whole numbers from {spec.item_min} to {spec.item_max}; "
+        "leave unanswered items empty."
+    )
+    bad_cells = []
+    for j, column in enumerate(columns):
+        raw = items[column]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        present = raw.notna().to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = present & ~(
+                (values >= spec.item_min) & (values <= spec.item_max) & (np.floor(values) == values)
+            )
+        rows = np.flatnonzero(bad)
+        bad_cells.append((rows, np.full(len(rows), j)))
+    rows = np.concatenate([r for r, _ in bad_cells])
+    cols = np.concatenate([c for _, c in bad_cells])
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    return pd.DataFrame(
+        {
+            "index": items.index[rows],
+            "column": np.asarray(columns, dtype=object)[cols],
+            "value": [items[columns[c]].iat[r] for r, c in zip(rows, cols, strict=True)],
+            "rule": "item_in_range",
+            "message": message,
+        },
+        columns=["index", "column", "value", "rule", "message"],
+    )
 
-        - swemwbs: ``swemwbs_raw`` (7–35), ``swemwbs_metric``, ``swemwbs_rule``;
-        - wrqol: ``wrqol_total`` and ``wrqol_<subscale>``, ``wrqol_rule``;
-        - ons4: the four items as scores, ``ons4_rule``;
-        - ghq12: ``ghq12_total`` (0–36), ``ghq12_rule``.
+
+# ---------------------------------------------------------------- scoring
+
+
+def _rule_labels(n_items: int, max_missing: int) -> list[str]:
+    labels = ["complete"]
+    for k in range(1, n_items + 1):
+        if k <= max_missing:
+            labels.append(f"prorated({k})")
+        else:
+            labels.append(f"missing({k} item{'s' if k > 1 else ''})")
+    return labels
+
+
+def _rule_column(n_missing: np.ndarray, n_items: int, max_missing: int) -> pd.Categorical:
+    # A categorical built from integer codes: millions of rows without building a string each.
+    return pd.Categorical.from_codes(
+        n_missing.astype(np.int8), categories=_rule_labels(n_items, max_missing)
+    )
+
+
+def _prorated_sum(values: np.ndarray, max_missing: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums prorated to all items when at most ``max_missing`` are missing, else NaN."""
+    n_items = values.shape[1]
+    missing = np.isnan(values)
+    n_missing = missing.sum(axis=1)
+    answered = n_items - n_missing
+    total = np.where(missing, 0.0, values).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prorated = np.where(n_missing == 0, total, total * n_items / answered)
+    return np.where(n_missing <= max_missing, prorated, np.nan), n_missing
+
+
+def _score_swemwbs(values: np.ndarray, spec: InstrumentSpec, scoring: Mapping | None):
+    raw, n_missing = _prorated_sum(values, spec.max_missing)
+    metric = np.asarray((*SWEMWBS_METRIC, np.nan))
+    # raw is a whole number 7..35 on checked input; a missing raw indexes the trailing NaN
+    position = np.where(np.isnan(raw), len(SWEMWBS_METRIC), raw - 7).astype(np.intp)
+    return {"raw": raw, "metric": metric[position]}, n_missing
+
+
+def _score_wrqol(values: np.ndarray, spec: InstrumentSpec, scoring: Mapping | None):
+    if scoring is None:
+        raise ValueError(
+            "WRQoL scoring needs its licensed item map: pass scoring=load_scoring_file(path). "
+            "Got scoring=None instead."
+        )
+    scoring = validate_wrqol_scoring(scoring)
+    reverse = np.asarray(scoring["reverse"], dtype=np.intp) - 1
+    values[:, reverse] = (spec.item_min + spec.item_max) - values[:, reverse]
+    total, n_missing = _prorated_sum(values, spec.max_missing)
+    scores = {"total": total}
+    for subscale, members in scoring["subscales"].items():
+        # prorating a two-item subscale from one answer would report a single item as a scale
+        allowed = spec.max_missing if len(members) >= 3 else 0
+        scores[subscale], _ = _prorated_sum(values[:, np.asarray(members, np.intp) - 1], allowed)
+    return scores, n_missing
+
+
+def _score_ghq12(values: np.ndarray, spec: InstrumentSpec, scoring: Mapping | None):
+    total, n_missing = _prorated_sum(values, spec.max_missing)
+    return {"total": total}, n_missing
+
+
+_SCORERS = {"swemwbs": _score_swemwbs, "wrqol": _score_wrqol, "ghq12": _score_ghq12}
+
+
+def score_instrument(
+    items: pd.DataFrame,
+    *,
+    instrument: str | InstrumentSpec,
+    prefix: str | None = None,
+    scoring: Mapping | None = None,
+) -> pd.DataFrame:
+    """Score one instrument's items, row by row, vectorised.
+
+    Input is assumed checked (:func:`find_out_of_range` finds nothing): no
+    range checks are made here.
+
+    Parameters
+    ----------
+    items : DataFrame
+        Holds the item columns ``<prefix>_<suffix>``; other columns are ignored.
+        Unanswered items are missing (NaN/None).
+    instrument : str or InstrumentSpec
+        ``swemwbs``, ``wrqol``, ``ons4``, ``ghq12``, or a spec from
+        :func:`single_item_spec`.
+    prefix : str, optional
+        Column prefix of items and scores; defaults to the instrument's name
+        (e.g. ``prefix="swemwbs_endline"`` reads ``swemwbs_endline_1``.. and
+        returns ``swemwbs_endline_metric``).
+    scoring : Mapping, optional
+        WRQoL only, and required for it: the item-to-subscale map and
+        reverse-scored items, as returned by :func:`load_scoring_file`.
+
+    Returns
+    -------
+    DataFrame
+        Aligned with ``items.index``; float scores and a categorical
+        ``<prefix>_rule`` (``complete``, ``prorated(k)`` or ``missing(k items)``):
+
+        - swemwbs: ``_raw`` (7-35), ``_metric`` (Rasch table);
+        - wrqol: ``_total`` (23-115) and ``_GWB``.. ``_SAW``;
+        - ons4: ``_life_satisfaction``, ``_worthwhile``, ``_happy``, ``_anxious``;
+        - ghq12: ``_total`` (0-36);
+        - single item: the item itself, under ``<prefix>``.
 
     Notes
     -----
-    The ``*_rule`` column records the missing-data rule applied to the row:
-    ``complete``, ``prorated(k)`` or ``missing(k of n items)``.
+    With :math:`x_{ij}` the answered items of row :math:`i`, :math:`a_i` their
+    number and :math:`k` the instrument's item count, a prorated score is
+
+    .. math:: S_i = \\frac{k}{a_i} \\sum_j x_{ij}, \\qquad k - a_i \\le m,
+
+    and missing otherwise, where :math:`m` is the rule's allowance (0 for
+    SWEMWBS, 1 for GHQ-12 and the WRQoL total). SWEMWBS metric is
+    ``SWEMWBS_METRIC[raw - 7]``. A reverse-scored WRQoL item counts as
+    :math:`6 - x`.
     """
-    spec = instrument_spec(instrument)
-    values = (
-        items.reindex(columns=list(spec.items))
-        .apply(pd.to_numeric, errors="coerce")
-        .to_numpy(float, copy=True)
+    spec = _resolve(instrument)
+    base = prefix or spec.name
+    columns = _item_frame(items, spec, prefix)
+    values = items[columns].to_numpy(dtype=float, na_value=np.nan, copy=True)
+    if spec.missing_rule_name == "each_item_its_own_score":  # ons4 and single items
+        scores, n_missing = dict(zip(spec.scores, values.T, strict=True)), np.isnan(values).sum(1)
+    elif spec.name in _SCORERS and spec == INSTRUMENTS[spec.name]:
+        scores, n_missing = _SCORERS[spec.name](values, spec, scoring)
+    else:
+        raise ValueError(
+            f"The instrument spec '{spec.name}' has no scoring. Use a name in INSTRUMENTS "
+            f"({', '.join(INSTRUMENTS)}) or single_item_spec(...). Got {spec!r} instead."
+        )
+    out = pd.DataFrame(
+        {_column(base, s): np.asarray(v, dtype=float) for s, v in scores.items()},
+        index=items.index,
     )
-    out = pd.DataFrame(index=items.index)
-    if instrument == "swemwbs":
-        raw, n_missing = _prorated_sum(values, allowed=0)
-        out["swemwbs_raw"] = raw
-        table = np.asarray(SWEMWBS_METRIC)
-        index = np.where(np.isnan(raw), 0, raw - 7).astype(int)
-        out["swemwbs_metric"] = np.where(np.isnan(raw), np.nan, table[np.clip(index, 0, 28)])
-        out["swemwbs_rule"] = _rule_text(n_missing, 0, 7)
-    elif instrument == "wrqol":
-        scoring = scoring or load_scoring_file()
-        reverse = [i - 1 for i in scoring.get("reverse", [])]
-        values[:, reverse] = (spec.item_min + spec.item_max) - values[:, reverse]
-        total, n_missing = _prorated_sum(values, allowed=1)
-        out["wrqol_total"] = total
-        for subscale, members in scoring["subscales"].items():
-            sub, _ = _prorated_sum(
-                values[:, [m - 1 for m in members]], allowed=1 if len(members) > 2 else 0
-            )
-            out[f"wrqol_{subscale}"] = sub
-        out["wrqol_rule"] = _rule_text(n_missing, 1, 23)
-    elif instrument == "ons4":
-        for j, column in enumerate(spec.items):
-            out[column] = values[:, j]
-        out["ons4_rule"] = _rule_text(np.isnan(values).sum(axis=1), 0, 4)
-    else:  # ghq12
-        total, n_missing = _prorated_sum(values, allowed=1)
-        out["ghq12_total"] = total
-        out["ghq12_rule"] = _rule_text(n_missing, 1, 12)
+    out[f"{base}_rule"] = _rule_column(n_missing, values.shape[1], spec.max_missing)
     return out
