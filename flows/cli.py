@@ -283,6 +283,42 @@ def analyse(
     console.print(f"wrote {result['results']}")
 
 
+@app.command()
+def report(
+    design: str = typer.Argument(
+        None, help="Design YAML, packaged design or trial id; omit to report every trial."
+    ),
+    portfolio: bool = typer.Option(
+        False, "--portfolio", help="Also write the portfolio report across all trials."
+    ),
+    results_dir: Path = typer.Option(
+        None,
+        "--results",
+        help="Folder holding <trial>/analysis/results.json (default .trialflow/out).",
+    ),
+    out: Path = typer.Option(None, "--out", help="Folder for the reports (default reports/out)."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write a PDF beside each HTML file."),
+) -> None:
+    """Render the HTML and PDF reports from results.json (per trial, and --portfolio)."""
+    from flows.report import report_flow
+
+    try:
+        result = report_flow(
+            design,
+            portfolio,
+            str(results_dir) if results_dir else None,
+            str(out) if out else None,
+            pdf,
+        )
+    except (DesignError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    for trial, paths in result["reports"].items():
+        console.print(f"{trial}: {result['headlines'][trial]}", highlight=False)
+        console.print(f"  {'  '.join(paths.values())}", highlight=False)
+    if result["portfolio"]:
+        console.print(f"portfolio: {'  '.join(result['portfolio'].values())}", highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     np.seterr(all="ignore")
     app()

@@ -52,6 +52,7 @@ __all__ = [
     "EEF_BANDS",
     "SECTIONS",
     "PORTFOLIO_SECTIONS",
+    "portfolio_answer",
     "render_portfolio",
     "render_trial",
     "trial_view",
@@ -889,7 +890,20 @@ def _cace_view(results: Mapping, sup: Suppression) -> dict:
         and r.get("allocated")
         and r["started"] < r["allocated"]
     ]
-    if partial:
+    nearly_all = [r for r in partial if r["started"] >= 0.95 * r["allocated"]]
+    if partial and len(nearly_all) == len(partial):
+        shares = [
+            f"{_pct(sup.value(('funnel', r['arm'], 'started')), r['allocated'])} of "
+            f"{labels.get(r['arm'], r['arm'])}"
+            for r in nearly_all
+            if sup.is_shown(("funnel", r["arm"], "started"))
+        ]
+        note = (
+            "Not estimated: nearly everyone allocated to the intervention received it"
+            + (f" ({', '.join(shares)})" if shares else "")
+            + ", so the effect of offering it (ITT) and the effect of receiving it are close."
+        )
+    elif partial:
         note = (
             "Uptake was partial, but no CACE was estimated in these results; the ITT above is the "
             "effect of offering the intervention."
@@ -1534,6 +1548,27 @@ def _answer(rows: Sequence[dict], shared_noun: str) -> list[str]:
     return paragraphs
 
 
+def _shared_noun(results: Sequence[Mapping]) -> tuple[str, Mapping | None]:
+    shared = next((_shared_outcome(r) for r in results if _shared_outcome(r)), None)
+    return (outcome_noun(shared) if shared else "wellbeing"), shared
+
+
+def portfolio_answer(results: Sequence[Mapping]) -> list[str]:
+    """The portfolio's answer to "which of these should we fund?", as paragraphs.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        results.json documents, one per trial.
+
+    Returns
+    -------
+    list of str
+    """
+    noun, _ = _shared_noun(results)
+    return _answer([_portfolio_row(r) for r in results], noun)
+
+
 def render_portfolio(results: Sequence[Mapping]) -> str:
     """Every trial side by side: shared outcome, cost, cost-effectiveness, uptake, evidence.
 
@@ -1548,8 +1583,7 @@ def render_portfolio(results: Sequence[Mapping]) -> str:
         A self-contained HTML page.
     """
     rows = [_portfolio_row(r) for r in results]
-    shared = next((_shared_outcome(r) for r in results if _shared_outcome(r)), None)
-    shared_noun = outcome_noun(shared) if shared else "wellbeing"
+    shared_noun, shared = _shared_noun(results)
     chart = charts.portfolio_chart(
         [
             {

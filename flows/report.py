@@ -1,0 +1,223 @@
+"""The report flow: results.json files in, HTML and PDF reports out.
+
+Reports read only results.json (``<trialflow home>/out/<trial>/analysis/
+results.json`` by default), never the store, so an evaluator can render a
+report from results produced anywhere.  Each file is checked against
+``analysis/results.schema.json`` before it is rendered.  The flow writes
+``reports/out/<trial>.html`` and ``.pdf`` (and ``portfolio.html``/``.pdf``)
+and publishes each headline as a Prefect markdown artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from analysis.results import SCHEMA_PATH
+from flows.common import IO_RETRIES, resolve_design_path
+from flows.store import trialflow_home
+from reports.headline import headline_sentences
+from reports.render import portfolio_answer, render_portfolio, render_trial
+from trial_designs.design import load_design
+
+__all__ = [
+    "DEFAULT_REPORTS_DIR",
+    "find_results",
+    "check_results",
+    "load_results",
+    "read_results",
+    "report_flow",
+    "reports_dir",
+    "results_root",
+    "write_pdf",
+]
+
+#: Where reports go unless ``TRIALFLOW_REPORTS_DIR`` or ``out_dir`` says otherwise (git-ignored).
+DEFAULT_REPORTS_DIR = Path("reports/out")
+#: The demo trials in the order a portfolio shows them; others follow alphabetically.
+_PORTFOLIO_ORDER = ("letters", "goal_setting", "coffee", "schwartz_rounds")
+
+
+def results_root(results_dir: str | None = None) -> Path:
+    """The folder holding ``<trial>/analysis/results.json``: given, or ``<trialflow home>/out``."""
+    return Path(results_dir) if results_dir else trialflow_home() / "out"
+
+
+def reports_dir(out_dir: str | None = None) -> Path:
+    """Where reports are written: given, ``$TRIALFLOW_REPORTS_DIR``, or ``reports/out``."""
+    return Path(out_dir or os.environ.get("TRIALFLOW_REPORTS_DIR") or DEFAULT_REPORTS_DIR)
+
+
+def _trial_id(design: str) -> str:
+    """A design file or packaged design gives its id; anything else is taken as the id itself."""
+    path = resolve_design_path(design)
+    if path.exists():
+        return load_design(path).id
+    return design
+
+
+def find_results(root: Path, trial_ids: list[str] | None = None) -> dict[str, Path]:
+    """results.json per trial under ``root``: the named trials, or every one found.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a named trial has no results.json, or none is found at all.
+    """
+    if trial_ids:
+        found = {t: root / t / "analysis" / "results.json" for t in trial_ids}
+        missing = [t for t, p in found.items() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"No results.json for {', '.join(repr(t) for t in missing)} under {root}: "
+                f"expected {found[missing[0]]}. Run `trialflow analyse {missing[0]}` first."
+            )
+        return found
+    paths = sorted(root.glob("*/analysis/results.json"))
+    if not paths:
+        raise FileNotFoundError(
+            f"No results.json under {root} (looked for <trial>/analysis/results.json). "
+            "Run `trialflow analyse DESIGN` first."
+        )
+    order = {t: i for i, t in enumerate(_PORTFOLIO_ORDER)}
+    paths.sort(key=lambda p: (order.get(p.parent.parent.name, len(order)), p.parent.parent.name))
+    return {p.parent.parent.name: p for p in paths}
+
+
+@task(name="read results", cache_policy=NO_CACHE, **IO_RETRIES)
+def read_results(paths: dict[str, Path]) -> dict[str, dict]:
+    """Each trial's results.json, parsed."""
+    return {trial: json.loads(path.read_text(encoding="utf-8")) for trial, path in paths.items()}
+
+
+@task(name="check results", cache_policy=NO_CACHE)
+def check_results(documents: dict[str, dict], paths: dict[str, Path]) -> dict[str, dict]:
+    """Refuse, by file name and place, any document that does not match the results schema."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    for trial, results in documents.items():
+        try:
+            jsonschema.validate(results, schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+            raise ValueError(
+                f"The results file '{paths[trial]}' does not match the results schema at "
+                f"{where}: {exc.message}"
+            ) from None
+    return documents
+
+
+def load_results(paths: dict[str, Path]) -> dict[str, dict]:
+    """Read and check each results.json (two tasks: the read retries, the check does not)."""
+    return check_results(read_results(paths), paths)
+
+
+def write_pdf(html: str, path: Path) -> Path:
+    """Render HTML to PDF with WeasyPrint (print stylesheet, A4)."""
+    import weasyprint
+
+    # WeasyPrint logs every CSS property it does not support; the print stylesheet avoids them.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    weasyprint.HTML(string=html).write_pdf(path)
+    return path
+
+
+@task(name="render trial report", cache_policy=NO_CACHE)
+def render_trial_task(results: dict) -> str:
+    return render_trial(results)
+
+
+@task(name="render portfolio report", cache_policy=NO_CACHE)
+def render_portfolio_task(results: list[dict]) -> str:
+    return render_portfolio(results)
+
+
+@task(name="write report", cache_policy=NO_CACHE, **IO_RETRIES)
+def write_report(html: str, folder: Path, name: str, pdf: bool) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path = folder / f"{name}.html"
+    html_path.write_text(html, encoding="utf-8")
+    written = {"html": str(html_path)}
+    if pdf:
+        written["pdf"] = str(write_pdf(html, folder / f"{name}.pdf"))
+    return written
+
+
+def _artifact_key(name: str, suffix: str) -> str:
+    key = "".join(c if c.isalnum() else "-" for c in f"{name}-{suffix}".lower())
+    return "-".join(part for part in key.split("-") if part)
+
+
+@flow(name="report", log_prints=True)
+def report_flow(
+    design: str | None = None,
+    portfolio: bool = False,
+    results_dir: str | None = None,
+    out_dir: str | None = None,
+    pdf: bool = True,
+) -> dict:
+    """Render trial reports (and the portfolio) from results.json files.
+
+    Parameters
+    ----------
+    design : str, optional
+        A design file, packaged design or trial id: report that trial only.
+        Without it every trial found is reported.
+    portfolio : bool
+        Also write the portfolio report across every trial found.
+    results_dir : str, optional
+        The folder holding ``<trial>/analysis/results.json`` (default
+        ``<trialflow home>/out``).
+    out_dir : str, optional
+        Where to write (default ``reports/out``).
+    pdf : bool
+        Write a PDF beside each HTML file.
+
+    Returns
+    -------
+    dict
+        ``reports``: {trial: {"html": path, "pdf": path}}, ``portfolio``
+        (paths or None) and ``headlines``: {trial: str}.
+    """
+    logger = get_run_logger()
+    root = results_root(results_dir)
+    folder = reports_dir(out_dir)
+    wanted = [_trial_id(design)] if design else None
+    results = load_results(find_results(root, wanted))
+    if portfolio and design:
+        # the portfolio covers every trial, not just the one asked for
+        everything = load_results(find_results(root))
+        everything.update(results)
+    else:
+        everything = results
+    reports, headlines = {}, {}
+    for trial, document in results.items():
+        written = write_report(render_trial_task(document), folder, trial, pdf)
+        reports[trial] = written
+        headlines[trial] = " ".join(headline_sentences(document))
+        create_markdown_artifact(
+            key=_artifact_key(trial, "report-headline"),
+            markdown=f"## {document['trial']['title']}\n\n{headlines[trial]}\n\n"
+            f"Report: `{written['html']}`",
+            description=f"Headline of the {trial} report",
+        )
+        logger.info("%s: %s", trial, headlines[trial])
+    portfolio_paths = None
+    if portfolio:
+        documents = list(everything.values())
+        portfolio_paths = write_report(render_portfolio_task(documents), folder, "portfolio", pdf)
+        answer = "\n\n".join(portfolio_answer(documents))
+        create_markdown_artifact(
+            key="portfolio-report",
+            markdown=f"## Which of these should we fund?\n\n{answer}\n\n"
+            f"Report: `{portfolio_paths['html']}`",
+            description="The portfolio report's answer",
+        )
+    return {"reports": reports, "portfolio": portfolio_paths, "headlines": headlines}
