@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from reports.headline import format_count
 
 __all__ = [
@@ -123,64 +125,82 @@ def _sensitive(value: int | None, threshold: int) -> bool:
     return value is not None and 0 < value < threshold
 
 
-def _recoverable(
-    values: Mapping[Hashable, int | None],
-    unknown: set,
-    relations: Sequence[Relation],
-) -> dict[Hashable, int]:
-    """Every unknown count a reader can recover, mapped to the relation that gave it away."""
-    known = {k for k, v in values.items() if k not in unknown and v is not None}
-    recovered: dict[Hashable, int] = {}
-    progress = True
-    while progress:
-        progress = False
-        for index, relation in enumerate(relations):
-            cells = relation.cells()
-            if any(values.get(c) is None for c in cells):
-                continue  # an absent count makes the sum unusable
-            missing = [c for c in cells if c not in known]
-            if len(missing) == 1:
-                known.add(missing[0])
-                recovered[missing[0]] = index
-                progress = True
-    return recovered
+def _usable(values: Mapping[Hashable, int | None], relations: Sequence[Relation]) -> list:
+    # an absent count makes a sum unusable to the reader too
+    return [r for r in relations if all(values.get(c) is not None for c in r.cells())]
+
+
+def _determined(
+    values: Mapping[Hashable, int | None], unknown: set, relations: Sequence[Relation]
+) -> set:
+    """The unknown counts that the shown counts and the sums pin down exactly.
+
+    Each usable relation is a linear equation in the unknown cells (the
+    shown cells move to the right-hand side).  An unknown :math:`x_j` is
+    determined exactly when every vector in the null space of the
+    coefficient matrix has a zero in place :math:`j`; combinations of
+    several sums (a row total with a column total) are caught as well as
+    single subtractions.
+    """
+    usable = _usable(values, relations)
+    cells = list(dict.fromkeys(c for r in usable for c in r.cells() if c in unknown))
+    if not cells:
+        return set()
+    index = {c: i for i, c in enumerate(cells)}
+    rows = []
+    for relation in usable:
+        row = np.zeros(len(cells))
+        for cell, sign in ((relation.whole, 1.0), *((p, -1.0) for p in relation.parts)):
+            if cell in index:
+                row[index[cell]] += sign
+        if row.any():
+            rows.append(row)
+    if not rows:
+        return set()
+    matrix = np.array(rows)
+    _, singular, vt = np.linalg.svd(matrix)
+    rank = int((singular > 1e-9 * max(matrix.shape) * singular.max()).sum())
+    null = vt[rank:]
+    return {c for c, i in index.items() if not null.size or np.all(np.abs(null[:, i]) < 1e-9)}
 
 
 def _complement(
     leak: Hashable,
-    recovered: Mapping[Hashable, int],
     relations: Sequence[Relation],
     values: Mapping[Hashable, int | None],
     unknown: set,
 ) -> Hashable:
-    """The shown count to suppress so that ``leak`` can no longer be recovered.
+    """The shown count to suppress so that ``leak`` can no longer be worked out.
 
-    Candidates are the shown counts in every relation along the chain of
-    recoveries that gave ``leak`` away.  Parts come before wholes (a margin is
-    worth more to the reader) and small before large; the first candidate
-    whose suppression actually stops the recovery wins (a count that is
-    itself recoverable another way would not).
+    Candidates are the shown counts in the sums connected to ``leak`` through
+    unknown counts.  Parts come before wholes (a margin is worth more to the
+    reader) and small before large; the first candidate whose suppression
+    leaves ``leak`` undetermined wins.  When none does alone, the best-ranked
+    one is taken and the caller's loop goes round again.
     """
+    usable = _usable(values, relations)
     shown = {k for k, v in values.items() if k not in unknown and v is not None}
     candidates: dict[Hashable, tuple] = {}
     frontier, seen = [leak], set()
     while frontier:
         key = frontier.pop(0)
-        if key in seen or key not in recovered:
+        if key in seen:
             continue
         seen.add(key)
-        relation = relations[recovered[key]]
-        for cell in relation.cells():
-            if cell in shown and cell not in candidates:
-                candidates[cell] = (cell == relation.whole, values[cell], len(candidates))
-            elif cell in recovered and cell != key:
-                frontier.append(cell)
+        for relation in usable:
+            if key not in relation.cells():
+                continue
+            for cell in relation.cells():
+                if cell in shown and cell not in candidates:
+                    candidates[cell] = (cell == relation.whole, values[cell], len(candidates))
+                elif cell in unknown and cell not in seen:
+                    frontier.append(cell)
     ranked = sorted(candidates, key=candidates.get)
-    for cell in ranked:
-        if leak not in _recoverable(values, unknown | {cell}, relations):
-            return cell
-    if not ranked:  # pragma: no cover - a recovery always rests on shown counts
+    if not ranked:  # pragma: no cover - a determined count always rests on shown counts
         raise AssertionError(f"No shown count gives away {leak!r}.")
+    for cell in ranked:
+        if leak not in _determined(values, unknown | {cell}, relations):
+            return cell
     return ranked[0]
 
 
@@ -214,12 +234,15 @@ def suppress_counts(
 
     Notes
     -----
-    A relation with exactly one unknown cell gives it away:
-    :math:`x_j = w - \\sum_{i \\neq j} x_i`.  Recoveries chain, so they are
-    propagated to a fixed point before checking whether any count in
-    :math:`\\{1, \\dots, t-1\\}` has become known.  Each round suppresses one
-    more cell, so the loop ends.  Only exact recovery is prevented; bounds
-    (a suppressed cell lies between 1 and its row total) are not.
+    The relations are linear equations :math:`A x_u = b` in the unknown
+    cells :math:`x_u` (suppressed or implied), with the shown cells in
+    :math:`b`.  A cell is disclosed when it is the same in every solution,
+    that is when the null space of :math:`A` is zero in its place; this
+    catches a single subtraction :math:`x_j = w - \\sum_{i \\neq j} x_i` and
+    any combination of sums.  While a count in :math:`\\{1, \\dots, t-1\\}` is
+    disclosed, one more shown cell is suppressed, so the loop ends.  Only
+    exact disclosure is prevented; bounds (a suppressed cell lies between 1
+    and its row total) are not.
     """
     if threshold < 1:
         raise ValueError(
@@ -238,11 +261,11 @@ def suppress_counts(
     complementary: set = set()
     while True:
         unknown = set(hidden_set) | primary | complementary
-        recovered = _recoverable(values, unknown, relations)
-        leaks = [k for k in recovered if _sensitive(values[k], threshold)]
+        determined = _determined(values, unknown, relations)
+        leaks = [k for k in values if k in determined and _sensitive(values[k], threshold)]
         if not leaks:
             break
-        complementary.add(_complement(leaks[0], recovered, relations, values, unknown))
+        complementary.add(_complement(leaks[0], relations, values, unknown))
     return Suppression(
         values=values,
         primary=frozenset(primary),
