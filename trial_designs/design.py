@@ -142,6 +142,28 @@ class Intervention(_Frozen):
         description="Delivery-log field (unit_id, event_type, occurred_at, quantity, hours, "
         "attendees, module, round_id, facilitator) -> column in the export file.",
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Intervention-specific settings, e.g. for letters 'signatories': "
+        "organisation -> {name, title} of the senior figure who signs.",
+    )
+
+    @model_validator(mode="after")
+    def _delivery_vocabulary(self) -> Intervention:
+        from analysis.uptake import DELIVERY_FIELDS, check_uptake_definition  # one rule book
+
+        unknown = sorted(set(self.columns) - set(DELIVERY_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"'columns' names unknown delivery field(s) {unknown}. Choose from: "
+                f"{', '.join(DELIVERY_FIELDS)}. Got {unknown} instead"
+            )
+        if self.uptake:
+            try:
+                check_uptake_definition(self.uptake, self.event_types)
+            except ValueError as exc:
+                raise ValueError(f"has an invalid 'uptake': {str(exc).rstrip('.')}") from None
+        return self
 
 
 class SourceSpec(_Frozen):
