@@ -590,7 +590,10 @@ def _balance_view(results: Mapping, sup: Suppression) -> dict | None:
                 "level": row.get("level"),
                 "kind": row.get("kind") or ("categorical" if row.get("level") else "continuous"),
                 "cells": cells,
-                "smd": _smd(row.get("smd", row.get("std_diff"))),
+                # a level's proportion can be solved back from the other arm's and the SMD
+                "smd": SUPPRESSED_MARK
+                if any(c["text"] == SUPPRESSED_MARK for c in cells)
+                else _smd(row.get("smd", row.get("std_diff"))),
                 "flag": abs(row.get("smd") or 0) > 0.1,
             }
         )
