@@ -1,0 +1,101 @@
+"""The report flow's pieces: finding and checking results.json, writing HTML and PDF.
+
+The flow run itself is not started here: a Prefect test server costs 10-15 s,
+which would double these tests; its tasks are called with ``.fn``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zlib
+from pathlib import Path
+
+import pytest
+
+from flows.report import (
+    _artifact_key,
+    check_results,
+    find_results,
+    read_results,
+    reports_dir,
+    results_root,
+    write_report,
+)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
+
+
+@pytest.fixture
+def results_tree(tmp_path: Path) -> Path:
+    """A results folder laid out as `trialflow analyse` writes it, in a scrambled order."""
+    root = tmp_path / "out"
+    for name in reversed(DEMO_TRIALS):
+        folder = root / name / "analysis"
+        folder.mkdir(parents=True)
+        shutil.copy(FIXTURES / f"{name}.results.json", folder / "results.json")
+    return root
+
+
+def test_results_are_found_in_portfolio_order(results_tree):
+    assert list(find_results(results_tree)) == list(DEMO_TRIALS)
+    assert list(find_results(results_tree, ["coffee"])) == ["coffee"]
+
+
+def test_missing_results_say_what_to_run(results_tree, tmp_path):
+    with pytest.raises(
+        FileNotFoundError, match=r"No results.json for 'mystery' .* `trialflow analyse mystery`"
+    ):
+        find_results(results_tree, ["mystery"])
+    with pytest.raises(FileNotFoundError, match="No results.json under"):
+        find_results(tmp_path / "empty")
+
+
+def test_default_folders(monkeypatch, tmp_path):
+    monkeypatch.delenv("TRIALFLOW_REPORTS_DIR", raising=False)
+    assert reports_dir() == Path("reports/out")
+    monkeypatch.setenv("TRIALFLOW_REPORTS_DIR", str(tmp_path))
+    assert reports_dir() == tmp_path
+    assert (
+        results_root() == Path(tmp_path.parent / ".trialflow" / "out")
+        or results_root().name == "out"
+    )
+
+
+def test_a_results_file_that_breaks_the_schema_is_refused_by_name(results_tree):
+    path = results_tree / "coffee" / "analysis" / "results.json"
+    document = json.loads(path.read_text())
+    document["outcomes"][0]["estimates"][0]["se_type"] = "CR9"
+    path.write_text(json.dumps(document))
+    paths = find_results(results_tree, ["coffee"])
+    with pytest.raises(
+        ValueError, match=r"'.*coffee/analysis/results.json' .* at outcomes/0/estimates/0/se_type"
+    ):
+        check_results.fn(read_results.fn(paths), paths)
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    """Pages in a PDF, counting /Type /Page in plain and Flate-compressed object streams."""
+    texts = [pdf]
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            texts.append(zlib.decompress(stream))
+        except zlib.error:
+            continue
+    return sum(len(re.findall(rb"/Type\s*/Page(?![s\w])", t)) for t in texts)
+
+
+def test_html_and_pdf_are_written(tmp_path, rendered):
+    """The one PDF test: the portfolio (the quickest page to lay out)."""
+    written = write_report.fn(rendered["portfolio"], tmp_path / "reports", "portfolio", True)
+    assert Path(written["html"]).read_text(encoding="utf-8") == rendered["portfolio"]
+    pdf = Path(written["pdf"]).read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    assert _pdf_pages(pdf) >= 2, "the whole page, over A4 sheets"
+
+
+def test_artifact_keys_are_lowercase_letters_digits_and_dashes():
+    assert _artifact_key("schwartz_rounds", "report-headline") == "schwartz-rounds-report-headline"
+    assert re.fullmatch(r"[a-z0-9-]+", _artifact_key("Trial 7 (pilot)", "report-headline"))
