@@ -44,6 +44,8 @@ __all__ = [
 #: Colour-blind-safe hues darkened to at least 4.5:1 on white, so they also work as text.
 PALETTE = ("#0b5394", "#9a4a00", "#1b6e37", "#a0256b", "#5b4a9e")
 _INK = "#1a1a1a"
+#: At most this many bootstrap replicates are drawn on a cost-effectiveness plane.
+_MAX_PLANE_POINTS = 2_000
 _GRID = "#6b6b6b"
 
 _STYLE = {
@@ -74,7 +76,7 @@ class Chart:
 def _finish(fig, chart_id: str, title: str, description: str) -> Chart:
     buffer = io.StringIO()
     with plt.rc_context(_STYLE):  # svg.* settings are read when saving
-        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None}, dpi=144)
     plt.close(fig)
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]
@@ -279,18 +281,22 @@ def ce_plane_chart(
 ) -> Chart:
     """Cost-effectiveness plane: bootstrap replicates of (incremental effect, incremental cost)."""
     n = len(points)
+    # a cloud of thousands of replicates is drawn as one embedded bitmap: vector markers would
+    # make the SVG large and the PDF slow, and the numbers are in the text alternative anyway
+    drawn = points[:: max(1, math.ceil(n / _MAX_PLANE_POINTS))]
     with plt.rc_context(_STYLE):
         fig, ax = _figure(6.0, 4.2)
         if n:
             ax.scatter(
-                [p["effect"] for p in points],
-                [p["cost"] for p in points],
+                [p["effect"] for p in drawn],
+                [p["cost"] for p in drawn],
                 s=6,
                 alpha=0.45,
                 color=PALETTE[0],
                 linewidths=0,
-                label=f"{n:,} bootstrap replicates",
-                rasterized=False,
+                label=f"{n:,} bootstrap replicates"
+                + (f" ({len(drawn):,} drawn)" if len(drawn) < n else ""),
+                rasterized=True,
             )
         ax.plot(
             point["effect"],
