@@ -99,6 +99,13 @@ _METHOD_LABELS = {
     "ipw": "Inverse-probability weighting",
     "multiple_imputation": "Multiple imputation",
 }
+_METHOD_KEYS = {
+    "itt": "ITT (primary analysis)",
+    "cace": "CACE",
+    "icc": "ICC",
+    "standard_errors": "Standard errors",
+    "randomisation_inference": "Randomisation inference",
+}
 _VERDICT_WORDS = {
     "benefit": "Clear benefit",
     "harm": "Clear harm",
@@ -1247,7 +1254,8 @@ def _methods_view(results: Mapping, sup: Suppression) -> dict:
     return {
         "design": design,
         "methods": [
-            (_humanise(k), v if isinstance(v, str) else str(v)) for k, v in methods.items()
+            (_METHOD_KEYS.get(k, _humanise(k)), v if isinstance(v, str) else str(v))
+            for k, v in methods.items()
         ],
         "se_types": se_types,
         "outcomes": outcomes,
