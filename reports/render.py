@@ -159,6 +159,12 @@ def _pct(numerator: int | None, denominator: int | None, decimals: int = 0) -> s
     return format_percent(100 * numerator / denominator, decimals)
 
 
+def _p_is(value: float | None) -> str:
+    """ "p = 0.013", or "p < 0.001" (never "p = <0.001")."""
+    text = format_p(value)
+    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
 def _small_decimals(numerator: int | None, denominator: int | None) -> int:
     """One decimal for percentages under 10% (1.7% completed), none above."""
     if numerator is None or not denominator:
@@ -329,6 +335,23 @@ def _disclosure(results: Mapping, flow) -> Suppression:
 # --------------------------------------------------------------------------- sections
 
 
+def _few_allocations_note(results: Mapping, clusters) -> str:
+    """With few unstratified clusters, say how small the randomisation p-value can ever be."""
+    if not clusters or results.get("trial", {}).get("strata"):
+        return ""
+    sizes = [arm.allocated for arm in clusters.arms]
+    possible = math.factorial(sum(sizes))
+    for size in sizes:
+        possible //= math.factorial(size)
+    if possible > 1000:
+        return ""
+    return (
+        f" With {sum(sizes)} {cluster_noun(results, sum(sizes))} there are only {possible} "
+        f"possible allocations, so randomisation inference cannot give a p-value below "
+        f"{format_p(1 / possible)}."
+    )
+
+
 def _key_numbers(results: Mapping, flow, sup: Suppression) -> dict:
     primary = primary_outcome(results)
     items = []
@@ -355,7 +378,7 @@ def _key_numbers(results: Mapping, flow, sup: Suppression) -> dict:
                 "label": f"Effect on {primary['label']}{prefix}",
                 "value": format_effect(estimate["estimate"], primary),
                 "detail": f"95% CI {format_ci(estimate['ci_low'], estimate['ci_high'], primary)}; "
-                f"p = {format_p(estimate['p_value'])}. {_VERDICT_WORDS[verdict]}.",
+                f"{_p_is(estimate['p_value'])}. {_VERDICT_WORDS[verdict]}.",
                 "verdict": verdict,
                 "ci": format_ci(estimate["ci_low"], estimate["ci_high"], primary),
             }
@@ -446,8 +469,9 @@ def _key_numbers(results: Mapping, flow, sup: Suppression) -> dict:
                 agree = "disagrees with the model at the 5% level, so treat the result with caution"
             strength.append(
                 f"Randomisation inference ({format_count(estimate.get('ri_draws'))} re-randomisations) "
-                f"{agree} (model p = {format_p(estimate['p_value'])}, "
-                f"randomisation p = {format_p(estimate['ri_p_value'])})."
+                f"{agree} (model {_p_is(estimate['p_value'])}, "
+                f"randomisation {_p_is(estimate['ri_p_value'])})."
+                + _few_allocations_note(results, clusters)
             )
         elif estimate:
             strength.append("Randomisation inference was not run.")
@@ -611,7 +635,7 @@ def _balance_view(results: Mapping, sup: Suppression) -> dict | None:
         "auc": balance.get("auc"),
         "auc_text": (
             f"A classifier predicting arm from the baseline variables had a cross-validated AUC of "
-            f"{format_number(balance['auc'], 2)} (permutation p = {format_p(balance.get('auc_p_value'))}); "
+            f"{format_number(balance['auc'], 2)} (permutation {_p_is(balance.get('auc_p_value'))}); "
             "0.5 means arm cannot be predicted, as randomisation intends."
             if balance.get("auc") is not None
             else None
@@ -966,7 +990,7 @@ def _missing_view(results: Mapping, flow, sup: Suppression) -> dict:
     if test and test.get("p_value") is not None:
         test_text = (
             f"Test of differential attrition ({test.get('method', 'by arm')}): "
-            f"p = {format_p(test['p_value'])}"
+            f"{_p_is(test['p_value'])}"
             + (
                 ". Response differed by arm, so complete-case results may be biased."
                 if test["p_value"] < 0.05
