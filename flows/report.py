@@ -23,7 +23,7 @@ from analysis.results import SCHEMA_PATH
 from flows.common import IO_RETRIES, resolve_design_path
 from flows.store import trialflow_home
 from reports.headline import headline_sentences
-from reports.render import portfolio_answer, render_portfolio, render_trial
+from reports.render import normalise_results, portfolio_answer, render_portfolio, render_trial
 from trial_designs.design import load_design
 
 __all__ = [
@@ -201,7 +201,7 @@ def report_flow(
     for trial, document in results.items():
         written = write_report(render_trial_task(document), folder, trial, pdf)
         reports[trial] = written
-        headlines[trial] = " ".join(headline_sentences(document))
+        headlines[trial] = " ".join(headline_sentences(normalise_results(document)))
         create_markdown_artifact(
             key=_artifact_key(trial, "report-headline"),
             markdown=f"## {document['trial']['title']}\n\n{headlines[trial]}\n\n"
