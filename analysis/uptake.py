@@ -39,6 +39,7 @@ __all__ = [
     "check_uptake_definition",
     "contaminated_events",
     "contamination",
+    "dose_distribution",
     "funnel",
     "participant_uptake",
     "summarise_uptake",
@@ -457,6 +458,39 @@ def uptake_over_time(
     return table[columns].reset_index(drop=True)
 
 
+def dose_distribution(
+    participants: pd.DataFrame, uptake: pd.DataFrame, *, arm_order: Sequence[str]
+) -> pd.DataFrame:
+    """How many participants of each arm reached each dose (0, 1, 2, ...).
+
+    Returns
+    -------
+    DataFrame
+        One row per (arm, dose) from 0 to the largest dose seen:
+        ``participants`` and ``pct`` (% of the arm allocated), and
+        ``at_least`` / ``at_least_pct`` (reached this dose or more: the
+        drop-off curve, module by module or Round by Round).
+    """
+    joined = _joined(participants, uptake, [])
+    top = int(joined["dose"].max()) if len(joined) else 0
+    grid = pd.MultiIndex.from_product([list(arm_order), range(top + 1)], names=["arm", "dose"])
+    counts = (
+        joined.assign(dose=joined["dose"].astype(int))
+        .groupby(["arm", "dose"])
+        .size()
+        .reindex(grid, fill_value=0)
+        .rename("participants")
+        .reset_index()
+    )
+    allocated = counts.groupby("arm")["participants"].transform("sum")
+    counts["pct"] = _percent(counts["participants"], allocated)
+    counts["at_least"] = (
+        counts.iloc[::-1].groupby("arm", sort=False)["participants"].cumsum().iloc[::-1]
+    )
+    counts["at_least_pct"] = _percent(counts["at_least"], allocated)
+    return counts
+
+
 def _unit_arms(participants: pd.DataFrame) -> pd.Series:
     """The arm of every participant id and every cluster id."""
     by_person = pd.Series(
@@ -562,6 +596,7 @@ class UptakeSummary:
     over_time: pd.DataFrame
     by_organisation: pd.DataFrame
     by_team: pd.DataFrame
+    doses: pd.DataFrame
     contamination: pd.DataFrame
 
     def to_dict(self) -> dict:
@@ -613,5 +648,6 @@ def summarise_uptake(
         over_time=uptake_over_time(participants, uptake, arm_order=arm_order),
         by_organisation=uptake_by(participants, uptake, by="organisation"),
         by_team=uptake_by(participants, uptake, by="team"),
+        doses=dose_distribution(participants, uptake, arm_order=arm_order),
         contamination=contamination(events, participants, control_arm=control_arm),
     )

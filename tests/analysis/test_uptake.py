@@ -11,6 +11,7 @@ from analysis.uptake import (
     check_uptake_definition,
     contaminated_events,
     contamination,
+    dose_distribution,
     funnel,
     participant_uptake,
     summarise_uptake,
@@ -339,3 +340,15 @@ def test_uptake_scales_to_many_events_without_changing_answers():
     ).reindex(people["participant_id"], fill_value=0)
     assert uptake["dose"].tolist() == expected.tolist()
     assert uptake["completed"].tolist() == (expected >= 6).astype(int).tolist()
+
+
+def test_dose_distribution_counts_everyone_once_and_at_least_is_the_drop_off():
+    people = _people()
+    uptake = participant_uptake(people, _course_events(), GOALS)
+    doses = dose_distribution(people, uptake, arm_order=["control", "course"])
+    course = doses[doses["arm"] == "course"].set_index("dose")
+    assert course["participants"].tolist() == [3, 0, 1, 0, 0, 0, 1]  # P02-P04, P01, P00
+    assert course["at_least"].tolist() == [5, 2, 2, 1, 1, 1, 1]
+    assert course["at_least"].is_monotonic_decreasing
+    assert doses.groupby("arm")["participants"].sum().to_dict() == {"control": 5, "course": 5}
+    assert course.loc[0, "at_least_pct"] == pytest.approx(100.0)
