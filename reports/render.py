@@ -1580,7 +1580,7 @@ def _evidence_line(results: Mapping) -> str:
         strength = "moderate: a small trial"
     else:
         strength = "good"
-    return f"Evidence {strength} ({'; '.join(parts)}). A single trial."
+    return f"{strength[:1].upper()}{strength[1:]} ({'; '.join(parts)}). A single trial."
 
 
 def _uptake_line(results: Mapping) -> str:
