@@ -41,6 +41,7 @@ __all__ = [
     "deliveries_stage",
     "event_keys",
     "event_rows",
+    "insert_events",
     "intervention_of",
     "read_deliveries",
     "write_events",
@@ -343,6 +344,16 @@ def _records(chunk: pd.DataFrame) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
+def insert_events(store: Store, conn: sa.Connection, rows: pd.DataFrame) -> int:
+    """Insert events (from :func:`event_rows`) inside the caller's transaction; returns how many were new."""
+    stored = 0
+    for start in range(0, len(rows), _CHUNK):
+        stored += store.insert_new(
+            conn, delivery_events, _records(rows.iloc[start : start + _CHUNK])
+        )
+    return stored
+
+
 def write_events(
     store: Store,
     design: TrialDesign,
@@ -357,11 +368,7 @@ def write_events(
     path = Path(path)
     archived = archive_file(path, trialflow_home() / "archive" / design.id, digest)
     with store.transaction(lock_trial=design.id) as conn:
-        stored = 0
-        for start in range(0, len(rows), _CHUNK):
-            stored += store.insert_new(
-                conn, delivery_events, _records(rows.iloc[start : start + _CHUNK])
-            )
+        stored = insert_events(store, conn, rows)
         return store.record_ingest(
             conn,
             trial_id=design.id,

@@ -1,0 +1,397 @@
+"""Letter production: the mail-merge of personalised letters of appreciation.
+
+One letter per participant in the letter arm: their first name, two lines of
+specific feedback from their team manager (from a coordinator's CSV with
+columns ``participant_id``, ``feedback_1``, ``feedback_2``), and the
+signature of a senior figure of their organisation (a ``signatory`` /
+``signatory_title`` column in the CSV, else the design's
+``interventions[].options.signatories``).  Each letter is written as HTML and
+PDF under ``.trialflow/out/<trial>/letters/``, with a print-ready batch PDF,
+a print manifest and a list of letters that could not be produced.
+
+No letter goes out with an empty sentence: a participant whose feedback,
+first name, address or signatory is missing is reported and gets no letter.
+Only the intervention's arm is ever written to: a control-arm participant
+never gets a letter, even if the CSV names them.  Every letter produced is
+logged as a ``letter_rendered`` delivery event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.deliveries import event_rows, insert_events, intervention_of
+from flows.sources import SourceError, read_table
+from flows.store import Store
+from trial_designs.design import TrialDesign
+
+__all__ = [
+    "FEEDBACK_COLUMNS",
+    "LETTER_PROBLEM_COLUMNS",
+    "letter_contents",
+    "letters_flow",
+    "read_feedback",
+]
+
+#: Columns the coordinator's feedback CSV must have (signatory and signatory_title are optional).
+FEEDBACK_COLUMNS = ("participant_id", "feedback_1", "feedback_2")
+LETTER_PROBLEM_COLUMNS = ["participant_id", "organisation", "team", "rule", "message"]
+_LETTER_COLUMNS = [
+    "participant_id",
+    "first_name",
+    "surname",
+    "address_lines",
+    "organisation",
+    "team",
+    "feedback_1",
+    "feedback_2",
+    "signatory_name",
+    "signatory_title",
+]
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def read_feedback(path: str | Path) -> pd.DataFrame:
+    """The coordinator's feedback sheet, blank cells as missing.
+
+    Raises
+    ------
+    SourceError
+        Naming the file and the missing columns.
+    """
+    path = Path(path)
+    frame = read_table(path)
+    missing = [c for c in FEEDBACK_COLUMNS if c not in frame]
+    if missing:
+        raise SourceError(
+            f"File {path.name}: column(s) {missing} are missing; a feedback sheet has "
+            f"{', '.join(FEEDBACK_COLUMNS)} (and optionally signatory, signatory_title). "
+            f"Got columns {[c for c in frame.columns if c != 'source_row']} instead."
+        )
+    for column in frame.columns.drop("source_row"):
+        text = frame[column].astype("str").str.strip()
+        frame[column] = text.where(frame[column].notna() & (text != ""), None)
+    return frame
+
+
+def _text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _signatory(
+    organisation: str | None, row: dict, signatories: dict
+) -> tuple[str | None, str | None]:
+    name, title = _text(row.get("signatory")), _text(row.get("signatory_title"))
+    if name:
+        return name, title
+    declared = signatories.get(organisation) if organisation else None
+    if isinstance(declared, dict):
+        return _text(declared.get("name")), _text(declared.get("title"))
+    return _text(declared), None
+
+
+def letter_contents(
+    recipients: pd.DataFrame,
+    feedback: pd.DataFrame,
+    *,
+    letter_arm: str,
+    signatories: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which letters can be written, and why the others cannot (pure).
+
+    Parameters
+    ----------
+    recipients : DataFrame
+        Every participant: ``participant_id``, ``arm``, ``organisation``,
+        ``team``, ``first_name``, ``surname``, ``address``.
+    feedback : DataFrame
+        The feedback sheet (:func:`read_feedback`).
+    letter_arm : str
+        The arm that receives letters; nobody else ever gets one.
+    signatories : dict
+        Organisation -> ``{name, title}`` (or a name), used where the sheet
+        gives no signatory.
+
+    Returns
+    -------
+    letters : DataFrame
+        One row per letter, in participant order: :data:`_LETTER_COLUMNS`.
+    problems : DataFrame
+        One row per participant without a letter, or per sheet row that was
+        not used: :data:`LETTER_PROBLEM_COLUMNS`.  Rules: ``missing_feedback``,
+        ``missing_first_name``, ``missing_address``, ``missing_signatory``,
+        ``duplicate_feedback``, ``not_in_letter_arm``, ``unknown_participant``.
+    """
+    people = recipients.assign(participant_id=recipients["participant_id"].astype("str"))
+    sheet = feedback.assign(participant_id=feedback["participant_id"].astype("str"))
+    problems: list[dict] = []
+    arm_of = dict(zip(people["participant_id"], people["arm"], strict=True))
+    for row in sheet.to_dict("records"):
+        pid = row["participant_id"]
+        if pid not in arm_of:
+            problems.append(
+                {"participant_id": pid, "rule": "unknown_participant", "message": "Not a participant of this trial; this feedback row was not used."}
+            )  # fmt: skip
+        elif arm_of[pid] != letter_arm:
+            problems.append(
+                {"participant_id": pid, "rule": "not_in_letter_arm", "message": f"Allocated to '{arm_of[pid]}', not '{letter_arm}': no letter is written."}
+            )  # fmt: skip
+    duplicated = sheet[sheet["participant_id"].duplicated(keep=False)]["participant_id"].unique()
+    by_id = sheet.drop_duplicates("participant_id", keep=False).set_index("participant_id")
+    letters = []
+    for person in (
+        people[people["arm"] == letter_arm].sort_values("participant_id").to_dict("records")
+    ):
+        pid = person["participant_id"]
+        reasons = []
+        if pid in duplicated:
+            reasons.append(("duplicate_feedback", "The feedback sheet has more than one row for this person; keep one."))  # fmt: skip
+        row = by_id.loc[pid].to_dict() if pid in by_id.index else {}
+        lines = [_text(row.get("feedback_1")), _text(row.get("feedback_2"))]
+        if pid not in duplicated and not row:
+            reasons.append(("missing_feedback", "Not on the feedback sheet: ask their team manager for two specific lines."))  # fmt: skip
+        elif pid not in duplicated and not all(lines):
+            which = " and ".join(f"feedback_{i + 1}" for i, line in enumerate(lines) if not line)
+            reasons.append(("missing_feedback", f"No {which} from the team manager: ask them for two specific lines."))  # fmt: skip
+        first_name = _text(person.get("first_name"))
+        if not first_name:
+            reasons.append(("missing_first_name", "No first name in the roster."))
+        address = _text(person.get("address"))
+        if not address:
+            reasons.append(("missing_address", "No home address in the roster."))
+        name, title = _signatory(_text(person.get("organisation")), row, signatories)
+        if not name:
+            reasons.append(("missing_signatory", f"No signatory for '{person.get('organisation')}': add one to the sheet or the design."))  # fmt: skip
+        if reasons:
+            problems += [{"participant_id": pid, "rule": r, "message": m} for r, m in reasons]
+            continue
+        letters.append(
+            {
+                "participant_id": pid,
+                "first_name": first_name,
+                "surname": _text(person.get("surname")) or "",
+                "address_lines": [part.strip() for part in address.split(",") if part.strip()],
+                "organisation": _text(person.get("organisation")) or "",
+                "team": _text(person.get("team")) or "",
+                "feedback_1": lines[0],
+                "feedback_2": lines[1],
+                "signatory_name": name,
+                "signatory_title": title or "",
+            }
+        )
+    where = people.set_index("participant_id")[["organisation", "team"]]
+    found = pd.DataFrame(problems, columns=["participant_id", "rule", "message"])
+    found = found.join(where, on="participant_id")
+    return (
+        pd.DataFrame(letters, columns=_LETTER_COLUMNS),
+        found[LETTER_PROBLEM_COLUMNS].reset_index(drop=True),
+    )
+
+
+def _anchor(participant_id: str) -> str:
+    return "letter-" + re.sub(r"[^A-Za-z0-9_-]", "-", participant_id)
+
+
+def _render_html(letters: list[dict], design: TrialDesign, day: dt.date) -> str:
+    return _TEMPLATES.get_template("letter.html.j2").render(
+        letters=[{**letter, "anchor": _anchor(letter["participant_id"])} for letter in letters],
+        date=f"{day.day} {day:%B %Y}",
+        trial=design,
+    )
+
+
+# -- tasks ------------------------------------------------------------------------------
+@task(name="read feedback sheet", cache_policy=NO_CACHE, **IO_RETRIES)
+def read_feedback_task(path: str) -> pd.DataFrame:
+    return read_feedback(path)
+
+
+@task(name="load letter recipients", cache_policy=NO_CACHE, **IO_RETRIES)
+def load_recipients(design: TrialDesign) -> pd.DataFrame:
+    store = Store()
+    arms = store.participant_arms(design.id)
+    if arms.empty:
+        raise LookupError(
+            f"Trial '{design.id}' has not been randomised yet; letters go to its letter arm. "
+            "Run `trialflow randomise` first."
+        )
+    pii = store.pii(design.id)
+    columns = ["participant_id", "arm", "unit_id", "organisation", "team"]
+    recipients = arms[columns]
+    if len(pii):
+        recipients = recipients.merge(pii, on="participant_id", how="left")
+    for field in ("first_name", "surname", "address"):
+        if field not in recipients:
+            recipients[field] = None
+    return recipients
+
+
+@task(name="prepare letters", cache_policy=NO_CACHE)
+def prepare_letters(
+    design: TrialDesign, recipients: pd.DataFrame, feedback: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    intervention = intervention_of(design)
+    return letter_contents(
+        recipients,
+        feedback,
+        letter_arm=intervention.arm,
+        signatories=dict(intervention.options.get("signatories") or {}),
+    )
+
+
+@task(name="render letters", cache_policy=NO_CACHE, **IO_RETRIES)
+def render_letters(
+    design: TrialDesign, letters: pd.DataFrame, problems: pd.DataFrame, day: dt.date
+) -> dict:
+    """HTML and PDF per letter, a batch PDF, the manifest and the list of letters not produced.
+
+    The batch is laid out once by weasyprint and each letter's pages are
+    written from it, so a letter's PDF is exactly its pages in the batch.
+    """
+    import weasyprint  # late: pango and cairo load only when letters are made
+
+    folder = output_dir(design.id, "letters")
+    for stale in [*folder.glob("*.html"), *folder.glob("*.pdf")]:
+        stale.unlink()  # a letter from an earlier run must not outlive missing feedback
+    records = letters.to_dict("records")
+    manifest = []
+    if records:
+        document = weasyprint.HTML(string=_render_html(records, design, day)).render()
+        starts = {anchor: i for i, page in enumerate(document.pages) for anchor in page.anchors}
+        bounds = [starts[_anchor(r["participant_id"])] for r in records] + [len(document.pages)]
+        for k, letter in enumerate(records):
+            stem = re.sub(r"[^A-Za-z0-9_-]", "-", letter["participant_id"])
+            html_path, pdf_path = folder / f"{stem}.html", folder / f"{stem}.pdf"
+            html_path.write_text(_render_html([letter], design, day), encoding="utf-8")
+            pages = document.pages[bounds[k] : bounds[k + 1]]
+            document.copy(pages).write_pdf(pdf_path)
+            manifest.append(
+                {
+                    "sequence": k + 1,
+                    "participant_id": letter["participant_id"],
+                    "name": f"{letter['first_name']} {letter['surname']}".strip(),
+                    "address": ", ".join(letter["address_lines"]),
+                    "organisation": letter["organisation"],
+                    "team": letter["team"],
+                    "signatory": letter["signatory_name"],
+                    "pages": len(pages),
+                    "batch_pages": f"{bounds[k] + 1}-{bounds[k + 1]}",
+                    "html": html_path.name,
+                    "pdf": pdf_path.name,
+                }
+            )
+        document.write_pdf(folder / "all_letters.pdf")
+    manifest_path = folder / "manifest.csv"
+    pd.DataFrame(
+        manifest,
+        columns=["sequence", "participant_id", "name", "address", "organisation", "team", "signatory", "pages", "batch_pages", "html", "pdf"],
+    ).to_csv(manifest_path, index=False)  # fmt: skip
+    not_produced = folder / "not_produced.csv"
+    problems.to_csv(not_produced, index=False)
+    return {
+        "folder": str(folder),
+        "manifest": str(manifest_path),
+        "not_produced": str(not_produced),
+        "batch": str(folder / "all_letters.pdf") if records else None,
+        "letters": len(records),
+    }
+
+
+@task(name="log letter_rendered", cache_policy=NO_CACHE, **IO_RETRIES)
+def log_rendered(
+    design: TrialDesign, letters: pd.DataFrame, recipients: pd.DataFrame, day: dt.date
+) -> int:
+    """One ``letter_rendered`` event per letter; the same letters on the same day are logged once."""
+    if letters.empty:
+        return 0
+    frame = pd.DataFrame(
+        {
+            "source_row": range(2, len(letters) + 2),  # the letter's line in manifest.csv
+            "unit_id": letters["participant_id"].to_numpy(),
+            "event_type": "letter_rendered",
+            "occurred_at": day.isoformat(),
+            **{f: None for f in ("quantity", "hours", "attendees", "module", "round_id", "facilitator")},
+        }
+    )  # fmt: skip
+    rows = event_rows(
+        frame, design, intervention_of(design), recipients, file_name="letters/manifest.csv"
+    )
+    store = Store()
+    with store.transaction(lock_trial=design.id) as conn:
+        return insert_events(store, conn, rows)
+
+
+@task(name="publish letters", cache_policy=NO_CACHE, **IO_RETRIES)
+def publish_letters(design: TrialDesign, written: dict, problems: pd.DataFrame) -> None:
+    lines = [
+        f"**{written['letters']} letter(s) produced** for {design.title}.",
+        "",
+        f"Print manifest: `{written['manifest']}`",
+    ]
+    if written["batch"]:
+        lines.append(f"Print-ready batch: `{written['batch']}`")
+    if len(problems):
+        lines += [
+            "",
+            f"**{problems['participant_id'].nunique()} participant(s) without a letter** "
+            f"(details in `{written['not_produced']}`):",
+            "",
+            "| participant | rule |",
+            "|---|---|",
+            *[f"| {r.participant_id} | {r.rule} |" for r in problems.itertuples()],
+        ]
+    create_markdown_artifact(
+        key=f"{design.id.replace('_', '-')}-letters", markdown="\n".join(lines)
+    )
+
+
+@flow(name="letters", log_prints=True)
+def letters_flow(design: str, feedback: str, rendered_on: str | None = None) -> dict:
+    """Render a letter per letter-arm participant with complete feedback; report the rest."""
+    logger = get_run_logger()
+    trial = load_design_task(design)
+    intervention = intervention_of(trial)
+    if "letter_rendered" not in intervention.event_types:
+        raise ValueError(
+            f"The design '{trial.id}' has no 'letter_rendered' event in its vocabulary, so it does "
+            f"not produce letters. Got event types {list(intervention.event_types)} instead."
+        )
+    day = dt.date.fromisoformat(rendered_on) if rendered_on else dt.date.today()
+    sheet = read_feedback_task(feedback)
+    recipients = load_recipients(trial)
+    letters, problems = prepare_letters(trial, recipients, sheet)
+    written = render_letters(trial, letters, problems, day)
+    logged = log_rendered(trial, letters, recipients, day)
+    publish_letters(trial, written, problems)
+    for problem in problems.itertuples():
+        logger.warning(
+            "No letter for %s: %s %s", problem.participant_id, problem.rule, problem.message
+        )
+    logger.info(
+        "%d letters written to %s; %d new letter_rendered events.",
+        written["letters"],
+        written["folder"],
+        logged,
+    )
+    return {
+        **written,
+        "events_logged": logged,
+        "problems": problems[["participant_id", "rule", "message"]].to_dict("records"),
+    }

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from flows.letters import letter_contents, letters_flow
+from flows.randomise import randomise_flow
+from flows.sources import SourceError
+from flows.store import Store, delivery_events
+from trial_designs.design import load_design
+from trial_designs.simulate import simulate_roster
+
+pytestmark = pytest.mark.flow
+DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
+
+
+@pytest.fixture
+def randomised_letters(prefect_server, tmp_path):
+    design = load_design(DESIGNS / "letters.yaml")
+    roster = simulate_roster(design, rng=np.random.default_rng(21), n=40)
+    roster.to_csv(tmp_path / "roster.csv", index=False)
+    randomise_flow("letters", str(tmp_path / "roster.csv"))
+    people = Store().participant_arms("letters")
+    return design, people, roster
+
+
+def _sheet(ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "participant_id": ids,
+            "feedback_1": [f"You led the Tuesday duty rota for {p} weeks running." for p in ids],
+            "feedback_2": [f"Families say you listen ({p})." for p in ids],
+        }
+    )
+
+
+def _rendered_events() -> pd.DataFrame:
+    return Store().read(
+        sa.select(delivery_events).where(
+            delivery_events.c.trial_id == "letters",
+            delivery_events.c.event_type == "letter_rendered",
+        )
+    )
+
+
+def test_letters_go_only_to_the_letter_arm_and_missing_feedback_is_reported(
+    randomised_letters, tmp_path
+):
+    _design, people, roster = randomised_letters
+    letter_arm = people.loc[people["arm"] == "letter", "participant_id"].tolist()
+    control = people.loc[people["arm"] == "control", "participant_id"].tolist()
+    # the coordinator's sheet names everyone, control arm included; one line is blank
+    sheet = _sheet(letter_arm + control)
+    sheet.loc[1, "feedback_2"] = "   "
+    sheet = sheet.drop(index=2)  # and one letter-arm person is not on the sheet at all
+    sheet.to_csv(tmp_path / "feedback.csv", index=False)
+    result = letters_flow("letters", str(tmp_path / "feedback.csv"), "2019-04-05")
+
+    expected = sorted(set(letter_arm) - {letter_arm[1], letter_arm[2]})
+    manifest = pd.read_csv(result["manifest"])
+    assert sorted(manifest["participant_id"]) == expected
+    folder = Path(result["folder"])
+    written = sorted(p.stem for p in folder.glob("*.pdf") if p.stem != "all_letters")
+    assert written == expected and sorted(p.stem for p in folder.glob("*.html")) == expected
+    # a control-arm participant never gets a letter, a manifest line or an event
+    assert not set(control) & set(written)
+    assert not set(control) & set(manifest["participant_id"])
+    assert not set(control) & set(_rendered_events()["unit_id"])
+    problems = pd.DataFrame(result["problems"])
+    assert problems.loc[problems["rule"] == "missing_feedback", "participant_id"].tolist() == [
+        letter_arm[1],
+        letter_arm[2],
+    ]
+    assert sorted(
+        problems.loc[problems["rule"] == "not_in_letter_arm", "participant_id"]
+    ) == sorted(control)
+    assert set(pd.read_csv(result["not_produced"])["participant_id"]) == set(
+        problems["participant_id"]
+    )
+
+    # each letter carries the first name, both lines and its organisation's signatory
+    first = manifest.iloc[0]
+    html = (folder / first["html"]).read_text()
+    row = roster.set_index("staff_id").loc[first["participant_id"]]
+    assert f"Dear {row['first_name']}," in html
+    assert f"You led the Tuesday duty rota for {first['participant_id']} weeks running." in html
+    assert f"Families say you listen ({first['participant_id']})." in html
+    signatory = _design.interventions[0].options["signatories"][row["local_authority"]]
+    assert signatory["name"] in html and first["signatory"] == signatory["name"]
+    pdf = (folder / first["pdf"]).read_bytes()
+    assert pdf.startswith(b"%PDF") and manifest["pages"].eq(1).all()
+    # one page each, in manifest order in the print-ready batch
+    assert manifest["batch_pages"].tolist() == [f"{i}-{i}" for i in range(1, len(manifest) + 1)]
+    assert (folder / "all_letters.pdf").read_bytes().startswith(b"%PDF")
+
+    events = _rendered_events()
+    assert sorted(events["unit_id"]) == expected
+    assert events["occurred_at"].astype(str).str.startswith("2019-04-05").all()
+    # producing the letters again that day writes the same files and logs nothing new
+    again = letters_flow("letters", str(tmp_path / "feedback.csv"), "2019-04-05")
+    assert again["events_logged"] == 0 and len(_rendered_events()) == len(expected)
+
+
+def test_a_letter_whose_feedback_goes_missing_is_removed_on_the_next_run(
+    randomised_letters, tmp_path
+):
+    _design, people, _roster = randomised_letters
+    letter_arm = people.loc[people["arm"] == "letter", "participant_id"].tolist()
+    _sheet(letter_arm).to_csv(tmp_path / "feedback.csv", index=False)
+    first = letters_flow("letters", str(tmp_path / "feedback.csv"), "2019-04-05")
+    assert first["letters"] == len(letter_arm)
+    _sheet(letter_arm).assign(feedback_1=lambda d: d["feedback_1"].where(d.index != 0)).to_csv(
+        tmp_path / "feedback.csv", index=False
+    )
+    second = letters_flow("letters", str(tmp_path / "feedback.csv"), "2019-04-06")
+    assert second["letters"] == len(letter_arm) - 1
+    assert not (Path(second["folder"]) / f"{letter_arm[0]}.pdf").exists()
+
+
+def test_a_sheet_without_the_feedback_columns_is_refused(randomised_letters, tmp_path):
+    pd.DataFrame({"participant_id": ["x"], "comment": ["great"]}).to_csv(
+        tmp_path / "sheet.csv", index=False
+    )
+    with pytest.raises(
+        SourceError, match=r"sheet\.csv: column\(s\) \['feedback_1', 'feedback_2'\] are missing"
+    ):
+        letters_flow("letters", str(tmp_path / "sheet.csv"))
+
+
+def _recipients() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "participant_id": ["A", "B", "C", "D"],
+            "arm": ["letter", "letter", "letter", "control"],
+            "organisation": ["Dudley", "Elsewhere", "Dudley", "Dudley"],
+            "team": ["T1", "T2", "T1", "T1"],
+            "first_name": ["Ana", "Ben", None, "Dee"],
+            "surname": ["Ash", "Bo", "Cy", "Do"],
+            "address": [
+                "1 High St, Dudley",
+                "2 Low Rd, Town",
+                "3 Mid Way, Dudley",
+                "4 End, Dudley",
+            ],
+        }
+    )
+
+
+def test_letter_contents_signatory_comes_from_the_sheet_before_the_design():
+    sheet = _sheet(["A", "B", "C", "D", "Z"])
+    sheet["signatory"] = [None, "Chief Executive", None, None, None]
+    letters, problems = letter_contents(
+        _recipients(),
+        sheet,
+        letter_arm="letter",
+        signatories={"Dudley": {"name": "M. Ellison", "title": "Director"}},
+    )
+    assert letters[["participant_id", "signatory_name", "signatory_title"]].to_records(
+        index=False
+    ).tolist() == [
+        ("A", "M. Ellison", "Director"),
+        ("B", "Chief Executive", ""),
+    ]
+    assert letters.loc[0, "address_lines"] == ["1 High St", "Dudley"]
+    assert problems[["participant_id", "rule"]].to_records(index=False).tolist() == [
+        ("D", "not_in_letter_arm"),
+        ("Z", "unknown_participant"),
+        ("C", "missing_first_name"),
+    ]
+
+
+def test_letter_contents_reports_every_reason_and_a_duplicated_sheet_row():
+    sheet = pd.concat([_sheet(["A", "B"]), _sheet(["A"])], ignore_index=True)
+    people = _recipients().assign(address=[None, "2 Low Rd", "3 Mid Way", "4 End"])
+    letters, problems = letter_contents(people, sheet, letter_arm="letter", signatories={})
+    assert letters.empty
+    assert problems[["participant_id", "rule"]].to_records(index=False).tolist() == [
+        ("A", "duplicate_feedback"),
+        ("A", "missing_address"),
+        ("A", "missing_signatory"),
+        ("B", "missing_signatory"),
+        ("C", "missing_feedback"),
+        ("C", "missing_first_name"),
+        ("C", "missing_signatory"),
+    ]
+    assert (
+        problems.loc[problems["participant_id"] == "C", "message"]
+        .iloc[0]
+        .startswith("Not on the feedback sheet")
+    )
