@@ -160,6 +160,91 @@ def demo() -> None:
 
 
 # == delivery and uptake commands (deliveries, letters, uptake) ==========================
+deliveries_app = typer.Typer(help="Ingest intervention delivery logs.", no_args_is_help=True)
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.command("ingest")
+def deliveries_ingest(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    file: Path = typer.Argument(..., help="Delivery-log export (CSV or XLSX)."),
+) -> None:
+    """Check and store a delivery log; bad rows go to quarantine, re-ingesting adds nothing."""
+    from flows.deliveries import deliveries_ingest_flow
+    from flows.sources import SourceError
+
+    try:
+        result = deliveries_ingest_flow(str(design), str(file))
+    except (DesignError, SourceError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(result["summary"], highlight=False)
+    if result.get("quarantine_report"):
+        console.print(f"Quarantined rows and reasons: {result['quarantine_report']}")
+    if result.get("contaminated_units"):
+        console.print(
+            f"[bold]{result['contaminated_units']} control-arm unit(s)[/] received the "
+            "intervention; their events are flagged as contaminated."
+        )
+
+
+@app.command()
+def letters(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    feedback: Path = typer.Option(
+        ...,
+        "--feedback",
+        help="Manager feedback CSV: participant_id, feedback_1, feedback_2 "
+        "(optional signatory, signatory_title).",
+    ),
+    date: str = typer.Option(
+        None, "--date", help="Date printed on the letters, YYYY-MM-DD (default today)."
+    ),
+) -> None:
+    """Render a letter of appreciation (HTML and PDF) per letter-arm participant, with a print manifest."""
+    from flows.letters import letters_flow
+    from flows.sources import SourceError
+
+    try:
+        result = letters_flow(str(design), str(feedback), date)
+    except (DesignError, SourceError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"{result['letters']} letter(s) written to {result['folder']}")
+    console.print(f"Print manifest: {result['manifest']}")
+    if result["problems"]:
+        table = Table(title=f"{len(result['problems'])} row(s) without a letter")
+        for column in ("participant_id", "rule", "message"):
+            table.add_column(column)
+        for row in result["problems"]:
+            table.add_row(row["participant_id"], row["rule"], row["message"])
+        console.print(table)
+
+
+@app.command()
+def uptake(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+) -> None:
+    """Compute the uptake funnel from the delivery logs and write the coordinator's dashboard."""
+    from flows.uptake import uptake_flow
+
+    try:
+        result = uptake_flow(str(design))
+    except (DesignError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"{result['trial']}: uptake from {result['events']} delivery events")
+    for column in ("arm", "allocated", "offered", "started", "completed"):
+        table.add_column(column)
+    for row in result["funnel"]:
+        pct = {
+            k: "–" if row[f"{k}_pct"] is None else f"{row[f'{k}_pct']:.1f}%"
+            for k in ("offered", "started", "completed")
+        }
+        table.add_row(
+            row["arm"],
+            str(row["allocated"]),
+            *[f"{row[k]} ({pct[k]})" for k in ("offered", "started", "completed")],
+        )
+    console.print(table)
+    console.print(f"Dashboard: {result['dashboard']}")
 
 
 # == outcome commands (outcomes, export) =================================================
