@@ -1,34 +1,132 @@
-"""The analysis dataset: one row per participant, built from stored long values (pure).
+"""The analysis dataset: one row per participant, pivoted from stored long values (pure).
 
 This is what ``trialflow export`` writes for evaluators to take to R or Stata,
-and what ``trialflow analyse`` reads.  Column names follow one convention:
-``<outcome>_<timepoint>`` (e.g. ``swemwbs_baseline``, ``swemwbs_endline``).
+and what ``trialflow analyse`` reads.  Outcome columns follow one convention,
+``<outcome>_<timepoint>`` (``swemwbs_baseline``, ``swemwbs_endline``,
+``turnover_endline``), where ``<outcome>`` is the outcome's name in the design
+and the value is the stored measure :func:`outcome_measure` names.
+
+The dataset never holds a name, address or free text: it is built from the
+store's participant table (ids, arms and organisational units only) and the
+stored outcome values.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
+import numpy as np
 import pandas as pd
 
+from analysis.hr_outcomes import DAY_BASES
 from analysis.instruments import INSTRUMENTS
 from trial_designs.design import Outcome, TrialDesign
 
-__all__ = ["analysis_dataset", "data_dictionary", "outcome_measure"]
+__all__ = [
+    "DICTIONARY_COLUMNS",
+    "HR_MEASURES",
+    "UPTAKE_COLUMNS",
+    "analysis_dataset",
+    "data_dictionary",
+    "dictionary_markdown",
+    "outcome_measure",
+    "order_timepoints",
+]
 
-_SCORE_MEASURE = {"swemwbs": "swemwbs_metric", "wrqol": "wrqol_total", "ghq12": "ghq12_total"}
-_HR_MEASURE = {"absence": "absence_rate", "turnover": "turnover"}
+#: The measures an HR ingest stores, with their range and meaning.
+HR_MEASURES: dict[str, tuple[str, str]] = {
+    "absence_rate": ("0-1", "FTE-days lost to sickness / FTE-days available in the window"),
+    "days_lost_per_fte": ("0 or more", "FTE-days lost / mean FTE while employed in the window"),
+    "days_lost": ("0 or more", "Days lost to sickness in the window (merged spells)"),
+    "spells": ("0 or more", "Merged sickness-absence spells with a day lost in the window"),
+    "turnover": ("0-1", "1 if the participant left the employer within the window"),
+}
+
+#: Uptake columns copied from the uptake table when deliveries were logged.
+UPTAKE_COLUMNS: dict[str, str] = {
+    "offered": "1 if the intervention was offered to the participant (or their cluster), else 0.",
+    "took_up": "1 if the participant took the intervention up by the design's definition, else 0.",
+    "dose": "Dose received (e.g. modules completed, Rounds attended); 0 if none.",
+    "completed": "1 if the participant completed the intervention by the design's definition.",
+    "not_received": "1 if the delivery came back (e.g. a returned letter), else 0.",
+}
+
+#: Columns of the data dictionary.
+DICTIONARY_COLUMNS = ["column", "description", "instrument", "range", "direction", "missing_rule"]
+
+_DEFAULT_SCORE = {"swemwbs": "metric", "wrqol": "total", "ghq12": "total"}
+_HR_DEFAULT = {"absence": "absence_rate", "turnover": "turnover"}
+_UNIT_COLUMNS = ["organisation", "building", "team", "role"]
 
 
 def outcome_measure(outcome: Outcome) -> str:
-    """The stored measure an outcome analyses (e.g. SWEMWBS -> ``swemwbs_metric``)."""
-    if outcome.instrument in _HR_MEASURE:
-        return outcome.score or _HR_MEASURE[outcome.instrument]
-    if outcome.instrument == "single_item":
+    """The stored measure an outcome analyses.
+
+    SWEMWBS -> ``swemwbs_metric`` (or ``swemwbs_raw``), WRQoL -> ``wrqol_total``
+    or a subscale (``wrqol_GWB``), GHQ-12 -> ``ghq12_total``, ONS4 -> the item
+    named by ``score`` (``ons4_anxious``), a single item -> the outcome's own
+    name, absence -> ``absence_rate`` (or the ``score`` named), turnover ->
+    ``turnover``.
+    """
+    instrument = outcome.instrument
+    if instrument in _HR_DEFAULT:
+        return outcome.score or _HR_DEFAULT[instrument]
+    if instrument == "single_item":
         return outcome.name
-    if outcome.instrument == "swemwbs" and outcome.score == "raw":
-        return "swemwbs_raw"
-    if outcome.instrument == "ons4":
-        return outcome.score or "ons4_life_satisfaction"
-    return _SCORE_MEASURE[outcome.instrument]
+    if instrument == "ons4":
+        return f"ons4_{outcome.score or 'life_satisfaction'}"
+    if instrument in _DEFAULT_SCORE:
+        return f"{instrument}_{outcome.score or _DEFAULT_SCORE[instrument]}"
+    raise ValueError(
+        f"The instrument '{instrument}' of outcome '{outcome.name}' is not known. Choose one of: "
+        f"{', '.join([*INSTRUMENTS, 'single_item', *_HR_DEFAULT])}. Got '{instrument}' instead."
+    )
+
+
+def _natural_key(name: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+def order_timepoints(timepoints, first_dates: dict[str, object] | None = None) -> list[str]:
+    """Baseline first, endline last, waves between: by first collection date, then by name.
+
+    ``first_dates`` maps a timepoint to its earliest collection date when known;
+    waves without one sort by name, with numbers compared as numbers
+    (``wave_2`` before ``wave_10``).
+    """
+    first_dates = first_dates or {}
+    waves = [t for t in dict.fromkeys(timepoints) if t not in ("baseline", "endline")]
+
+    def key(t: str) -> tuple:
+        day = pd.Timestamp(first_dates[t]) if first_dates.get(t) is not None else pd.NaT
+        return (pd.isna(day), day if not pd.isna(day) else pd.Timestamp(0), _natural_key(t))
+
+    ordered = sorted(waves, key=key)
+    present = set(timepoints)
+    return (
+        (["baseline"] if "baseline" in present else [])
+        + ordered
+        + (["endline"] if "endline" in present else [])
+    )
+
+
+def _covariates(participants: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    """Declared roster covariates (e.g. fte) out of the store's JSON column."""
+    if not names:
+        return pd.DataFrame(index=participants.index)
+    raw = (
+        participants["covariates_json"]
+        if "covariates_json" in participants
+        else pd.Series(None, index=participants.index)
+    )
+    parsed = [json.loads(v) if isinstance(v, str) and v else {} for v in raw]
+    out = pd.DataFrame({name: [p.get(name) for p in parsed] for name in names}, index=raw.index)
+    for name in names:
+        numbers = pd.to_numeric(out[name], errors="coerce")
+        if numbers.notna().sum() == out[name].notna().sum():
+            out[name] = numbers
+    return out
 
 
 def analysis_dataset(
@@ -37,140 +135,262 @@ def analysis_dataset(
     design: TrialDesign,
     uptake: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per participant: arm, stratum, cluster, uptake, and each outcome at each timepoint.
+    """One row per participant: arm, units, uptake and each outcome at each timepoint.
 
     Parameters
     ----------
     participants : DataFrame
-        participant_id, unit_id, stratum, arm, organisation, team, role (the store's participant arms).
+        The store's participant arms: participant_id, unit_id, stratum, arm,
+        organisation, building, team, role, and optionally enrolment and
+        covariates_json (declared roster covariates).
     values : DataFrame
-        Long outcome values: participant_id, timepoint, measure, value.
+        Long stored outcome values: participant_id, timepoint, measure, value,
+        and optionally collected_on (orders repeated waves).
+    design : TrialDesign
+        Names the outcomes and how each is measured.
     uptake : DataFrame, optional
-        Indexed by participant_id with took_up, dose, completed.
+        Indexed by participant_id, with any of offered, took_up, dose,
+        completed (what :mod:`analysis.uptake` returns). Participants missing
+        from it get 0; without it no uptake columns are written.
+
+    Returns
+    -------
+    DataFrame
+        Sorted by participant_id, with participant_id, arm, stratum, cluster
+        (the unit of randomisation in cluster trials, else empty), organisation,
+        building, team, role, enrolment, declared roster covariates, uptake
+        columns, ``<outcome>_<timepoint>`` for each outcome (survey outcomes
+        always at baseline and endline, HR outcomes always at endline, and at
+        any other timepoint with data) and ``responded_<timepoint>`` (1 if any
+        survey outcome was recorded) for every survey timepoint.
     """
-    base = participants[
-        ["participant_id", "arm", "stratum", "unit_id", "organisation", "building", "team", "role"]
-    ].copy()
-    base["cluster"] = base["unit_id"] if design.unit == "cluster" else pd.NA
-    base = base.drop(columns="unit_id")
-    if uptake is not None and len(uptake):
-        base = base.merge(
-            uptake[["took_up", "dose", "completed"]],
-            left_on="participant_id",
-            right_index=True,
-            how="left",
-        )
-        base[["took_up", "dose", "completed"]] = base[["took_up", "dose", "completed"]].fillna(0)
-    timepoints = (
-        sorted(values["timepoint"].unique(), key=lambda t: (t != "baseline", t != "endline", t))
-        if len(values)
-        else []
+    _require(
+        participants,
+        ["participant_id", "unit_id", "stratum", "arm", *_UNIT_COLUMNS],
+        "participants",
     )
+    _require(values, ["participant_id", "timepoint", "measure", "value"], "values")
+    people = participants.drop_duplicates("participant_id").sort_values("participant_id")
+    people = people.reset_index(drop=True)
+    base = pd.DataFrame(
+        {
+            "participant_id": people["participant_id"].astype(str),
+            "arm": people["arm"],
+            "stratum": people["stratum"],
+            "cluster": people["unit_id"] if design.unit == "cluster" else None,
+            **{c: people[c] for c in _UNIT_COLUMNS},
+            "enrolment": people.get("enrolment", "initial"),
+        }
+    )
+    base = pd.concat([base, _covariates(people, design.roster.covariates)], axis=1)
+    if uptake is not None and len(uptake):
+        present = [c for c in UPTAKE_COLUMNS if c in uptake.columns]
+        taken = uptake[present].copy()
+        taken.index = taken.index.astype(str)
+        for column in present:
+            mapped = base["participant_id"].map(taken[column])
+            base[column] = pd.to_numeric(mapped, errors="coerce").fillna(0)
+
+    values = values.assign(participant_id=values["participant_id"].astype(str))
+    by_measure = {m: g for m, g in values.groupby("measure", sort=False)}
+    survey_measures = {outcome_measure(o) for o in design.outcomes if o.source == "survey"}
+    hr_measures = {outcome_measure(o) for o in design.outcomes if o.source == "hr"}
+    first_dates = (
+        values.groupby("timepoint")["collected_on"].min().to_dict()
+        if "collected_on" in values and len(values)
+        else {}
+    )
+    survey_times = set(values.loc[values["measure"].isin(survey_measures), "timepoint"])
+    hr_times = set(values.loc[values["measure"].isin(hr_measures), "timepoint"])
+    if survey_measures:
+        survey_times |= {"baseline", "endline"}
+    if hr_measures:
+        hr_times |= {"endline"}
+
+    columns: dict[str, pd.Series] = {}
     for outcome in design.outcomes:
         measure = outcome_measure(outcome)
-        chosen = values[values["measure"] == measure]
-        for timepoint in timepoints:
-            series = chosen[chosen["timepoint"] == timepoint].set_index("participant_id")["value"]
-            if len(series):
-                base[f"{outcome.name}_{timepoint}"] = (
-                    base["participant_id"].map(series).astype(float)
-                )
-    survey_measures = {outcome_measure(o) for o in design.outcomes if o.source == "survey"}
-    for timepoint in timepoints:
-        answered = values[
-            (values["timepoint"] == timepoint)
-            & values["measure"].isin(survey_measures)
-            & values["value"].notna()
-        ]
-        base[f"responded_{timepoint}"] = (
-            base["participant_id"].isin(answered["participant_id"]).astype(int)
+        times = survey_times if outcome.source == "survey" else hr_times
+        chosen = by_measure.get(measure, values.iloc[0:0])
+        for timepoint in order_timepoints(times, first_dates):
+            series = chosen.loc[chosen["timepoint"] == timepoint].set_index("participant_id")
+            columns[f"{outcome.name}_{timepoint}"] = pd.to_numeric(
+                base["participant_id"].map(series["value"]), errors="coerce"
+            ).astype(float)
+    answered = values[values["measure"].isin(survey_measures) & values["value"].notna()]
+    for timepoint in order_timepoints(survey_times, first_dates):
+        ids = answered.loc[answered["timepoint"] == timepoint, "participant_id"]
+        columns[f"responded_{timepoint}"] = base["participant_id"].isin(ids).astype(int)
+    return pd.concat([base, pd.DataFrame(columns, index=base.index)], axis=1)
+
+
+def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise ValueError(
+            f"The {name} frame needs the column(s) {columns}. Got {list(frame.columns)} instead; "
+            f"missing {absent}."
         )
-    return base.sort_values("participant_id").reset_index(drop=True)
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return ""
+    return f"{low:g}-{high:g}"
+
+
+def _outcome_entry(outcome: Outcome, timepoint: str, design: TrialDesign) -> dict:
+    measure = outcome_measure(outcome)
+    direction = "higher is better" if outcome.higher_is_better else "lower is better"
+    label = outcome.label or outcome.name
+    where = "" if timepoint in ("baseline", "endline") else " (repeated wave)"
+    description = f"{label} at {timepoint}{where}" + (
+        " (primary outcome)" if outcome.primary else ""
+    )
+    if outcome.instrument in INSTRUMENTS:
+        spec = INSTRUMENTS[outcome.instrument]
+        if measure == "swemwbs_raw":
+            low, high = 7.0, 35.0
+        elif outcome.instrument == "wrqol" and measure != "wrqol_total":
+            low, high = None, None  # subscale ranges depend on the licensed item map
+        else:
+            low, high = spec.score_min, spec.score_max
+        return {
+            "description": f"{description}; stored measure {measure}.",
+            "instrument": outcome.instrument,
+            "range": _range(low, high),
+            "direction": direction,
+            "missing_rule": f"{spec.missing_rule_name}: {spec.missing_rule}",
+        }
+    if outcome.instrument == "single_item":
+        return {
+            "description": f"{description}; single item, scored as given.",
+            "instrument": "single_item",
+            "range": _range(outcome.min_value, outcome.max_value),
+            "direction": direction,
+            "missing_rule": "Missing if the item was unanswered or the person did not respond.",
+        }
+    day_basis = design.hr.options.get("day_basis", "working")
+    valid, meaning = HR_MEASURES.get(measure, ("", measure))
+    if outcome.instrument == "turnover":
+        rule = (
+            "Missing if the participant is not in the HR extract, or left before the window "
+            f"({design.follow_up.window_start} to {design.follow_up.window_end}) began."
+        )
+    else:
+        rule = (
+            f"{DAY_BASES.get(day_basis, day_basis)} Missing if the participant is not in the HR "
+            "extract or was not employed on any counted day of the window."
+        )
+    return {
+        "description": f"{description}: {meaning}, over {design.follow_up.window_start} to "
+        f"{design.follow_up.window_end}.",
+        "instrument": outcome.instrument,
+        "range": valid,
+        "direction": direction,
+        "missing_rule": rule,
+    }
 
 
 def data_dictionary(dataset: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
-    """column, description, instrument, range, direction, missing-data rule."""
+    """Describe every column of an analysis dataset.
+
+    Returns
+    -------
+    DataFrame
+        One row per column of ``dataset``, in order, with
+        :data:`DICTIONARY_COLUMNS`: column, description, instrument, range,
+        direction and missing_rule.
+
+    Raises
+    ------
+    ValueError
+        If a column is not one this module writes: an undocumented column
+        must not reach an evaluator.
+    """
+    strata = " x ".join(design.strata) if design.strata else "none (one stratum)"
     fixed = {
-        "participant_id": "Pseudonymous staff id (the roster's id).",
-        "arm": f"Arm allocated (ITT): {', '.join(design.arm_names)}; control is '{design.control_arm}'.",
-        "stratum": "Randomisation stratum: "
-        + (" | ".join(design.strata) if design.strata else "none (one stratum)")
-        + ".",
-        "cluster": f"Unit of randomisation ({design.cluster_by}) in cluster trials."
+        "participant_id": "Pseudonymous staff id (the roster's id); no names or addresses.",
+        "arm": f"Arm allocated (intention to treat): {', '.join(design.arm_names)}; "
+        f"control is '{design.control_arm}'.",
+        "stratum": f"Randomisation stratum ({strata}).",
+        "cluster": f"Unit of randomisation ({design.cluster_by}); standard errors cluster on it."
         if design.unit == "cluster"
-        else "Not a cluster trial: empty.",
+        else "Empty: participants were randomised individually.",
         "organisation": "Employing organisation (local authority or trust).",
-        "building": "Office building, where recorded.",
+        "building": "Office building, where the roster records one.",
         "team": "Team.",
         "role": "Role.",
-        "took_up": "1 if the participant took the intervention up by the design's definition (uptake issue), else 0.",
-        "dose": "Dose received (e.g. modules completed, Rounds attended).",
-        "completed": "1 if the participant completed the intervention by the design's definition.",
+        "enrolment": "initial (randomised with the roster) or late (a late entrant).",
+        **UPTAKE_COLUMNS,
     }
+    # the longest outcome name wins, so "swemwbs_raw_endline" is not read as swemwbs at "raw_endline"
+    by_name = sorted(design.outcomes, key=lambda o: len(o.name), reverse=True)
+    by_column = {}
+    for column in dataset.columns:
+        outcome = next((o for o in by_name if column.startswith(f"{o.name}_")), None)
+        if outcome is not None:
+            timepoint = column.removeprefix(f"{outcome.name}_")
+            by_column[column] = _outcome_entry(outcome, timepoint, design)
     rows = []
-    by_name = {o.name: o for o in design.outcomes}
     for column in dataset.columns:
         if column in fixed:
-            rows.append(
-                {
-                    "column": column,
-                    "description": fixed[column],
-                    "instrument": "",
-                    "range": "",
-                    "direction": "",
-                    "missing_rule": "",
-                }
-            )
-            continue
-        if column.startswith("responded_"):
-            rows.append(
-                {
-                    "column": column,
-                    "description": f"1 if any survey outcome was recorded at {column.removeprefix('responded_')}.",
-                    "instrument": "",
-                    "range": "0-1",
-                    "direction": "",
-                    "missing_rule": "",
-                }
-            )
-            continue
-        name, _, timepoint = column.rpartition("_")
-        outcome = by_name.get(name)
-        if outcome is None:
-            continue
-        spec = INSTRUMENTS.get(outcome.instrument)
-        if spec is not None:
-            low, high = (
-                (7.0, 35.0) if outcome.instrument == "swemwbs" else (spec.score_min, spec.score_max)
-            )
-            rule = spec.missing_rule
-        elif outcome.instrument == "turnover":
-            low, high, rule = (
-                0,
-                1,
-                "Missing if the participant left before the window or is not in the HR extract.",
-            )
-        elif outcome.instrument == "absence":
-            low, high, rule = (
-                0,
-                1,
-                "Calendar days in the window while employed; overlapping episodes merged; missing if not in the HR extract.",
-            )
-        else:
-            low, high, rule = (
-                outcome.min_value,
-                outcome.max_value,
-                "Single item: missing if unanswered.",
-            )
-        rows.append(
-            {
-                "column": column,
-                "description": f"{outcome.label or outcome.name} at {timepoint}"
-                + (" (primary outcome)" if outcome.primary else ""),
-                "instrument": outcome.instrument,
-                "range": f"{low:g}-{high:g}" if low is not None and high is not None else "",
-                "direction": "higher is better" if outcome.higher_is_better else "lower is better",
-                "missing_rule": rule,
+            entry = {"description": fixed[column], "instrument": "", "range": "", "direction": ""}
+            entry["missing_rule"] = ""
+            if column in UPTAKE_COLUMNS:
+                entry["range"] = "0 or more" if column == "dose" else "0-1"
+                entry["direction"] = ""
+                entry["missing_rule"] = "Never missing: 0 when no delivery event was logged."
+        elif column in design.roster.covariates:
+            entry = {
+                "description": f"Roster covariate '{column}', as recorded at randomisation.",
+                "instrument": "",
+                "range": "",
+                "direction": "",
+                "missing_rule": "Missing if the roster left it empty.",
             }
-        )
-    return pd.DataFrame(rows)
+        elif column.startswith("responded_"):
+            timepoint = column.removeprefix("responded_")
+            entry = {
+                "description": f"1 if any survey outcome was recorded at {timepoint}, else 0 "
+                "(the response indicator for attrition analyses).",
+                "instrument": "",
+                "range": "0-1",
+                "direction": "",
+                "missing_rule": "Never missing.",
+            }
+        elif column in by_column:
+            entry = by_column[column]
+        else:
+            raise ValueError(
+                f"The dataset column '{column}' has no entry in the data dictionary. Columns are "
+                "participant fields, uptake, roster covariates, <outcome>_<timepoint> for the "
+                f"design's outcomes ({', '.join(o.name for o in design.outcomes)}) and "
+                f"responded_<timepoint>. Got '{column}' instead."
+            )
+        rows.append({"column": column, **entry})
+    return pd.DataFrame(rows, columns=DICTIONARY_COLUMNS)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def dictionary_markdown(dictionary: pd.DataFrame, design: TrialDesign, *, n_rows: int) -> str:
+    """The data dictionary as a markdown document (a table plus how to read it)."""
+    lines = [
+        f"# Data dictionary: {design.title}",
+        "",
+        f"Trial `{design.id}`, design hash `{design.design_hash}`. One row per randomised "
+        f"participant ({n_rows} rows). Outcome columns are `<outcome>_<timepoint>`; an empty "
+        "cell is a missing value. No names, addresses or free text are included.",
+        "",
+        "| column | description | instrument | range | direction | missing-data rule |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        "| " + " | ".join(_cell(r[c]) for c in DICTIONARY_COLUMNS) + " |"
+        for r in dictionary.to_dict("records")
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,16 @@
-"""Export the analysis dataset and its data dictionary for evaluators."""
+"""Export the analysis dataset and its data dictionary: what evaluators take to R or Stata.
+
+``trialflow export DESIGN --out DIR`` writes, for trial ``<id>``:
+
+- ``<id>_analysis.csv`` and ``<id>_analysis.parquet``: one row per randomised
+  participant (:func:`analysis.dataset.analysis_dataset`);
+- ``<id>_dictionary.csv`` and ``<id>_dictionary.md``: every column with its
+  description, instrument, range, direction and missing-data rule.
+
+The dataset is built from the store's participant and outcome tables only;
+names, addresses and free text live elsewhere (``participant_pii``) and never
+reach it.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from analysis.dataset import analysis_dataset, data_dictionary
+from analysis.dataset import analysis_dataset, data_dictionary, dictionary_markdown
 from flows.common import IO_RETRIES, load_design_task
 from flows.store import Store, outcome_values
 from trial_designs.design import TrialDesign
@@ -18,7 +31,7 @@ __all__ = ["export_flow", "load_analysis_dataset"]
 
 
 def load_analysis_dataset(design: TrialDesign, store: Store | None = None) -> pd.DataFrame:
-    """The one-row-per-participant dataset, from the store."""
+    """The one-row-per-participant dataset, from the store (uptake included once delivered)."""
     store = store or Store()
     participants = store.participant_arms(design.id)
     if not len(participants):
@@ -31,24 +44,33 @@ def load_analysis_dataset(design: TrialDesign, store: Store | None = None) -> pd
             outcome_values.c.timepoint,
             outcome_values.c.measure,
             outcome_values.c.value,
+            outcome_values.c.collected_on,
         ).where(outcome_values.c.trial_id == design.id)
     )
     if values.empty:
-        values = pd.DataFrame(columns=["participant_id", "timepoint", "measure", "value"])
-    uptake = None
-    try:
-        from flows.uptake import participant_uptake_from_store
+        values = pd.DataFrame(
+            columns=["participant_id", "timepoint", "measure", "value", "collected_on"]
+        )
+    from flows.uptake import participant_uptake_from_store  # its store reads live there
 
-        uptake = participant_uptake_from_store(design, store)
-    except ImportError:
-        uptake = None
+    uptake = participant_uptake_from_store(design, store)
     return analysis_dataset(participants, values, design, uptake)
 
 
-@task(name="write analysis dataset", cache_policy=NO_CACHE, **IO_RETRIES)
-def write_dataset(design: TrialDesign, out: Path) -> list[Path]:
-    dataset = load_analysis_dataset(design)
-    dictionary = data_dictionary(dataset, design)
+@task(name="build analysis dataset", cache_policy=NO_CACHE, **IO_RETRIES)
+def build_dataset(design: TrialDesign) -> pd.DataFrame:
+    return load_analysis_dataset(design)
+
+
+@task(name="describe columns", cache_policy=NO_CACHE)
+def describe_columns(dataset: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
+    return data_dictionary(dataset, design)
+
+
+@task(name="write export files", cache_policy=NO_CACHE, **IO_RETRIES)
+def write_export(
+    design: TrialDesign, dataset: pd.DataFrame, dictionary: pd.DataFrame, out: Path
+) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [
         out / f"{design.id}_analysis.csv",
@@ -59,24 +81,25 @@ def write_dataset(design: TrialDesign, out: Path) -> list[Path]:
     dataset.to_csv(paths[0], index=False)
     dataset.to_parquet(paths[1], index=False)
     dictionary.to_csv(paths[2], index=False)
-    lines = [
-        f"# Data dictionary: {design.title}",
-        "",
-        f"Design hash `{design.design_hash}`. One row per participant.",
-        "",
-        "| column | description | instrument | range | direction | missing-data rule |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r.column} | {r.description} | {r.instrument} | {r.range} | {r.direction} | {r.missing_rule} |"
-        for r in dictionary.itertuples()
-    ]
-    paths[3].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths[3].write_text(
+        dictionary_markdown(dictionary, design, n_rows=len(dataset)), encoding="utf-8"
+    )
     return paths
 
 
 @flow(name="export", log_prints=True)
 def export_flow(design: str, out: str) -> list[str]:
-    """Write the analysis dataset (CSV, Parquet) and data dictionary (CSV, markdown)."""
+    """Write the analysis dataset (CSV, Parquet) and its data dictionary (CSV, markdown)."""
     trial = load_design_task(design)
-    return [str(p) for p in write_dataset(trial, Path(out))]
+    dataset = build_dataset(trial)
+    dictionary = describe_columns(dataset, trial)
+    paths = write_export(trial, dataset, dictionary, Path(out))
+    responded = dataset["responded_endline"].mean() if "responded_endline" in dataset else None
+    line = (
+        f"{trial.id}: {len(dataset)} participants, {dataset.shape[1]} columns"
+        + (f", {responded:.0%} responded at endline" if responded is not None else "")
+        + f"; written to {Path(out)}."
+    )
+    create_markdown_artifact(key=f"{trial.id.replace('_', '-')}-export", markdown=line)
+    get_run_logger().info(line)
+    return [str(p) for p in paths]

@@ -800,6 +800,48 @@ class Store:
                 conn.execute(participants.insert(), member_rows)
         return pd.DataFrame(results, columns=["participant_id", "unit_id", "arm", "status"])
 
+    def insert_new_many(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: list[str],
+        rows,  # noqa: ANN001 - any iterable of tuples in `columns` order
+        *,
+        chunk_size: int = 50_000,
+    ) -> int:
+        """The bulk twin of :meth:`insert_new`: tuples through the driver's executemany.
+
+        Rows colliding with a unique key are skipped, as in :meth:`insert_new`.
+        Building one dict per row costs more than SQLite's own insert at
+        millions of rows, so rows stay tuples and go in chunks.  Values are
+        passed to the driver as they are (dates as ISO strings; None for NULL).
+        Returns the number of rows added.
+        """
+        from itertools import islice
+
+        dialect = self.engine.dialect
+        if dialect.name not in ("sqlite", "postgresql"):  # pragma: no cover - other servers
+            return self.insert_new(conn, table, [dict(zip(columns, r, strict=True)) for r in rows])
+        names = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+        marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(columns))
+        if dialect.name == "sqlite":
+            statement = f"INSERT OR IGNORE INTO {table.name} ({names}) VALUES ({marks})"
+        else:
+            statement = (
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+            )
+        before = None
+        if dialect.name != "sqlite":  # executemany's rowcount is the sum only on SQLite
+            before = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        added, iterator = 0, iter(rows)
+        while chunk := list(islice(iterator, chunk_size)):
+            added += conn.exec_driver_sql(statement, chunk).rowcount
+        if before is not None:
+            added = (
+                conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() - before
+            )
+        return added
+
 
 @dataclass(frozen=True)
 class IngestSummary:

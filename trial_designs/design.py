@@ -167,18 +167,38 @@ class Intervention(_Frozen):
 
 
 class SourceSpec(_Frozen):
-    """Where an outcome source's fields are in its files."""
+    """Where an outcome source's fields are in its files.
+
+    ``survey``: participant_id, collected_on and every item column the
+    outcomes need (``swemwbs_1``.., ``wrqol_1``.., ``ons4_anxious``, a single
+    item under the outcome's name).  ``hr``: one extract with a
+    ``record_type`` per row (``staff`` rows: fte, effective_from,
+    leaving_date; ``absence`` rows: start_date, end_date).  A field left out
+    is read from the column of the same name.  Options are listed in
+    :data:`flows.outcomes.SOURCE_OPTIONS`.
+    """
 
     columns: dict[str, str] = Field(
         default_factory=dict, description="Canonical field -> column in the file."
     )
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Source-specific options (e.g. the duplicate rule)."
+        default_factory=dict,
+        description="survey: wrqol_scoring (path of the licensed scoring file). hr: day_basis "
+        "(working|calendar), holidays (dates), record_types ({staff: .., absence: ..} as written "
+        "in the file).",
     )
 
 
 class Outcome(_Frozen):
-    """A declared outcome and how it is measured."""
+    """A declared outcome and how it is measured.
+
+    Checked when the design loads: the instrument is known, HR instruments
+    (absence, turnover) come from source ``hr`` and the others from
+    ``survey``, the score is one the instrument has, a single item declares
+    a whole-number range, and ``higher_is_better`` agrees with the score's
+    published direction (GHQ-12, ONS4 anxious, absence and turnover are
+    lower-is-better).
+    """
 
     name: Identifier
     instrument: str = Field(
@@ -187,12 +207,69 @@ class Outcome(_Frozen):
     primary: bool = False
     source: Literal["survey", "hr"] = "survey"
     score: str | None = Field(
-        default=None, description="Which score of the instrument is analysed."
+        default=None,
+        description="Which score is analysed: swemwbs raw|metric (default metric); wrqol total "
+        "(default) or a subscale; ghq12 total; ons4 life_satisfaction|worthwhile|happy|anxious "
+        "(required); absence absence_rate (default)|days_lost_per_fte|days_lost|spells.",
     )
-    min_value: float | None = None
-    max_value: float | None = None
+    min_value: float | None = Field(default=None, description="Single items: lowest answer.")
+    max_value: float | None = Field(default=None, description="Single items: highest answer.")
     higher_is_better: bool = True
     label: str | None = None
+
+    @model_validator(mode="after")
+    def _measurable(self) -> Outcome:
+        from analysis.instruments import INSTRUMENTS  # the instruments' own rule book
+
+        hr_scores = {
+            "absence": ("absence_rate", "days_lost_per_fte", "days_lost", "spells"),
+            "turnover": ("turnover",),
+        }
+        known = [*INSTRUMENTS, "single_item", *hr_scores]
+        if self.instrument not in known:
+            raise ValueError(
+                f"'instrument' must be one of: {', '.join(known)}. Got '{self.instrument}' instead"
+            )
+        wanted_source = "hr" if self.instrument in hr_scores else "survey"
+        if self.source != wanted_source:
+            raise ValueError(
+                f"instrument '{self.instrument}' is measured from source '{wanted_source}'. "
+                f"Got source '{self.source}' instead"
+            )
+        if self.instrument == "single_item":
+            bounds = (self.min_value, self.max_value)
+            if any(b is None or b != int(b) for b in bounds) or not bounds[0] < bounds[1]:
+                raise ValueError(
+                    "a single item needs whole-number 'min_value' below 'max_value'. "
+                    f"Got {self.min_value!r} to {self.max_value!r} instead"
+                )
+            return self
+        if self.instrument in hr_scores:
+            scores, lower_is_better = hr_scores[self.instrument], hr_scores[self.instrument]
+        else:
+            spec = INSTRUMENTS[self.instrument]
+            scores, lower_is_better = spec.scores, spec.lower_is_better_scores
+            if not spec.higher_is_better:
+                lower_is_better = scores
+        if self.score is None and self.instrument == "ons4":
+            raise ValueError(
+                f"instrument 'ons4' reports each item separately; name one as 'score': "
+                f"{', '.join(scores)}. Got no score instead"
+            )
+        if self.score is not None and self.score not in scores:
+            raise ValueError(
+                f"'score' of instrument '{self.instrument}' must be one of: {', '.join(scores)}. "
+                f"Got '{self.score}' instead"
+            )
+        score = self.score or scores[-1 if self.instrument == "swemwbs" else 0]
+        if self.higher_is_better == (score in lower_is_better):
+            direction = "lower" if score in lower_is_better else "higher"
+            raise ValueError(
+                f"'{self.instrument}' score '{score}' is {direction}-is-better: set "
+                f"'higher_is_better: {str(direction == 'higher').lower()}'. "
+                f"Got {str(self.higher_is_better).lower()} instead"
+            )
+        return self
 
 
 class Analysis(_Frozen):
