@@ -319,8 +319,8 @@ def data_dictionary(dataset: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
         else "Empty: participants were randomised individually.",
         "organisation": "Employing organisation (local authority or trust).",
         "building": "Office building, where the roster records one.",
-        "team": "Team.",
-        "role": "Role.",
+        "team": "Team, as on the roster at randomisation.",
+        "role": "Role (e.g. social worker, team manager), as on the roster at randomisation.",
         "enrolment": "initial (randomised with the roster) or late (a late entrant).",
         **UPTAKE_COLUMNS,
     }

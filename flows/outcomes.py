@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prefect import flow, get_run_logger, task
@@ -61,7 +63,7 @@ from analysis.instruments import (
 from flows.checks import PROBLEM_COLUMNS, Rule, format_problems, run_rules
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
-from flows.store import IngestSummary, Store, outcome_values, trialflow_home
+from flows.store import IngestSummary, Store, outcome_values, participants, trialflow_home
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -390,9 +392,16 @@ def _day_numbers(dates: pd.Series) -> pd.Series:
 
 
 def _known_flags(ids: pd.Series, known: pd.Index) -> np.ndarray:
-    # Membership is computed with a hash index and validated as a flag: great-expectations'
-    # in_set with a value set as large as the trial took 108 s for 1M rows.
-    flags = ids.isin(known).to_numpy(float)
+    """1.0 for an id in ``known``, 0.0 for one that is not, NaN for a missing id.
+
+    Membership is computed here and validated by great-expectations as a flag:
+    GE's own in_set with a value set as large as the trial took 108 s for 1M
+    rows.  Arrow's hash lookup takes 0.4 s where pandas' isin on Arrow strings
+    takes 4 s.
+    """
+    values = pa.array(ids.astype(object), type=pa.string(), from_pandas=True)
+    value_set = pa.array(pd.Series(known, dtype=object), type=pa.string(), from_pandas=True)
+    flags = pc.is_in(values, value_set=value_set).to_numpy(zero_copy_only=False).astype(float)
     return np.where(ids.isna().to_numpy(), np.nan, flags)
 
 
@@ -897,7 +906,13 @@ def load_participant_ids(design: TrialDesign) -> pd.Index:
             f"Trial '{design.id}' has not been randomised yet; outcomes need its participants. "
             "Run `trialflow randomise` first."
         )
-    return pd.Index(store.participant_arms(design.id)["participant_id"].astype(str))
+    # every row of the participants table is in the active round (re-randomising replaces
+    # them), so the ids alone do; reading participant_arms for 1M staff took 13 s
+    with store.engine.connect() as conn:
+        ids = conn.execute(
+            sa.select(participants.c.participant_id).where(participants.c.trial_id == design.id)
+        ).scalars()
+        return pd.Index(list(ids), dtype=object, name="participant_id")
 
 
 @task(
@@ -924,7 +939,7 @@ def load_wrqol_scoring(design: TrialDesign, design_file: str, options: dict) -> 
 def check_rows(
     frame: pd.DataFrame, design: TrialDesign, source: str, known: pd.Index, options: dict
 ) -> pd.DataFrame:
-    present = int(frame["participant_id"].isin(known).sum())
+    present = int(np.nansum(_known_flags(frame["participant_id"], known)))
     if len(frame) and present == 0:
         raise SourceError(
             f"None of the {len(frame)} rows names a participant of trial '{design.id}'. Is this "
