@@ -177,8 +177,11 @@ def analysis_dataset(
             "participant_id": people["participant_id"].astype(str),
             "arm": people["arm"],
             "stratum": people["stratum"],
-            "cluster": people["unit_id"] if design.unit == "cluster" else None,
-            **{c: people[c] for c in _UNIT_COLUMNS},
+            # text either way, so a cluster column has one type across trials and file formats
+            "cluster": people["unit_id"].astype("str")
+            if design.unit == "cluster"
+            else pd.Series(np.nan, index=people.index, dtype="str"),
+            **{c: people[c].astype("str") for c in _UNIT_COLUMNS},
             "enrolment": people.get("enrolment", "initial"),
         }
     )

@@ -258,12 +258,21 @@ app.add_typer(outcomes_app, name="outcomes")
 def outcomes_ingest(
     design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
     file: Path = typer.Argument(..., help="Survey export or HR extract (CSV or XLSX)."),
-    source: str = typer.Option("survey", "--source", help="survey or hr"),
+    source: str = typer.Option(
+        "survey",
+        "--source",
+        help="survey (one row per response) or hr (staff rows and absence episodes, one file).",
+    ),
     timepoint: str = typer.Option(
-        "endline", "--timepoint", help="baseline, endline, or a wave name"
+        "endline", "--timepoint", help="baseline, endline, or a wave name such as wave_2."
     ),
 ) -> None:
-    """Check, score and store a survey or HR file; bad rows go to quarantine."""
+    """Check, score and store a survey or HR file; bad rows go to quarantine.
+
+    Writes a validation report listing each quarantined row and what to fix.
+    The same file ingested again changes nothing; values already stored are
+    never overwritten.
+    """
     from flows.outcomes import outcomes_ingest_flow
     from flows.sources import SourceError
 
@@ -288,7 +297,7 @@ def export(
 
     try:
         written = export_flow(str(design), str(out))
-    except (DesignError, LookupError) as exc:
+    except (DesignError, LookupError, ValueError) as exc:
         _fail(str(exc))
     for path in written:
         console.print(f"wrote {path}")
