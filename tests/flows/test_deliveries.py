@@ -308,3 +308,19 @@ def test_nothing_is_delivered_before_randomisation_even_inside_the_window():
     assert problems[["source_row", "rule", "value"]].to_records(index=False).tolist() == [
         (2, "not_before_randomisation", "2019-03-20")
     ]
+
+
+def test_the_event_key_is_the_documented_sha256_so_it_never_drifts_between_versions():
+    import hashlib
+
+    key = event_keys(
+        "goal_setting",
+        "goal_setting",
+        pd.Series(["GOA00001"]),
+        pd.Series(["module_completed"]),
+        pd.Series([pd.Timestamp("2019-09-03 08:31:05")]),
+        pd.Series([3]),
+        pd.Series([None]),
+    )[0]
+    text = "goal_setting|GOA00001|goal_setting|module_completed|2019-09-03T08:31:05|3|"
+    assert key == hashlib.sha256(text.encode()).hexdigest()
