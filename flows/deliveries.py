@@ -36,6 +36,7 @@ from trial_designs.design import Intervention, TrialDesign
 
 __all__ = [
     "EVENT_COLUMNS",
+    "RETRY_IO",
     "check_deliveries",
     "deliveries_ingest_flow",
     "deliveries_stage",
@@ -44,6 +45,7 @@ __all__ = [
     "insert_events",
     "intervention_of",
     "read_deliveries",
+    "retry_if_transient",
     "write_events",
 ]
 
@@ -450,20 +452,38 @@ def write_events(
         )
 
 
+def retry_if_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+    """Retry an I/O task unless it failed on purpose: a bad file, an unknown trial, a bad value.
+
+    Those fail the same way every time; retrying them only delays the message.
+    """
+    try:
+        state.result()
+    except (SourceError, LookupError, ValueError):
+        return False
+    except Exception:  # noqa: BLE001 - a locked database or a full disk may pass
+        return True
+    return False
+
+
+#: Retries for this module's I/O tasks: transient failures only.
+RETRY_IO = {**IO_RETRIES, "retry_condition_fn": retry_if_transient}
+
+
 # -- tasks ----------------------------------------------------------------------------
-@task(name="fingerprint delivery log", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="fingerprint delivery log", cache_policy=NO_CACHE, **RETRY_IO)
 def fingerprint(file: str) -> str:
     if not Path(file).exists():
         raise SourceError(f"File {file} does not exist.")
     return file_hash(file)
 
 
-@task(name="read delivery log", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="read delivery log", cache_policy=NO_CACHE, **RETRY_IO)
 def read_delivery_log(file: str, intervention: Intervention) -> pd.DataFrame:
     return read_deliveries(file, intervention)
 
 
-@task(name="load trial units", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="load trial units", cache_policy=NO_CACHE, **RETRY_IO)
 def load_units(design: TrialDesign) -> tuple[pd.DataFrame, list[str]]:
     """The trial's participants (with arms) and the Rounds already held, from the store."""
     store = Store()
@@ -510,7 +530,7 @@ def prepare_events(
     return event_rows(good, design, intervention, participants, file_name=file_name)
 
 
-@task(name="store delivery events", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="store delivery events", cache_policy=NO_CACHE, **RETRY_IO)
 def store_events(
     design: TrialDesign,
     file: str,
@@ -530,7 +550,7 @@ def store_events(
     )
 
 
-@task(name="publish delivery ingest", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="publish delivery ingest", cache_policy=NO_CACHE, **RETRY_IO)
 def publish_ingest(
     design: TrialDesign,
     summary: IngestSummary,

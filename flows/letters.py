@@ -28,8 +28,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import IO_RETRIES, load_design_task, output_dir
-from flows.deliveries import event_rows, insert_events, intervention_of
+from flows.common import load_design_task, output_dir
+from flows.deliveries import RETRY_IO, event_rows, insert_events, intervention_of
 from flows.sources import SourceError, read_table
 from flows.store import Store
 from trial_designs.design import TrialDesign
@@ -218,12 +218,12 @@ def _render_html(letters: list[dict], design: TrialDesign, day: dt.date) -> str:
 
 
 # -- tasks ------------------------------------------------------------------------------
-@task(name="read feedback sheet", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="read feedback sheet", cache_policy=NO_CACHE, **RETRY_IO)
 def read_feedback_task(path: str) -> pd.DataFrame:
     return read_feedback(path)
 
 
-@task(name="load letter recipients", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="load letter recipients", cache_policy=NO_CACHE, **RETRY_IO)
 def load_recipients(design: TrialDesign) -> pd.DataFrame:
     store = Store()
     arms = store.participant_arms(design.id)
@@ -256,7 +256,7 @@ def prepare_letters(
     )
 
 
-@task(name="render letters", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="render letters", cache_policy=NO_CACHE, **RETRY_IO)
 def render_letters(
     design: TrialDesign, letters: pd.DataFrame, problems: pd.DataFrame, day: dt.date
 ) -> dict:
@@ -314,7 +314,7 @@ def render_letters(
     }
 
 
-@task(name="log letter_rendered", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="log letter_rendered", cache_policy=NO_CACHE, **RETRY_IO)
 def log_rendered(
     design: TrialDesign, letters: pd.DataFrame, recipients: pd.DataFrame, day: dt.date
 ) -> int:
@@ -338,7 +338,7 @@ def log_rendered(
         return insert_events(store, conn, rows)
 
 
-@task(name="publish letters", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="publish letters", cache_policy=NO_CACHE, **RETRY_IO)
 def publish_letters(design: TrialDesign, written: dict, problems: pd.DataFrame) -> None:
     lines = [
         f"**{written['letters']} letter(s) produced** for {design.title}.",

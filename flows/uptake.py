@@ -21,7 +21,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
-from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.common import load_design_task, output_dir
+from flows.deliveries import RETRY_IO
 from flows.store import Store, delivery_events
 from trial_designs.design import TrialDesign
 
@@ -180,7 +181,7 @@ def _side_by_side(rows: list[dict], by: str, design: TrialDesign) -> list[dict]:
     return sorted(rows, key=lambda r: (str(r[by]), order[r["arm"]]))
 
 
-@task(name="load participants and events", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="load participants and events", cache_policy=NO_CACHE, **RETRY_IO)
 def load_inputs(design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFrame]:
     store = Store()
     participants = store.participant_arms(design.id)
@@ -199,7 +200,7 @@ def compute_uptake(
     return _summarise(design, participants, events)
 
 
-@task(name="publish uptake artifacts", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="publish uptake artifacts", cache_policy=NO_CACHE, **RETRY_IO)
 def publish_artifacts(design: TrialDesign, summary: UptakeSummary, n_events: int) -> None:
     key = design.id.replace("_", "-")
     labels = {a.name: a.label or a.name for a in design.arms}
@@ -243,7 +244,7 @@ def publish_artifacts(design: TrialDesign, summary: UptakeSummary, n_events: int
         )
 
 
-@task(name="write uptake dashboard", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="write uptake dashboard", cache_policy=NO_CACHE, **RETRY_IO)
 def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) -> dict[str, str]:
     """The tables as CSV under ``uptake/`` and the dashboard at ``uptake.html``."""
     from reports.charts import funnel_chart, uptake_chart  # matplotlib: only when drawing

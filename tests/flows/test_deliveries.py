@@ -15,6 +15,7 @@ from flows.deliveries import (
     event_keys,
     event_rows,
     read_deliveries,
+    retry_if_transient,
     write_events,
 )
 from flows.randomise import randomise_flow
@@ -324,3 +325,19 @@ def test_the_event_key_is_the_documented_sha256_so_it_never_drifts_between_versi
     )[0]
     text = "goal_setting|GOA00001|goal_setting|module_completed|2019-09-03T08:31:05|3|"
     assert key == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_io_tasks_retry_a_locked_database_but_not_a_bad_file_or_an_unknown_trial():
+    import sqlite3
+
+    class Failed:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def result(self):  # noqa: ANN202
+            raise self.error
+
+    assert retry_if_transient(None, None, Failed(sqlite3.OperationalError("database is locked")))
+    assert retry_if_transient(None, None, Failed(OSError("No space left on device")))
+    assert not retry_if_transient(None, None, Failed(SourceError("x.csv: column(s) missing")))
+    assert not retry_if_transient(None, None, Failed(LookupError("not randomised")))
