@@ -222,13 +222,17 @@ def letters(
 @app.command()
 def uptake(
     design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    drop: Path = typer.Option(
+        None, "--drop", help="Also ingest new logs from this drop folder's deliveries/ first."
+    ),
 ) -> None:
     """Compute the uptake funnel from the delivery logs and write the coordinator's dashboard."""
+    from flows.sources import SourceError
     from flows.uptake import uptake_flow
 
     try:
-        result = uptake_flow(str(design))
-    except (DesignError, LookupError, ValueError) as exc:
+        result = uptake_flow(str(design), str(drop) if drop else None)
+    except (DesignError, SourceError, LookupError, ValueError) as exc:
         _fail(str(exc))
     table = Table(title=f"{result['trial']}: uptake from {result['events']} delivery events")
     for column in ("arm", "allocated", "offered", "started", "completed"):

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
 from flows.common import load_design_task, output_dir
-from flows.deliveries import RETRY_IO
+from flows.deliveries import RETRY_IO, deliveries_stage
 from flows.store import Store, delivery_events
 from trial_designs.design import TrialDesign
 
@@ -295,14 +295,21 @@ def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) ->
 
 
 @flow(name="uptake", log_prints=True)
-def uptake_flow(design: str) -> dict:
-    """Compute the uptake funnel per arm from the store, publish it, and write the dashboard."""
+def uptake_flow(design: str, drop: str | None = None) -> dict:
+    """Compute the uptake funnel per arm from the store, publish it, and write the dashboard.
+
+    With ``drop`` (a trial's drop folder), first ingest any delivery log in
+    ``<drop>/deliveries`` not yet ingested, so the weekly figures include
+    files the daily ingest has not seen.
+    """
     logger = get_run_logger()
     trial = load_design_task(design)
     if not trial.interventions:
         raise ValueError(
             f"The design '{trial.id}' declares no intervention, so it has no uptake to track."
         )
+    if drop is not None:
+        deliveries_stage(design, drop)
     participants, events = load_inputs(trial)
     summary = compute_uptake(trial, participants, events)
     publish_artifacts(trial, summary, len(events))

@@ -94,13 +94,22 @@ def test_uptake_flow_publishes_the_funnel_and_writes_a_dashboard(prefect_server,
 
 
 def test_before_anything_is_delivered_the_dashboard_says_so(prefect_server, tmp_path):
-    _randomise("coffee", tmp_path)
+    design = _randomise("coffee", tmp_path)
     result = uptake_flow("coffee")
     assert [r["started"] for r in result["funnel"]] == [0, 0]
     assert result["events"] == 0
     html = Path(result["dashboard"]).read_text()
     assert "Nobody has started yet." in html and "Nothing has been offered yet." in html
     assert "No control-arm unit has received the intervention." in html
+    # the weekly run given the drop folder picks up a log the daily ingest has not seen
+    log = simulate_deliveries(
+        design, Store().participant_arms("coffee"), rng=np.random.default_rng(2)
+    )["deliveries.csv"]
+    (tmp_path / "drop" / "deliveries").mkdir(parents=True)
+    log.to_csv(tmp_path / "drop" / "deliveries" / "machines.csv", index=False)
+    weekly = uptake_flow("coffee", str(tmp_path / "drop"))
+    coffee = next(r for r in weekly["funnel"] if r["arm"] == "coffee")
+    assert weekly["events"] > 0 and coffee["started"] == coffee["allocated"]
 
 
 def test_uptake_needs_a_randomised_trial(prefect_server):
