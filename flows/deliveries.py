@@ -620,12 +620,17 @@ def deliveries_ingest_flow(design: str, file: str) -> dict:
                 "nothing was written", "these rows were quarantined"
             )
         )
-    logger.info(summary.line())
+    already = len(rows) - summary.rows_stored
+    line = summary.line()
+    if already:
+        line += f" {already} good row(s) were already stored (an overlapping export or a repeated line)."
+    logger.info(line)
     return {
-        "summary": summary.line(),
+        "summary": line,
         "already_ingested": False,
         "rows_read": summary.rows_read,
         "rows_stored": summary.rows_stored,
+        "rows_already_stored": already,
         "rows_quarantined": summary.rows_quarantined,
         "contaminated_units": len(flagged),
         "quarantine_report": str(report) if report else None,

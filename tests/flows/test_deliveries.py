@@ -121,7 +121,8 @@ def test_reingest_adds_nothing_and_an_overlapping_export_adds_only_new_events(
     overlap.to_csv(overlap_path, index=False)
     result = deliveries_ingest_flow("goal_setting", str(overlap_path))
     after = _counts("goal_setting")
-    assert result["rows_stored"] == 3
+    assert result["rows_stored"] == 3 and result["rows_already_stored"] == len(seen)
+    assert f"{len(seen)} good row(s) were already stored" in result["summary"]
     assert after["delivery_events"] == before["delivery_events"] + 3
     assert after["ingested_files"] == before["ingested_files"] + 1
     assert after["quarantine"] == before["quarantine"]
