@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -13,6 +15,10 @@ from rich.table import Table
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.common import resolve_design_path
 from trial_designs.design import DesignError, design_json_schema, load_design
+
+if TYPE_CHECKING:
+    from analysis.power import PowerCalculation
+    from trial_designs.design import TrialDesign
 
 app = typer.Typer(
     help="trialflow: run and evaluate randomised trials of staff-wellbeing interventions.",
@@ -308,6 +314,223 @@ def export(
 
 
 # == analysis, cost and report commands ===================================================
+@app.command()
+def power(
+    ctx: typer.Context,
+    design: str = typer.Argument(
+        None,
+        help="Optional design YAML or packaged design id: unit, clusters and allocation default to it.",
+    ),
+    n: int = typer.Option(
+        ..., "--n", help="Individuals analysed, in the control arm and the arm compared with it."
+    ),
+    clusters: int = typer.Option(
+        None, "--clusters", help="Number of clusters J (default: the design's listed clusters)."
+    ),
+    cluster_size: float = typer.Option(
+        None, "--cluster-size", help="Average cluster size m, instead of --clusters (J = n / m)."
+    ),
+    icc: float = typer.Option(
+        None, "--icc", help="Intra-cluster correlation of the outcome; required for cluster trials."
+    ),
+    r2: float = typer.Option(
+        0.0, "--r2", help="Share of outcome variance explained by baseline covariates (R²)."
+    ),
+    n_covariates: int = typer.Option(
+        0,
+        "--covariates",
+        help="Covariates that cost degrees of freedom (cluster-level in cluster trials).",
+    ),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the planned test."),
+    target_power: float = typer.Option(
+        None, "--power", help="Target power when solving for the MDES (default 0.8)."
+    ),
+    effect_size: float = typer.Option(
+        None, "--effect-size", help="A true effect in SD units: report the power to detect it."
+    ),
+    allocation: float = typer.Option(
+        None,
+        "--allocation",
+        help="Share allocated to treatment, P (default: from the design's arm ratios, else 0.5).",
+    ),
+    distribution: str = typer.Option(
+        "t", "--distribution", help="t (df from the design) or normal (large-sample)."
+    ),
+    alternative: str = typer.Option("two-sided", "--alternative", help="two-sided or one-sided."),
+    as_json: bool = typer.Option(False, "--json", help="Print the calculation as JSON."),
+) -> None:
+    """Minimum detectable effect size (MDES), or the power to detect --effect-size (Bloom 2006)."""
+    from analysis.power import mdes, power_for_effect
+
+    if target_power is not None and effect_size is not None:
+        _fail(
+            "Give --power to solve for the MDES or --effect-size to solve for power, not both. "
+            f"Got --power {target_power:g} and --effect-size {effect_size:g} instead."
+        )
+    # typer vendors its own click, so the ParameterSource enum is compared by name
+    source = {
+        name: "default" if ctx.get_parameter_source(name).name == "DEFAULT" else "option"
+        for name in ("n", "r2", "n_covariates", "alpha", "distribution", "alternative")
+    }
+    trial = None
+    if design is not None:
+        try:
+            trial = load_design(resolve_design_path(design))
+        except DesignError as exc:
+            _fail(str(exc))
+    if allocation is not None:
+        source["allocation"] = "option"
+    elif trial is not None:
+        treated = next(a for a in trial.arms if not a.control)
+        control = next(a for a in trial.arms if a.control)
+        allocation = treated.ratio / (treated.ratio + control.ratio)
+        source["allocation"] = (
+            f"design {trial.id}: {treated.name} {treated.ratio} : {control.name} {control.ratio}"
+        )
+        if len(trial.arms) > 2:
+            source["allocation"] += " (first active arm vs control)"
+    else:
+        allocation, source["allocation"] = 0.5, "default"
+    if clusters is not None or cluster_size is not None:
+        source["n_clusters"] = "option" if clusters is not None else "n / m"
+        source["cluster_size"] = "option" if cluster_size is not None else "n / J"
+    elif trial is not None and trial.unit == "cluster":
+        if not trial.clusters:
+            _fail(
+                f"Design '{trial.id}' is a cluster trial that lists no clusters: give --clusters "
+                "or --cluster-size. Got neither instead."
+            )
+        clusters = len(trial.clusters)
+        source["n_clusters"] = f"design {trial.id}: {clusters} {trial.cluster_by}s listed"
+        source["cluster_size"] = "n / J"
+    is_cluster = clusters is not None or (cluster_size is not None and cluster_size != 1)
+    if icc is None:
+        if is_cluster:
+            _fail(
+                "A cluster trial's power depends on the intra-cluster correlation: give --icc "
+                "(e.g. the primary outcome's ICC from an earlier trial). Got none instead."
+            )
+        icc = 0.0
+    source["icc"] = "option" if is_cluster else "not used: individual randomisation"
+    source["unit"] = (
+        f"design {trial.id}"
+        if trial is not None and trial.unit == ("cluster" if is_cluster else "individual")
+        else ("--clusters / --cluster-size" if is_cluster else "default")
+    )
+    arguments = {
+        "n": n,
+        "alpha": alpha,
+        "allocation": allocation,
+        "r2": r2,
+        "icc": icc,
+        "cluster_size": 1 if cluster_size is None else cluster_size,
+        "n_clusters": clusters,
+        "n_covariates": n_covariates,
+        "distribution": distribution,
+        "alternative": alternative,
+    }
+    try:
+        if effect_size is None:
+            source["power"] = "option" if target_power is not None else "default"
+            result = mdes(power=0.8 if target_power is None else target_power, **arguments)
+        else:
+            source["effect_size"] = "option"
+            result = power_for_effect(effect_size, **arguments)
+    except ValueError as exc:
+        _fail(str(exc))
+
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(_power_table(result, source, trial), highlight=False)
+    console.print(_power_sentence(result), highlight=False)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.4g}%"
+
+
+def _power_table(
+    result: PowerCalculation, source: dict[str, str], trial: TrialDesign | None
+) -> Table:
+    """The inputs, the intermediate quantities and the answer, each with where it came from."""
+    is_cluster = result.design == "cluster"
+    solving_mdes = result.solved_for == "mdes"
+    title = "MDES" if solving_mdes else f"Power to detect d = {result.effect_size:g}"
+    table = Table(title=f"{title}{f' for {trial.id}' if trial else ''} ({result.design} trial)")
+    for column in ("quantity", "value", "from"):
+        table.add_column(column)
+    rows = [
+        ("unit randomised", result.design, source["unit"]),
+        ("n (individuals)", f"{result.n:g}", source["n"]),
+    ]
+    if is_cluster:
+        rows += [
+            ("clusters J", f"{result.n_clusters:.4g}", source["n_clusters"]),
+            ("cluster size m", f"{result.cluster_size:.4g}", source["cluster_size"]),
+            ("ICC", f"{result.icc:g}", source["icc"]),
+        ]
+    rows += [
+        ("allocation P", f"{result.allocation:.4g}", source["allocation"]),
+        ("R²", f"{result.r2:g}", source["r2"]),
+        ("covariates q", str(result.n_covariates), source["n_covariates"]),
+        ("alpha", f"{result.alpha:g}", source["alpha"]),
+        ("test", result.alternative, source["alternative"]),
+    ]
+    if solving_mdes:
+        rows.append(("power", _percent(result.power), source["power"]))
+    else:
+        rows.append(("effect size d", f"{result.effect_size:g}", source["effect_size"]))
+    df = "∞ (normal)" if result.df is None else f"{result.df:g}"
+    multiplier = result.to_dict()["multiplier"]
+    rows += [
+        ("design effect", f"{result.design_effect:.4g}", "1 + (m - 1) ICC"),
+        (
+            "df",
+            df,
+            "normal approximation"
+            if result.df is None
+            else ("J - 2 - q" if is_cluster else "n - 2 - q"),
+        ),
+        (
+            "multiplier M",
+            "–" if multiplier is None else f"{multiplier:.4f}",
+            f"{result.distribution} quantiles ({source['distribution']})",
+        ),
+        ("SE (SD units)", f"{result.standard_error:.4f}", "√((1-R²) deff / (P(1-P) n))"),
+    ]
+    if solving_mdes:
+        rows.append(("MDES d", f"[bold]{result.effect_size:.3f}[/]", "M × SE"))
+    else:
+        rows.append(("power", f"[bold]{result.power:.1%}[/]", "F(d / SE - critical)"))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _power_sentence(result: PowerCalculation) -> str:
+    """The calculation in one plain sentence for a protocol or a funder."""
+    if result.design == "cluster":
+        clusters, size = result.n_clusters, result.cluster_size
+        clusters = f"{clusters:g}" if clusters.is_integer() else f"~{clusters:.3g}"
+        size = f"{size:g}" if size.is_integer() else f"~{size:.0f}"
+        lead = f"With {clusters} clusters of {size} staff, ICC {result.icc:g} and R² {result.r2:g}"
+    else:
+        lead = f"With {result.n:g} staff and R² {result.r2:g}"
+    if not math.isclose(result.allocation, 0.5):
+        lead += f" ({_percent(result.allocation)} allocated to treatment)"
+    test = f"at {_percent(result.alpha)} {result.alternative}"
+    if result.solved_for == "mdes":
+        return (
+            f"{lead}, the smallest effect this trial can detect with {_percent(result.power)} "
+            f"power {test} is d = {result.effect_size:.2f}."
+        )
+    return (
+        f"{lead}, this trial has {result.power:.0%} power to detect "
+        f"d = {result.effect_size:g} {test}."
+    )
+
+
 @app.command()
 def diagnose(
     design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
