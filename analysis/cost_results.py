@@ -1,0 +1,313 @@
+"""The ``costs`` section of results.json: ledger, cost per participant, cost-effectiveness (pure).
+
+:func:`costs_section` joins the delivery log to the randomised participants,
+costs it with the design's cost model (:mod:`analysis.costs`) and reports, in
+the shape ``analysis/results.schema.json`` documents:
+
+- the ledger (item, site, organisation, year) and its totals, split into
+  set-up and running, direct and staff time;
+- cost per participant randomised to the intervention, per participant who
+  took it up, per completer, and per Round and per attendee per Round where
+  Rounds were held, each undiscounted beside discounted, with the EEF band;
+- for the primary outcome, SWEMWBS and turnover: the incremental cost per
+  unit of effect with a bootstrap interval, plane and acceptability curve;
+- one-way sensitivity of the cost per participant to each unit cost.
+
+Only the intervention arm is costed: deliveries to control-arm units are
+contamination (reported under uptake), and control participants cost nothing
+beyond usual practice, so their incremental cost is 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.costs import (
+    bootstrap_cost_effect,
+    build_ledger,
+    cost_model_from_mapping,
+    cost_per_participant,
+    one_way_sensitivity,
+    summarise_ledger,
+)
+from trial_designs.design import Outcome, TrialDesign
+
+__all__ = ["BOOTSTRAP_REPLICATES", "costs_section", "cost_effect_outcomes"]
+
+#: Replicates of the cost-effectiveness bootstrap.
+BOOTSTRAP_REPLICATES = 5000
+
+_LEDGER_FIELDS = [
+    "item",
+    "site",
+    "organisation",
+    "event_type",
+    "category",
+    "kind",
+    "unit",
+    "year",
+    "quantity",
+    "unit_cost",
+    "cost",
+    "cost_discounted",
+    "currency_year",
+    "source",
+]
+_COST_UNIT = "cost_unit"
+_ROUND_EVENT = "round_held"
+_ATTENDANCE_EVENT = "attended"
+
+
+def cost_effect_outcomes(design: TrialDesign) -> list[Outcome]:
+    """The outcomes priced per unit of effect: the primary, SWEMWBS and turnover, once each."""
+    chosen = [o for o in design.outcomes if o.primary]
+    chosen += [o for o in design.outcomes if o.name == "swemwbs" and not o.primary]
+    chosen += [o for o in design.outcomes if o.instrument == "turnover" and not o.primary]
+    return chosen
+
+
+def _effect_words(outcome: Outcome) -> tuple[str, str]:
+    """(outcome label, effect unit) for the verdict sentence: 'reduces turnover by 0.02 leavers'."""
+    if outcome.instrument == "turnover":
+        return "turnover", "leaver"
+    return outcome.label or outcome.name, "point"
+
+
+def _costed_events(events: pd.DataFrame, data: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
+    """Intervention-arm events with their site, organisation and the unit they are costed to.
+
+    In cluster trials an event belongs to a cluster (a Round, a machine) or to a
+    participant (an attendance); either way its site is the cluster.  In
+    individual trials events belong to participants and there are no sites.
+    """
+    events = events[~events["contaminated"].astype(bool)]
+    people = data.set_index(data["participant_id"].astype(str))
+    if design.unit == "cluster":
+        clusters = data.groupby(data["cluster"].astype(str))["organisation"].agg(
+            lambda s: s.mode().iat[0] if s.notna().any() else None
+        )
+        unit = events["unit_id"].astype(str)
+        is_person = unit.isin(people.index)
+        site = unit.where(~is_person, unit.map(people["cluster"].astype(str)))
+        organisation = site.map(clusters)
+    else:
+        unit = events["unit_id"].astype(str)
+        site = pd.Series(None, index=events.index, dtype=object)
+        organisation = unit.map(people["organisation"])
+    return events.assign(site=site, organisation=organisation, **{_COST_UNIT: unit})
+
+
+def _participant_costs(
+    events: pd.DataFrame, data: pd.DataFrame, design: TrialDesign, model, start
+) -> pd.Series:  # noqa: ANN001
+    """Each participant's discounted cost: their own events plus an equal share of their cluster's.
+
+    The ledger is built with the costed unit in place of the organisation, so
+    its lines come out per unit (its "organisation" column holds the unit).
+    """
+    by_unit = (
+        build_ledger(
+            events, model, start_date=start, site_column="site", organisation_column=_COST_UNIT
+        )
+        .groupby("organisation")["cost_discounted"]
+        .sum()
+        if len(events)
+        else pd.Series(dtype=float)
+    )
+    ids = data["participant_id"].astype(str)
+    own = ids.map(by_unit).fillna(0.0)
+    if design.unit == "cluster":
+        cluster = data["cluster"].astype(str)
+        size = cluster.map(cluster.value_counts())
+        own = own + cluster.map(by_unit).fillna(0.0) / size
+    return pd.Series(own.to_numpy(float), index=data.index)
+
+
+def _figure_pair(breakdown) -> tuple[float, float]:  # noqa: ANN001 - a CostBreakdown or None
+    figure = breakdown.total
+    return figure.undiscounted, figure.discounted
+
+
+def _delivery_years(events: pd.DataFrame) -> float:
+    """Years the costs were spent over, at least one (the EEF band is per year of delivery)."""
+    if events.empty:
+        return 1.0
+    times = pd.to_datetime(events["occurred_at"])
+    return max(1.0, (times.max() - times.min()).days / 365.25)
+
+
+def _ce_row(result, outcome: Outcome) -> dict:  # noqa: ANN001 - a BootstrapResult
+    out = result.to_dict()
+    icer = out["icer"]
+    return {
+        "outcome": outcome.name,
+        "effect_label": f"{result.outcome_label} ({result.effect_unit}s {'gained' if outcome.higher_is_better else 'avoided'} per participant)",
+        "incremental_cost": out["incremental_cost"]["estimate"],
+        "incremental_cost_ci_low": out["incremental_cost"]["ci_low"],
+        "incremental_cost_ci_high": out["incremental_cost"]["ci_high"],
+        "incremental_effect": out["incremental_effect"]["estimate"],
+        "effect_ci_low": out["incremental_effect"]["ci_low"],
+        "effect_ci_high": out["incremental_effect"]["ci_high"],
+        "icer": icer["estimate"],
+        "icer_ci_low": icer["ci_low"]
+        if icer["ci_defined"] and not icer["ci_low_unbounded"]
+        else None,
+        "icer_ci_high": icer["ci_high"]
+        if icer["ci_defined"] and not icer["ci_high_unbounded"]
+        else None,
+        "icer_ci_note": icer["note"],
+        "verdict": out["verdict"],
+        "sentence": out["sentence"],
+        "quadrant_shares": out["quadrant_shares"],
+        "n_boot": out["n_boot"],
+        "n_per_arm": out["n_per_arm"],
+        "n_clusters_per_arm": out["n_clusters_per_arm"],
+        "plane": out["plane"],
+        "ceac": out["ceac"],
+    }
+
+
+def costs_section(
+    design: TrialDesign,
+    events: pd.DataFrame,
+    data: pd.DataFrame,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = BOOTSTRAP_REPLICATES,
+) -> tuple[dict | None, list[str]]:
+    """The costs section, and warnings for what could not be costed.
+
+    Parameters
+    ----------
+    design : TrialDesign
+        Declares the cost model, the intervention arm and the outcomes.
+    events : DataFrame
+        The trial's delivery events: unit_id, event_type, occurred_at,
+        quantity, hours, attendees, contaminated.
+    data : DataFrame
+        The analysis dataset (one row per randomised participant) with arm,
+        cluster, organisation, took_up and completed when delivered, and the
+        outcomes' ``<name>_endline`` columns.
+    rng : numpy.random.Generator
+        For the bootstrap.
+    n_boot : int
+        Bootstrap replicates.
+
+    Returns
+    -------
+    section, warnings
+        ``section`` is None when the design declares no costs.
+
+    Notes
+    -----
+    Costs start in year 0 at the randomisation date (Green Book discounting
+    at the design's rate).  A cluster's costs (a Round, a machine) are shared
+    equally among its randomised members, so the mean participant cost in the
+    intervention arm is the total over the number randomised to it.  The
+    bootstrap pairs each followed-up participant's cost with their endline
+    outcome and resamples within arms (whole clusters in cluster trials).
+    """
+    if not design.costs:
+        return None, []
+    warnings: list[str] = []
+    model = cost_model_from_mapping(design.costs)
+    start = design.follow_up.randomisation
+    active = [a for a in design.arm_names if a != design.control_arm]
+    treated = data["arm"] == active[0]
+    costed = _costed_events(events, data[treated], design)
+    if costed.empty:
+        warnings.append("No delivery events for the intervention arm: costs are not estimated.")
+        return None, warnings
+    ledger = build_ledger(costed, model, start_date=start)
+    summary = summarise_ledger(ledger)
+    n_randomised = int(treated.sum())
+    took_up = int(data.loc[treated, "took_up"].sum()) if "took_up" in data else n_randomised
+    completed = int(data.loc[treated, "completed"].sum()) if "completed" in data else took_up
+    rounds = costed[costed["event_type"] == _ROUND_EVENT]
+    attended = costed[costed["event_type"] == _ATTENDANCE_EVENT]
+    per = cost_per_participant(
+        ledger,
+        n_randomised_intervention=n_randomised,
+        n_took_up=took_up,
+        n_completed=min(completed, took_up),
+        n_rounds=len(rounds) if len(rounds) else None,
+        attendances=float(len(attended)) if len(rounds) else None,
+        delivery_years=_delivery_years(costed),
+    )
+    per_participant = {}
+    for name, breakdown in (
+        ("randomised", per.per_randomised),
+        ("took_up", per.per_taker),
+        ("completed", per.per_completer),
+        ("per_round", per.per_round),
+        ("per_attendee_per_round", per.per_attendee_per_round),
+    ):
+        if breakdown is None:
+            continue
+        undiscounted, discounted = _figure_pair(breakdown)
+        per_participant[name] = undiscounted if math.isfinite(undiscounted) else None
+        per_participant[f"{name}_discounted"] = discounted if math.isfinite(discounted) else None
+    costs = _participant_costs(costed, data, design, model, start)
+    cost_effectiveness = []
+    cluster = data["cluster"].astype(str) if design.unit == "cluster" else None
+    for outcome in cost_effect_outcomes(design):
+        endline = f"{outcome.name}_endline"
+        if endline not in data or data[endline].notna().sum() == 0:
+            continue
+        used = data[endline].notna() & data["arm"].isin([design.control_arm, active[0]])
+        label, unit = _effect_words(outcome)
+        result = bootstrap_cost_effect(
+            costs[used].to_numpy(float),
+            data.loc[used, endline].to_numpy(float),
+            (data.loc[used, "arm"] == active[0]).to_numpy(),
+            rng=rng,
+            clusters=None if cluster is None else cluster[used].to_numpy(),
+            n_boot=n_boot,
+            higher_is_better=outcome.higher_is_better,
+            outcome_label=label,
+            effect_unit=unit,
+        )
+        cost_effectiveness.append(_ce_row(result, outcome))
+    tornado = one_way_sensitivity(costed, model, start_date=start, n_participants=n_randomised)
+    totals = {
+        "total": summary.total.undiscounted,
+        "total_discounted": summary.total.discounted,
+        **{k: v.undiscounted for k, v in summary.by_category.items()},
+        **{k: v.undiscounted for k, v in summary.by_kind.items()},
+    }
+    return {
+        "currency": model.currency,
+        "currency_year": max(per.currency_years) if per.currency_years else None,
+        "discount_rate": model.discount_rate,
+        "ledger": ledger[_LEDGER_FIELDS].astype(object).where(ledger[_LEDGER_FIELDS].notna(), None).to_dict("records"),
+        "totals": totals,
+        "by_organisation": {k: v.undiscounted for k, v in summary.by_organisation.items()},
+        "per_participant": per_participant,
+        "denominators": {
+            "randomised": per.n_randomised_intervention,
+            "took_up": per.n_took_up,
+            "completed": per.n_completed,
+            "rounds": per.n_rounds,
+            "attendances": per.attendances,
+        },
+        "delivery_years": per.delivery_years,
+        "per_participant_per_year": per.per_participant_per_year,
+        "eef_band": per.eef_band,
+        "cost_effectiveness": cost_effectiveness,
+        "sensitivity": [
+            {
+                "item": f"{row['parameter'].replace('_', ' ').capitalize()} ({row['variation']})",
+                "parameter": row["parameter"],
+                "kind": row["kind"],
+                "low": row["low_per_participant_undiscounted"],
+                "high": row["high_per_participant_undiscounted"],
+                "base": row["base_per_participant_undiscounted"],
+                "low_discounted": row["low_per_participant"],
+                "high_discounted": row["high_per_participant"],
+            }
+            for row in tornado.to_dict("records")
+        ],
+    }, warnings

@@ -1,0 +1,179 @@
+"""The costs section of results.json: built from the delivery log, shared fairly, and self-consistent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.cost_results import costs_section
+from trial_designs.design import load_design
+
+DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
+SEED_SITES = ("LA1", "LA3", "LA4", "LA5", "LA6")
+
+
+def _schwartz(rounds_per_site: int = 4, attendees: int = 10):
+    """Five LAs: LA1, LA4 and LA6 run Rounds; 20 staff each, all with a GHQ-12 endline."""
+    design = load_design(DESIGNS / "schwartz_rounds.yaml")
+    rng = np.random.default_rng(7)
+    rounds_arm = {"LA1", "LA4", "LA6"}
+    rows = []
+    for site in SEED_SITES:
+        for i in range(20):
+            rows.append(
+                {
+                    "participant_id": f"{site}-{i:02d}",
+                    "arm": "rounds" if site in rounds_arm else "waiting_list",
+                    "cluster": site,
+                    "organisation": site,
+                    "took_up": int(site in rounds_arm and i < 12),
+                    "completed": int(site in rounds_arm and i < 6),
+                    "ghq12_endline": rng.normal(12 if site in rounds_arm else 13, 3),
+                    "turnover_endline": float(rng.random() < 0.1),
+                }
+            )
+    data = pd.DataFrame(rows)
+    events = []
+    for site in sorted(rounds_arm):
+        day = pd.Timestamp("2020-02-03")
+        events.append({"unit_id": site, "event_type": "training_held", "occurred_at": day})
+        for r in range(rounds_per_site):
+            when = day + pd.Timedelta(days=30 * (r + 1))
+            events.append(
+                {
+                    "unit_id": site,
+                    "event_type": "round_held",
+                    "occurred_at": when,
+                    "hours": 1.0,
+                    "attendees": attendees,
+                }
+            )
+            events.append({"unit_id": site, "event_type": "panel_meeting_held", "occurred_at": when})
+            events += [
+                {"unit_id": f"{site}-{i:02d}", "event_type": "attended", "occurred_at": when}
+                for i in range(attendees)
+            ]
+    # a Round run by mistake in a waiting-list LA: contamination, not an intervention cost
+    events.append(
+        {
+            "unit_id": "LA3",
+            "event_type": "round_held",
+            "occurred_at": pd.Timestamp("2020-03-01"),
+            "hours": 1.0,
+            "attendees": 10,
+            "contaminated": True,
+        }
+    )
+    frame = pd.DataFrame(events)
+    for column in ("quantity", "hours", "attendees"):
+        frame[column] = frame.get(column, pd.Series(np.nan, index=frame.index))
+    frame["contaminated"] = frame["contaminated"].fillna(False).astype(bool)
+    return design, data, frame
+
+
+def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination():
+    design, data, events = _schwartz()
+    section, warnings = costs_section(design, events, data, rng=np.random.default_rng(1), n_boot=200)
+    assert warnings == []
+    amounts = {i["name"]: i["amount"] for i in design.costs["items"]}
+    expected_direct = sum(
+        amounts["training"][s] + 4 * (amounts["round"][s] + amounts["panel_meeting"][s])
+        for s in ("LA1", "LA4", "LA6")
+    )
+    expected_staff = 3 * 4 * 10 * 1.0 * 31  # Rounds x attendees x hours x hourly cost
+    totals = section["totals"]
+    assert totals["direct"] == pytest.approx(expected_direct)
+    assert totals["staff_time"] == pytest.approx(expected_staff)
+    assert totals["total"] == pytest.approx(expected_direct + expected_staff)
+    assert "LA3" not in {row["site"] for row in section["ledger"]}
+    per = section["per_participant"]
+    assert per["randomised"] == pytest.approx(totals["total"] / 60)
+    assert per["took_up"] == pytest.approx(totals["total"] / 36)
+    assert per["completed"] == pytest.approx(totals["total"] / 18)
+    running = totals["running"]
+    assert per["per_round"] == pytest.approx(running / 12)
+    assert per["per_attendee_per_round"] == pytest.approx(running / 120)
+    assert section["denominators"] == {
+        "randomised": 60,
+        "took_up": 36,
+        "completed": 18,
+        "rounds": 12,
+        "attendances": 120.0,
+    }
+
+
+def test_each_cluster_cost_is_shared_by_its_members_so_the_bootstrap_cost_is_the_per_participant_cost():
+    design, data, events = _schwartz()
+    section, _ = costs_section(design, events, data, rng=np.random.default_rng(2), n_boot=300)
+    ghq, turnover = section["cost_effectiveness"]
+    assert (ghq["outcome"], turnover["outcome"]) == ("ghq12", "turnover")
+    # control costs nothing, so the incremental cost is the intervention arm's mean cost
+    assert ghq["incremental_cost"] == pytest.approx(section["per_participant"]["randomised_discounted"])
+    assert ghq["n_clusters_per_arm"] == {"control": 2, "intervention": 3}
+    assert ghq["n_per_arm"] == {"control": 40, "intervention": 60}
+    assert ghq["verdict"] in {"dominant", "dominated", "trade-off"}
+    assert ghq["sentence"].startswith("The intervention")
+    assert len(ghq["ceac"]) > 10 and all(0 <= p["probability"] <= 1 for p in ghq["ceac"])
+    assert "leaver" in turnover["sentence"]
+
+
+def test_more_rounds_cost_more_and_sensitivity_brackets_the_base():
+    design, data, events = _schwartz(rounds_per_site=4)
+    more_design, more_data, more_events = _schwartz(rounds_per_site=6)
+    few, _ = costs_section(design, events, data, rng=np.random.default_rng(3), n_boot=200)
+    many, _ = costs_section(more_design, more_events, more_data, rng=np.random.default_rng(3), n_boot=200)
+    assert many["per_participant"]["randomised"] > few["per_participant"]["randomised"]
+    for row in few["sensitivity"]:
+        assert row["low"] <= row["base"] <= row["high"]
+        assert row["base"] == pytest.approx(few["per_participant"]["randomised"])
+    hourly = next(r for r in few["sensitivity"] if r["parameter"] == "attendee_time")
+    assert hourly["item"] == "Attendee time (£25.00 to £40.00)"
+    assert hourly["high"] - hourly["low"] == pytest.approx(3 * 4 * 10 * (40 - 25) / 60)
+
+
+def test_letters_cost_per_letter_sent_and_manager_time():
+    design = load_design(DESIGNS / "letters.yaml")
+    ids = [f"P{i:03d}" for i in range(40)]
+    data = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "arm": ["letter"] * 20 + ["control"] * 20,
+            "cluster": np.nan,
+            "organisation": "Dudley",
+            "took_up": [1] * 18 + [0] * 22,
+            "completed": [1] * 18 + [0] * 22,
+            "feeling_valued_endline": np.r_[np.full(20, 6.0), np.full(20, 5.5)],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "unit_id": ids[:18],
+            "event_type": "letter_sent",
+            "occurred_at": pd.Timestamp("2019-04-10"),
+            "quantity": np.nan,
+            "hours": np.nan,
+            "attendees": np.nan,
+            "contaminated": False,
+        }
+    )
+    section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
+    assert section["totals"]["direct"] == pytest.approx(18 * 1.45)
+    assert section["totals"]["staff_time"] == pytest.approx(18 * 0.25 * 32)
+    assert section["per_participant"]["randomised"] == pytest.approx(18 * (1.45 + 8) / 20)
+    assert section["eef_band"] == "very low"
+    (row,) = section["cost_effectiveness"]  # letters has no SWEMWBS or turnover column here
+    assert row["incremental_effect"] == pytest.approx(0.5)
+    assert row["icer"] == pytest.approx(section["per_participant"]["randomised"] / 0.5)
+    assert row["verdict"] == "trade-off"
+
+
+def test_no_cost_model_or_no_deliveries_means_no_costs_section():
+    design, data, events = _schwartz()
+    none, warnings = costs_section(design, events.iloc[0:0], data, rng=np.random.default_rng(5))
+    assert none is None
+    assert warnings == ["No delivery events for the intervention arm: costs are not estimated."]
+    uncosted = design.model_copy(update={"costs": {}})
+    assert costs_section(uncosted, events, data, rng=np.random.default_rng(5)) == (None, [])
