@@ -726,27 +726,27 @@ def draw_allocations(
     For randomisation inference.  Returns the unit ids (canonical order) and
     an ``(n_draws, n_units)`` array of arm codes.  Blocks, strata, clusters
     and constraints are all honoured.
+
+    Notes
+    -----
+    Permuted blocks are drawn as complete randomisation within strata: it is
+    the same distribution of allocations, at a fraction of the cost.
+    :func:`allocate_blocked` gives a stratum's units, in a uniformly random
+    order independent of the sequence, the first ``n`` slots of its sequence,
+    so the allocation is a uniformly random arrangement of those slots' arm
+    counts.  Full blocks hold exactly ``r_j / T`` of each size in arm ``j``,
+    and the block the roster ends inside holds floor/ceil counts of
+    ``k r_j / T`` for its first ``k`` slots (:func:`_floor_ceil_counts`).
+    As ``n - k`` is a multiple of ``T``, ``k r_j mod T = n r_j mod T``, so the
+    counts have exactly the distribution :func:`allocate_complete` draws for
+    ``n``.
     """
-    frame, codes, names, _members = _prepare(units, design)
+    frame, codes, _names, _members = _prepare(units, design)
     method = design.randomisation.method
     if method == "constrained_cluster":
         constrained = _constrained_set(frame, design, codes)
         picks = rng.choice(len(constrained.accepted), size=n_draws, p=constrained.weights)
         draws = constrained.accepted[picks]
-    elif method == "blocked":
-        seeds = rng.integers(0, 2**62, size=n_draws)
-        draws = np.stack(
-            [
-                allocate_blocked(
-                    codes,
-                    list(names),
-                    ratios=design.ratios,
-                    block_sizes=design.randomisation.block_sizes,
-                    seed=int(s),
-                )[0]
-                for s in seeds
-            ]
-        )
     else:
         draws = np.stack(
             [allocate_complete(codes, ratios=design.ratios, rng=rng) for _ in range(n_draws)]

@@ -255,3 +255,33 @@ def test_constraint_where_two_clusters_are_always_together_is_refused():
             seed=1,
             cluster_ids=["b0", "b1", "b2", "b3"],
         )
+
+
+def test_blocked_draws_for_inference_have_the_blocked_randomisers_distribution():
+    """RI draws permuted blocks as complete randomisation: same arm-count law, same margins."""
+    codes = np.repeat(np.arange(3), [7, 10, 13])  # odd and even strata, 1:2 ratio (T = 3)
+    names = ["a", "b", "c"]
+    ratios, block_sizes = (1, 2), (3, 6)
+    blocked = np.stack(
+        [
+            allocate_blocked(codes, names, ratios=ratios, block_sizes=block_sizes, seed=s)[0]
+            for s in range(3000)
+        ]
+    )
+    rng = np.random.default_rng(8)
+    complete = np.stack([allocate_complete(codes, ratios=ratios, rng=rng) for _ in range(3000)])
+
+    def count_law(draws: np.ndarray, stratum: int) -> dict[int, float]:
+        counts = (draws[:, codes == stratum] == 1).sum(axis=1)
+        values, freq = np.unique(counts, return_counts=True)
+        return dict(zip(values.tolist(), (freq / len(draws)).tolist(), strict=True))
+
+    for stratum, n in enumerate([7, 10, 13]):
+        law_blocked, law_complete = count_law(blocked, stratum), count_law(complete, stratum)
+        # both give floor or ceil of 2n/3, with the same probabilities (3,000 draws: MC SE < 0.01)
+        assert set(law_blocked) == set(law_complete) <= {2 * n // 3, -(-2 * n // 3)}
+        for value, share in law_blocked.items():
+            assert abs(share - law_complete[value]) < 0.05
+    # every unit is in arm 1 two times in three under both
+    assert np.abs((blocked == 1).mean(axis=0) - 2 / 3).max() < 0.04
+    assert np.abs((complete == 1).mean(axis=0) - 2 / 3).max() < 0.04
