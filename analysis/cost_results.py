@@ -282,7 +282,10 @@ def costs_section(
         "currency": model.currency,
         "currency_year": max(per.currency_years) if per.currency_years else None,
         "discount_rate": model.discount_rate,
-        "ledger": ledger[_LEDGER_FIELDS].astype(object).where(ledger[_LEDGER_FIELDS].notna(), None).to_dict("records"),
+        "ledger": ledger[_LEDGER_FIELDS]
+        .astype(object)
+        .where(ledger[_LEDGER_FIELDS].notna(), None)
+        .to_dict("records"),
         "totals": totals,
         "by_organisation": {k: v.undiscounted for k, v in summary.by_organisation.items()},
         "per_participant": per_participant,

@@ -517,7 +517,12 @@ def multiple_imputation(
     completed = []
     for seed in seeds:
         imputer = IterativeImputer(
-            sample_posterior=True, max_iter=int(max_iter), random_state=int(seed)
+            sample_posterior=True,
+            max_iter=int(max_iter),
+            random_state=int(seed),
+            # complete columns have nothing to impute: fitting a model for each of them
+            # (the default) only multiplies the cost
+            skip_complete=True,
         )
         filled = imputer.fit_transform(values)
         copy = data.copy()

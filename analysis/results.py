@@ -17,18 +17,36 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.balance import balance_auc, baseline_table
+from analysis.cost_results import costs_section
 from analysis.effect_sizes import hedges_g_from_estimate, icc_oneway
 from analysis.estimators import fit_cace, fit_itt, ols_fit
 from analysis.inference import randomisation_inference
 from analysis.multiplicity import holm_adjust
+from analysis.sensitivity import attrition_section, missing_data_sensitivity
 from trial_designs.design import ALGORITHM_VERSION, Outcome, TrialDesign
 from trial_designs.randomise import draw_allocations
 
-__all__ = ["SCHEMA_PATH", "SCHEMA_VERSION", "analyse_trial", "dump_results", "treatment_indicator"]
+__all__ = [
+    "BALANCE_PERMUTATIONS",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "analyse_trial",
+    "dump_results",
+    "treatment_indicator",
+]
 
 SCHEMA_VERSION = "1.0.0"
 SCHEMA_PATH = Path(__file__).resolve().parent / "results.schema.json"
+# Labels of independent random streams, all seeded by the design's seed: each analysis
+# step draws from its own, so adding one never changes another's numbers.
 _RI_SEED_LABEL = 0x52493031  # "RI01": keeps RI draws apart from the allocation's own stream
+_MI_SEED_LABEL = 0x4D493031  # "MI01"
+_BALANCE_SEED_LABEL = 0x42414C31  # "BAL1"
+_COSTS_SEED_LABEL = 0x434F5331  # "COS1"
+#: Arm permutations of the global balance test: p-values to the nearest 0.01, each
+#: permutation costing a 5-fold cross-validation.
+BALANCE_PERMUTATIONS = 100
 
 
 def treatment_indicator(arm: str) -> str:
@@ -229,9 +247,11 @@ def analyse_trial(
     design: TrialDesign,
     *,
     ri_draws: int | None = None,
+    events: pd.DataFrame | None = None,
     extras: Mapping | None = None,
 ) -> dict:
-    """The pre-specified analysis: ITT for every outcome, CACE, RI, CONSORT counts.
+    """The pre-specified analysis: ITT for every outcome, CACE, RI, CONSORT counts,
+    attrition with missing-data sensitivity, baseline balance and costs.
 
     Parameters
     ----------
@@ -241,17 +261,27 @@ def analyse_trial(
     design : TrialDesign
     ri_draws : int, optional
         Randomisation-inference draws (default: the design's ``analysis.ri_draws``).
+    events : DataFrame, optional
+        The delivery log (see :func:`analysis.cost_results.costs_section`),
+        which the costs are built from; without it there is no costs section.
     extras : mapping, optional
-        Sections computed elsewhere and passed through (uptake, costs,
-        data_validation, balance, attrition), already JSON-shaped.
+        Sections computed elsewhere and passed through (uptake,
+        data_validation), already JSON-shaped.
 
     Notes
     -----
-    All randomness (RI draws) comes from a generator seeded by the design's
-    seed, so the result is reproducible.
+    All randomness (RI draws, imputations, balance permutations, the cost
+    bootstrap) comes from generators seeded by the design's seed, each step
+    with its own stream, so the result is reproducible.
     """
     extras = dict(extras or {})
-    data = data[data["arm"].isin(design.arm_names)].copy()
+    # one canonical row order: imputation, cross-validation folds and the bootstrap
+    # depend on it, and results.json must not depend on how the file was sorted
+    data = (
+        data[data["arm"].isin(design.arm_names)]
+        .sort_values("participant_id", kind="stable")
+        .reset_index(drop=True)
+    )
     active = [a for a in design.arm_names if a != design.control_arm]
     for arm in active:
         data[treatment_indicator(arm)] = (data["arm"] == arm).astype(float)
@@ -334,6 +364,22 @@ def analyse_trial(
         cace = _cace(data, design, outcome, endline, covariates, strata, cluster, se_type, active)
         if cace:
             estimates.append(cace)
+        sensitivity = []
+        if outcome.primary:
+            pair = data[data["arm"].isin([design.control_arm, active[0]])]
+            sensitivity, notes = missing_data_sensitivity(
+                pair,
+                endline=endline,
+                treatment=treatment_indicator(active[0]),
+                arm=active[0],
+                covariates=covariates,
+                response_covariates=_baseline_characteristics(pair, design, baseline),
+                strata=strata,
+                cluster=cluster,
+                se_type=se_type,
+                rng=np.random.default_rng([design.randomisation.seed, _MI_SEED_LABEL]),
+            )
+            warnings.extend(notes)
         outcomes.append(
             {
                 "name": outcome.name,
@@ -351,6 +397,7 @@ def analyse_trial(
                 "subgroups": _subgroups(data, design, endline, covariates, strata, cluster, se_type)
                 if outcome.primary
                 else [],
+                "sensitivity": sensitivity,
                 **(
                     {"icc": icc.icc, "icc_ci_low": icc.ci_low, "icc_ci_high": icc.ci_high}
                     if icc
@@ -360,6 +407,18 @@ def analyse_trial(
         )
     outcomes.sort(key=lambda o: not o["primary"])
     _holm_secondary(outcomes)
+    primary = next((o for o in outcomes if o["primary"]), None)
+    costs, cost_notes = (
+        costs_section(
+            design,
+            events,
+            data,
+            rng=np.random.default_rng([design.randomisation.seed, _COSTS_SEED_LABEL]),
+        )
+        if events is not None
+        else (None, [])
+    )
+    warnings.extend(cost_notes)
     results = {
         "schema_version": SCHEMA_VERSION,
         "trial": _trial_section(
@@ -372,13 +431,75 @@ def analyse_trial(
         },
         "consort": _consort(data, design, outcomes, primary_used),
         "outcomes": outcomes,
-        "attrition": extras.pop("attrition", {"by_arm": [], "test": None}),
+        "attrition": attrition_section(
+            data, endline=f"{primary['name']}_endline", arm_order=design.arm_names
+        )
+        if primary
+        else {"by_arm": [], "test": None},
+        "balance": _balance(data, design, warnings),
+        "costs": costs,
         "data_validation": extras.pop("data_validation", {"rows_quarantined": 0, "by_rule": []}),
         "warnings": warnings,
         "methods": _methods(design, se_type, n_draws),
     }
     results.update(extras)
     return _clean(results)
+
+
+def _baseline_characteristics(
+    data: pd.DataFrame, design: TrialDesign, primary_baseline: str | None = None
+) -> list[str]:
+    """Baseline columns that describe participants: strata, role, declared covariates, baselines.
+
+    Columns with no observed value or a single value are left out; in cluster
+    trials the clustering variable is too (it is the unit of randomisation).
+    """
+    candidates = [
+        *design.strata,
+        "role",
+        *design.analysis.covariates,
+        *([primary_baseline] if primary_baseline else []),
+        *(f"{o.name}_baseline" for o in design.outcomes if o.source != "hr"),
+    ]
+    chosen = []
+    for column in dict.fromkeys(candidates):
+        if column not in data or column == design.cluster_by:
+            continue
+        if data[column].nunique(dropna=True) > 1:
+            chosen.append(column)
+    return chosen
+
+
+def _balance(data: pd.DataFrame, design: TrialDesign, warnings: list[str]) -> dict | None:
+    """Baseline table by arm with SMDs, and the cross-validated AUC of predicting arm.
+
+    The AUC's permutation test shuffles individual arms, which is the right null
+    only when individuals were randomised; cluster trials get the table alone.
+    """
+    covariates = _baseline_characteristics(data, design)
+    if not covariates:
+        return None
+    table = baseline_table(data, arm="arm", covariates=covariates, control=design.control_arm)
+    section: dict = {
+        "table": table.astype(object).where(table.notna(), None).to_dict("records"),
+        "auc": None,
+        "auc_p_value": None,
+    }
+    if design.unit == "cluster":
+        warnings.append(
+            "The global balance test (AUC) is not reported for a cluster trial: arms were "
+            "allocated to clusters, so shuffling individuals' arms is not the randomisation."
+        )
+        return section
+    auc = balance_auc(
+        data,
+        arm="arm",
+        covariates=covariates,
+        rng=np.random.default_rng([design.randomisation.seed, _BALANCE_SEED_LABEL]),
+        n_permutations=BALANCE_PERMUTATIONS,
+    )
+    section.update(auc=auc.auc, auc_p_value=auc.p_value, auc_detail=auc.to_dict())
+    return section
 
 
 def _icc(data: pd.DataFrame, endline: str):  # noqa: ANN202
@@ -557,7 +678,9 @@ def _methods(design: TrialDesign, se_type: str, n_draws: int) -> dict:
         ),
         "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
         "multiplicity": "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values.",
-        "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting and multiple imputation (m = 20, Rubin's rules).",
+        "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, m = 20, Rubin's rules with Barnard-Rubin df).",
+        "balance": "Baseline characteristics by arm with standardised mean differences; for individually randomised trials, the cross-validated AUC of a logistic model predicting arm, with a permutation p-value.",
+        "costs": "Intervention-arm delivery events costed at the design's unit costs (staff time at declared hourly costs), discounted from the randomisation date at the design's rate (Green Book); cluster costs shared equally among the cluster's members. Cost-effectiveness: bootstrap of participant-level (cost, endline outcome) pairs within arms (whole clusters in cluster trials), percentile intervals; one-way sensitivity of cost per participant to each unit cost (declared bounds, else +/-25%).",
         "prespecified": "Outcomes, covariates, subgroups and the analysis above are declared in the design before analysis (design hash below).",
         "exploratory": "Subgroup estimates are exploratory.",
     }

@@ -18,7 +18,8 @@ from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.export import load_analysis_dataset
 from flows.sources import read_table
-from flows.store import Store, audit_log, quarantine
+from flows.store import Store, audit_log, delivery_events, quarantine
+from flows.uptake import uptake_section_from_store
 from trial_designs.design import TrialDesign
 
 __all__ = ["analyse_flow", "results_path"]
@@ -40,9 +41,27 @@ def results_path(trial_id: str) -> Path:
     return output_dir(trial_id, "analysis") / "results.json"
 
 
+def load_cost_events(store: Store, trial_id: str) -> pd.DataFrame:
+    """The delivery events with the fields costs are driven by."""
+    c = delivery_events.c
+    events = store.read(
+        sa.select(
+            c.unit_id, c.event_type, c.occurred_at, c.quantity, c.hours, c.attendees, c.contaminated
+        ).where(c.trial_id == trial_id)
+    )
+    events["occurred_at"] = pd.to_datetime(events["occurred_at"])
+    events["contaminated"] = events["contaminated"].astype(bool)
+    return events
+
+
 @task(name="load analysis data", cache_policy=NO_CACHE, **IO_RETRIES)
-def load_data(design: TrialDesign, data: str | None) -> tuple[pd.DataFrame, dict]:
-    """The analysis dataset and the sections that come from the store (validation, balance)."""
+def load_data(
+    design: TrialDesign, data: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """The analysis dataset, the delivery log (for costs) and the sections that come from the store.
+
+    An analysis dataset given as a file has no delivery log, so no costs.
+    """
     if data:
         frame = read_table(data).drop(columns="source_row")
         mapping = {v: k for k, v in design.analysis.columns.items()}
@@ -53,7 +72,7 @@ def load_data(design: TrialDesign, data: str | None) -> tuple[pd.DataFrame, dict
             numbers = pd.to_numeric(frame[column], errors="coerce")
             if numbers.notna().sum() == frame[column].notna().sum():  # every value is a number
                 frame[column] = numbers
-        return frame, {"data_source": Path(data).name}
+        return frame, None, {"data_source": Path(data).name}
     store = Store()
     frame = load_analysis_dataset(design, store)
     bad = store.read(
@@ -81,6 +100,7 @@ def load_data(design: TrialDesign, data: str | None) -> tuple[pd.DataFrame, dict
     extras = {
         "data_source": "store",
         "balance_score": balance,
+        "uptake": uptake_section_from_store(design, store),
         "data_validation": {
             "rows_quarantined": int(bad.drop_duplicates(["file_name", "row_number"]).shape[0])
             if len(bad)
@@ -88,14 +108,19 @@ def load_data(design: TrialDesign, data: str | None) -> tuple[pd.DataFrame, dict
             "by_rule": by_rule,
         },
     }
-    return frame, extras
+    events = load_cost_events(store, design.id)
+    return frame, events if len(events) else None, extras
 
 
 @task(name="analyse", cache_policy=NO_CACHE)
 def analyse_task(
-    frame: pd.DataFrame, design: TrialDesign, extras: dict, ri_draws: int | None
+    frame: pd.DataFrame,
+    design: TrialDesign,
+    events: pd.DataFrame | None,
+    extras: dict,
+    ri_draws: int | None,
 ) -> dict:
-    return analyse_trial(frame, design, ri_draws=ri_draws, extras=extras)
+    return analyse_trial(frame, design, ri_draws=ri_draws, events=events, extras=extras)
 
 
 @task(name="write results", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -128,8 +153,8 @@ def analyse_flow(
     """Analyse a trial from the store (or an analysis dataset file) into results.json."""
     logger = get_run_logger()
     trial = load_design_task(design)
-    frame, extras = load_data(trial, data)
-    results = analyse_task(frame, trial, extras, ri_draws)
+    frame, events, extras = load_data(trial, data)
+    results = analyse_task(frame, trial, events, extras, ri_draws)
     path = write_results(trial, results, out)
     primary = next((o for o in results["outcomes"] if o["primary"]), None)
     if primary:

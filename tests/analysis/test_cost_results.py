@@ -51,7 +51,9 @@ def _schwartz(rounds_per_site: int = 4, attendees: int = 10):
                     "attendees": attendees,
                 }
             )
-            events.append({"unit_id": site, "event_type": "panel_meeting_held", "occurred_at": when})
+            events.append(
+                {"unit_id": site, "event_type": "panel_meeting_held", "occurred_at": when}
+            )
             events += [
                 {"unit_id": f"{site}-{i:02d}", "event_type": "attended", "occurred_at": when}
                 for i in range(attendees)
@@ -76,7 +78,9 @@ def _schwartz(rounds_per_site: int = 4, attendees: int = 10):
 
 def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination():
     design, data, events = _schwartz()
-    section, warnings = costs_section(design, events, data, rng=np.random.default_rng(1), n_boot=200)
+    section, warnings = costs_section(
+        design, events, data, rng=np.random.default_rng(1), n_boot=200
+    )
     assert warnings == []
     amounts = {i["name"]: i["amount"] for i in design.costs["items"]}
     expected_direct = sum(
@@ -111,7 +115,9 @@ def test_each_cluster_cost_is_shared_by_its_members_so_the_bootstrap_cost_is_the
     ghq, turnover = section["cost_effectiveness"]
     assert (ghq["outcome"], turnover["outcome"]) == ("ghq12", "turnover")
     # control costs nothing, so the incremental cost is the intervention arm's mean cost
-    assert ghq["incremental_cost"] == pytest.approx(section["per_participant"]["randomised_discounted"])
+    assert ghq["incremental_cost"] == pytest.approx(
+        section["per_participant"]["randomised_discounted"]
+    )
     assert ghq["n_clusters_per_arm"] == {"control": 2, "intervention": 3}
     assert ghq["n_per_arm"] == {"control": 40, "intervention": 60}
     assert ghq["verdict"] in {"dominant", "dominated", "trade-off"}
@@ -124,7 +130,9 @@ def test_more_rounds_cost_more_and_sensitivity_brackets_the_base():
     design, data, events = _schwartz(rounds_per_site=4)
     more_design, more_data, more_events = _schwartz(rounds_per_site=6)
     few, _ = costs_section(design, events, data, rng=np.random.default_rng(3), n_boot=200)
-    many, _ = costs_section(more_design, more_events, more_data, rng=np.random.default_rng(3), n_boot=200)
+    many, _ = costs_section(
+        more_design, more_events, more_data, rng=np.random.default_rng(3), n_boot=200
+    )
     assert many["per_participant"]["randomised"] > few["per_participant"]["randomised"]
     for row in few["sensitivity"]:
         assert row["low"] <= row["base"] <= row["high"]
