@@ -161,8 +161,18 @@ def demo() -> None:
     for row in result["summary"]:
         table.add_row(*[str(v) for v in row.values()])
     console.print(table)
+    console.print("Reports (open the HTML in a browser; the PDF is the same report):")
+    for trial, paths in result["reports"].items():
+        console.print(
+            f"  {trial}: {paths['html']}" + (f"  {paths['pdf']}" if paths.get("pdf") else "")
+        )
+    if result["portfolio"]:
+        console.print(f"  portfolio: {result['portfolio']['html']}")
     timings = ", ".join(f"{k} {v} s" for k, v in result["seconds"].items())
-    console.print(f"Wall time {time.perf_counter() - start:.1f} s ({timings}).")
+    console.print(
+        f"Wall time {time.perf_counter() - start:.1f} s: Prefect start-up "
+        f"{result['entered_at'] - start:.1f} s; {timings}."
+    )
 
 
 # == delivery and uptake commands (deliveries, letters, uptake) ==========================

@@ -12,10 +12,14 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task
+from flows.letters import letters_flow
 from flows.pipeline import default_drop, pipeline_flow
+from flows.report import report_flow
 from flows.store import Store
+from flows.uptake import participant_uptake_from_store
 from trial_designs.design import TrialDesign
 from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_deliveries import simulate_deliveries
 from trial_designs.simulate_outcomes import simulate_outcomes
 
 __all__ = ["DEMO_TRIALS", "demo_flow", "summary_row"]
@@ -34,15 +38,40 @@ def simulate_roster_file(design: TrialDesign, drop: Path) -> Path:
     return path
 
 
+@task(name="simulate delivery logs", cache_policy=NO_CACHE, **IO_RETRIES)
+def simulate_delivery_files(design: TrialDesign, drop: Path) -> dict[str, Path]:
+    """The delivery log in ``deliveries/`` and, for letters, managers' feedback, written once."""
+    folder = drop / "deliveries"
+    log, feedback = folder / "deliveries.csv", drop / "manager_feedback.csv"
+    if not log.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        files = simulate_deliveries(
+            design, Store().participant_arms(design.id), rng=np.random.default_rng([DEMO_SEED, 2])
+        )
+        files["deliveries.csv"].to_csv(log, index=False)
+        if "manager_feedback.csv" in files:
+            files["manager_feedback.csv"].to_csv(feedback, index=False)
+    return {"deliveries": log, **({"feedback": feedback} if feedback.exists() else {})}
+
+
 @task(name="simulate outcome files", cache_policy=NO_CACHE, **IO_RETRIES)
 def simulate_outcome_files(design: TrialDesign, drop: Path) -> list[Path]:
-    """Surveys and HR extract for the randomised participants, written once."""
+    """Surveys and HR extract for the randomised participants, written once.
+
+    Effects that work through uptake (letters, goal-setting) reach only those
+    the stored delivery log says took the intervention up.
+    """
     folder = drop / "outcomes"
     if folder.exists() and any(folder.iterdir()):
         return sorted(folder.iterdir())
     folder.mkdir(parents=True, exist_ok=True)
+    store = Store()
+    uptake = participant_uptake_from_store(design, store)
     files = simulate_outcomes(
-        design, Store().participant_arms(design.id), rng=np.random.default_rng([DEMO_SEED, 3])
+        design,
+        store.participant_arms(design.id),
+        rng=np.random.default_rng([DEMO_SEED, 3]),
+        took_up=None if uptake is None else uptake["took_up"],
     )
     paths = []
     for name, frame in files.items():
@@ -72,17 +101,50 @@ def summary_row(design: TrialDesign) -> dict:
 
 
 @flow(name="demo", log_prints=True)
-def demo_flow(trials: list[str] | None = None) -> dict:
-    """Simulate each seed trial into its drop folder and run its pipeline end to end."""
-    summary, seconds = [], {}
-    for name in trials or DEMO_TRIALS:
+def demo_flow(trials: list[str] | None = None, pdf: bool = True) -> dict:
+    """Simulate each seed trial into its drop folder, run its pipeline end to end, then the portfolio.
+
+    Each trial: roster -> randomise -> delivery logs (and, for letters, the
+    mail-merge from managers' feedback) -> ingest deliveries -> outcomes
+    simulated from who took the intervention up -> the whole pipeline.
+    Re-running changes nothing: every file is written once and every stage
+    finds no new work, except that analysis and reports are redone.
+    """
+    entered = time.perf_counter()
+    summary, reports = [], {}
+    seconds: dict[str, float] = {}
+
+    def timed(step: str, run, *args, **kwargs):  # noqa: ANN001, ANN202 - any callable
         start = time.perf_counter()
+        result = run(*args, **kwargs)
+        seconds[step] = round(seconds.get(step, 0.0) + time.perf_counter() - start, 1)
+        return result
+
+    def stages(done: dict) -> dict:
+        for stage, spent in done["seconds"].items():
+            seconds[stage] = round(seconds.get(stage, 0.0) + spent, 1)
+        return done["stages"]
+
+    for name in trials or DEMO_TRIALS:
         design = load_design_task(name)
         drop = default_drop(design.id)
-        simulate_roster_file(design, drop)
-        pipeline_flow(name, str(drop), ["randomise"])
-        simulate_outcome_files(design, drop)
-        pipeline_flow(name, str(drop))
+        timed("simulate", simulate_roster_file, design, drop)
+        stages(pipeline_flow(name, str(drop), ["randomise"]))
+        files = timed("simulate", simulate_delivery_files, design, drop)
+        if "feedback" in files:
+            day = design.follow_up.randomisation.isoformat()
+            timed("letters", letters_flow, name, str(files["feedback"]), day)
+        stages(pipeline_flow(name, str(drop), ["deliveries"]))
+        timed("simulate", simulate_outcome_files, design, drop)
+        reports.update(stages(pipeline_flow(name, str(drop), pdf=pdf))["report"])
         summary.append(summary_row(design))
-        seconds[name] = round(time.perf_counter() - start, 1)
-    return {"summary": summary, "seconds": seconds}
+    portfolio = timed(
+        "portfolio report", report_flow, portfolio=True, pdf=pdf, trial_reports=False
+    )["portfolio"]
+    return {
+        "summary": summary,
+        "seconds": seconds,
+        "reports": reports,
+        "portfolio": portfolio,
+        "entered_at": entered,
+    }

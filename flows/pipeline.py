@@ -7,6 +7,11 @@ Inputs come from a drop folder per trial (default ``.trialflow/drop/<trial>``)::
     outcomes/survey_<timepoint>.csv survey exports, one file per wave
     outcomes/hr_*.csv               HR extracts
 
+The stages: randomise, ingest deliveries, uptake (funnel and dashboard),
+ingest outcomes, analyse (results.json, costs included), costs (the ledger
+as CSV and the cost-effectiveness summary as an artifact) and report (HTML
+and PDF in ``reports/out``).
+
 Every stage can run on its own (each has a deployment in prefect.yaml) and
 finds only new work: a roster already randomised is skipped, files already
 ingested (same bytes) change nothing.  Re-running after a new survey wave
@@ -24,9 +29,13 @@ from prefect import flow, get_run_logger
 
 from flows.analyse import analyse_flow
 from flows.common import load_design_task
+from flows.costs import costs_flow
+from flows.deliveries import deliveries_stage
 from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import randomise_flow
+from flows.report import report_flow
 from flows.store import Store, trialflow_home
+from flows.uptake import uptake_flow
 
 __all__ = [
     "STAGES",
@@ -37,7 +46,7 @@ __all__ = [
     "randomise_stage",
 ]
 
-STAGES = ("randomise", "deliveries", "uptake", "outcomes", "analyse", "report")
+STAGES = ("randomise", "deliveries", "uptake", "outcomes", "analyse", "costs", "report")
 
 
 def default_drop(trial_id: str) -> Path:
@@ -85,8 +94,18 @@ def analyse_stage(design: str) -> str:
     return analyse_flow(design)["results"]
 
 
+def _uptake_summary(design: str) -> str:
+    """The uptake stage: funnel, artifacts and dashboard, unless nothing is delivered yet."""
+    if not load_design_task.fn(design).interventions:
+        return "no intervention declared; skipped"
+    result = uptake_flow(design)
+    return f"{result['events']} events; dashboard {result['dashboard']}"
+
+
 @flow(name="pipeline", log_prints=True)
-def pipeline_flow(design: str, drop: str | None = None, stages: list[str] | None = None) -> dict:
+def pipeline_flow(
+    design: str, drop: str | None = None, stages: list[str] | None = None, pdf: bool = True
+) -> dict:
     """Run a trial's stages in order; returns what each stage did and how long it took."""
     logger = get_run_logger()
     wanted = list(stages or STAGES)
@@ -95,13 +114,17 @@ def pipeline_flow(design: str, drop: str | None = None, stages: list[str] | None
         raise ValueError(f"Unknown stage(s) {unknown}. Choose from: {', '.join(STAGES)}.")
     runners = {
         "randomise": lambda: randomise_stage(design, drop),
+        "deliveries": lambda: deliveries_stage(design, drop),
+        "uptake": lambda: _uptake_summary(design),
         "outcomes": lambda: outcomes_stage(design, drop),
         "analyse": lambda: analyse_stage(design),
+        "costs": lambda: costs_flow(design),
+        "report": lambda: report_flow(design, pdf=pdf)["reports"],
     }
     done: dict[str, object] = {}
     timings: dict[str, float] = {}
     for stage in STAGES:
-        if stage not in wanted or stage not in runners:
+        if stage not in wanted:
             continue
         start = time.perf_counter()
         done[stage] = runners[stage]()

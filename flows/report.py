@@ -162,6 +162,7 @@ def report_flow(
     results_dir: str | None = None,
     out_dir: str | None = None,
     pdf: bool = True,
+    trial_reports: bool = True,
 ) -> dict:
     """Render trial reports (and the portfolio) from results.json files.
 
@@ -179,6 +180,8 @@ def report_flow(
         Where to write (default ``reports/out``).
     pdf : bool
         Write a PDF beside each HTML file.
+    trial_reports : bool
+        False writes only the portfolio (the trials' own reports are current).
 
     Returns
     -------
@@ -198,7 +201,7 @@ def report_flow(
     else:
         everything = results
     reports, headlines = {}, {}
-    for trial, document in results.items():
+    for trial, document in results.items() if trial_reports else ():
         written = write_report(render_trial_task(document), folder, trial, pdf)
         reports[trial] = written
         headlines[trial] = " ".join(headline_sentences(normalise_results(document)))

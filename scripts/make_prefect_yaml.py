@@ -2,9 +2,10 @@
 
     .venv/bin/python scripts/make_prefect_yaml.py
 
-Schedules are in Europe/London: delivery logs are ingested daily, uptake is
-tracked weekly (Monday 07:00), outcomes are ingested daily when a wave is
-running, and analysis, reports and the full pipeline run on demand.  A test
+Schedules are in Europe/London: delivery logs are ingested daily (06:00),
+outcomes daily (06:30), uptake is tracked weekly (Monday 07:00), the
+portfolio report is rendered monthly, and analysis, costs, trial reports and
+the full pipeline run on demand.  A test
 checks that prefect.yaml is what this script writes.
 """
 
@@ -27,6 +28,18 @@ STAGES = {
         None,
         "Randomise the roster in the drop folder (refused if already randomised).",
     ),
+    "deliveries": (
+        "flows/deliveries.py:deliveries_stage",
+        lambda t: {"design": t, "drop": f".trialflow/drop/{t}"},
+        "0 6 * * *",
+        "Ingest new delivery-log exports from the drop folder, daily.",
+    ),
+    "uptake": (
+        "flows/uptake.py:uptake_flow",
+        lambda t: {"design": t, "drop": f".trialflow/drop/{t}"},
+        "0 7 * * 1",
+        "Weekly uptake funnel, dashboard and artifacts (ingesting any delivery log not yet seen).",
+    ),
     "outcomes": (
         "flows/pipeline.py:outcomes_stage",
         lambda t: {"design": t, "drop": f".trialflow/drop/{t}"},
@@ -38,6 +51,18 @@ STAGES = {
         lambda t: {"design": t},
         None,
         "Run the pre-specified analysis into results.json.",
+    ),
+    "costs": (
+        "flows/costs.py:costs_flow",
+        lambda t: {"design": t},
+        None,
+        "Write the cost ledger and sensitivity tables and publish the cost summary.",
+    ),
+    "report": (
+        "flows/report.py:report_flow",
+        lambda t: {"design": t},
+        None,
+        "Render the trial's report (HTML and PDF) from results.json.",
     ),
     "pipeline": (
         "flows/pipeline.py:pipeline_flow",
@@ -63,6 +88,17 @@ def build() -> dict:
             if cron:
                 deployment["schedules"] = [{"cron": cron, "timezone": TZ, "active": True}]
             deployments.append(deployment)
+    deployments.append(
+        {
+            "name": "portfolio-report",
+            "entrypoint": "flows/report.py:report_flow",
+            "description": "Render every trial's report and the portfolio comparison, monthly.",
+            "parameters": {"portfolio": True},
+            "tags": ["trialflow", "portfolio", "report"],
+            "work_pool": {"name": POOL},
+            "schedules": [{"cron": "0 8 1 * *", "timezone": TZ, "active": True}],
+        }
+    )
     return {
         "name": "trialflow",
         "prefect-version": "3.8.8",

@@ -1,0 +1,104 @@
+"""The costs stage: the ledger and cost-effectiveness from results.json, for finance and commissioners.
+
+The costs themselves are computed with the analysis (results.json's ``costs``
+section, :mod:`analysis.cost_results`), so the report and this stage show the
+same numbers.  This stage writes them where people look for them: the ledger
+and the one-way sensitivity as CSV in ``.trialflow/out/<trial>/costs/``, and
+a markdown artifact with the cost per participant and each ICER.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.analyse import results_path
+from flows.common import IO_RETRIES, load_design_task, output_dir
+
+__all__ = ["costs_flow", "costs_markdown"]
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"£{value:,.2f}"
+
+
+def costs_markdown(title: str, costs: dict) -> str:
+    """The cost summary in words and a table: per participant, per taker and completer, each ICER."""
+    per = costs.get("per_participant") or {}
+    labels = {
+        "randomised": "per participant randomised to the intervention",
+        "took_up": "per participant who took it up",
+        "completed": "per completer",
+        "per_round": "per Round (running costs)",
+        "per_attendee_per_round": "per attendee per Round",
+    }
+    lines = [
+        f"## Costs: {title}",
+        "",
+        f"Total {_money(costs['totals']['total'])} ({costs.get('currency_year')} prices); "
+        f"EEF cost band **{costs.get('eef_band')}**.",
+        "",
+        "| figure | undiscounted | discounted |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {label} | {_money(per.get(key))} | {_money(per.get(f'{key}_discounted'))} |"
+        for key, label in labels.items()
+        if key in per
+    ]
+    for row in costs.get("cost_effectiveness") or []:
+        interval = (
+            f"{_money(row['icer_ci_low'])} to {_money(row['icer_ci_high'])}"
+            if row.get("icer_ci_low") is not None and row.get("icer_ci_high") is not None
+            else "not bounded"
+        )
+        lines += ["", f"- **{row['effect_label']}**: {row['sentence']} (95% interval {interval})"]
+    return "\n".join(lines) + "\n"
+
+
+@task(name="read costs", cache_policy=NO_CACHE, **IO_RETRIES)
+def read_costs(trial_id: str) -> dict | None:
+    path = results_path(trial_id)
+    if not path.exists():
+        raise FileNotFoundError(f"No results at {path}: run the analyse stage first.")
+    return json.loads(path.read_text(encoding="utf-8")).get("costs")
+
+
+@task(name="write cost tables", cache_policy=NO_CACHE, **IO_RETRIES)
+def write_cost_tables(trial_id: str, costs: dict) -> dict[str, str]:
+    folder = output_dir(trial_id, "costs")
+    written = {}
+    for name in ("ledger", "sensitivity"):
+        path = folder / f"{name}.csv"
+        pd.DataFrame(costs.get(name) or []).to_csv(path, index=False)
+        written[name] = str(path)
+    return written
+
+
+@flow(name="costs", log_prints=True)
+def costs_flow(design: str) -> dict:
+    """Write the cost ledger and sensitivity tables and publish the cost summary."""
+    logger = get_run_logger()
+    trial = load_design_task(design)
+    costs = read_costs(trial.id)
+    if not costs:
+        logger.info("%s: no costs in results.json (no cost model or no deliveries).", trial.id)
+        return {"trial": trial.id, "files": {}}
+    files = write_cost_tables(trial.id, costs)
+    markdown = costs_markdown(trial.title, costs)
+    create_markdown_artifact(
+        key=f"{trial.id.replace('_', '-')}-costs",
+        markdown=markdown,
+        description=f"Costs of {trial.title}",
+    )
+    logger.info(
+        "%s: %s per participant randomised (%s band)",
+        trial.id,
+        _money(costs["per_participant"].get("randomised")),
+        costs.get("eef_band"),
+    )
+    return {"trial": trial.id, "files": files}

@@ -1,0 +1,113 @@
+"""The pipeline end to end on one simulated trial: every section produced, re-runs change nothing,
+a new survey wave changes only the outcomes, the analysis and the report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from analysis.results import SCHEMA_PATH
+from flows.analyse import results_path
+from flows.demo import demo_flow
+from flows.pipeline import STAGES, default_drop, pipeline_flow
+from flows.store import Store
+
+TRIAL = "schwartz_rounds"
+TABLES = (
+    "participants",
+    "allocations",
+    "audit_log",
+    "delivery_events",
+    "outcome_values",
+    "quarantine",
+    "ingested_files",
+)
+
+
+def _counts() -> dict[str, int]:
+    store = Store()
+    with store.engine.connect() as conn:
+        names = sa.inspect(conn).get_table_names()
+        return {
+            t: conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+            for t in TABLES
+            if t in names
+        }
+
+
+def _digest(path) -> str:  # noqa: ANN001
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def demo_trial(prefect_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIALFLOW_REPORTS_DIR", str(tmp_path / "reports"))
+    return demo_flow([TRIAL], pdf=False)
+
+
+def test_the_demo_runs_every_stage_then_reruns_change_only_what_is_new(demo_trial, tmp_path):
+    assert set(demo_trial["seconds"]) >= set(STAGES)
+    results = json.loads(results_path(TRIAL).read_text())
+    jsonschema.validate(results, json.loads(SCHEMA_PATH.read_text()))
+    funnel = {row["arm"]: row for row in results["uptake"]["funnel"]}
+    assert funnel["rounds"]["started"] > 10 * funnel["waiting_list"]["started"]
+    primary = results["outcomes"][0]
+    assert [s["method"] for s in primary["sensitivity"]] == [
+        "complete_case",
+        "ipw",
+        "multiple_imputation",
+    ]
+    assert primary["sensitivity"][0]["estimate"] == primary["estimates"][0]["estimate"]
+    consort = results["consort"]["individuals"]
+    for row in results["attrition"]["by_arm"]:
+        assert row["allocated"] == consort[row["arm"]]["allocated"]
+        assert row["lost"] == consort[row["arm"]]["lost"]
+    assert results["balance"]["table"] and results["balance"]["auc"] is None  # cluster trial
+    costs = results["costs"]
+    assert costs["per_participant"]["randomised"] == pytest.approx(
+        costs["totals"]["total"] / costs["denominators"]["randomised"]
+    )
+    assert costs["per_participant"]["per_round"] > 0
+    assert [row["outcome"] for row in costs["cost_effectiveness"]] == [
+        "ghq12",
+        "swemwbs",
+        "turnover",
+    ]
+    ledger = pd.read_csv(tmp_path / ".trialflow" / "out" / TRIAL / "costs" / "ledger.csv")
+    assert ledger["cost"].sum() == pytest.approx(costs["totals"]["total"])
+    report = demo_trial["reports"][TRIAL]["html"]
+    assert report.endswith(f"{TRIAL}.html")
+    assert "Cost per participant" in Path(report).read_text(encoding="utf-8")
+    assert demo_trial["portfolio"]["html"].endswith("portfolio.html")
+    (row,) = demo_trial["summary"]
+    assert row["n"] == 310 and row["cost per participant"].startswith("£")
+
+    # the same trial (one demo run serves both halves: it takes a minute)
+    _rerun_changes_nothing_and_a_new_wave_changes_only_outcomes()
+
+
+def _rerun_changes_nothing_and_a_new_wave_changes_only_outcomes() -> None:
+    before = _counts()
+    results = results_path(TRIAL)
+    first = _digest(results)
+    pipeline_flow(TRIAL, pdf=False)
+    assert _counts() == before
+    assert _digest(results) == first
+    # a follow-up wave arrives: the endline survey again, one timepoint later, rows re-dated
+    outcomes = default_drop(TRIAL) / "outcomes"
+    wave = pd.read_csv(outcomes / "survey_endline.csv", dtype=str)
+    wave.to_csv(outcomes / "survey_followup.csv", index=False)
+    done = pipeline_flow(TRIAL, pdf=False)
+    after = _counts()
+    changed = {t for t in TABLES if after.get(t) != before.get(t)}
+    assert changed <= {"outcome_values", "quarantine", "ingested_files", "audit_log"}
+    assert after["outcome_values"] > before["outcome_values"]
+    for table in ("participants", "allocations", "delivery_events"):
+        assert after[table] == before[table]
+    assert "survey_followup.csv" in " ".join(done["stages"]["outcomes"])
