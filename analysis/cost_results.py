@@ -8,7 +8,8 @@ the shape ``analysis/results.schema.json`` documents:
   set-up and running, direct and staff time;
 - cost per participant randomised to the intervention, per participant who
   took it up, per completer, and per Round and per attendee per Round where
-  Rounds were held, each undiscounted beside discounted, with the EEF band;
+  Rounds were held (direct costs, as the CASCADE evaluation reports them),
+  each undiscounted beside discounted, with the EEF band;
 - for the primary outcome, SWEMWBS and turnover: the incremental cost per
   unit of effect with a bootstrap interval, plane and acceptability curve;
 - one-way sensitivity of the cost per participant to each unit cost.
@@ -126,9 +127,22 @@ def _participant_costs(
     return pd.Series(own.to_numpy(float), index=data.index)
 
 
-def _figure_pair(breakdown) -> tuple[float, float]:  # noqa: ANN001 - a CostBreakdown or None
-    figure = breakdown.total
+def _figure_pair(breakdown, part: str) -> tuple[float, float]:  # noqa: ANN001 - a CostBreakdown
+    figure = getattr(breakdown, part)
     return figure.undiscounted, figure.discounted
+
+
+def _attendances(rounds: pd.DataFrame, events: pd.DataFrame) -> float:
+    """Person-attendances at the Rounds: each Round's head count where recorded.
+
+    Rounds are open to all staff, not only those in the trial, so the head count
+    on the Round is the denominator a Round's cost is shared over; logged
+    attendances of trial participants are the fallback.
+    """
+    counted = rounds["attendees"].astype(float)
+    if counted.notna().all():
+        return float(counted.sum())
+    return float((events["event_type"] == _ATTENDANCE_EVENT).sum())
 
 
 def _delivery_years(events: pd.DataFrame) -> float:
@@ -227,27 +241,27 @@ def costs_section(
     took_up = int(data.loc[treated, "took_up"].sum()) if "took_up" in data else n_randomised
     completed = int(data.loc[treated, "completed"].sum()) if "completed" in data else took_up
     rounds = costed[costed["event_type"] == _ROUND_EVENT]
-    attended = costed[costed["event_type"] == _ATTENDANCE_EVENT]
     per = cost_per_participant(
         ledger,
         n_randomised_intervention=n_randomised,
         n_took_up=took_up,
         n_completed=min(completed, took_up),
         n_rounds=len(rounds) if len(rounds) else None,
-        attendances=float(len(attended)) if len(rounds) else None,
+        attendances=_attendances(rounds, costed) if len(rounds) else None,
         delivery_years=_delivery_years(costed),
     )
     per_participant = {}
-    for name, breakdown in (
-        ("randomised", per.per_randomised),
-        ("took_up", per.per_taker),
-        ("completed", per.per_completer),
-        ("per_round", per.per_round),
-        ("per_attendee_per_round", per.per_attendee_per_round),
+    for name, breakdown, part in (
+        ("randomised", per.per_randomised, "total"),
+        ("took_up", per.per_taker, "total"),
+        ("completed", per.per_completer, "total"),
+        # as the CASCADE table: the money a Round costs, not the attendees' time
+        ("per_round", per.per_round, "direct"),
+        ("per_attendee_per_round", per.per_attendee_per_round, "direct"),
     ):
         if breakdown is None:
             continue
-        undiscounted, discounted = _figure_pair(breakdown)
+        undiscounted, discounted = _figure_pair(breakdown, part)
         per_participant[name] = undiscounted if math.isfinite(undiscounted) else None
         per_participant[f"{name}_discounted"] = discounted if math.isfinite(discounted) else None
     costs = _participant_costs(costed, data, design, model, start)

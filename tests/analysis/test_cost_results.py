@@ -15,8 +15,11 @@ DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 SEED_SITES = ("LA1", "LA3", "LA4", "LA5", "LA6")
 
 
-def _schwartz(rounds_per_site: int = 4, attendees: int = 10):
-    """Five LAs: LA1, LA4 and LA6 run Rounds; 20 staff each, all with a GHQ-12 endline."""
+def _schwartz(rounds_per_site: int = 4, attendees: int = 10, headcount: int = 25):
+    """Five LAs: LA1, LA4 and LA6 run Rounds; 20 staff each, all with a GHQ-12 endline.
+
+    Each Round has ``headcount`` people in the room, ``attendees`` of them in the trial.
+    """
     design = load_design(DESIGNS / "schwartz_rounds.yaml")
     rng = np.random.default_rng(7)
     rounds_arm = {"LA1", "LA4", "LA6"}
@@ -48,7 +51,7 @@ def _schwartz(rounds_per_site: int = 4, attendees: int = 10):
                     "event_type": "round_held",
                     "occurred_at": when,
                     "hours": 1.0,
-                    "attendees": attendees,
+                    "attendees": headcount,
                 }
             )
             events.append(
@@ -87,7 +90,7 @@ def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination
         amounts["training"][s] + 4 * (amounts["round"][s] + amounts["panel_meeting"][s])
         for s in ("LA1", "LA4", "LA6")
     )
-    expected_staff = 3 * 4 * 10 * 1.0 * 31  # Rounds x attendees x hours x hourly cost
+    expected_staff = 3 * 4 * 25 * 1.0 * 31  # Rounds x head count x hours x hourly cost
     totals = section["totals"]
     assert totals["direct"] == pytest.approx(expected_direct)
     assert totals["staff_time"] == pytest.approx(expected_staff)
@@ -97,15 +100,19 @@ def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination
     assert per["randomised"] == pytest.approx(totals["total"] / 60)
     assert per["took_up"] == pytest.approx(totals["total"] / 36)
     assert per["completed"] == pytest.approx(totals["total"] / 18)
-    running = totals["running"]
-    assert per["per_round"] == pytest.approx(running / 12)
-    assert per["per_attendee_per_round"] == pytest.approx(running / 120)
+    # per Round: the money, as CASCADE reports it (set-up and attendees' time excluded)
+    running_direct = sum(
+        4 * (amounts["round"][s] + amounts["panel_meeting"][s]) for s in ("LA1", "LA4", "LA6")
+    )
+    assert per["per_round"] == pytest.approx(running_direct / 12)
+    # shared over everyone in the room (12 Rounds x 25), not only the 10 trial participants
+    assert per["per_attendee_per_round"] == pytest.approx(running_direct / 300)
     assert section["denominators"] == {
         "randomised": 60,
         "took_up": 36,
         "completed": 18,
         "rounds": 12,
-        "attendances": 120.0,
+        "attendances": 300.0,
     }
 
 
@@ -139,7 +146,7 @@ def test_more_rounds_cost_more_and_sensitivity_brackets_the_base():
         assert row["base"] == pytest.approx(few["per_participant"]["randomised"])
     hourly = next(r for r in few["sensitivity"] if r["parameter"] == "attendee_time")
     assert hourly["item"] == "Attendee time (£25.00 to £40.00)"
-    assert hourly["high"] - hourly["low"] == pytest.approx(3 * 4 * 10 * (40 - 25) / 60)
+    assert hourly["high"] - hourly["low"] == pytest.approx(3 * 4 * 25 * (40 - 25) / 60)
 
 
 def test_letters_cost_per_letter_sent_and_manager_time():
