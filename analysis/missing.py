@@ -484,11 +484,16 @@ def multiple_imputation(
     Notes
     -----
     Each copy is ``IterativeImputer(sample_posterior=True, max_iter=max_iter,
-    random_state=s_k).fit_transform(data[columns])`` with the seeds :math:`s_k` drawn
-    from ``rng``.  Every round regresses each incomplete column on all others by
-    Bayesian ridge regression and imputes by a draw from the predictive distribution,
-    so the m copies differ by the imputation uncertainty that Rubin's rules
-    (:func:`rubin_pool`) carry into the pooled variance.  Binary columns get
+    random_state=s_k)`` fitted to a bootstrap resample of the rows and then applied
+    to the data, with the seeds :math:`s_k` drawn from ``rng``.  Every round regresses
+    each incomplete column on all others by Bayesian ridge regression and imputes by
+    a draw from the predictive distribution.  Those draws alone hold the regression
+    parameters fixed at one fit, which makes the imputations improper: the
+    between-imputation variance misses the parameters' uncertainty and Rubin's
+    rules understate the pooled variance.  Fitting each imputation's models to its
+    own bootstrap resample draws the parameters too (the bootstrap approximation to
+    proper imputation, Little & Rubin 2019, 10.2.3), so the m copies differ by
+    the uncertainty Rubin's rules (:func:`rubin_pool`) need.  Binary columns get
     continuous draws, which is fine for the linear (risk-difference) models used here.
     """
     if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 2:
@@ -513,23 +518,38 @@ def multiple_imputation(
     if empty:
         raise ValueError(f"The imputation columns {empty} have no observed values to impute from.")
     values = data[list(columns)].to_numpy(dtype=float, na_value=np.nan)
+    incomplete = np.isnan(values).any(axis=0)
     seeds = rng.integers(0, 2**31 - 1, size=int(m))
     completed = []
     for seed in seeds:
+        sample = _bootstrap_sample(values, np.random.default_rng(int(seed)))
         imputer = IterativeImputer(
             sample_posterior=True,
             max_iter=int(max_iter),
             random_state=int(seed),
-            # complete columns have nothing to impute: fitting a model for each of them
-            # (the default) only multiplies the cost
-            skip_complete=True,
+            # complete columns have nothing to impute, so fitting a model for each (the
+            # default) only multiplies the cost; but a column with gaps in the data must
+            # get its model even if the resample happens to hold none of them
+            skip_complete=bool((np.isnan(sample).any(axis=0) == incomplete).all()),
         )
-        filled = imputer.fit_transform(values)
+        filled = imputer.fit(sample).transform(values)
         copy = data.copy()
         for j, column in enumerate(columns):
             copy[column] = filled[:, j]
         completed.append(copy)
     return completed
+
+
+def _bootstrap_sample(values: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+    """Rows resampled with replacement, redrawn while a column has no observed value."""
+    for _ in range(100):
+        sample = values[generator.integers(0, len(values), len(values))]
+        if not np.isnan(sample).all(axis=0).any():
+            return sample
+    raise ValueError(
+        "A column of the imputation model has too few observed values to resample. "
+        f"Got {int((~np.isnan(values)).sum(axis=0).min())} observed values in its sparsest column."
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -8,8 +8,10 @@ standard errors:
   complete cases weighted by the inverse of a logistic model's probability of
   responding, given baseline covariates and arm;
 - multiple imputation (:func:`analysis.missing.multiple_imputation`,
-  ``IterativeImputer(sample_posterior=True)``, m = 20), pooled by Rubin's
-  rules with the Barnard-Rubin df (:func:`analysis.missing.rubin_pool`).
+  ``IterativeImputer(sample_posterior=True)`` fitted to a bootstrap resample
+  per imputation, m = 20), pooled by Rubin's rules
+  (:func:`analysis.missing.rubin_pool`): Barnard-Rubin df for individually
+  randomised trials, Rubin's df capped at the CR2 df for cluster trials.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.estimators import fit_itt
 from analysis.missing import (
@@ -97,7 +100,7 @@ def missing_data_sensitivity(
     rng: np.random.Generator,
     m: int = MI_IMPUTATIONS,
 ) -> tuple[list[dict], list[str]]:
-    """The primary ITT under complete cases, IPW and multiple imputation.
+    r"""The primary ITT under complete cases, IPW and multiple imputation.
 
     Parameters
     ----------
@@ -133,6 +136,10 @@ def missing_data_sensitivity(
     indicator and stratum indicators, so it is congenial with the analysis
     model.  It is single-level: in cluster trials it does not model the
     clusters, so the MI interval may be somewhat narrow when the ICC is high.
+    The pooled interval is :math:`\bar Q \pm t_{0.975,\nu}\sqrt{T}`.  For
+    cluster trials :math:`\nu = \min(\nu_{Rubin}, \nu_{com})`: the
+    Barnard-Rubin factor :math:`(\nu_{com}+1)/(\nu_{com}+3)` is derived for
+    :math:`N - K` residual df and would halve a Satterthwaite df of 2 again.
     """
     rows, warnings = [], []
     complete = fit_itt(
@@ -161,7 +168,7 @@ def missing_data_sensitivity(
         ipw = ipw_weights(
             frame,
             responded=_RESPONDED,
-            covariates=[c for c in response_covariates if frame[c].notna().any()],
+            covariates=list(response_covariates),
             arm="arm",
             stabilised=True,
         )
@@ -191,9 +198,8 @@ def missing_data_sensitivity(
         warnings.append(f"The IPW sensitivity analysis was not run: {exc}")
     strata_columns = _indicator_columns(data, strata, "_stratum") if strata else pd.DataFrame()
     imputable = pd.concat([data[[endline, *covariates, treatment]], strata_columns], axis=1)
-    usable = [c for c in imputable.columns if imputable[c].notna().any()]
     completed = multiple_imputation(
-        imputable[usable], columns=usable, m=m, rng=rng, max_iter=MI_ROUNDS
+        imputable, columns=list(imputable.columns), m=m, rng=rng, max_iter=MI_ROUNDS
     )
     fits = [
         fit_itt(
@@ -207,26 +213,35 @@ def missing_data_sensitivity(
         )
         for copy in completed
     ]
-    pooled = rubin_pool(
-        [f.fit[treatment].estimate for f in fits],
-        [f.fit[treatment].std_error ** 2 for f in fits],
-        df_complete=fits[0].fit[treatment].df,
-    )
+    estimates = [f.fit[treatment].estimate for f in fits]
+    variances = [f.fit[treatment].std_error ** 2 for f in fits]
+    df_complete = fits[0].fit[treatment].df
+    if cluster is None:
+        pooled = rubin_pool(estimates, variances, df_complete=df_complete)
+        df, df_words = pooled.df, "Barnard-Rubin df"
+    else:
+        # Barnard-Rubin's small-sample factor assumes N - K residual df; applied to a
+        # Satterthwaite df of 2 (five clusters) it halves the df again.  Rubin's df,
+        # capped at the complete-data df, keeps the primary's small-sample correction.
+        pooled = rubin_pool(estimates, variances)
+        df = min(pooled.df, df_complete)
+        df_words = f"Rubin's df capped at the complete-data CR2 df, {df_complete:.1f}"
+    half_width = stats.t.ppf(0.975, df) * pooled.std_error
     rows.append(
         {
             "method": "multiple_imputation",
             "arm": arm,
             "estimate": pooled.estimate,
             "std_error": pooled.std_error,
-            "df": pooled.df,
-            "ci_low": pooled.ci_low,
-            "ci_high": pooled.ci_high,
-            "p_value": pooled.p_value,
+            "df": df,
+            "ci_low": pooled.estimate - half_width,
+            "ci_high": pooled.estimate + half_width,
+            "p_value": float(2 * stats.t.sf(abs(pooled.estimate / pooled.std_error), df)),
             "n": int(len(data)),
             "detail": (
                 f"Missing values imputed {m} times with IterativeImputer (sample_posterior, "
-                f"{MI_ROUNDS} rounds of chained equations), "
-                f"pooled by Rubin's rules (Barnard-Rubin df; fraction of missing information {pooled.fmi:.2f})."
+                f"{MI_ROUNDS} rounds of chained equations, each fitted to a bootstrap resample), "
+                f"pooled by Rubin's rules ({df_words}; fraction of missing information {pooled.fmi:.2f})."
             ),
         }
     )

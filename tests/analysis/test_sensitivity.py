@@ -81,7 +81,7 @@ def test_complete_case_row_is_the_primary_fit():
     assert rows[0]["std_error"] == pytest.approx(primary.std_error, rel=1e-12)
 
 
-def test_ipw_and_mi_move_towards_the_truth_when_response_depends_on_observed_data():
+def test_ipw_moves_towards_the_truth_when_response_depends_on_observed_data():
     data = _trial()
     rows, _ = _run(data)
     complete, ipw, mi = (r["estimate"] for r in rows)
@@ -92,10 +92,11 @@ def test_ipw_and_mi_move_towards_the_truth_when_response_depends_on_observed_dat
     assert abs(ipw - TRUE_EFFECT) < abs(complete - TRUE_EFFECT) / 2
     assert rows[1]["ci_low"] < TRUE_EFFECT < rows[1]["ci_high"]
     # MI's imputation model has no role x arm interaction, so it is not expected to
-    # remove this bias; it pools all 20 imputations over everyone randomised
+    # remove this bias; it pools all 20 imputations over everyone randomised, and its
+    # Barnard-Rubin df never exceeds the complete-data df
     assert rows[2]["n"] == len(data)
     assert "imputed 20 times" in rows[2]["detail"]
-    assert rows[2]["ci_low"] < mi < rows[2]["ci_high"]
+    assert np.isfinite(mi) and rows[2]["df"] <= rows[0]["df"]
 
 
 def test_when_loss_is_completely_at_random_all_three_agree():
@@ -121,3 +122,54 @@ def test_with_no_one_lost_there_is_only_the_primary_and_a_note():
     rows, warnings = _run(data, m=5)
     assert [r["method"] for r in rows] == ["complete_case"]
     assert warnings == ["Every participant was followed up: no missing-data sensitivity analysis."]
+
+
+def test_in_a_small_cluster_trial_the_mi_df_is_capped_at_the_cr2_df_not_collapsed():
+    rng = np.random.default_rng(21)
+    clusters = np.repeat(np.arange(6), 40)
+    treated = np.isin(clusters, [0, 2, 4]).astype(float)
+    baseline = rng.normal(20, 3, clusters.size) + rng.normal(0, 1, 6)[clusters]
+    y = (
+        5
+        + 0.7 * baseline
+        + treated
+        + rng.normal(0, 1, 6)[clusters]
+        + rng.normal(0, 1.5, clusters.size)
+    )
+    y[rng.random(clusters.size) < 0.3] = np.nan
+    data = pd.DataFrame(
+        {
+            "participant_id": [f"P{i:04d}" for i in range(clusters.size)],
+            "arm": np.where(treated == 1, "course", "control"),
+            "arm[course]": treated,
+            "cluster": clusters.astype(str),
+            "role": "Social worker",
+            "y_baseline": baseline,
+            "y_endline": y,
+        }
+    )
+    rows, _ = missing_data_sensitivity(
+        data,
+        endline="y_endline",
+        treatment="arm[course]",
+        arm="course",
+        covariates=["y_baseline"],
+        response_covariates=["y_baseline"],
+        strata=None,
+        cluster="cluster",
+        se_type="CR2",
+        rng=np.random.default_rng(4),
+        m=10,
+    )
+    complete, ipw, mi = rows
+    assert complete["df"] < 5  # Satterthwaite df with 6 clusters
+    assert ipw["df"] == pytest.approx(complete["df"], rel=0.5)
+    # Barnard-Rubin would give about (df + 1) / (df + 3) x df x (1 - lambda), near half;
+    # the cap is the CR2 df of the completed data (all 240 rows), close to the primary's
+    cap = float(mi["detail"].split("CR2 df, ")[1].split(";")[0])
+    assert mi["df"] <= cap + 0.05 and 0.8 * complete["df"] < mi["df"] < 1.2 * complete["df"]
+    assert "capped at the complete-data CR2 df" in mi["detail"]
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, mi["df"]) * mi["std_error"]
+    assert mi["ci_high"] - mi["ci_low"] == pytest.approx(2 * half)
