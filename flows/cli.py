@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
-from flows.common import resolve_design_path
+from flows.common import embedded_prefect, resolve_design_path
 from trial_designs.design import DesignError, design_json_schema, load_design
 
 if TYPE_CHECKING:
@@ -652,8 +652,9 @@ def report(
 
 def main() -> None:  # pragma: no cover - console entry point
     np.seterr(all="ignore")
-    app()
+    with embedded_prefect():
+        app()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()
