@@ -31,6 +31,7 @@ from analysis.costs import (
     build_ledger,
     cost_model_from_mapping,
     cost_per_participant,
+    eef_cost_band,
     one_way_sensitivity,
     summarise_ledger,
 )
@@ -65,7 +66,7 @@ _ATTENDANCE_EVENT = "attended"
 def cost_effect_outcomes(design: TrialDesign) -> list[Outcome]:
     """The outcomes priced per unit of effect: the primary, SWEMWBS and turnover, once each."""
     chosen = [o for o in design.outcomes if o.primary]
-    chosen += [o for o in design.outcomes if o.name == "swemwbs" and not o.primary]
+    chosen += [o for o in design.outcomes if o.instrument == "swemwbs" and not o.primary]
     chosen += [o for o in design.outcomes if o.instrument == "turnover" and not o.primary]
     return chosen
 
@@ -77,28 +78,31 @@ def _effect_words(outcome: Outcome) -> tuple[str, str]:
     return outcome.label or outcome.name, "point"
 
 
-def _costed_events(events: pd.DataFrame, data: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
-    """Intervention-arm events with their site, organisation and the unit they are costed to.
+def _costed_events(events: pd.DataFrame, arm: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
+    """The events of one arm's units, with their site, organisation and the unit they are costed to.
 
-    In cluster trials an event belongs to a cluster (a Round, a machine) or to a
-    participant (an attendance); either way its site is the cluster.  In
-    individual trials events belong to participants and there are no sites.
+    ``arm`` holds that arm's participants.  In cluster trials an event belongs
+    to a cluster (a Round, a machine) or to a participant (an attendance);
+    either way its site is the cluster.  In individual trials events belong to
+    participants and there are no sites.  Events of other arms' units (control
+    contamination, or another active arm) are left out.
     """
-    events = events[~events["contaminated"].astype(bool)]
-    people = data.set_index(data["participant_id"].astype(str))
+    people = arm.set_index(arm["participant_id"].astype(str))
+    unit = events["unit_id"].astype(str)
     if design.unit == "cluster":
-        clusters = data.groupby(data["cluster"].astype(str))["organisation"].agg(
+        clusters = arm.groupby(arm["cluster"].astype(str))["organisation"].agg(
             lambda s: s.mode().iat[0] if s.notna().any() else None
         )
-        unit = events["unit_id"].astype(str)
         is_person = unit.isin(people.index)
         site = unit.where(~is_person, unit.map(people["cluster"].astype(str)))
+        keep = is_person | unit.isin(clusters.index)
         organisation = site.map(clusters)
     else:
-        unit = events["unit_id"].astype(str)
+        keep = unit.isin(people.index)
         site = pd.Series(None, index=events.index, dtype=object)
         organisation = unit.map(people["organisation"])
-    return events.assign(site=site, organisation=organisation, **{_COST_UNIT: unit})
+    costed = events.assign(site=site, organisation=organisation, **{_COST_UNIT: unit})
+    return costed[keep.to_numpy()]
 
 
 def _participant_costs(
@@ -132,17 +136,37 @@ def _figure_pair(breakdown, part: str) -> tuple[float, float]:  # noqa: ANN001 -
     return figure.undiscounted, figure.discounted
 
 
-def _attendances(rounds: pd.DataFrame, events: pd.DataFrame) -> float:
+def _attendances(rounds: pd.DataFrame, events: pd.DataFrame, warnings: list[str]) -> float:
     """Person-attendances at the Rounds: each Round's head count where recorded.
 
     Rounds are open to all staff, not only those in the trial, so the head count
-    on the Round is the denominator a Round's cost is shared over; logged
-    attendances of trial participants are the fallback.
+    on the Round is the denominator a Round's cost is shared over.  A Round with
+    no head count counts the trial participants logged as attending it, which
+    is fewer, so the cost per attendee is then overstated: a warning says so.
     """
     counted = rounds["attendees"].astype(float)
     if counted.notna().all():
         return float(counted.sum())
-    return float((events["event_type"] == _ATTENDANCE_EVENT).sum())
+    logged = events[events["event_type"] == _ATTENDANCE_EVENT]
+    if "round_id" in rounds and "round_id" in logged:
+        per_round = logged.groupby(logged["round_id"].astype(str)).size()
+        fallback = rounds["round_id"].astype(str).map(per_round).fillna(0.0)
+    else:
+        fallback = pd.Series(len(logged) / max(len(rounds), 1), index=rounds.index)
+    warnings.append(
+        f"{int(counted.isna().sum())} of {len(rounds)} Rounds have no head count: their "
+        "attendance is the trial participants logged at them, so the cost per attendee per "
+        "Round is overstated."
+    )
+    return float(counted.fillna(fallback).sum())
+
+
+def _per_round_by_site(ledger: pd.DataFrame, rounds: pd.DataFrame) -> dict[str, float]:
+    """Direct running cost per Round at each site, as the CASCADE table reports it."""
+    running = ledger[(ledger["category"] == "running") & (ledger["kind"] == "direct")]
+    cost = running.groupby(running["site"].astype(str))["cost"].sum()
+    held = rounds.groupby(rounds["site"].astype(str)).size()
+    return {site: float(cost.get(site, 0.0) / n) for site, n in held.items()}
 
 
 def _delivery_years(events: pd.DataFrame) -> float:
@@ -231,15 +255,26 @@ def costs_section(
     start = design.follow_up.randomisation
     active = [a for a in design.arm_names if a != design.control_arm]
     treated = data["arm"] == active[0]
-    costed = _costed_events(events, data[treated], design)
+    costed = _costed_events(events[~events["contaminated"].astype(bool)], data[treated], design)
     if costed.empty:
         warnings.append("No delivery events for the intervention arm: costs are not estimated.")
         return None, warnings
-    ledger = build_ledger(costed, model, start_date=start)
+    try:
+        ledger = build_ledger(costed, model, start_date=start)
+    except ValueError as exc:  # the delivery log lacks a quantity a cost item needs
+        warnings.append(f"Costs are not estimated: {exc}")
+        return None, warnings
     summary = summarise_ledger(ledger)
     n_randomised = int(treated.sum())
-    took_up = int(data.loc[treated, "took_up"].sum()) if "took_up" in data else n_randomised
-    completed = int(data.loc[treated, "completed"].sum()) if "completed" in data else took_up
+    if "took_up" in data and "completed" in data:
+        took_up = int(data.loc[treated, "took_up"].sum())
+        completed = int(data.loc[treated, "completed"].sum())
+    else:
+        took_up = completed = n_randomised
+        warnings.append(
+            "The data have no took_up and completed columns: cost per taker and per completer "
+            "are shown as if everyone randomised to the intervention took it up and completed it."
+        )
     rounds = costed[costed["event_type"] == _ROUND_EVENT]
     per = cost_per_participant(
         ledger,
@@ -247,9 +282,11 @@ def costs_section(
         n_took_up=took_up,
         n_completed=min(completed, took_up),
         n_rounds=len(rounds) if len(rounds) else None,
-        attendances=_attendances(rounds, costed) if len(rounds) else None,
+        attendances=_attendances(rounds, costed, warnings) if len(rounds) else None,
         delivery_years=_delivery_years(costed),
     )
+    # EEF rates what a setting pays, not the time of staff it employs anyway
+    direct_per_year = per.per_randomised.direct.undiscounted / per.delivery_years
     per_participant = {}
     for name, breakdown, part in (
         ("randomised", per.per_randomised, "total"),
@@ -267,6 +304,15 @@ def costs_section(
     costs = _participant_costs(costed, data, design, model, start)
     cost_effectiveness = []
     cluster = data["cluster"].astype(str) if design.unit == "cluster" else None
+    if cluster is not None:
+        fewest = int(
+            data.groupby("arm")["cluster"].nunique().reindex([design.control_arm, active[0]]).min()
+        )
+        if fewest < 5:
+            warnings.append(
+                f"An arm has only {fewest} clusters: the cost-effectiveness bootstrap resamples "
+                "whole clusters, so its intervals and acceptability curve are rough."
+            )
     for outcome in cost_effect_outcomes(design):
         endline = f"{outcome.name}_endline"
         if endline not in data or data[endline].notna().sum() == 0:
@@ -310,9 +356,13 @@ def costs_section(
             "rounds": per.n_rounds,
             "attendances": per.attendances,
         },
+        "per_round_by_site": _per_round_by_site(ledger, rounds) if len(rounds) else None,
         "delivery_years": per.delivery_years,
         "per_participant_per_year": per.per_participant_per_year,
-        "eef_band": per.eef_band,
+        "direct_per_participant_per_year": direct_per_year,
+        "eef_band": eef_cost_band(direct_per_year),
+        "eef_band_basis": "direct cost per participant randomised per year of delivery, "
+        "staff time excluded (EEF convention)",
         "cost_effectiveness": cost_effectiveness,
         "sensitivity": [
             {

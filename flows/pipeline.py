@@ -95,7 +95,7 @@ def analyse_stage(design: str) -> str:
 
 
 def _uptake_summary(design: str) -> str:
-    """The uptake stage: funnel, artifacts and dashboard, unless nothing is delivered yet."""
+    """The uptake stage: funnel, artifacts and dashboard (skipped when no intervention is declared)."""
     if not load_design_task.fn(design).interventions:
         return "no intervention declared; skipped"
     result = uptake_flow(design)

@@ -739,7 +739,9 @@ def draw_allocations(
     ``k r_j / T`` for its first ``k`` slots (:func:`_floor_ceil_counts`).
     As ``n - k`` is a multiple of ``T``, ``k r_j mod T = n r_j mod T``, so the
     counts have exactly the distribution :func:`allocate_complete` draws for
-    ``n``.
+    ``n``.  This holds for the units randomised together; late entrants, who
+    took later slots of the sequence, are re-drawn as if they had been there
+    from the start.
     """
     frame, codes, _names, _members = _prepare(units, design)
     method = design.randomisation.method

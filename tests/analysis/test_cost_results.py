@@ -84,7 +84,10 @@ def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination
     section, warnings = costs_section(
         design, events, data, rng=np.random.default_rng(1), n_boot=200
     )
-    assert warnings == []
+    assert warnings == [
+        "An arm has only 2 clusters: the cost-effectiveness bootstrap resamples whole clusters, "
+        "so its intervals and acceptability curve are rough."
+    ]
     amounts = {i["name"]: i["amount"] for i in design.costs["items"]}
     expected_direct = sum(
         amounts["training"][s] + 4 * (amounts["round"][s] + amounts["panel_meeting"][s])
@@ -107,6 +110,13 @@ def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination
     assert per["per_round"] == pytest.approx(running_direct / 12)
     # shared over everyone in the room (12 Rounds x 25), not only the 10 trial participants
     assert per["per_attendee_per_round"] == pytest.approx(running_direct / 300)
+    # the CASCADE table per LA: Round plus panel meeting, per Round held there
+    assert section["per_round_by_site"] == {
+        s: pytest.approx(amounts["round"][s] + amounts["panel_meeting"][s])
+        for s in ("LA1", "LA4", "LA6")
+    }
+    # EEF's band is on the money spent, staff time excluded
+    assert section["direct_per_participant_per_year"] == pytest.approx(expected_direct / 60)
     assert section["denominators"] == {
         "randomised": 60,
         "took_up": 36,
@@ -192,3 +202,49 @@ def test_no_cost_model_or_no_deliveries_means_no_costs_section():
     assert warnings == ["No delivery events for the intervention arm: costs are not estimated."]
     uncosted = design.model_copy(update={"costs": {}})
     assert costs_section(uncosted, events, data, rng=np.random.default_rng(5)) == (None, [])
+
+
+def test_only_the_intervention_arms_units_are_costed_and_gaps_are_said():
+    design, data, events = _schwartz()
+    # a Round logged for a waiting-list LA without the contamination flag (another arm's
+    # unit) and a Round with no head count
+    stray = events[events["event_type"] == "round_held"].iloc[[0]].assign(unit_id="LA5")
+    events = pd.concat([events, stray], ignore_index=True)
+    base, _ = costs_section(design, events, data, rng=np.random.default_rng(6), n_boot=200)
+    clean, _ = costs_section(
+        design, events.iloc[:-1], data, rng=np.random.default_rng(6), n_boot=200
+    )
+    assert base["totals"] == clean["totals"]
+    headless = events.copy()
+    first_round = headless.index[headless["event_type"] == "round_held"][0]
+    headless.loc[first_round, "attendees"] = np.nan
+    none, warnings = costs_section(design, headless, data, rng=np.random.default_rng(6))
+    assert none is None
+    assert warnings[-1].startswith(
+        "Costs are not estimated: The cost item 'attendee_time' takes its quantity from "
+        "attendees x hours of 'round_held' events, so every such event needs attendees and hours."
+    )
+    # without attendees' time in the model the Round is still costed, and its attendance
+    # falls back to the trial participants logged at it
+    money_only = dict(design.costs)
+    money_only["items"] = [i for i in design.costs["items"] if i["name"] != "attendee_time"]
+    untaken = data.drop(columns=["took_up", "completed"])
+    section, warnings = costs_section(
+        design.model_copy(update={"costs": money_only}),
+        headless,
+        untaken,
+        rng=np.random.default_rng(6),
+        n_boot=200,
+    )
+    assert (
+        "1 of 12 Rounds have no head count: their attendance is the trial participants logged "
+        "at them, so the cost per attendee per Round is overstated." in warnings
+    )
+    assert (
+        "The data have no took_up and completed columns: cost per taker and per completer are "
+        "shown as if everyone randomised to the intervention took it up and completed it."
+        in warnings
+    )
+    assert section["per_participant"]["took_up"] == section["per_participant"]["randomised"]
+    # 11 Rounds of 25 and one counted from its 10 logged trial attendees
+    assert section["denominators"]["attendances"] == 11 * 25 + 10

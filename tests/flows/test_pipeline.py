@@ -99,7 +99,7 @@ def _rerun_changes_nothing_and_a_new_wave_changes_only_outcomes() -> None:
     pipeline_flow(TRIAL, pdf=False)
     assert _counts() == before
     assert _digest(results) == first
-    # a follow-up wave arrives: the endline survey again, one timepoint later, rows re-dated
+    # a follow-up wave arrives (the endline answers again, as a new timepoint)
     outcomes = default_drop(TRIAL) / "outcomes"
     wave = pd.read_csv(outcomes / "survey_endline.csv", dtype=str)
     wave.to_csv(outcomes / "survey_followup.csv", index=False)
@@ -111,3 +111,6 @@ def _rerun_changes_nothing_and_a_new_wave_changes_only_outcomes() -> None:
     for table in ("participants", "allocations", "delivery_events"):
         assert after[table] == before[table]
     assert "survey_followup.csv" in " ".join(done["stages"]["outcomes"])
+    # and the analysis and report were redone from the store
+    assert done["stages"]["analyse"] == str(results)
+    assert set(done["stages"]["report"]) == {TRIAL}

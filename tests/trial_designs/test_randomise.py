@@ -259,8 +259,9 @@ def test_constraint_where_two_clusters_are_always_together_is_refused():
 
 def test_blocked_draws_for_inference_have_the_blocked_randomisers_distribution():
     """RI draws permuted blocks as complete randomisation: same arm-count law, same margins."""
-    codes = np.repeat(np.arange(3), [7, 10, 13])  # odd and even strata, 1:2 ratio (T = 3)
-    names = ["a", "b", "c"]
+    sizes = [7, 8, 12, 13]  # remainders 2n mod 3 of 2, 1, 0 (a whole number of blocks), 2
+    codes = np.repeat(np.arange(4), sizes)  # 1:2 ratio, T = 3
+    names = ["a", "b", "c", "d"]
     ratios, block_sizes = (1, 2), (3, 6)
     blocked = np.stack(
         [
@@ -276,7 +277,7 @@ def test_blocked_draws_for_inference_have_the_blocked_randomisers_distribution()
         values, freq = np.unique(counts, return_counts=True)
         return dict(zip(values.tolist(), (freq / len(draws)).tolist(), strict=True))
 
-    for stratum, n in enumerate([7, 10, 13]):
+    for stratum, n in enumerate(sizes):
         law_blocked, law_complete = count_law(blocked, stratum), count_law(complete, stratum)
         # both give floor or ceil of 2n/3, with the same probabilities (3,000 draws: MC SE < 0.01)
         assert set(law_blocked) == set(law_complete) <= {2 * n // 3, -(-2 * n // 3)}
