@@ -42,22 +42,6 @@ __all__ = ["BOOTSTRAP_REPLICATES", "costs_section", "cost_effect_outcomes"]
 #: Replicates of the cost-effectiveness bootstrap.
 BOOTSTRAP_REPLICATES = 5000
 
-_LEDGER_FIELDS = [
-    "item",
-    "site",
-    "organisation",
-    "event_type",
-    "category",
-    "kind",
-    "unit",
-    "year",
-    "quantity",
-    "unit_cost",
-    "cost",
-    "cost_discounted",
-    "currency_year",
-    "source",
-]
 _COST_UNIT = "cost_unit"
 _ROUND_EVENT = "round_held"
 _ATTENDANCE_EVENT = "attended"
@@ -342,10 +326,7 @@ def costs_section(
         "currency": model.currency,
         "currency_year": max(per.currency_years) if per.currency_years else None,
         "discount_rate": model.discount_rate,
-        "ledger": ledger[_LEDGER_FIELDS]
-        .astype(object)
-        .where(ledger[_LEDGER_FIELDS].notna(), None)
-        .to_dict("records"),
+        "ledger": ledger.astype(object).where(ledger.notna(), None).to_dict("records"),
         "totals": totals,
         "by_organisation": {k: v.undiscounted for k, v in summary.by_organisation.items()},
         "per_participant": per_participant,

@@ -142,15 +142,21 @@ def missing_data_sensitivity(
     :math:`N - K` residual df and would halve a Satterthwaite df of 2 again.
     """
     rows, warnings = [], []
-    complete = fit_itt(
-        data,
-        outcome=endline,
-        treatment_columns=[treatment],
-        covariates=covariates,
-        strata=strata,
-        cluster=cluster,
-        se_type=se_type,
-    )
+
+    def fit(frame: pd.DataFrame, weights: str | None = None):  # noqa: ANN202 - an ITTResult
+        """The primary's model on another version of the data."""
+        return fit_itt(
+            frame,
+            outcome=endline,
+            treatment_columns=[treatment],
+            covariates=covariates,
+            strata=strata,
+            cluster=cluster,
+            se_type=se_type,
+            weights=weights,
+        )
+
+    complete = fit(data)
     rows.append(
         {
             "method": "complete_case",
@@ -172,16 +178,7 @@ def missing_data_sensitivity(
             arm="arm",
             stabilised=True,
         )
-        weighted = fit_itt(
-            frame.assign(**{_WEIGHT: ipw.weights.where(responded)}),
-            outcome=endline,
-            treatment_columns=[treatment],
-            covariates=covariates,
-            strata=strata,
-            cluster=cluster,
-            se_type=se_type,
-            weights=_WEIGHT,
-        )
+        weighted = fit(frame.assign(**{_WEIGHT: ipw.weights.where(responded)}), _WEIGHT)
         rows.append(
             {
                 "method": "ipw",
@@ -201,18 +198,7 @@ def missing_data_sensitivity(
     completed = multiple_imputation(
         imputable, columns=list(imputable.columns), m=m, rng=rng, max_iter=MI_ROUNDS
     )
-    fits = [
-        fit_itt(
-            copy.assign(**{c: data[c] for c in (strata, cluster) if c}),
-            outcome=endline,
-            treatment_columns=[treatment],
-            covariates=covariates,
-            strata=strata,
-            cluster=cluster,
-            se_type=se_type,
-        )
-        for copy in completed
-    ]
+    fits = [fit(copy.assign(**{c: data[c] for c in (strata, cluster) if c})) for copy in completed]
     estimates = [f.fit[treatment].estimate for f in fits]
     variances = [f.fit[treatment].std_error ** 2 for f in fits]
     df_complete = fits[0].fit[treatment].df
