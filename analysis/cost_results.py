@@ -115,6 +115,36 @@ def _participant_costs(
     return pd.Series(own.to_numpy(float), index=data.index)
 
 
+def _baseline_adjusted(
+    data: pd.DataFrame, name: str, used: pd.Series, arm: str
+) -> tuple[np.ndarray, pd.Series]:
+    """Each participant's endline, adjusted for their baseline as the primary ANCOVA is.
+
+    With ``b`` the ANCOVA slope on the baseline (arm and strata in the model),
+    ``y - b (x - x̄)`` has arm means whose difference is the ANCOVA effect
+    (exactly, without strata), so the bootstrap prices the same effect the
+    report headlines rather than a raw difference that baseline imbalance can
+    turn round.  ``b`` is held fixed across replicates.  Outcomes without a
+    baseline (turnover, absence) are used as they are.
+    """
+    endline, baseline = f"{name}_endline", f"{name}_baseline"
+    if baseline not in data or data.loc[used, baseline].notna().sum() < 3:
+        return data.loc[used, endline].to_numpy(float), used
+    used = used & data[baseline].notna()
+    rows = data[used]
+    parts = [
+        np.ones(len(rows)),
+        (rows["arm"] == arm).to_numpy(float),
+        rows[baseline].to_numpy(float),
+    ]
+    if "stratum" in rows and rows["stratum"].nunique() > 1:
+        dummies = pd.get_dummies(rows["stratum"].astype(str), drop_first=True, dtype=float)
+        parts += [dummies[c].to_numpy() for c in dummies]
+    coefficients, *_ = np.linalg.lstsq(np.column_stack(parts), rows[endline].to_numpy(float))
+    x = rows[baseline].to_numpy(float)
+    return rows[endline].to_numpy(float) - coefficients[2] * (x - x.mean()), used
+
+
 def _figure_pair(breakdown, part: str) -> tuple[float, float]:  # noqa: ANN001 - a CostBreakdown
     figure = getattr(breakdown, part)
     return figure.undiscounted, figure.discounted
@@ -230,7 +260,8 @@ def costs_section(
     equally among its randomised members, so the mean participant cost in the
     intervention arm is the total over the number randomised to it.  The
     bootstrap pairs each followed-up participant's cost with their endline
-    outcome and resamples within arms (whole clusters in cluster trials).
+    outcome, adjusted for its baseline as the ANCOVA is (:func:`_baseline_adjusted`),
+    and resamples within arms (whole clusters in cluster trials).
     """
     if not design.costs:
         return None, []
@@ -302,10 +333,11 @@ def costs_section(
         if endline not in data or data[endline].notna().sum() == 0:
             continue
         used = data[endline].notna() & data["arm"].isin([design.control_arm, active[0]])
+        outcome_values, used = _baseline_adjusted(data, outcome.name, used, active[0])
         label, unit = _effect_words(outcome)
         result = bootstrap_cost_effect(
             costs[used].to_numpy(float),
-            data.loc[used, endline].to_numpy(float),
+            outcome_values,
             (data.loc[used, "arm"] == active[0]).to_numpy(),
             rng=rng,
             clusters=None if cluster is None else cluster[used].to_numpy(),

@@ -248,3 +248,52 @@ def test_only_the_intervention_arms_units_are_costed_and_gaps_are_said():
     assert section["per_participant"]["took_up"] == section["per_participant"]["randomised"]
     # 11 Rounds of 25 and one counted from its 10 logged trial attendees
     assert section["denominators"]["attendances"] == 11 * 25 + 10
+
+
+def test_the_priced_effect_is_the_baseline_adjusted_itt_not_the_raw_difference():
+    """Baseline imbalance can turn a raw difference round; the ICER prices the ANCOVA effect."""
+    from analysis.estimators import fit_itt
+
+    design = load_design(DESIGNS / "letters.yaml")
+    rng = np.random.default_rng(9)
+    n = 200
+    treated = np.r_[np.ones(n // 2), np.zeros(n // 2)]
+    baseline = rng.normal(5, 2, n) - 1.0 * treated  # the letter arm starts lower
+    endline = 1 + 0.8 * baseline + 0.5 * treated + rng.normal(0, 1, n)
+    ids = [f"P{i:03d}" for i in range(n)]
+    data = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "arm": np.where(treated == 1, "letter", "control"),
+            "arm[letter]": treated,
+            "cluster": np.nan,
+            "organisation": "Dudley",
+            "took_up": treated.astype(int),
+            "completed": treated.astype(int),
+            "feeling_valued_baseline": baseline,
+            "feeling_valued_endline": endline,
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "unit_id": ids[: n // 2],
+            "event_type": "letter_sent",
+            "occurred_at": pd.Timestamp("2019-04-10"),
+            "quantity": np.nan,
+            "hours": np.nan,
+            "attendees": np.nan,
+            "contaminated": False,
+        }
+    )
+    section, _ = costs_section(design, events, data, rng=np.random.default_rng(1), n_boot=200)
+    (row,) = section["cost_effectiveness"]
+    ancova = fit_itt(
+        data,
+        outcome="feeling_valued_endline",
+        treatment_columns=["arm[letter]"],
+        covariates=["feeling_valued_baseline"],
+    ).fit["arm[letter]"]
+    raw = endline[treated == 1].mean() - endline[treated == 0].mean()
+    assert raw < 0 < ancova.estimate  # the imbalance turns the raw difference round
+    assert row["incremental_effect"] == pytest.approx(ancova.estimate, rel=1e-9)
+    assert row["verdict"] == "trade-off"
