@@ -27,6 +27,7 @@ from analysis import results as results_module  # noqa: E402
 from analysis.cost_results import costs_section  # noqa: E402
 from analysis.sensitivity import missing_data_sensitivity  # noqa: E402
 from flows.analyse import load_cost_events  # noqa: E402
+from flows.common import embedded_prefect  # noqa: E402
 from flows.demo import DEMO_TRIALS, demo_flow  # noqa: E402
 from flows.export import load_analysis_dataset  # noqa: E402
 from flows.store import Store  # noqa: E402
@@ -85,7 +86,8 @@ def main() -> None:
     home = os.environ["TRIALFLOW_HOME"]
     os.environ.setdefault("TRIALFLOW_REPORTS_DIR", os.path.join(home, "reports"))
     start = time.perf_counter()
-    demo_flow(pdf=False)
+    with embedded_prefect():  # as the CLI runs it
+        demo_flow(pdf=False)
     print(
         f"demo pipelines (simulated data into the store, no PDFs): {time.perf_counter() - start:.1f} s"
     )
