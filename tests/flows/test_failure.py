@@ -70,6 +70,9 @@ def test_killed_ingest_leaves_nothing_and_a_rerun_matches_a_clean_run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # its own process group, so the kill takes its temporary Prefect server with it
+        # (as a crashed machine would) instead of leaving that server running
+        start_new_session=True,
     )
     seen = ""
     deadline = time.time() + 120
@@ -78,7 +81,7 @@ def test_killed_ingest_leaves_nothing_and_a_rerun_matches_a_clean_run(
         seen += line
         if "store outcomes" in line or not line:
             break
-    child.send_signal(signal.SIGKILL)
+    os.killpg(child.pid, signal.SIGKILL)
     child.wait(30)
     assert "store outcomes" in seen, seen[-2000:]
     after_kill = _counts()
