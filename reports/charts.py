@@ -358,6 +358,22 @@ def ceac_chart(curve: Sequence[dict], *, effect_label: str, chart_id: str) -> Ch
     )
 
 
+def _labels_below(rows: Sequence[dict], *, decades: float = 0.15) -> set[int]:
+    """Which points' labels go under them, so labels of trials at nearly the same cost
+    (within ``decades`` on the log scale) do not overlap.
+
+    From the dearest down, a label goes above its point unless the next dearer
+    trial is that close, in which case it takes the other side from that one's.
+    """
+    order = sorted(range(len(rows)), key=lambda k: rows[k]["cost"], reverse=True)
+    below: set[int] = set()
+    for dearer, cheaper in zip(order, order[1:], strict=False):
+        close = math.log10(rows[dearer]["cost"]) - math.log10(rows[cheaper]["cost"]) < decades
+        if close and dearer not in below:
+            below.add(cheaper)
+    return below
+
+
 def portfolio_chart(rows: Sequence[dict], *, effect_label: str, chart_id: str) -> Chart:
     """Cost per participant (log scale) against the effect on the shared outcome, with 95% CIs.
 
@@ -369,6 +385,7 @@ def portfolio_chart(rows: Sequence[dict], *, effect_label: str, chart_id: str) -
         not measure it).
     """
     drawn = [r for r in rows if r.get("effect") is not None and r.get("cost")]
+    below = _labels_below(drawn)
     with plt.rc_context(_STYLE):
         fig, ax = _figure(7.0, 4.4)
         for k, row in enumerate(drawn):
@@ -388,7 +405,7 @@ def portfolio_chart(rows: Sequence[dict], *, effect_label: str, chart_id: str) -
                 row["label"],
                 (row["effect"], row["cost"]),
                 textcoords="offset points",
-                xytext=(8, 7),
+                xytext=(8, -15) if k in below else (8, 7),
                 fontsize=9,
                 color=colour,
             )
