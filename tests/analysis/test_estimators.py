@@ -41,6 +41,7 @@ DATASETS = {
     "individual": _individual(),
     "coffee13": reference_values.load_dataset("coffee13"),
     "iv": reference_values.load_dataset("iv"),
+    "teams": reference_values.load_dataset("teams"),
 }
 
 
@@ -77,6 +78,15 @@ def _fit_like_r(name: str, se_type: str, data: dict[str, pd.DataFrame] = DATASET
             se_type=se_type,
             weights=weights,
         )
+    if name.startswith("teams"):
+        # Randomised one by one within LAs, SEs clustered by team (analysis.cluster_se_by).
+        clustered = {"cluster": "team"} if se_type and se_type.startswith("CR") else {}
+        common = dict(covariates=["baseline"], strata="stratum", se_type=se_type, **clustered)
+        if name.startswith("teams_iv"):
+            return fit_cace(
+                data["teams"], outcome="y", uptake="took_up", assignment="treat", **common
+            )
+        return fit_itt(data["teams"], outcome="y", treatment_columns=["treat"], **common)
     if name.startswith("iv_dose"):
         return fit_cace(
             data["iv"],
@@ -115,6 +125,8 @@ def test_every_reference_model_is_checked():
     kinds = {(m.kind, m.se_type, "weighted" in m.name) for m in REFERENCE.values()}
     for needed in [("ols", "HC2", False), ("ols", "CR2", True), ("iv", "CR2", False)]:
         assert needed in kinds
+    # clustered by a grouping that is not the unit of randomisation, OLS and 2SLS
+    assert {"teams_CR2", "teams_clubSandwich_CR2", "teams_iv_CR2"} <= set(REFERENCE)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))

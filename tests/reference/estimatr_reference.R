@@ -22,6 +22,10 @@ ind$arm3 <- factor(ind$arm3, levels = c("control", "letter", "letter_plus"))
 cof <- read("coffee13.csv")
 ivd <- read("iv.csv")
 ivd$stratum <- factor(ivd$stratum)
+tms <- read("teams.csv")
+tms$stratum <- factor(tms$stratum)
+# lm and ivreg drop incomplete rows; clubSandwich's cluster vector must match the rows kept.
+tms_cc <- tms[complete.cases(tms[, c("y", "baseline")]), ]
 
 num <- function(x) trimws(formatC(as.numeric(x), digits = 17, format = "g"))
 coef_rows <- list()
@@ -123,6 +127,24 @@ add_club("iv_clubSandwich_CR2",
          ivd$team, "iv")
 add_club("coffee_weighted_clubSandwich_CR2", lm(y ~ treat + baseline, data = cof, weights = w),
          cof$building, "ols")
+
+# (f) Individually randomised within 4 LAs, SEs clustered by team (40 teams): the
+#     grouping is not the unit of randomisation (trialflow's analysis.cluster_se_by).
+add_estimatr("teams_HC2",
+             lm_robust(y ~ treat + baseline + stratum, data = tms, se_type = "HC2"), "ols")
+for (se in c("CR0", "stata", "CR2")) {
+  add_estimatr(paste0("teams_", se),
+               lm_robust(y ~ treat + baseline + stratum, data = tms, clusters = team,
+                         se_type = se), "ols")
+}
+add_club("teams_clubSandwich_CR2", lm(y ~ treat + baseline + stratum, data = tms_cc),
+         tms_cc$team, "ols")
+add_estimatr("teams_iv_CR2",
+             iv_robust(y ~ took_up + baseline + stratum | treat + baseline + stratum,
+                       data = tms, clusters = team, se_type = "CR2", diagnostics = TRUE), "iv")
+add_club("teams_iv_clubSandwich_CR2",
+         ivreg(y ~ took_up + baseline + stratum | treat + baseline + stratum, data = tms_cc),
+         tms_cc$team, "iv")
 
 dir.create("tests/reference/output", showWarnings = FALSE)
 out <- function(rows, name) {

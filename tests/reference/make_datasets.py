@@ -11,6 +11,10 @@ if a dataset changes.  Shapes mirror the seed trials (see shared/DOMAIN.md):
   ICC about 0.05, a building-level covariate and within-building weights.
 - ``iv.csv``: goal-setting-like, N = 1,315 in 8 LAs and 60 teams, about 20%
   uptake among the assigned and none in control, a module dose, weights.
+- ``teams.csv``: staff randomised one by one within 4 LAs (strata) but working
+  in 40 teams of 4-30 (team ICC about 0.1), for CR2 clustered by a grouping
+  that is not the unit of randomisation (``analysis.cluster_se_by``); about
+  60% uptake among the assigned, none in control; some missing values.
 """
 
 from __future__ import annotations
@@ -115,12 +119,55 @@ def iv(rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
+def teams(rng: np.random.Generator) -> pd.DataFrame:
+    n_teams = 40
+    sizes = rng.integers(4, 31, n_teams)
+    team = np.repeat(np.arange(1, n_teams + 1), sizes)
+    n = len(team)
+    # Teams sit inside an LA; staff are randomised individually within LAs.
+    team_la = np.array(["Bracknell Forest", "Dudley", "Halton", "Shropshire"])[
+        rng.integers(0, 4, n_teams)
+    ]
+    stratum = team_la[team - 1]
+    treat = np.zeros(n, dtype=int)
+    for level in np.unique(stratum):
+        members = rng.permutation(np.flatnonzero(stratum == level))
+        treat[members[: len(members) // 2]] = 1
+    took_up = treat * (rng.random(n) < 0.6)
+    total_sd = 3.5
+    icc = 0.1
+    team_effect = rng.normal(0, np.sqrt(icc) * total_sd, n_teams)[team - 1]
+    baseline = rng.normal(21, 3.5, n) + team_effect
+    y = (
+        8
+        + 0.9 * took_up
+        + 0.6 * baseline
+        + 0.5 * (stratum == "Dudley")
+        + team_effect
+        + rng.normal(0, np.sqrt(1 - icc) * total_sd, n)
+    )
+    y[rng.choice(n, n // 12, replace=False)] = np.nan
+    baseline[rng.choice(n, 6, replace=False)] = np.nan
+    return pd.DataFrame(
+        {
+            "id": [f"S{i:04d}" for i in range(1, n + 1)],
+            "y": y,
+            "treat": treat,
+            "took_up": took_up,
+            "baseline": baseline,
+            "stratum": stratum,
+            "team": [f"T{t:02d}" for t in team],
+        }
+    )
+
+
 def main() -> None:
     DATA.mkdir(exist_ok=True)
     for name, make, seed in (
         ("individual", individual, 101),
         ("coffee13", coffee, 202),
         ("iv", iv, 303),
+        ("teams", teams, 404),
     ):
         frame = make(np.random.default_rng(seed))
         frame.to_csv(DATA / f"{name}.csv", index=False, float_format="%.17g", na_rep="NA")
