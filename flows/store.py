@@ -21,16 +21,19 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from flows import settings
+
 __all__ = [
     "DEFAULT_HOME",
     "AlreadyRandomisedError",
+    "AlreadyWithdrawnError",
     "Store",
     "metadata",
     "trialflow_home",
     "IngestSummary",
 ]
 
-DEFAULT_HOME = Path(".trialflow")
+DEFAULT_HOME = settings.DEFAULT_HOME
 
 metadata = sa.MetaData()
 
@@ -183,6 +186,31 @@ outcome_values = sa.Table(
     sa.Column("source_row", sa.Integer, nullable=False),
 )
 
+# A withdrawn participant stays in the trial (ITT, CONSORT); only contact with them stops.
+withdrawals = sa.Table(
+    "withdrawals",
+    metadata,
+    sa.Column("trial_id", sa.String(64), primary_key=True),
+    sa.Column("participant_id", sa.String(128), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("withdrawn_at", sa.DateTime, nullable=False),
+)
+
+# One row per run of a stage flow (completed or failed), for `trialflow status`.
+stage_runs = sa.Table(
+    "stage_runs",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trial_id", sa.String(64), nullable=False),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # completed | failed
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("flow_run_id", sa.String(64)),
+)
+
 _APPEND_ONLY = ("allocations", "audit_log")
 
 
@@ -190,16 +218,20 @@ class AlreadyRandomisedError(RuntimeError):
     """A trial that has allocations already; re-randomising needs force and a reason."""
 
 
+class AlreadyWithdrawnError(ValueError):
+    """A participant who was withdrawn before; withdrawing again changes nothing."""
+
+
 def trialflow_home() -> Path:
-    """The working folder for the store, Prefect and outputs: ``$TRIALFLOW_HOME`` or ./.trialflow."""
-    return Path(os.environ.get("TRIALFLOW_HOME", DEFAULT_HOME)).resolve()
+    """The working folder for the store, Prefect and outputs (:class:`flows.settings.Settings`)."""
+    return settings.get_settings().home
 
 
 def _default_url() -> str:
-    url = os.environ.get("TRIALFLOW_DATABASE_URL")
-    if url:
-        return url
-    home = trialflow_home()
+    config = settings.get_settings()
+    if not config.uses_default_database:
+        return config.database_url
+    home = config.home
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'trialflow.db'}"
 
@@ -649,9 +681,179 @@ class Store:
             .order_by(audit_log.c.audit_id)
         )
 
+    def trial_ids(self) -> list[str]:
+        """Every trial in the store, sorted."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(trials.c.trial_id)).scalars())
+
+    # -- withdrawals ------------------------------------------------------------
+    def withdraw(self, *, trial_id: str, participant_id: str, reason: str) -> dict:
+        """Withdraw a participant from further contact, and log it, in one transaction.
+
+        The participant keeps their allocation and stays in the ITT analysis
+        and the CONSORT counts; letters and deliveries stop.
+
+        Raises
+        ------
+        LookupError
+            The trial or the participant is not in the store (no other ids are listed).
+        AlreadyWithdrawnError
+            The participant was withdrawn before; nothing changes.
+        ValueError
+            The reason is empty.
+        """
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError(
+                'A withdrawal needs a reason (--reason "..."): it goes into the audit log. '
+                "Got an empty reason instead."
+            )
+        who, now = _who(), _now()
+        with self.transaction(lock_trial=trial_id) as conn:
+            trial = (
+                conn.execute(sa.select(trials).where(trials.c.trial_id == trial_id))
+                .mappings()
+                .first()
+            )
+            if trial is None:
+                known = sorted(conn.execute(sa.select(trials.c.trial_id)).scalars())
+                raise LookupError(
+                    f"Trial '{trial_id}' is not in the store. Known trials: "
+                    f"{', '.join(known) if known else '(none yet)'}."
+                )
+            person = (
+                conn.execute(
+                    sa.select(participants.c.unit_id).where(
+                        participants.c.trial_id == trial_id,
+                        participants.c.participant_id == participant_id,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if person is None:
+                raise LookupError(
+                    f"Trial '{trial_id}' has no participant with the id given; check the id "
+                    f"against the coordinator's allocation list. Got '{participant_id}' instead."
+                )
+            before = (
+                conn.execute(
+                    sa.select(withdrawals).where(
+                        withdrawals.c.trial_id == trial_id,
+                        withdrawals.c.participant_id == participant_id,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if before is not None:
+                raise AlreadyWithdrawnError(
+                    f"Participant '{participant_id}' of trial '{trial_id}' was already withdrawn "
+                    f"on {before['withdrawn_at']:%Y-%m-%d %H:%M} UTC by {before['who']} "
+                    f"(reason: {before['reason']}). Nothing changed."
+                )
+            arm = conn.execute(
+                sa.select(allocations.c.arm).where(
+                    allocations.c.trial_id == trial_id,
+                    allocations.c.round == trial["active_round"],
+                    allocations.c.unit_id == person["unit_id"],
+                )
+            ).scalar_one_or_none()
+            conn.execute(
+                withdrawals.insert().values(
+                    trial_id=trial_id,
+                    participant_id=participant_id,
+                    reason=reason,
+                    who=who,
+                    withdrawn_at=now,
+                )
+            )
+            conn.execute(
+                audit_log.insert(),
+                {
+                    "trial_id": trial_id,
+                    "event": "withdrawn",
+                    "who": who,
+                    "at": now,
+                    "round": trial["active_round"],
+                    "unit_id": person["unit_id"],
+                    "arm": arm,
+                    "design_hash": trial["design_hash"],
+                    "details_json": json.dumps(
+                        {"participant_id": participant_id, "reason": reason}
+                    ),
+                },
+            )
+        return {
+            "trial_id": trial_id,
+            "participant_id": participant_id,
+            "arm": arm,
+            "reason": reason,
+            "who": who,
+            "withdrawn_at": now,
+        }
+
+    def withdrawals(self, trial_id: str) -> pd.DataFrame:
+        """The trial's withdrawn participants: participant_id, reason, who, withdrawn_at."""
+        found = self.read(
+            sa.select(
+                withdrawals.c.participant_id,
+                withdrawals.c.reason,
+                withdrawals.c.who,
+                withdrawals.c.withdrawn_at,
+            )
+            .where(withdrawals.c.trial_id == trial_id)
+            .order_by(withdrawals.c.withdrawn_at, withdrawals.c.participant_id)
+        )
+        if found.empty:
+            return pd.DataFrame(columns=["participant_id", "reason", "who", "withdrawn_at"])
+        return found
+
+    # -- stage runs -------------------------------------------------------------
+    def record_stage_run(
+        self,
+        *,
+        trial_id: str,
+        stage: str,
+        status: str,
+        summary: str | None,
+        started_at: dt.datetime | None = None,
+        flow_run_id: str | None = None,
+    ) -> None:
+        """Note that a stage ran (``completed`` or ``failed``), for ``trialflow status``."""
+        with self.transaction() as conn:
+            conn.execute(
+                stage_runs.insert().values(
+                    trial_id=trial_id,
+                    stage=stage,
+                    status=status,
+                    started_at=started_at,
+                    finished_at=_now(),
+                    summary=summary,
+                    flow_run_id=flow_run_id,
+                )
+            )
+
+    def stage_runs(self, trial_id: str) -> pd.DataFrame:
+        """Every recorded stage run of a trial, oldest first."""
+        found = self.read(
+            sa.select(stage_runs)
+            .where(stage_runs.c.trial_id == trial_id)
+            .order_by(stage_runs.c.run_id)
+        )
+        if found.empty:
+            return pd.DataFrame(columns=[c.name for c in stage_runs.columns])
+        return found
+
     def enrol(
-        self, *, design, newcomers: pd.DataFrame, allocate_slot, algorithm_version: str
-    ) -> pd.DataFrame:  # noqa: ANN001
+        self,
+        *,
+        design,  # noqa: ANN001
+        newcomers: pd.DataFrame,
+        allocate_slot,  # noqa: ANN001
+        algorithm_version: str,
+        pii: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         """Allocate late entrants from their stratum's concealed sequence, one transaction.
 
         ``allocate_slot(stratum, position, n_initial)`` returns the arm of a
@@ -798,6 +1000,20 @@ class Store:
                 conn.execute(audit_log.insert(), audit_rows)
             if member_rows:
                 conn.execute(participants.insert(), member_rows)
+                if pii is not None and len(pii):
+                    # late entrants' names go where the initial roster's went, for letters and the list
+                    added = {row["participant_id"] for row in member_rows}
+                    fresh = pii[pii["participant_id"].astype("str").isin(added)]
+                    if len(fresh):
+                        conn.execute(
+                            participant_pii.insert(),
+                            [
+                                {"trial_id": design.id, **{k: _text(v) for k, v in row.items()}}
+                                for row in fresh.drop_duplicates("participant_id").to_dict(
+                                    "records"
+                                )
+                            ],
+                        )
         return pd.DataFrame(results, columns=["participant_id", "unit_id", "arm", "status"])
 
     def insert_new_many(
