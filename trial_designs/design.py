@@ -277,7 +277,18 @@ class Analysis(_Frozen):
 
     covariates: tuple[str, ...] = ()
     se_type: str | None = Field(
-        default=None, description="Default HC2 (individual) or CR2 (cluster)."
+        default=None,
+        description="Default HC2 (individual), or CR2 in cluster trials and with cluster_se_by.",
+    )
+    cluster_se_by: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Individually randomised trials only: a column of the analysis dataset "
+        "(a roster field such as team or building, a roster covariate, or a column of a --data "
+        "file) to cluster standard errors by when people randomised one by one share a team or "
+        "village. SEs are then CR2 (Bell-McCaffrey, Satterthwaite df), as estimatr's "
+        "lm_robust(clusters = team, se_type = 'CR2'); randomisation inference still re-draws "
+        "the individual allocation.",
     )
     ri_draws: int = Field(default=2000, ge=0)
     subgroups: tuple[str, ...] = ()
@@ -401,6 +412,37 @@ class TrialDesign(_Frozen):
                 raise ValueError(
                     f"'{needed}' is used for strata or clusters but the roster does not map it. Got columns {sorted(self.roster.columns)} instead"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _clustered_standard_errors(self) -> TrialDesign:
+        from analysis.estimators import SE_TYPES  # the estimators' own rule book
+
+        se_type, by = self.analysis.se_type, self.analysis.cluster_se_by
+        clustered = [t for t, (_, needs_clusters) in SE_TYPES.items() if needs_clusters]
+        robust = [t for t in SE_TYPES if t not in clustered]
+        if self.unit == "cluster":
+            if by is not None:
+                raise ValueError(
+                    "'analysis.cluster_se_by' is for individually randomised trials: a cluster "
+                    f"trial's standard errors are already clustered by its unit of randomisation "
+                    f"('{self.cluster_by}'). Remove it. Got cluster_se_by '{by}' instead"
+                )
+            return self
+        if se_type in clustered and by is None:
+            raise ValueError(
+                f"'analysis.se_type' '{se_type}' is cluster-robust, but participants are "
+                "randomised individually and no grouping is named to cluster by. Add "
+                "'analysis.cluster_se_by: <column>' (e.g. team) to cluster standard errors by "
+                f"it, or choose one of: {', '.join(robust)}. Got se_type '{se_type}' and "
+                "cluster_se_by None instead"
+            )
+        if by is not None and se_type in robust:
+            raise ValueError(
+                f"'analysis.cluster_se_by' '{by}' clusters the standard errors, so "
+                f"'analysis.se_type' must be cluster-robust: one of {', '.join(clustered)} "
+                f"(CR2 if left out). Got se_type '{se_type}' instead"
+            )
         return self
 
     # -- derived, read-only views ------------------------------------------------
