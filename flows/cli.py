@@ -551,8 +551,8 @@ def diagnose(
     dask_address: str = typer.Option(
         None,
         "--dask-address",
-        envvar="TRIALFLOW_DASK_ADDRESS",
-        help="Run on an existing Dask scheduler, e.g. tcp://host:8786.",
+        help="Run on an existing Dask scheduler, e.g. tcp://host:8786 "
+        "(default: $TRIALFLOW_DASK_ADDRESS, see flows/settings.py).",
     ),
     dask_workers: int = typer.Option(
         0, "--dask-workers", help="Start a local Dask cluster with this many worker processes."
@@ -560,11 +560,12 @@ def diagnose(
 ) -> None:
     """Simulation-based design diagnosis: power, bias, RMSE and coverage of each estimator."""
     from flows.diagnose import run_diagnosis
+    from flows.settings import get_settings
 
     try:
         summary = run_diagnosis(
             str(design),
-            dask_address=dask_address,
+            dask_address=dask_address or get_settings().dask_address,
             dask_workers=dask_workers,
             sims=sims,
             effect=effect,

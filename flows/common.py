@@ -14,7 +14,7 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from flows.store import trialflow_home
+from flows.settings import get_settings
 from trial_designs.design import TrialDesign, load_design
 
 __all__ = [
@@ -28,18 +28,18 @@ __all__ = [
 #: I/O tasks retry; statistical tasks never do.
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": 1}
 
-_PACKAGED = Path(__file__).resolve().parent.parent / "trial_designs"
-
 
 def resolve_design_path(design: str | Path) -> Path:
-    """A design file path, or the id of a packaged design (``letters`` -> trial_designs/letters.yaml)."""
+    """A design file path, or a design id looked up in the designs folder, then the packaged designs.
+
+    ``coffee`` -> ``$TRIALFLOW_DESIGNS_DIR/coffee.yaml`` if it exists, else
+    ``trial_designs/coffee.yaml`` (see :mod:`flows.settings`).
+    """
     path = Path(design)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    packaged = _PACKAGED / f"{design}.yaml"
-    if packaged.exists():
-        return packaged
-    return path
+    found = get_settings().design_file(str(design))
+    return found if found is not None else path
 
 
 @task(name="load design", cache_policy=NO_CACHE)
@@ -48,8 +48,8 @@ def load_design_task(design: str | Path) -> TrialDesign:
 
 
 def output_dir(trial_id: str, *parts: str) -> Path:
-    """``.trialflow/out/<trial>/...``, created."""
-    path = trialflow_home().joinpath("out", trial_id, *parts)
+    """``<TRIALFLOW_HOME>/out/<trial>/...``, created."""
+    path = get_settings().out_dir(trial_id).joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

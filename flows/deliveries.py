@@ -30,8 +30,9 @@ from prefect.cache_policies import NO_CACHE
 from analysis.uptake import DELIVERY_FIELDS, contaminated_events, contamination
 from flows.checks import PROBLEM_COLUMNS, Rule, format_problems, run_rules
 from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
-from flows.store import IngestSummary, Store, delivery_events, trialflow_home
+from flows.store import IngestSummary, Store, delivery_events
 from trial_designs.design import Intervention, TrialDesign
 
 __all__ = [
@@ -435,7 +436,7 @@ def write_events(
 ) -> IngestSummary:
     """Archive the raw file, then store events, quarantine rows and the file record in one transaction."""
     path = Path(path)
-    archived = archive_file(path, trialflow_home() / "archive" / design.id, digest)
+    archived = archive_file(path, get_settings().archive_dir(design.id), digest)
     with store.transaction(lock_trial=design.id) as conn:
         stored = insert_events(store, conn, rows)
         return store.record_ingest(
@@ -646,7 +647,7 @@ def deliveries_stage(design: str, drop: str | None = None) -> list[str]:
     """Ingest every delivery log in the drop folder's ``deliveries/`` (by name); known files change nothing."""
     logger = get_run_logger()
     trial = load_design_task(design)
-    folder = (Path(drop) if drop else trialflow_home() / "drop" / trial.id) / "deliveries"
+    folder = (Path(drop) if drop else get_settings().drop_dir(trial.id)) / "deliveries"
     files = _delivery_files(folder) if folder.exists() else []
     if not files:
         logger.info("No delivery logs in %s; nothing to ingest.", folder)

@@ -62,8 +62,9 @@ from analysis.instruments import (
 )
 from flows.checks import PROBLEM_COLUMNS, Rule, format_problems, run_rules
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
+from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
-from flows.store import IngestSummary, Store, outcome_values, participants, trialflow_home
+from flows.store import IngestSummary, Store, outcome_values, participants
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -988,7 +989,7 @@ def store_outcomes(
     """Archive the file, then values, quarantine and the file record in one transaction."""
     store = Store()
     name = Path(path).name
-    archived = archive_file(path, trialflow_home() / "archive" / design.id, digest)
+    archived = archive_file(path, get_settings().archive_dir(design.id), digest)
     with store.transaction(lock_trial=design.id) as conn:
         query = sa.select(
             outcome_values.c.participant_id,

@@ -1,6 +1,6 @@
 """The pipeline: one trial's stages in order, each a subflow, each idempotent.
 
-Inputs come from a drop folder per trial (default ``.trialflow/drop/<trial>``)::
+Inputs come from a drop folder per trial (default ``<TRIALFLOW_HOME>/drop/<trial>``)::
 
     roster.csv                      the staff roster (randomised once)
     deliveries/*.csv                delivery-log exports
@@ -34,7 +34,8 @@ from flows.deliveries import deliveries_stage
 from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import randomise_flow
 from flows.report import report_flow
-from flows.store import Store, trialflow_home
+from flows.settings import get_settings
+from flows.store import Store
 from flows.uptake import uptake_flow
 
 __all__ = [
@@ -50,8 +51,8 @@ STAGES = ("randomise", "deliveries", "uptake", "outcomes", "analyse", "costs", "
 
 
 def default_drop(trial_id: str) -> Path:
-    """``.trialflow/drop/<trial>``: where the demo and the deployments look for files."""
-    return trialflow_home() / "drop" / trial_id
+    """``<TRIALFLOW_HOME>/drop/<trial>``: where the demo and the deployments look for files."""
+    return get_settings().drop_dir(trial_id)
 
 
 def _drop(design: str, drop: str | None) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -20,8 +19,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.results import SCHEMA_PATH
+from flows import settings
 from flows.common import IO_RETRIES, resolve_design_path
-from flows.store import trialflow_home
 from reports.headline import headline_sentences
 from reports.render import normalise_results, portfolio_answer, render_portfolio, render_trial
 from trial_designs.design import load_design
@@ -39,19 +38,19 @@ __all__ = [
 ]
 
 #: Where reports go unless ``TRIALFLOW_REPORTS_DIR`` or ``out_dir`` says otherwise (git-ignored).
-DEFAULT_REPORTS_DIR = Path("reports/out")
+DEFAULT_REPORTS_DIR = settings.DEFAULT_REPORTS_DIR
 #: The demo trials in the order a portfolio shows them; others follow alphabetically.
 _PORTFOLIO_ORDER = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 
 
 def results_root(results_dir: str | None = None) -> Path:
     """The folder holding ``<trial>/analysis/results.json``: given, or ``<trialflow home>/out``."""
-    return Path(results_dir) if results_dir else trialflow_home() / "out"
+    return Path(results_dir) if results_dir else settings.get_settings().home / "out"
 
 
 def reports_dir(out_dir: str | None = None) -> Path:
     """Where reports are written: given, ``$TRIALFLOW_REPORTS_DIR``, or ``reports/out``."""
-    return Path(out_dir or os.environ.get("TRIALFLOW_REPORTS_DIR") or DEFAULT_REPORTS_DIR)
+    return Path(out_dir) if out_dir else settings.get_settings().reports_dir
 
 
 def _trial_id(design: str) -> str:
