@@ -18,6 +18,7 @@ from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.export import load_analysis_dataset
 from flows.sources import read_table
+from flows.status import STAGE_HOOKS
 from flows.store import Store, audit_log, delivery_events, quarantine
 from flows.uptake import uptake_section_from_store
 from trial_designs.design import TrialDesign
@@ -146,7 +147,7 @@ def write_results(design: TrialDesign, results: dict, out: str | None) -> Path:
     return path
 
 
-@flow(name="analyse", log_prints=True)
+@flow(name="analyse", log_prints=True, **STAGE_HOOKS)
 def analyse_flow(
     design: str, data: str | None = None, out: str | None = None, ri_draws: int | None = None
 ) -> dict:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
@@ -649,6 +650,92 @@ def report(
         console.print(f"  {'  '.join(paths.values())}", highlight=False)
     if result["portfolio"]:
         console.print(f"portfolio: {'  '.join(result['portfolio'].values())}", highlight=False)
+
+
+# == coordinator commands (status, withdraw, costs) =======================================
+@app.command()
+def status(
+    trial: str = typer.Argument(..., help="The trial id (as in the store), e.g. letters."),
+    drop: Path = typer.Option(
+        None, "--drop", help="The trial's drop folder (default <TRIALFLOW_HOME>/drop/<trial>)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Where a trial stands: arms, each stage's last run, files waiting, quarantine, what needs attention.
+
+    Reads the store directly (no Prefect flow), so it answers in about a second.
+    """
+    from flows.status import UnknownTrialError, trial_status
+
+    try:
+        summary = trial_status(trial, drop=str(drop) if drop else None)
+    except UnknownTrialError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    _print_status(summary)
+
+
+def _print_status(summary: dict) -> None:
+    """The status as four small tables and a list, in the order a coordinator reads them."""
+    head = summary["trial"]
+    console.print(
+        f"[bold]{head['id']}[/]: {head['title']} (round {head['round']}, "
+        f"design {head['design_hash'][:12]})",
+        highlight=False,
+    )
+    arms = Table(title="Arms")
+    for column in ("arm", "units", "participants", "late entrants", "withdrawn"):
+        arms.add_column(column, justify="left" if column == "arm" else "right")
+    for row in summary["arms"]:
+        arms.add_row(
+            row["arm"],
+            *[str(row[k]) for k in ("units", "participants", "late_entrants", "withdrawn")],
+        )
+    console.print(arms)
+    stages = Table(title="Stages: last run")
+    for column in ("stage", "last run", "status", "result"):
+        stages.add_column(column)
+    for row in summary["stages"]:
+        colour = {"failed": "red", "completed": "green"}.get(row["status"], "dim")
+        stages.add_row(
+            row["stage"],
+            row["last_run"],
+            f"[{colour}]{row['status']}[/]",
+            rich_escape(row["result"]),
+        )
+    console.print(stages)
+    if summary["drop"]:
+        drop = Table(title=f"Drop folder {rich_escape(summary['drop_folder'])}")
+        for column in ("file", "kind", "status"):
+            drop.add_column(column)
+        for row in summary["drop"]:
+            drop.add_row(rich_escape(row["file"]), row["kind"], row["status"])
+        console.print(drop)
+    else:
+        console.print(f"Drop folder {summary['drop_folder']}: no input files.", highlight=False)
+    if summary["quarantine"]:
+        held = Table(title="Quarantined rows")
+        for column in ("kind", "rule", "rows"):
+            held.add_column(column, justify="right" if column == "rows" else "left")
+        for row in summary["quarantine"]:
+            held.add_row(row["kind"], row["rule"], str(row["rows"]))
+        console.print(held)
+    outcomes = ", ".join(f"{r['timepoint']} {r['participants']}" for r in summary["outcomes"])
+    events = summary["events"]
+    console.print(
+        f"Delivery events: {events['delivery_events']} ({events['contaminated']} contaminated, "
+        f"{events['letters_logged']} letters logged). Outcomes (participants): "
+        f"{outcomes or 'none yet'}.",
+        highlight=False,
+    )
+    if summary["attention"]:
+        console.print("[bold]Needs attention:[/]")
+        for item in summary["attention"]:
+            console.print(f"  - {rich_escape(item)}", highlight=False)
+    else:
+        console.print("Nothing needs attention.")
 
 
 def main() -> None:  # pragma: no cover - console entry point

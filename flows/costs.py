@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.status import STAGE_HOOKS
 
 __all__ = ["costs_flow", "costs_markdown"]
 
@@ -79,7 +80,7 @@ def write_cost_tables(trial_id: str, costs: dict) -> dict[str, str]:
     return written
 
 
-@flow(name="costs", log_prints=True)
+@flow(name="costs", log_prints=True, **STAGE_HOOKS)
 def costs_flow(design: str) -> dict:
     """Write the cost ledger and sensitivity tables and publish the cost summary."""
     logger = get_run_logger()

@@ -32,6 +32,7 @@ from flows.checks import PROBLEM_COLUMNS, Rule, format_problems, run_rules
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
+from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, delivery_events
 from trial_designs.design import Intervention, TrialDesign
 
@@ -587,7 +588,7 @@ def publish_ingest(
     return report
 
 
-@flow(name="deliveries-ingest", log_prints=True)
+@flow(name="deliveries-ingest", log_prints=True, **STAGE_HOOKS)
 def deliveries_ingest_flow(design: str, file: str) -> dict:
     """Check and store one delivery-log export; bad rows go to quarantine with their reasons."""
     logger = get_run_logger()

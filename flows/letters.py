@@ -31,6 +31,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.common import load_design_task, output_dir
 from flows.deliveries import RETRY_IO, event_rows, insert_events, intervention_of
 from flows.sources import SourceError, read_table
+from flows.status import STAGE_HOOKS
 from flows.store import Store
 from trial_designs.design import TrialDesign
 
@@ -362,7 +363,7 @@ def publish_letters(design: TrialDesign, written: dict, problems: pd.DataFrame) 
     )
 
 
-@flow(name="letters", log_prints=True)
+@flow(name="letters", log_prints=True, **STAGE_HOOKS)
 def letters_flow(design: str, feedback: str, rendered_on: str | None = None) -> dict:
     """Render a letter per letter-arm participant with complete feedback; report the rest."""
     logger = get_run_logger()

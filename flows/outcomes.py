@@ -64,6 +64,7 @@ from flows.checks import PROBLEM_COLUMNS, Rule, format_problems, run_rules
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
+from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, outcome_values, participants
 from trial_designs.design import TrialDesign
 
@@ -1095,7 +1096,7 @@ def _check_arguments(source: str, timepoint: str) -> None:
         )
 
 
-@flow(name="outcomes-ingest", log_prints=True)
+@flow(name="outcomes-ingest", log_prints=True, **STAGE_HOOKS)
 def outcomes_ingest_flow(
     design: str, file: str, source: str = "survey", timepoint: str = "endline"
 ) -> dict:

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.checks import RosterError, check_roster
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.sources import read_table, rename_to_canonical
+from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign
 from trial_designs.randomise import Allocation, randomise, sequence_slot, stratum_keys
@@ -106,7 +107,7 @@ def write_coordinator_list(design: TrialDesign, round_no: int) -> Path:
     return path
 
 
-@flow(name="randomise", log_prints=True)
+@flow(name="randomise", log_prints=True, **STAGE_HOOKS)
 def randomise_flow(
     design: str, roster: str, force: bool = False, reason: str | None = None
 ) -> dict:
@@ -167,7 +168,7 @@ def enrol_task(design: TrialDesign, table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-@flow(name="enrol", log_prints=True)
+@flow(name="enrol", log_prints=True, **STAGE_HOOKS)
 def enrol_flow(design: str, roster: str) -> dict:
     """Allocate late entrants from the next unused slots of their strata's concealed sequences."""
     trial = load_design_task(design)

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from analysis.results import SCHEMA_PATH
 from flows import settings
 from flows.common import IO_RETRIES, resolve_design_path
+from flows.status import STAGE_HOOKS
 from reports.headline import headline_sentences
 from reports.render import normalise_results, portfolio_answer, render_portfolio, render_trial
 from trial_designs.design import load_design
@@ -154,7 +155,7 @@ def _artifact_key(name: str, suffix: str) -> str:
     return "-".join(part for part in key.split("-") if part)
 
 
-@flow(name="report", log_prints=True)
+@flow(name="report", log_prints=True, **STAGE_HOOKS)
 def report_flow(
     design: str | None = None,
     portfolio: bool = False,

@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
 from flows.common import load_design_task, output_dir
 from flows.deliveries import RETRY_IO, deliveries_stage
+from flows.status import STAGE_HOOKS
 from flows.store import Store, delivery_events
 from trial_designs.design import TrialDesign
 
@@ -294,7 +295,7 @@ def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) ->
     return written
 
 
-@flow(name="uptake", log_prints=True)
+@flow(name="uptake", log_prints=True, **STAGE_HOOKS)
 def uptake_flow(design: str, drop: str | None = None) -> dict:
     """Compute the uptake funnel per arm from the store, publish it, and write the dashboard.
 
