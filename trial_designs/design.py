@@ -10,10 +10,13 @@ design produced it.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import json
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -27,6 +30,11 @@ from pydantic import (
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "DATASET_FIELDS",
+    "MAX_BOOTSTRAP_REPLICATES",
+    "MAX_IMPUTATIONS",
+    "MAX_RI_DRAWS",
+    "MAX_SIMULATIONS",
     "ROSTER_FIELDS",
     "Arm",
     "DesignError",
@@ -42,22 +50,79 @@ ALGORITHM_VERSION = "trialflow-randomise/2"
 #: Canonical roster fields a design may map to the columns of a roster file.
 ROSTER_FIELDS = ("id", "organisation", "building", "team", "role", "start_date", "consent")
 
+#: Fields of an analysis dataset that ``analysis.columns`` may map to a column of a
+#: ``--data`` file (besides ``<outcome>_<timepoint>`` columns and declared covariates).
+#: ``uptake`` is read as the 0/1 uptake indicator (``took_up`` in results), ``dose`` as the
+#: dose received.
+DATASET_FIELDS = ("id", "arm", "stratum", "cluster", "uptake", "dose")
+
+#: Upper bounds on the work a design or command line can ask for: beyond these a run
+#: takes hours and gains nothing (the Monte Carlo SE of a p-value at 100,000 draws is
+#: under 0.0016), and ``ri_draws: 1000000000000`` ran until it was killed.
+MAX_RI_DRAWS = 100_000
+MAX_SIMULATIONS = 100_000
+MAX_BOOTSTRAP_REPLICATES = 100_000
+MAX_IMPUTATIONS = 1_000
+
+#: A strata or cluster column: a canonical roster field, or any other roster column by name.
+ColumnName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 
 
 class DesignError(ValueError):
-    """A design file that cannot be used, with a message naming file, field, rule and value."""
+    """A design file that cannot be used, with a message naming file, field, rule and value.
+
+    :meth:`from_validation` is the one place where pydantic's errors become
+    these messages: ``"coffee.yaml: outcomes[1] (feeling_valued): 'primay' is
+    not a field; did you mean 'primary'?"``.
+    """
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, data: Any, source: str) -> DesignError:  # noqa: ANN401
+        """One line per problem, naming the item, the field, the rule and the value.
+
+        Parameters
+        ----------
+        exc : ValidationError
+            From ``TrialDesign.model_validate(data)``.
+        data : Any
+            The mapping that was validated (to name list items by their ``name``).
+        source : str
+            The file name that starts each line.
+        """
+        errors = exc.errors()
+        # a list whose item failed also reports "too short": the item's error says it all
+        failed_items = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2}
+        errors = [
+            e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_items)
+        ]
+        lines = [f"{source}: {_error_line(err, data)}" for err in errors]
+        return cls("\n".join(dict.fromkeys(lines)))
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: Fields added after designs were first hashed: left at their default they are
+    #: not part of the canonical JSON, so an old design keeps its hash.
+    _added_fields: ClassVar[frozenset[str]] = frozenset()
+
 
 class Arm(_Frozen):
-    """One arm of the trial and its integer allocation ratio."""
+    """One arm of the trial: an integer allocation ratio, or an exact number of units."""
+
+    _added_fields: ClassVar[frozenset[str]] = frozenset({"n_units"})
 
     name: Identifier
     ratio: int = Field(default=1, description="Integer allocation ratio; must be positive.")
+    n_units: int | None = Field(
+        default=None,
+        ge=1,
+        description="Exactly this many units (clusters in a cluster trial, else participants) "
+        "get this arm, for any seed: 'exactly 6 of 13 buildings' is "
+        "[{name: control, control: true}, {name: coffee, n_units: 6}]. One arm may leave it "
+        "out and takes the rest. Instead of 'ratio'; not with strata or blocked randomisation.",
+    )
     control: bool = Field(default=False, description="Exactly one arm is the comparator.")
     label: str | None = None
 
@@ -67,6 +132,15 @@ class Arm(_Frozen):
         if value < 1:
             raise ValueError(f"must be a positive integer. Got {value} instead")
         return value
+
+    @model_validator(mode="after")
+    def _ratio_or_count(self) -> Arm:
+        if self.n_units is not None and "ratio" in self.model_fields_set:
+            raise ValueError(
+                f"arm '{self.name}' declares either 'ratio' or 'n_units', not both. "
+                f"Got ratio {self.ratio} and n_units {self.n_units} instead"
+            )
+        return self
 
 
 class Constraint(_Frozen):
@@ -275,7 +349,13 @@ class Outcome(_Frozen):
 class Analysis(_Frozen):
     """Pre-specified analysis options."""
 
-    covariates: tuple[str, ...] = ()
+    _added_fields: ClassVar[frozenset[str]] = frozenset({"cluster_se_by"})
+
+    covariates: tuple[str, ...] = Field(
+        default=(),
+        description="Analysis-dataset columns adjusted for besides the baseline; a text column "
+        "(e.g. team) enters as fixed effects, one dummy per level after the first in sorted order.",
+    )
     se_type: str | None = Field(
         default=None,
         description="Default HC2 (individual), or CR2 in cluster trials and with cluster_se_by.",
@@ -290,13 +370,51 @@ class Analysis(_Frozen):
         "lm_robust(clusters = team, se_type = 'CR2'); randomisation inference still re-draws "
         "the individual allocation.",
     )
-    ri_draws: int = Field(default=2000, ge=0)
+    ri_draws: int = Field(
+        default=2000,
+        ge=0,
+        description=f"Randomisation-inference draws; 0 for none, at most {MAX_RI_DRAWS}.",
+    )
     subgroups: tuple[str, ...] = ()
-    mi_imputations: int = Field(default=20, ge=2)
+    mi_imputations: int = Field(
+        default=20, ge=2, description=f"Multiple imputations, at most {MAX_IMPUTATIONS}."
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
-        description="For foreign datasets: id, arm, stratum, cluster, uptake -> column name.",
+        description="For foreign datasets (--data): dataset field -> column in the file. Fields: "
+        "id, arm, stratum, cluster, uptake (the 0/1 uptake indicator behind the CACE and the "
+        "CONSORT 'received' box), dose, a declared covariate, or an outcome column "
+        "<outcome>_<timepoint> (e.g. swemwbs_endline).",
     )
+
+    @field_validator("se_type")
+    @classmethod
+    def _known_se_type(cls, value: str | None) -> str | None:
+        from analysis.estimators import SE_TYPES  # the estimators' own rule book
+
+        if value is not None and value not in SE_TYPES:
+            raise ValueError(
+                f"'{value}' is not known. Choose one of: {', '.join(SE_TYPES)}. "
+                f"Got '{value}' instead"
+            )
+        return value
+
+    @field_validator("ri_draws")
+    @classmethod
+    def _bounded_draws(cls, value: int) -> int:
+        if value > MAX_RI_DRAWS:
+            raise ValueError(
+                f"must be at most {MAX_RI_DRAWS} (the randomisation p-value's Monte Carlo SE is "
+                f"under 0.0016 there, and each draw refits every outcome). Got {value} instead"
+            )
+        return value
+
+    @field_validator("mi_imputations")
+    @classmethod
+    def _bounded_imputations(cls, value: int) -> int:
+        if value > MAX_IMPUTATIONS:
+            raise ValueError(f"must be at most {MAX_IMPUTATIONS}. Got {value} instead")
+        return value
 
 
 class FollowUp(_Frozen):
@@ -330,8 +448,15 @@ class TrialDesign(_Frozen):
     title: str
     question: str
     unit: Literal["individual", "cluster"]
-    cluster_by: Literal["organisation", "building", "team"] | None = None
-    strata: tuple[Literal["organisation", "building", "team", "role"], ...] = ()
+    cluster_by: ColumnName | None = Field(
+        default=None,
+        description="The unit of randomisation in a cluster trial: a roster field "
+        "(organisation, building, team, role) or any other roster column by name (e.g. village).",
+    )
+    strata: tuple[ColumnName, ...] = Field(
+        default=(),
+        description="Roster fields or columns to randomise within (e.g. organisation, district).",
+    )
     clusters: tuple[str, ...] = Field(
         default=(),
         description="The clusters recruited (cluster trials). A roster naming any other is refused; "
@@ -375,6 +500,12 @@ class TrialDesign(_Frozen):
             raise ValueError(
                 f"a cluster trial needs method 'cluster' or 'constrained_cluster'. Got '{self.randomisation.method}' instead"
             )
+        if self.unit == "individual" and self.cluster_by is not None:
+            raise ValueError(
+                "'cluster_by' names the unit of randomisation of a cluster trial; an individual "
+                "trial clusters standard errors with 'analysis.cluster_se_by'. "
+                f"Got cluster_by '{self.cluster_by}' instead"
+            )
         if self.cluster_by is not None and self.cluster_by in self.strata:
             raise ValueError(
                 f"strata must be coarser than clusters; '{self.cluster_by}' is both. Got strata {list(self.strata)} instead"
@@ -404,15 +535,111 @@ class TrialDesign(_Frozen):
                 cost_model_from_mapping(self.costs)
             except ValueError as exc:
                 raise ValueError(f"has an invalid 'costs' block: {exc}") from None
+            self._costs_follow_events()
+        self._counts_are_possible()
+        self._dataset_columns_are_known()
         primaries = [o.name for o in self.outcomes if o.primary]
         if self.outcomes and len(primaries) != 1:
             raise ValueError(f"exactly one outcome must be primary. Got {primaries} instead")
         for needed in (*self.strata, *([self.cluster_by] if self.cluster_by else [])):
-            if needed not in self.roster.columns:
+            # a canonical field must be mapped; any other name is a roster column read as is
+            if needed in ROSTER_FIELDS and needed not in self.roster.columns:
                 raise ValueError(
                     f"'{needed}' is used for strata or clusters but the roster does not map it. Got columns {sorted(self.roster.columns)} instead"
                 )
         return self
+
+    def _costs_follow_events(self) -> None:
+        """Every cost item is driven by an event type some intervention logs.
+
+        A copied design that kept another trial's items costs nothing, silently.
+        """
+        logged = sorted({e for i in self.interventions for e in i.event_types})
+        for position, item in enumerate(self.costs.get("items") or ()):
+            event = item.get("event_type") if isinstance(item, dict) else None
+            if event is None or event in logged:
+                continue
+            name = item.get("name", f"#{position}")
+            raise ValueError(
+                f"costs.items[{position}] ({name}): 'event_type' '{event}' is not an event type of "
+                f"the interventions, so no delivery would ever be costed by it. Choose one of: "
+                f"{', '.join(logged) or '(no intervention declares event types)'}. "
+                f"Got '{event}' instead"
+            )
+
+    def _counts_are_possible(self) -> None:
+        """Exact counts fit the units, and no arm can be left without a cluster."""
+        counted = [a for a in self.arms if a.n_units is not None]
+        if counted:
+            rest = [a.name for a in self.arms if a.n_units is None]
+            if len(rest) > 1:
+                raise ValueError(
+                    "with 'n_units', at most one arm may leave it out (that arm takes the rest). "
+                    f"Got arms {rest} without it instead"
+                )
+            if self.strata:
+                raise ValueError(
+                    "'n_units' fixes how many units each arm gets over the whole trial, so it "
+                    "cannot be combined with strata (declare counts as a ratio instead). "
+                    f"Got strata {list(self.strata)} instead"
+                )
+            if self.randomisation.method == "blocked":
+                raise ValueError(
+                    "'n_units' fixes the arm counts, so it needs method 'complete', 'cluster' or "
+                    "'constrained_cluster', not permuted blocks. Got method 'blocked' instead"
+                )
+        if self.unit != "cluster" or not self.clusters:
+            return
+        n = len(self.clusters)
+        if n < 2:
+            raise ValueError(
+                "a cluster trial needs at least 2 clusters, one per arm at the least. "
+                f"Got {n} ({', '.join(self.clusters)}) instead"
+            )
+        if len(set(self.clusters)) != n:
+            twice = sorted({c for c in self.clusters if self.clusters.count(c) > 1})
+            raise ValueError(f"'clusters' must be unique. Got {twice} more than once instead")
+        try:
+            ratios = self.allocation_ratios(n)
+        except ValueError as exc:
+            raise ValueError(str(exc).rstrip(".")) from None
+        total = sum(ratios)
+        for arm, ratio in zip(self.arms, ratios, strict=True):
+            # strata only add floors together, so the whole trial's floor is the bound
+            if n * ratio // total < 1:
+                declared = (
+                    f"n_units {[a.n_units for a in self.arms]}"
+                    if counted
+                    else f"ratio {':'.join(str(a.ratio) for a in self.arms)}"
+                )
+                raise ValueError(
+                    f"arm '{arm.name}' would get no clusters in some allocations: every arm needs "
+                    f"at least one. Add clusters or change the allocation. Got {n} clusters at "
+                    f"{declared} instead"
+                )
+
+    def _dataset_columns_are_known(self) -> None:
+        """``analysis.columns`` names fields an analysis reads, so a typo is not ignored."""
+        outcome_columns = {f"{o.name}_{t}" for o in self.outcomes for t in ("baseline", "endline")}
+        valid = [
+            *DATASET_FIELDS,
+            *self.analysis.covariates,
+            *self.analysis.subgroups,
+            *([self.analysis.cluster_se_by] if self.analysis.cluster_se_by else []),
+        ]
+        for key in self.analysis.columns:
+            waves = any(key.startswith(f"{o.name}_") for o in self.outcomes)
+            if key in valid or key in outcome_columns or waves:
+                continue
+            hint = _did_you_mean(key, [*valid, *sorted(outcome_columns)], prefix="; did you mean")
+            if key in ("took_up", "participant_id"):
+                hint = f"; did you mean '{'uptake' if key == 'took_up' else 'id'}'?"
+            raise ValueError(
+                f"analysis.columns: '{key}' is not a dataset field{hint or '.'} Choose one of: "
+                f"{', '.join(DATASET_FIELDS)}, a declared covariate or subgroup, or an outcome "
+                f"column <outcome>_<timepoint> (e.g. {sorted(outcome_columns)[0] if outcome_columns else 'swemwbs_endline'}). "
+                f"Got '{key}' instead"
+            )
 
     @model_validator(mode="after")
     def _clustered_standard_errors(self) -> TrialDesign:
@@ -427,6 +654,12 @@ class TrialDesign(_Frozen):
                     "'analysis.cluster_se_by' is for individually randomised trials: a cluster "
                     f"trial's standard errors are already clustered by its unit of randomisation "
                     f"('{self.cluster_by}'). Remove it. Got cluster_se_by '{by}' instead"
+                )
+            if se_type in robust:
+                raise ValueError(
+                    f"analysis: a cluster trial needs a cluster-robust 'se_type', as its units "
+                    f"of randomisation are clusters ('{self.cluster_by}'). Choose one of: "
+                    f"{', '.join(clustered)} (CR2 if left out). Got '{se_type}' instead"
                 )
             return self
         if se_type in clustered and by is None:
@@ -464,13 +697,76 @@ class TrialDesign(_Frozen):
         return tuple(r / total for r in self.ratios)
 
     @property
+    def fixed_counts(self) -> bool:
+        """True when arms declare exact numbers of units (``n_units``) instead of ratios."""
+        return any(a.n_units is not None for a in self.arms)
+
+    def allocation_ratios(self, n_units: int) -> tuple[int, ...]:
+        """The integer ratios that allocate ``n_units`` units.
+
+        The declared ratios; or, with ``n_units`` on the arms, the counts
+        themselves (the arm without one takes the rest), which sum to
+        ``n_units``, so the randomisers' floor/ceil counts of ``n·r_j/Σr`` are
+        exactly the declared counts for every seed.
+
+        Raises
+        ------
+        ValueError
+            If the declared counts do not fit ``n_units`` units.
+        """
+        if not self.fixed_counts:
+            return self.ratios
+        word = "clusters" if self.unit == "cluster" else "participants"
+        declared = sum(a.n_units for a in self.arms if a.n_units is not None)
+        counts = tuple(
+            a.n_units if a.n_units is not None else n_units - declared for a in self.arms
+        )
+        if all(a.n_units is not None for a in self.arms) and declared != n_units:
+            raise ValueError(
+                f"The arms' n_units {[a.n_units for a in self.arms]} must add up to the {n_units} "
+                f"{word} randomised. Got {declared} instead."
+            )
+        empty = [a.name for a, c in zip(self.arms, counts, strict=True) if c < 1]
+        if empty:
+            raise ValueError(
+                f"arm '{empty[0]}' would get no {word}: the other arms' n_units take "
+                f"{declared} of the {n_units}. Got n_units {[a.n_units for a in self.arms]} instead."
+            )
+        return counts
+
+    def probabilities_for(self, n_units: int) -> tuple[float, ...]:
+        """Each arm's probability when ``n_units`` units are randomised."""
+        ratios = self.allocation_ratios(n_units)
+        return tuple(r / sum(ratios) for r in ratios)
+
+    @property
+    def roster_columns(self) -> dict[str, str]:
+        """Roster field -> column in the roster file, with strata and cluster columns.
+
+        Strata and the cluster may name any roster column (``village``); one that
+        is not a canonical field is read from the column of that name.
+        """
+        columns = dict(self.roster.columns)
+        for name in (*self.strata, *([self.cluster_by] if self.cluster_by else [])):
+            columns.setdefault(name, name)
+        return columns
+
+    @property
     def primary_outcome(self) -> Outcome | None:
         return next((o for o in self.outcomes if o.primary), None)
 
     def canonical_json(self) -> str:
-        """Canonical JSON: sorted keys, no whitespace; the input to the hash."""
+        """Canonical JSON: sorted keys, no whitespace; the input to the hash.
+
+        A field added after designs were first hashed (``_added_fields``) is
+        left out while it holds its default, so a design that does not use it
+        keeps the hash its allocations and results were stored with.
+        """
         return json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+            _without_unused_additions(self, self.model_dump(mode="json")),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
         )
 
     @property
@@ -478,20 +774,116 @@ class TrialDesign(_Frozen):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
-def _describe(loc: tuple[Any, ...], data: Any) -> tuple[str, Any]:  # noqa: ANN401
-    """Turn a pydantic location into a dotted field path, naming list items by their name."""
-    parts: list[str] = []
+def _without_unused_additions(model: BaseModel, dumped: dict) -> dict:
+    """Drop added fields still at their default, recursively through nested models."""
+    fields = type(model).model_fields
+    for name in getattr(type(model), "_added_fields", frozenset()):
+        if name in dumped and getattr(model, name) == fields[name].get_default(
+            call_default_factory=True
+        ):
+            del dumped[name]
+    for name in fields:
+        value, sub = getattr(model, name), dumped.get(name)
+        if isinstance(value, BaseModel) and isinstance(sub, dict):
+            _without_unused_additions(value, sub)
+        elif isinstance(value, tuple) and isinstance(sub, list):
+            for item, item_dump in zip(value, sub, strict=True):
+                if isinstance(item, BaseModel) and isinstance(item_dump, dict):
+                    _without_unused_additions(item, item_dump)
+    return dumped
+
+
+# ---------------------------------------------------------------------------
+# Error messages: pydantic's errors as "<item>: '<field>' <rule>. Got <value> instead."
+# ---------------------------------------------------------------------------
+_PATTERN_RULES = {
+    r"^[a-z][a-z0-9_]*$": "must be lower-case letters, digits and underscores, starting with a letter",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "must be a column name of letters, digits and underscores, "
+    "not starting with a digit",
+}
+
+
+def _did_you_mean(value: str, choices, *, prefix: str) -> str:  # noqa: ANN001
+    """``"; did you mean 'primary'?"`` for the closest choice, or ``""``."""
+    match = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"{prefix} '{match[0]}'?" if match else ""
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:  # noqa: ANN401
+    """The model class inside an annotation such as ``tuple[Arm, ...]`` or ``Constraint | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that a location's fields belong to (None inside a free mapping)."""
+    model: type[BaseModel] | None = TrialDesign
+    for key in loc:
+        if isinstance(key, int) or model is None:
+            continue
+        field = model.model_fields.get(key)
+        model = _inner_model(field.annotation) if field is not None else None
+    return model
+
+
+def _item_path(loc: tuple[Any, ...], data: Any) -> str:  # noqa: ANN401
+    """``outcomes[1] (feeling_valued)``: list items by position and name; '' at the top."""
+    text = ""
     node = data
     for key in loc:
-        if isinstance(key, int) and isinstance(node, list) and key < len(node):
-            item = node[key]
+        if isinstance(key, int):
+            item = node[key] if isinstance(node, list) and key < len(node) else None
             name = item.get("name") if isinstance(item, dict) else None
-            parts.append(f"[{name}]" if name else f"[{key}]")
+            text += f"[{key}]" + (f" ({name})" if name else "")
             node = item
         else:
-            parts.append(f".{key}" if parts else str(key))
+            text += f".{key}" if text else str(key)
             node = node.get(key) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)", node
+    return text
+
+
+def _error_line(err: Mapping[str, Any], data: Any) -> str:  # noqa: ANN401
+    """One pydantic error as ``<item>: '<field>' <rule>. Got <value> instead.``"""
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    message = err["msg"].removeprefix("Value error, ").rstrip(".")
+    value = err.get("input")
+    parent, key = (loc[:-1], loc[-1]) if loc else ((), None)
+    where = _item_path(parent, data)
+    lead = f"{where}: " if where else ""
+    if kind == "extra_forbidden":
+        model = _model_at(parent)
+        fields = list(model.model_fields) if model is not None else []
+        hint = _did_you_mean(key, fields, prefix="; did you mean")
+        if hint:
+            return f"{lead}'{key}' is not a field{hint}"
+        return f"{lead}'{key}' is not a field. Choose one of: {', '.join(fields)}."
+    if kind == "missing":
+        return f"{lead}the required field '{key}' is missing."
+    if kind == "literal_error":
+        expected = (err.get("ctx") or {}).get("expected", "")
+        choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
+        message = f"must be one of {expected}" + _did_you_mean(
+            str(value), choices, prefix="; did you mean"
+        )
+    if kind == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern", "")
+        message = _PATTERN_RULES.get(pattern, message)
+    model = _model_at(parent)
+    is_field = isinstance(key, str) and model is not None and key in model.model_fields
+    if is_field:
+        text = f"{lead}'{key}' {message}"
+    else:  # a whole item or the design: its own validator's message names the fields
+        where = _item_path(loc, data)
+        text = f"{where}: {message}" if where else message
+    if "Got" not in message and not isinstance(value, (dict, list)):
+        text += f". Got {value!r} instead"
+    return text + "."
 
 
 def load_design(path: str | Path) -> TrialDesign:
@@ -500,8 +892,10 @@ def load_design(path: str | Path) -> TrialDesign:
     Raises
     ------
     DesignError
-        With one line per problem: ``"<file>: field 'arms[letter].ratio' must be a
-        positive integer. Got 0 instead."``.
+        With one line per problem, naming the item, the field, the rule and the
+        value: ``"letters.yaml: arms[1] (letter): 'ratio' must be a positive
+        integer. Got 0 instead."``, ``"coffee.yaml: outcomes[1] (feeling_valued):
+        'primay' is not a field; did you mean 'primary'?"``.
     """
     path = Path(path)
     try:
@@ -517,21 +911,7 @@ def load_design(path: str | Path) -> TrialDesign:
     try:
         return TrialDesign.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        errors = exc.errors()
-        # a list whose item failed also reports "too short": the item's error says it all
-        failed_items = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2}
-        errors = [
-            e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_items)
-        ]
-        for err in errors:
-            field, value = _describe(tuple(err["loc"]), data)
-            value = err.get("input", value)
-            message = err["msg"].removeprefix("Value error, ")
-            if "Got" not in message:
-                message = f"{message}. Got {value!r} instead"
-            lines.append(f"{path.name}: field '{field}' {message}.")
-        raise DesignError("\n".join(lines)) from None
+        raise DesignError.from_validation(exc, data, path.name) from None
 
 
 def design_json_schema() -> dict[str, Any]:

@@ -64,7 +64,7 @@ def test_zero_ratio_names_file_field_rule_value(tmp_path):
     with pytest.raises(DesignError) as err:
         load_design(path)
     assert str(err.value) == (
-        "letters.yaml: field 'arms[letter].ratio' must be a positive integer. Got 0 instead."
+        "letters.yaml: arms[1] (letter): 'ratio' must be a positive integer. Got 0 instead."
     )
 
 
@@ -72,7 +72,7 @@ def test_unknown_arm_in_intervention(tmp_path):
     path = _write(tmp_path, "letters", lambda d: d["interventions"][0].update(arm="letterz"))
     with pytest.raises(
         DesignError,
-        match=r"letters.yaml: field '\(top level\)' intervention 'letters' names an unknown arm\. Choose one of \['control', 'letter'\]\. Got 'letterz' instead\.",
+        match=r"letters.yaml: intervention 'letters' names an unknown arm\. Choose one of \['control', 'letter'\]\. Got 'letterz' instead\.",
     ):
         load_design(path)
 
@@ -103,7 +103,7 @@ def test_unknown_method_lists_choices(tmp_path):
     path = _write(tmp_path, "letters", lambda d: d["randomisation"].update(method="coin"))
     with pytest.raises(
         DesignError,
-        match=r"letters.yaml: field 'randomisation.method' Input should be 'complete', 'blocked', 'cluster' or 'constrained_cluster'. Got 'coin' instead.",
+        match=r"letters.yaml: randomisation: 'method' must be one of 'complete', 'blocked', 'cluster' or 'constrained_cluster'. Got 'coin' instead.",
     ):
         load_design(path)
 
