@@ -167,7 +167,7 @@ def _subgroups(
     for variable in design.analysis.subgroups:
         if variable not in data:
             continue
-        used = data.dropna(subset=[y, *covariates, variable])
+        used = data.dropna(subset=[y, *covariates, variable, *([cluster] if cluster else [])])
         levels = sorted(used[variable].astype(str).unique())
         if len(levels) < 2:
             continue
@@ -287,13 +287,19 @@ def analyse_trial(
         data[treatment_indicator(arm)] = (data["arm"] == arm).astype(float)
     cluster = "cluster" if design.unit == "cluster" else None
     strata = "stratum" if design.strata and data["stratum"].nunique() > 1 else None
-    se_type = design.analysis.se_type or ("CR2" if cluster else "HC2")
+    # Standard errors cluster on the unit of randomisation in cluster trials, else on the
+    # grouping the design names (staff randomised one by one but working in teams).
+    se_cluster = cluster or design.analysis.cluster_se_by
+    se_clustered_by = design.cluster_by if cluster else design.analysis.cluster_se_by
+    se_type = design.analysis.se_type or ("CR2" if se_cluster else "HC2")
+    warnings: list[str] = []
+    if not cluster and se_cluster:
+        warnings.extend(_check_cluster_se_by(data, se_cluster))
     n_draws = design.analysis.ri_draws if ri_draws is None else ri_draws
     rng = np.random.default_rng([design.randomisation.seed, _RI_SEED_LABEL])
     draws = None
     if n_draws:
         draws, _ = _draws_for_rows(data, design, n_draws, rng)
-    warnings: list[str] = []
     outcomes = []
     primary_used: pd.DataFrame | None = None
     for outcome in design.outcomes:
@@ -302,6 +308,8 @@ def analyse_trial(
             warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
             continue
         covariates = [c for c in [baseline, *design.analysis.covariates] if c]
+        # the rows the model uses: complete on these (a row without a team has no cluster)
+        model_columns = [endline, *covariates, *([se_cluster] if se_cluster else [])]
         icc = _icc(data, endline) if cluster else None
         estimates = []
         result = fit_itt(
@@ -310,7 +318,7 @@ def analyse_trial(
             treatment_columns=[treatment_indicator(a) for a in active],
             covariates=covariates,
             strata=strata,
-            cluster=cluster,
+            cluster=se_cluster,
             se_type=se_type,
         )
         for arm in active:
@@ -325,20 +333,17 @@ def analyse_trial(
                 "ci_high": effect.ci_high,
                 "p_value": effect.p_value,
                 "se_type": se_type,
+                "se_clustered_by": se_clustered_by,
                 "n": int(result.n),
                 "n_per_arm": {
-                    a: int(
-                        (
-                            (data["arm"] == a) & data[[endline, *covariates]].notna().all(axis=1)
-                        ).sum()
-                    )
+                    a: int(((data["arm"] == a) & data[model_columns].notna().all(axis=1)).sum())
                     for a in design.arm_names
                 },
                 "n_clusters": result.fit.n_clusters,
             }
             if draws is not None:
                 pair = data["arm"].isin([design.control_arm, arm]).to_numpy()
-                used = pair & data[[endline, *covariates]].notna().all(axis=1).to_numpy()
+                used = pair & data[model_columns].notna().all(axis=1).to_numpy()
                 subset = data[used]
                 ri = randomisation_inference(
                     subset[endline].to_numpy(float),
@@ -360,8 +365,10 @@ def analyse_trial(
             )
             estimates.append(estimate)
             if outcome.primary and arm == active[0]:
-                primary_used = data.dropna(subset=[endline, *covariates])
-        cace = _cace(data, design, outcome, endline, covariates, strata, cluster, se_type, active)
+                primary_used = data.dropna(subset=model_columns)
+        cace = _cace(
+            data, design, endline, covariates, strata, se_cluster, se_type, active, se_clustered_by
+        )
         if cace:
             estimates.append(cace)
         sensitivity = []
@@ -375,7 +382,7 @@ def analyse_trial(
                 covariates=covariates,
                 response_covariates=_baseline_characteristics(pair, design, baseline),
                 strata=strata,
-                cluster=cluster,
+                cluster=se_cluster,
                 se_type=se_type,
                 rng=np.random.default_rng([design.randomisation.seed, _MI_SEED_LABEL]),
             )
@@ -394,7 +401,9 @@ def analyse_trial(
                 "prespecified": True,
                 "estimates": estimates,
                 "arms": _arm_summaries(data, design, endline, baseline),
-                "subgroups": _subgroups(data, design, endline, covariates, strata, cluster, se_type)
+                "subgroups": _subgroups(
+                    data, design, endline, covariates, strata, se_cluster, se_type
+                )
                 if outcome.primary
                 else [],
                 "sensitivity": sensitivity,
@@ -440,10 +449,28 @@ def analyse_trial(
         "costs": costs,
         "data_validation": extras.pop("data_validation", {"rows_quarantined": 0, "by_rule": []}),
         "warnings": warnings,
-        "methods": _methods(design, se_type, n_draws),
+        "methods": _methods(design, se_type, n_draws, se_clustered_by),
     }
     results.update(extras)
     return _clean(results)
+
+
+def _check_cluster_se_by(data: pd.DataFrame, column: str) -> list[str]:
+    """The design's ``cluster_se_by`` column is in the data; warnings for rows without a value."""
+    if column not in data:
+        present = [c for c in data.columns if not c.startswith("arm[")]
+        raise ValueError(
+            f"The design's 'analysis.cluster_se_by' names the column '{column}', which is not in "
+            f"the analysis data. Name one of: {', '.join(map(str, present))}. Got '{column}' "
+            "instead."
+        )
+    missing = int(data[column].isna().sum())
+    if not missing:
+        return []
+    return [
+        f"{missing} participant(s) have no '{column}', the grouping standard errors are "
+        "clustered by: they are left out of every model (complete cases)."
+    ]
 
 
 def _baseline_characteristics(
@@ -551,7 +578,7 @@ def _holm_secondary(outcomes: list[dict]) -> None:
 
 
 def _cace(
-    data, design, outcome, endline, covariates, strata, cluster, se_type, active
+    data, design, endline, covariates, strata, cluster, se_type, active, se_clustered_by
 ) -> dict | None:  # noqa: ANN001
     """CACE when uptake is partial: assignment instruments uptake."""
     if "took_up" not in data or len(active) != 1:
@@ -572,6 +599,7 @@ def _cace(
         se_type=se_type,
     )
     effect = result.effect
+    model_columns = [endline, *covariates, *([cluster] if cluster else [])]
     return {
         "estimand": "CACE",
         "arm": arm,
@@ -582,9 +610,10 @@ def _cace(
         "ci_high": effect.ci_high,
         "p_value": effect.p_value,
         "se_type": se_type,
+        "se_clustered_by": se_clustered_by,
         "n": int(result.n),
         "n_per_arm": {
-            a: int(((data["arm"] == a) & data[[endline, *covariates]].notna().all(axis=1)).sum())
+            a: int(((data["arm"] == a) & data[model_columns].notna().all(axis=1)).sum())
             for a in design.arm_names
         },
         "n_clusters": result.fit.n_clusters,
@@ -600,6 +629,7 @@ def _trial_section(design: TrialDesign, data_source: str, balance_score: float |
         "question": design.question.strip(),
         "unit": design.unit,
         "cluster_by": design.cluster_by,
+        "cluster_se_by": design.analysis.cluster_se_by,
         "strata": list(design.strata),
         "arms": [
             {"name": a.name, "label": a.label or a.name, "ratio": a.ratio, "control": a.control}
@@ -663,13 +693,28 @@ def _consort(
     return {"assessed": None, "excluded": None, "individuals": individuals, "clusters": clusters}
 
 
-def _methods(design: TrialDesign, se_type: str, n_draws: int) -> dict:
+def _standard_errors_text(design: TrialDesign, se_type: str, clustered_by: str | None) -> str:
+    text = {
+        "HC2": "HC2 (estimatr's lm_robust default), t with N-K df.",
+        "CR2": "CR2 (Bell-McCaffrey) with Pustejovsky-Tipton Satterthwaite df per coefficient, as clubSandwich and estimatr.",
+        "CR1": "CR1 (Stata's and estimatr's 'stata' small-sample factor), t with G-1 df.",
+        "CR0": "CR0 (cluster-robust sandwich without correction), t with G-1 df.",
+    }.get(se_type, f"{se_type}, t with N-K df.")
+    if clustered_by is None:
+        return text
+    if design.unit == "cluster":
+        return f"Standard errors clustered by {clustered_by} ({se_type}), the unit of randomisation: {text}"
+    return (
+        f"Standard errors clustered by {clustered_by} ({se_type}): participants were randomised "
+        f"individually but share a {clustered_by}, so outcomes may be correlated within one; "
+        f"{text} Randomisation inference still re-draws the individual allocation."
+    )
+
+
+def _methods(design: TrialDesign, se_type: str, n_draws: int, clustered_by: str | None) -> dict:
     return {
         "itt": "ANCOVA by OLS: endline outcome on arm indicators, the same outcome at baseline, stratum fixed effects and declared covariates; complete cases.",
-        "standard_errors": {
-            "HC2": "HC2 (estimatr's lm_robust default), t with N-K df.",
-            "CR2": "CR2 (Bell-McCaffrey) with Pustejovsky-Tipton Satterthwaite df per coefficient, as clubSandwich and estimatr.",
-        }.get(se_type, se_type),
+        "standard_errors": _standard_errors_text(design, se_type, clustered_by),
         "binary_outcomes": "Binary and count HR outcomes use the same linear model: risk or rate differences.",
         "cace": "Complier average causal effect by 2SLS, random assignment instrumenting uptake, same SE rules; first-stage F reported, weak if under 10.",
         "randomisation_inference": (
