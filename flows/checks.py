@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +64,11 @@ def _problem(
 
 
 def check_roster(
-    roster: pd.DataFrame, design: TrialDesign, *, known_clusters: set[str] | None = None
+    roster: pd.DataFrame,
+    design: TrialDesign,
+    *,
+    known_clusters: set[str] | None = None,
+    today: dt.date | None = None,
 ) -> pd.DataFrame:
     """Check a roster (canonical column names) against a design.
 
@@ -71,14 +76,16 @@ def check_roster(
     ``required_stratum`` (every strata and cluster column has a value),
     ``known_cluster`` (cluster trials: the cluster is one of the design's
     ``clusters``, or ``known_clusters`` when given), ``consented`` (consent
-    is yes), ``valid_date`` (start dates parse).
+    is yes), ``valid_date`` (start dates parse), ``start_date_not_future`` (no
+    start date after ``today``, by default the date the check runs: someone
+    who has not started cannot be randomised, and a year like 2205 is a typo).
 
     Returns
     -------
     DataFrame
         One row per problem with :data:`PROBLEM_COLUMNS`; empty when the roster is good.
     """
-    cols = design.roster.columns
+    cols = design.roster_columns  # canonical fields, plus strata/cluster columns by their name
     found: list[pd.DataFrame] = []
     ids = roster["id"]
     missing_id = roster[ids.isna() | (ids.astype("str").str.strip() == "")]
@@ -97,7 +104,7 @@ def check_roster(
         found.append(
             _problem(
                 empty,
-                field,
+                needed_field,
                 cols[needed_field],
                 "required_stratum",
                 f"'{needed_field}' is needed to randomise.",
@@ -136,6 +143,18 @@ def check_roster(
         bad = roster[roster["start_date"].notna() & parsed.isna()]
         found.append(
             _problem(bad, "start_date", cols["start_date"], "valid_date", "Dates are YYYY-MM-DD.")
+        )
+        today = today or dt.date.today()
+        future = roster[parsed.notna() & (parsed > pd.Timestamp(today))]
+        found.append(
+            _problem(
+                future,
+                "start_date",
+                cols["start_date"],
+                "start_date_not_future",
+                f"A start date after today ({today.isoformat()}): only staff already in post can "
+                "be randomised; correct the date or enrol them once they start.",
+            )
         )
     found = [f for f in found if len(f)]
     if not found:

@@ -24,7 +24,8 @@ __all__ = ["enrol_flow", "randomise_flow"]
 def read_roster(path: str, design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The roster with canonical columns, and its PII columns apart."""
     raw = read_table(path)
-    roster = rename_to_canonical(raw, design.roster.columns, file_name=Path(path).name)
+    # roster_columns: the canonical fields plus any other strata/cluster column (village)
+    roster = rename_to_canonical(raw, design.roster_columns, file_name=Path(path).name)
     pii_cols = {
         col: field for field, col in design.roster.pii_columns.items() if col in raw.columns
     }
@@ -32,8 +33,8 @@ def read_roster(path: str, design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFr
     pii.insert(0, "participant_id", roster["id"].astype("str"))
     keep = [
         "source_row",
-        *design.roster.columns,
-        *[c for c in design.roster.covariates if c in raw],
+        *design.roster_columns,
+        *[c for c in design.roster.covariates if c in raw and c not in design.roster_columns],
     ]
     return roster[keep], pii
 
@@ -69,7 +70,11 @@ def _not_refused(task, task_run, state) -> bool:  # noqa: ANN001
     return False
 
 
-@task(name="store allocation", cache_policy=NO_CACHE, retry_condition_fn=_not_refused, **IO_RETRIES)
+@task(
+    name="store allocation",
+    cache_policy=NO_CACHE,
+    **{**IO_RETRIES, "retry_condition_fn": _not_refused},
+)
 def store_allocation(
     design: TrialDesign,
     allocation: Allocation,

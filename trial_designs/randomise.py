@@ -598,6 +598,14 @@ def _prepare(
 ) -> tuple[pd.DataFrame, np.ndarray, list[str], pd.DataFrame]:
     """Randomised units in canonical order, their stratum codes and names, and the
     participant -> unit map."""
+    grouping = [*design.strata, *([design.cluster_by] if design.unit == "cluster" else [])]
+    absent = [c for c in dict.fromkeys(grouping) if c not in units.columns]
+    if absent:
+        raise ValueError(
+            f"The design randomises by {', '.join(repr(c) for c in absent)}, which is not a column "
+            f"of the roster. Map it in 'roster.columns' or add the column. Got columns "
+            f"{[c for c in units.columns if c != 'source_row']} instead."
+        )
     if design.unit == "cluster":
         table = cluster_table(
             units,
@@ -627,12 +635,38 @@ def _prepare(
     return frame, codes, names, members.sort_values("participant_id").reset_index(drop=True)
 
 
+def _ratios(design: TrialDesign, frame: pd.DataFrame) -> tuple[int, ...]:
+    """The ratios that allocate these units, refusing an allocation that can leave an arm empty.
+
+    With ``n_units`` the ratios are the counts themselves (see
+    :meth:`TrialDesign.allocation_ratios`).  A cluster trial needs at least
+    one cluster in every arm for every seed: the floor of ``G·r_j/Σr`` over
+    the whole trial is at least one.
+    """
+    n = len(frame)
+    word = "clusters" if design.unit == "cluster" else "units"
+    if design.unit == "cluster" and n < 2:
+        raise ValueError(
+            f"A cluster trial needs at least 2 clusters, one per arm at the least. Got {n} "
+            f"({', '.join(frame['unit_id'])}) instead."
+        )
+    ratios = design.allocation_ratios(n)
+    if design.unit == "cluster":
+        for name, ratio in zip(design.arm_names, ratios, strict=True):
+            if n * ratio // sum(ratios) < 1:
+                raise ValueError(
+                    f"arm '{name}' would get no {word} in some allocations: every arm needs at "
+                    f"least one. Got {n} {word} at ratio {':'.join(map(str, ratios))} instead."
+                )
+    return ratios
+
+
 def _constrained_set(frame: pd.DataFrame, design: TrialDesign, codes: np.ndarray) -> ConstrainedSet:
     constraint = design.randomisation.constraint
     return enumerate_constrained(
         codes,
         frame[list(constraint.covariates)].to_numpy(dtype=float),
-        ratios=design.ratios,
+        ratios=_ratios(design, frame),
         keep_fraction=constraint.keep_fraction,
         max_candidates=constraint.max_candidates,
         seed=design.randomisation.seed,
@@ -646,7 +680,8 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
     Parameters
     ----------
     units : DataFrame
-        The roster with canonical column names (``id``, ``organisation``, ...).
+        The roster with canonical column names (``id``, ``organisation``, ...),
+        plus any other strata or cluster column by its own name (``village``).
     design : TrialDesign
 
     Returns
@@ -656,6 +691,7 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
         whatever the order of ``units``' rows.
     """
     frame, codes, names, members = _prepare(units, design)
+    ratios = _ratios(design, frame)
     seed = design.randomisation.seed
     method = design.randomisation.method
     positions = np.arange(len(frame))
@@ -664,7 +700,7 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
         arms, positions = allocate_blocked(
             codes,
             list(names),
-            ratios=design.ratios,
+            ratios=ratios,
             block_sizes=design.randomisation.block_sizes,
             seed=seed,
         )
@@ -677,7 +713,7 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
             "n_accepted": len(constrained.accepted),
         }
     else:  # complete, cluster
-        arms = allocate_complete(codes, ratios=design.ratios, rng=_stream(seed, "allocate"))
+        arms = allocate_complete(codes, ratios=ratios, rng=_stream(seed, "allocate"))
     if method != "blocked":
         # position within stratum in canonical order: documents the slot each unit took
         positions = np.arange(len(codes)) - np.searchsorted(codes, codes)
@@ -700,17 +736,18 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
 def randomise_probabilities(units: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
     """The probabilities twin of :func:`randomise`: one row per unit, one column per arm."""
     frame, codes, _names, _members = _prepare(units, design)
+    ratios = _ratios(design, frame)
     method = design.randomisation.method
     if method == "constrained_cluster":
         prob = allocate_constrained_probabilities(
             _constrained_set(frame, design, codes), len(design.arms)
         )
     elif method == "blocked":
-        prob = allocate_blocked_probabilities(codes, ratios=design.ratios)
+        prob = allocate_blocked_probabilities(codes, ratios=ratios)
     elif method == "cluster":
-        prob = allocate_clusters_probabilities(codes, ratios=design.ratios)
+        prob = allocate_clusters_probabilities(codes, ratios=ratios)
     else:
-        prob = allocate_complete_probabilities(codes, ratios=design.ratios)
+        prob = allocate_complete_probabilities(codes, ratios=ratios)
     return (
         pd.DataFrame(prob, columns=list(design.arm_names))
         .assign(unit_id=frame["unit_id"])
@@ -744,13 +781,12 @@ def draw_allocations(
     from the start.
     """
     frame, codes, _names, _members = _prepare(units, design)
+    ratios = _ratios(design, frame)
     method = design.randomisation.method
     if method == "constrained_cluster":
         constrained = _constrained_set(frame, design, codes)
         picks = rng.choice(len(constrained.accepted), size=n_draws, p=constrained.weights)
         draws = constrained.accepted[picks]
     else:
-        draws = np.stack(
-            [allocate_complete(codes, ratios=design.ratios, rng=rng) for _ in range(n_draws)]
-        )
+        draws = np.stack([allocate_complete(codes, ratios=ratios, rng=rng) for _ in range(n_draws)])
     return pd.Index(frame["unit_id"], name="unit_id"), draws
