@@ -1417,6 +1417,9 @@ def _methods_view(results: Mapping, sup: Suppression) -> dict:
         design.append(("Block sizes", ", ".join(str(b) for b in randomisation["block_sizes"])))
     if trial.get("strata"):
         design.append(("Strata", ", ".join(trial["strata"])))
+    if trial.get("cluster_se_by"):
+        # individually randomised, but people share a team: SEs are clustered by it
+        design.append(("Standard errors clustered by", trial["cluster_se_by"]))
     if randomisation.get("balance_score") is not None:
         design.append(
             (
@@ -1440,6 +1443,11 @@ def _methods_view(results: Mapping, sup: Suppression) -> dict:
     se_types = sorted(
         {
             f"{e['estimand']}: {e['se_type']}"
+            + (
+                f", clustered by {e['se_clustered_by']} ({e['n_clusters']} clusters)"
+                if e.get("se_clustered_by") and e.get("n_clusters")
+                else ""
+            )
             for o in results.get("outcomes", [])
             for e in o.get("estimates", [])
         }

@@ -223,3 +223,12 @@ def test_cluster_se_by_defaults_se_type_to_cr2_and_is_in_the_design_schema():
     analysis = schema["$defs"]["Analysis"]["properties"]
     assert "cluster_se_by" in analysis
     assert "CR2" in analysis["cluster_se_by"]["description"]
+
+
+def test_the_report_methods_say_standard_errors_clustered_by_team(tmp_path):
+    from reports.render import render_trial
+
+    html = render_trial(_analyse(tmp_path, ri_draws=50))
+    assert "Standard errors clustered by team (CR2)" in html
+    assert "ITT: CR2, clustered by team (40 clusters)" in html
+    assert "CACE: CR2, clustered by team (40 clusters)" in html
