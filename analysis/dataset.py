@@ -13,6 +13,7 @@ stored outcome values.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 
@@ -30,6 +31,7 @@ __all__ = [
     "analysis_dataset",
     "data_dictionary",
     "dictionary_markdown",
+    "foreign_dataset",
     "outcome_measure",
     "order_timepoints",
 ]
@@ -227,6 +229,101 @@ def analysis_dataset(
     return pd.concat([base, pd.DataFrame(columns, index=base.index)], axis=1)
 
 
+#: Dataset fields of ``analysis.columns`` whose column in the analysis dataset has another name.
+_FIELD_COLUMN = {"id": "participant_id", "uptake": "took_up"}
+#: Columns read as text even when every value looks like a number (ids, arms, units).
+_TEXT_COLUMNS = ["participant_id", "arm", "stratum", "cluster", *_UNIT_COLUMNS]
+
+
+def foreign_dataset(frame: pd.DataFrame, design: TrialDesign, *, file_name: str) -> pd.DataFrame:
+    """An analysis dataset read from a file (``trialflow analyse --data``), checked and renamed.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The file as read, every column text.
+    design : TrialDesign
+        Its ``analysis.columns`` maps dataset fields to the file's columns:
+        ``id`` -> participant_id, ``uptake`` -> took_up (the 0/1 indicator
+        behind the CACE and the CONSORT "received" box), ``arm``, ``stratum``,
+        ``cluster``, ``dose``, covariates and ``<outcome>_<timepoint>``.
+    file_name : str
+        Named in every error.
+
+    Returns
+    -------
+    DataFrame
+        Columns renamed to the dataset's names; a column whose every value is
+        a number becomes numeric (ids, arms, strata and units stay text, and so
+        does a text covariate, which is analysed as fixed effects).  ``stratum``
+        is built from the design's strata columns and ``cluster`` from its
+        ``cluster_by`` column when the file has those instead.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the column and what needs it, when the file lacks the
+        id, the arm, a cluster (cluster trials), a stratum (stratified
+        designs), a declared covariate or any outcome's endline column, or
+        holds arms the design does not declare.  A missing outcome column used
+        to leave that outcome out without a word.
+    """
+    mapping = {
+        column: _FIELD_COLUMN.get(field, field) for field, column in design.analysis.columns.items()
+    }
+    data = frame.drop(columns=[c for c in ("source_row",) if c in frame]).rename(columns=mapping)
+    if "participant_id" not in data and "id" in data:
+        data = data.rename(columns={"id": "participant_id"})
+    if "uptake" in data and "took_up" not in data:
+        data = data.rename(columns={"uptake": "took_up"})
+    columns = [c for c in data.columns]
+
+    def missing(column: str, needed_for: str) -> ValueError:
+        close = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+        field = next((f for f, c in _FIELD_COLUMN.items() if c == column), column)
+        return ValueError(
+            f"{file_name}: the column '{column}' {needed_for} is missing"
+            + (f"; did you mean '{close[0]}'?" if close else ".")
+            + f" Name the file's column in the design's analysis.columns ({field}: <column>). "
+            f"Got columns {columns} instead."
+        )
+
+    if "participant_id" not in data:
+        raise missing("participant_id", "(the participant id, field 'id')")
+    if "arm" not in data:
+        raise missing("arm", "(the arm allocated)")
+    if design.unit == "cluster" and "cluster" not in data:
+        if design.cluster_by and design.cluster_by in data:
+            data["cluster"] = data[design.cluster_by]
+        else:
+            raise missing("cluster", f"(the unit of randomisation, {design.cluster_by})")
+    if design.strata and "stratum" not in data:
+        if all(s in data for s in design.strata):
+            data["stratum"] = data[list(design.strata)].astype(str).agg(" | ".join, axis=1)
+        else:
+            raise missing("stratum", f"(the randomisation stratum, {' x '.join(design.strata)})")
+    for covariate in design.analysis.covariates:
+        if covariate not in data:
+            raise missing(covariate, "(a declared covariate)")
+    for outcome in design.outcomes:
+        if f"{outcome.name}_endline" not in data:
+            raise missing(f"{outcome.name}_endline", f"of outcome '{outcome.name}'")
+    arms = data["arm"].astype("str").str.strip()
+    unknown = sorted(set(arms[data["arm"].notna()]) - set(design.arm_names))
+    if unknown:
+        shown = ", ".join(repr(a) for a in unknown[:5])
+        raise ValueError(
+            f"{file_name}: column 'arm' holds {shown}, which are not arms of the design. Every row's "
+            f"arm must be one of: {', '.join(design.arm_names)}. Got {shown} instead."
+        )
+    data["arm"] = arms.where(data["arm"].notna())
+    for column in data.columns.difference(_TEXT_COLUMNS):
+        numbers = pd.to_numeric(data[column], errors="coerce")
+        if numbers.notna().sum() == data[column].notna().sum():  # every value is a number
+            data[column] = numbers
+    return data
+
+
 def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
     absent = [c for c in columns if c not in frame.columns]
     if absent:
@@ -319,7 +416,13 @@ def data_dictionary(dataset: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
         "stratum": f"Randomisation stratum ({strata}).",
         "cluster": f"Unit of randomisation ({design.cluster_by}); standard errors cluster on it."
         if design.unit == "cluster"
-        else "Empty: participants were randomised individually.",
+        else "Empty: participants were randomised individually."
+        + (
+            f" Standard errors are clustered by '{design.analysis.cluster_se_by}' "
+            "(analysis.cluster_se_by)."
+            if design.analysis.cluster_se_by
+            else ""
+        ),
         "organisation": "Employing organisation (local authority or trust).",
         "building": "Office building, where the roster records one.",
         "team": "Team, as on the roster at randomisation.",

@@ -20,11 +20,11 @@ from scipy import stats
 from analysis.balance import balance_auc, baseline_table
 from analysis.cost_results import costs_section
 from analysis.effect_sizes import hedges_g_from_estimate, icc_oneway
-from analysis.estimators import fit_cace, fit_itt, ols_fit
+from analysis.estimators import SE_TYPES, fit_cace, fit_itt, ols_fit
 from analysis.inference import randomisation_inference
 from analysis.multiplicity import holm_adjust
 from analysis.sensitivity import attrition_section, missing_data_sensitivity
-from trial_designs.design import ALGORITHM_VERSION, Outcome, TrialDesign
+from trial_designs.design import ALGORITHM_VERSION, MAX_RI_DRAWS, Outcome, TrialDesign
 from trial_designs.randomise import draw_allocations
 
 __all__ = [
@@ -138,8 +138,20 @@ def _ri_design_matrix(
 def _draws_for_rows(
     data: pd.DataFrame, design: TrialDesign, n_draws: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-drawn arm codes for every participant row: (n_draws, n_rows), with the design's randomiser."""
+    """Re-drawn arm codes for every participant row: (n_draws, n_rows), with the design's randomiser.
+
+    The randomiser reads the design's roster fields, but a dataset mapped with
+    ``analysis.columns`` (``cluster: building``, ``stratum: local_authority``)
+    holds them as ``cluster`` and ``stratum``: those are what define the units
+    and strata re-drawn, so they stand in for the roster fields.
+    """
     roster = data.rename(columns={"participant_id": "id"})
+    if design.unit == "cluster":
+        roster[design.cluster_by] = data["cluster"]
+    if design.strata and not all(s in data for s in design.strata):
+        # one column holding the stratum key partitions the units exactly as the fields do
+        roster = roster.assign(**{s: "all" for s in design.strata})
+        roster[design.strata[0]] = data["stratum"]
     unit_ids, draws = draw_allocations(roster, design, n_draws=n_draws, rng=rng)
     key = (
         data["cluster"].astype(str)
@@ -296,6 +308,11 @@ def analyse_trial(
     if not cluster and se_cluster:
         warnings.extend(_check_cluster_se_by(data, se_cluster))
     n_draws = design.analysis.ri_draws if ri_draws is None else ri_draws
+    if not 0 <= n_draws <= MAX_RI_DRAWS:
+        raise ValueError(
+            f"'ri_draws' must be between 0 and {MAX_RI_DRAWS}: the randomisation p-value's Monte "
+            f"Carlo SE is under 0.0016 at the maximum. Got {n_draws} instead."
+        )
     rng = np.random.default_rng([design.randomisation.seed, _RI_SEED_LABEL])
     draws = None
     if n_draws:
@@ -697,17 +714,13 @@ def _standard_errors_text(design: TrialDesign, se_type: str, clustered_by: str |
     text = {
         "HC2": "HC2 (estimatr's lm_robust default), t with N-K df.",
         "CR2": "CR2 (Bell-McCaffrey) with Pustejovsky-Tipton Satterthwaite df per coefficient, as clubSandwich and estimatr.",
-        "CR1": "CR1 (Stata's and estimatr's 'stata' small-sample factor), t with G-1 df.",
-        "CR0": "CR0 (cluster-robust sandwich without correction), t with G-1 df.",
-    }.get(se_type, f"{se_type}, t with N-K df.")
-    if clustered_by is None:
+    }.get(se_type, f"{se_type}: {SE_TYPES[se_type][0]}.")
+    if clustered_by is None or design.unit == "cluster":
         return text
-    if design.unit == "cluster":
-        return f"Standard errors clustered by {clustered_by} ({se_type}), the unit of randomisation: {text}"
     return (
         f"Standard errors clustered by {clustered_by} ({se_type}): participants were randomised "
-        f"individually but share a {clustered_by}, so outcomes may be correlated within one; "
-        f"{text} Randomisation inference still re-draws the individual allocation."
+        f"individually but share a {clustered_by}, so their outcomes may be correlated. {text} "
+        "Randomisation inference still re-draws the individual allocation."
     )
 
 

@@ -232,3 +232,24 @@ def test_the_report_methods_say_standard_errors_clustered_by_team(tmp_path):
     assert "Standard errors clustered by team (CR2)" in html
     assert "ITT: CR2, clustered by team (40 clusters)" in html
     assert "CACE: CR2, clustered by team (40 clusters)" in html
+
+
+def test_the_data_dictionary_says_what_standard_errors_are_clustered_by():
+    from analysis.dataset import data_dictionary
+
+    frame = pd.DataFrame(columns=["participant_id", "cluster", "team"])
+    with_team = TrialDesign.model_validate(_design_mapping(cluster_se_by="team"))
+    without = TrialDesign.model_validate(_design_mapping())
+    entry = data_dictionary(frame, with_team).set_index("column")["description"]["cluster"]
+    assert "Standard errors are clustered by 'team'" in entry
+    entry = data_dictionary(frame, without).set_index("column")["description"]["cluster"]
+    assert "clustered" not in entry
+
+
+def test_methods_text_for_cr1_names_its_small_sample_factor_and_df():
+    from analysis.results import _standard_errors_text
+
+    design = TrialDesign.model_validate(_design_mapping(cluster_se_by="team", se_type="CR1"))
+    text = _standard_errors_text(design, "CR1", "team")
+    assert text.startswith("Standard errors clustered by team (CR1)")
+    assert "df = G - 1" in text
