@@ -12,6 +12,12 @@ covariates ``W`` is
 with ``Q`` an orthonormal basis of ``W``.  So with all draws stacked in a
 matrix ``D`` (draws × units), every coefficient comes from two matrix
 products, ``D (M_W y)`` and ``D Q``, after one QR of ``W``.
+
+The statistic is the coefficient, not a t-ratio, so it does not depend on how
+the standard errors are made.  When an individually randomised trial clusters
+its SEs by a grouping (``analysis.cluster_se_by: team``), the draws are still
+of individuals within strata, because that is how the trial was randomised;
+the team only changes the model-based SE, never the reference distribution.
 """
 
 from __future__ import annotations
