@@ -278,8 +278,16 @@ def foreign_dataset(frame: pd.DataFrame, design: TrialDesign, *, file_name: str)
         data = data.rename(columns={"uptake": "took_up"})
     columns = [c for c in data.columns]
 
+    # suggest only a column the analysis would not read anyway (not another outcome's or field's)
+    spare = [
+        c
+        for c in columns
+        if c not in (*_TEXT_COLUMNS, *UPTAKE_COLUMNS, *design.analysis.covariates)
+        and not any(c.startswith(f"{o.name}_") for o in design.outcomes)
+    ]
+
     def missing(column: str, needed_for: str) -> ValueError:
-        close = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(column, spare, n=1, cutoff=0.6)
         field = next((f for f, c in _FIELD_COLUMN.items() if c == column), column)
         return ValueError(
             f"{file_name}: the column '{column}' {needed_for} is missing"

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from analysis.dataset import foreign_dataset
 from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.export import load_analysis_dataset
@@ -24,17 +25,6 @@ from flows.uptake import uptake_section_from_store
 from trial_designs.design import TrialDesign
 
 __all__ = ["analyse_flow", "results_path"]
-
-_TEXT_COLUMNS = [
-    "participant_id",
-    "arm",
-    "stratum",
-    "cluster",
-    "organisation",
-    "building",
-    "team",
-    "role",
-]
 
 
 def results_path(trial_id: str) -> Path:
@@ -64,15 +54,8 @@ def load_data(
     An analysis dataset given as a file has no delivery log, so no costs.
     """
     if data:
-        frame = read_table(data).drop(columns="source_row")
-        mapping = {v: k for k, v in design.analysis.columns.items()}
-        frame = frame.rename(columns=mapping)
-        if "participant_id" not in frame and "id" in frame:
-            frame = frame.rename(columns={"id": "participant_id"})
-        for column in frame.columns.difference(_TEXT_COLUMNS):
-            numbers = pd.to_numeric(frame[column], errors="coerce")
-            if numbers.notna().sum() == frame[column].notna().sum():  # every value is a number
-                frame[column] = numbers
+        # renamed per analysis.columns and checked: a missing outcome column is an error
+        frame = foreign_dataset(read_table(data), design, file_name=Path(data).name)
         return frame, None, {"data_source": Path(data).name}
     store = Store()
     frame = load_analysis_dataset(design, store)
