@@ -20,7 +20,7 @@ from scipy import stats
 from analysis.balance import balance_auc, baseline_table
 from analysis.cost_results import costs_section
 from analysis.effect_sizes import hedges_g_from_estimate, icc_oneway
-from analysis.estimators import SE_TYPES, fit_cace, fit_itt, ols_fit
+from analysis.estimators import SE_TYPES, covariate_frame, fit_cace, fit_itt, ols_fit
 from analysis.inference import randomisation_inference
 from analysis.multiplicity import holm_adjust
 from analysis.sensitivity import attrition_section, missing_data_sensitivity
@@ -297,6 +297,11 @@ def analyse_trial(
     active = [a for a in design.arm_names if a != design.control_arm]
     for arm in active:
         data[treatment_indicator(arm)] = (data["arm"] == arm).astype(float)
+    # a text covariate (a team) enters every model, RI and imputation as fixed effects:
+    # one 0/1 column per level after the first, in sorted order
+    declared = covariate_frame(data, design.analysis.covariates)
+    data = pd.concat([data, declared.drop(columns=[c for c in declared if c in data])], axis=1)
+    model_covariates = list(declared.columns)
     cluster = "cluster" if design.unit == "cluster" else None
     strata = "stratum" if design.strata and data["stratum"].nunique() > 1 else None
     # Standard errors cluster on the unit of randomisation in cluster trials, else on the
@@ -324,7 +329,7 @@ def analyse_trial(
         if endline not in data or data[endline].notna().sum() == 0:
             warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
             continue
-        covariates = [c for c in [baseline, *design.analysis.covariates] if c]
+        covariates = [c for c in [baseline, *model_covariates] if c]
         # the rows the model uses: complete on these (a row without a team has no cluster)
         model_columns = [endline, *covariates, *([se_cluster] if se_cluster else [])]
         icc = _icc(data, endline) if cluster else None
@@ -482,6 +487,12 @@ def _check_cluster_se_by(data: pd.DataFrame, column: str) -> list[str]:
             "instead."
         )
     missing = int(data[column].isna().sum())
+    if missing == len(data):
+        raise ValueError(
+            f"The column '{column}' named by 'analysis.cluster_se_by' has no values, so there "
+            "is nothing to cluster standard errors by. Map it in the design's roster.columns "
+            f"(or analysis.columns for a --data file). Got {len(data)} empty values instead."
+        )
     if not missing:
         return []
     return [

@@ -39,9 +39,11 @@ FIELDS = ("estimate", "std_error", "df", "ci_low", "ci_high", "p_value")
 
 
 def _design_mapping(**analysis) -> dict:
-    """goal_setting.yaml (individual, strata by organisation) with other analysis options."""
+    """goal_setting.yaml (individual, strata by organisation, SWEMWBS) with these analysis options."""
     mapping = yaml.safe_load((DESIGNS / "goal_setting.yaml").read_text())
     mapping["analysis"] = {**mapping["analysis"], **analysis}
+    # the data hold the primary outcome only (a --data file must hold every declared outcome)
+    mapping["outcomes"] = [o for o in mapping["outcomes"] if o.get("primary")]
     return mapping
 
 
@@ -253,3 +255,12 @@ def test_methods_text_for_cr1_names_its_small_sample_factor_and_df():
     text = _standard_errors_text(design, "CR1", "team")
     assert text.startswith("Standard errors clustered by team (CR1)")
     assert "df = G - 1" in text
+
+
+def test_an_empty_cluster_se_by_column_is_named_not_fitted(tmp_path):
+    # e.g. a roster that never mapped 'team': every participant would be dropped
+    design = load_design(_design_file(tmp_path, cluster_se_by="team"))
+    frame, _, extras = load_data.fn(design, str(_teams_file(tmp_path)))
+    frame["team"] = np.nan
+    with pytest.raises(ValueError, match=r"'team' named by 'analysis.cluster_se_by' has no values"):
+        analyse_trial(frame, design, ri_draws=0, extras=extras)
