@@ -677,6 +677,30 @@ def status(
     _print_status(summary)
 
 
+@app.command()
+def withdraw(
+    trial: str = typer.Argument(..., help="The trial id (as in the store), e.g. letters."),
+    participant: str = typer.Argument(..., help="The participant's id, as in the roster."),
+    reason: str = typer.Option(
+        ..., "--reason", help="Why the participant withdrew (goes into the audit log)."
+    ),
+) -> None:
+    """Withdraw a participant: no more letters or deliveries; they stay in the ITT analysis and CONSORT."""
+    from flows.withdraw import withdraw_participant
+
+    try:
+        done = withdraw_participant(trial, participant, reason=reason)
+    except (LookupError, ValueError) as exc:  # AlreadyWithdrawnError is a ValueError
+        _fail(str(exc))
+    console.print(
+        f"{done['participant_id']} withdrawn from {done['trial_id']} (arm {done['arm']}) by "
+        f"{done['who']}; logged in the audit log. They stay in the ITT analysis and the CONSORT "
+        "counts; no more letters or deliveries go to them.",
+        highlight=False,
+        markup=False,
+    )
+
+
 def _print_status(summary: dict) -> None:
     """The status as four small tables and a list, in the order a coordinator reads them."""
     head = summary["trial"]

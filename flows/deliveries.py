@@ -122,6 +122,7 @@ def check_deliveries(
     *,
     known_units: list[str] | set[str],
     held_rounds: list[str],
+    withdrawn: dict[str, pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
     """Every problem of a delivery log, one row per failing cell (great-expectations).
 
@@ -131,7 +132,10 @@ def check_deliveries(
     window), ``not_before_randomisation``, ``numeric`` (quantity, hours,
     attendees: numbers, 0 or more), ``module_1_to_6`` and ``round_was_held``
     (``attended`` names a Round with a ``round_held`` event in this file or
-    in the store).
+    in the store), and ``withdrawn``: an event dated after its participant
+    was withdrawn (``withdrawn`` maps participant id to the time of
+    withdrawal).  Events from before the withdrawal are history and are
+    stored: the participant stays in the analysis, uptake included.
 
     Returns
     -------
@@ -247,6 +251,27 @@ def check_deliveries(
             )
         )
     problems = run_rules(checked, rules)
+    if withdrawn:
+        gone = pd.Series(withdrawn, dtype="datetime64[us]")
+        after = when > frame["unit_id"].map(gone)  # NaT (not withdrawn) compares False
+        if after.any():
+            late = frame.loc[after, ["source_row", "unit_id"]]
+            problems = pd.concat(
+                [
+                    problems,
+                    pd.DataFrame(
+                        {
+                            "source_row": late["source_row"].astype(int),
+                            "column": cols["unit_id"],
+                            "rule": "withdrawn",
+                            "value": late["unit_id"].astype("object"),
+                            "message": "This participant was withdrawn before this date: nothing "
+                            "more is delivered to them. Check the log; the row is kept here.",
+                        }
+                    ),
+                ],
+                ignore_index=True,
+            )
     if problems.empty:
         return pd.DataFrame(columns=PROBLEM_COLUMNS)
     # report what the file says, not the parsed helper columns
@@ -504,6 +529,12 @@ def load_units(design: TrialDesign) -> tuple[pd.DataFrame, list[str]]:
         )
         .distinct()
     )
+    gone = store.withdrawals(design.id)
+    participants = participants.assign(
+        withdrawn_at=participants["participant_id"].map(
+            dict(zip(gone["participant_id"], pd.to_datetime(gone["withdrawn_at"]), strict=True))
+        )
+    )
     return participants, (held["round_id"].tolist() if len(held) else [])
 
 
@@ -516,7 +547,17 @@ def check_delivery_log(
     held_rounds: list[str],
 ) -> pd.DataFrame:
     known = sorted(set(participants["participant_id"]) | set(participants["unit_id"]))
-    return check_deliveries(frame, design, intervention, known_units=known, held_rounds=held_rounds)
+    gone = participants.dropna(subset=["withdrawn_at"]) if "withdrawn_at" in participants else None
+    return check_deliveries(
+        frame,
+        design,
+        intervention,
+        known_units=known,
+        held_rounds=held_rounds,
+        withdrawn=None
+        if gone is None or gone.empty
+        else dict(zip(gone["participant_id"], gone["withdrawn_at"], strict=True)),
+    )
 
 
 @task(name="prepare events", cache_policy=NO_CACHE)

@@ -121,7 +121,8 @@ def letter_contents(
     ----------
     recipients : DataFrame
         Every participant: ``participant_id``, ``arm``, ``organisation``,
-        ``team``, ``first_name``, ``surname``, ``address``.
+        ``team``, ``first_name``, ``surname``, ``address``, and optionally
+        ``withdrawn`` (True for a participant withdrawn from further contact).
     feedback : DataFrame
         The feedback sheet (:func:`read_feedback`).
     letter_arm : str
@@ -138,7 +139,8 @@ def letter_contents(
         One row per participant without a letter, or per sheet row that was
         not used: :data:`LETTER_PROBLEM_COLUMNS`.  Rules: ``missing_feedback``,
         ``missing_first_name``, ``missing_address``, ``missing_signatory``,
-        ``duplicate_feedback``, ``not_in_letter_arm``, ``unknown_participant``.
+        ``duplicate_feedback``, ``not_in_letter_arm``, ``unknown_participant``,
+        ``withdrawn`` (the person stays in the trial but gets no more letters).
     """
     people = recipients.assign(participant_id=recipients["participant_id"].astype("str"))
     sheet = feedback.assign(participant_id=feedback["participant_id"].astype("str"))
@@ -161,6 +163,11 @@ def letter_contents(
         people[people["arm"] == letter_arm].sort_values("participant_id").to_dict("records")
     ):
         pid = person["participant_id"]
+        if person.get("withdrawn") is True:
+            problems.append(
+                {"participant_id": pid, "rule": "withdrawn", "message": "Withdrawn from the trial: no more letters go to them."}
+            )  # fmt: skip
+            continue
         reasons = []
         if pid in duplicated:
             reasons.append(("duplicate_feedback", "The feedback sheet has more than one row for this person; keep one."))  # fmt: skip
@@ -241,7 +248,8 @@ def load_recipients(design: TrialDesign) -> pd.DataFrame:
     for field in ("first_name", "surname", "address"):
         if field not in recipients:
             recipients[field] = None
-    return recipients
+    withdrawn = set(store.withdrawals(design.id)["participant_id"])
+    return recipients.assign(withdrawn=recipients["participant_id"].isin(withdrawn))
 
 
 @task(name="prepare letters", cache_policy=NO_CACHE)
