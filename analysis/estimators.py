@@ -30,6 +30,7 @@ __all__ = [
     "Coefficient",
     "ITTResult",
     "RegressionFit",
+    "covariate_frame",
     "fit_cace",
     "fit_itt",
     "ols_fit",
@@ -580,6 +581,43 @@ def _stratum_dummies(values: pd.Series, name: str) -> pd.DataFrame:
     )
 
 
+def covariate_frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """Covariates as numeric model columns: numbers as they are, text as fixed effects.
+
+    Parameters
+    ----------
+    data : DataFrame
+    covariates : sequence of str
+        Column names.  A column that is not numeric (or boolean) is categorical.
+
+    Returns
+    -------
+    DataFrame
+        Same index as ``data``.  A numeric covariate keeps its name; a
+        categorical one becomes ``name[level]`` 0/1 columns for every level
+        after the first, levels sorted as text (R's ``factor`` default
+        treatment contrasts), so the order never depends on the rows.  A row
+        missing the category is missing in each of its dummies, so complete-case
+        analyses drop it as they would the text column.
+    """
+    parts = []
+    for name in covariates:
+        values = data[name]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            parts.append(values.astype(float).rename(name))
+            continue
+        present = values.notna()
+        labels = values[present].astype(str)
+        levels = sorted(labels.unique())
+        for level in levels[1:]:
+            column = pd.Series(np.nan, index=data.index, name=f"{name}[{level}]")
+            column[present] = (labels == level).to_numpy(float)
+            parts.append(column)
+    if not parts:
+        return pd.DataFrame(index=data.index)
+    return pd.concat(parts, axis=1)
+
+
 def _drop_collinear(
     frame: pd.DataFrame, protected: Sequence[str]
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -605,7 +643,8 @@ def _design(
     strata: str | None,
 ) -> tuple[pd.DataFrame, list[str]]:
     parts = [pd.DataFrame({"(Intercept)": np.ones(len(data))}, index=data.index)]
-    parts.append(data[list(leading) + list(covariates)].astype(float))
+    parts.append(data[list(leading)].astype(float))
+    parts.append(covariate_frame(data, covariates))  # text covariates as fixed effects
     if strata is not None:
         parts.append(_stratum_dummies(data[strata], strata))
     return _drop_collinear(pd.concat(parts, axis=1), protected=["(Intercept)", *leading])
@@ -661,7 +700,8 @@ def fit_itt(
     treatment_columns : sequence of str
         0/1 indicator columns, one per active arm; a row of zeros is control.
     covariates : sequence of str
-        Numeric covariates, the baseline measure among them.
+        Covariates, the baseline measure among them; a text column (e.g. team)
+        enters as fixed effects (see :func:`covariate_frame`).
     strata : str, optional
         The stratum column; dummy-coded with the first sorted level dropped.
     cluster : str, optional
