@@ -9,9 +9,7 @@ impossible, even from two processes at once.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from flows import settings
+from flows.audit import append_audit_rows, current_actor
 
 __all__ = [
     "DEFAULT_HOME",
@@ -114,6 +113,40 @@ audit_log = sa.Table(
     sa.Column("design_hash", sa.String(64)),
     sa.Column("algorithm_version", sa.String(64)),
     sa.Column("details_json", sa.Text),
+    # issue 13.7: the OS account and host (``who`` is the OS account too); a differing
+    # $LOGNAME is kept apart; what file and why; the hash chain (see flows.audit)
+    sa.Column("os_user", sa.String(128)),
+    sa.Column("host", sa.String(255)),
+    sa.Column("claimed_user", sa.String(128)),
+    sa.Column("file_hash", sa.String(64)),
+    sa.Column("reason", sa.Text),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("row_hash", sa.String(64)),
+)
+
+# Every design document a trial has run under, by hash, so a changed design can be diffed.
+design_documents = sa.Table(
+    "design_documents",
+    metadata,
+    sa.Column("trial_id", sa.String(64), primary_key=True),
+    sa.Column("design_hash", sa.String(64), primary_key=True),
+    sa.Column("design_json", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+)
+
+amendments = sa.Table(
+    "amendments",
+    metadata,
+    sa.Column("amendment_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trial_id", sa.String(64), sa.ForeignKey("trials.trial_id"), nullable=False),
+    sa.Column("old_hash", sa.String(64), nullable=False),
+    sa.Column("new_hash", sa.String(64), nullable=False),
+    sa.Column("changes_json", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("host", sa.String(255)),
+    sa.Column("claimed_user", sa.String(128)),
+    sa.Column("at", sa.DateTime, nullable=False),
 )
 
 ingested_files = sa.Table(
@@ -211,7 +244,7 @@ stage_runs = sa.Table(
     sa.Column("flow_run_id", sa.String(64)),
 )
 
-_APPEND_ONLY = ("allocations", "audit_log")
+_APPEND_ONLY = ("allocations", "audit_log", "amendments")
 
 
 class AlreadyRandomisedError(RuntimeError):
@@ -240,13 +273,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
-
-
 class Store:
     """The trialflow database.
 
@@ -262,8 +288,10 @@ class Store:
         self.engine = sa.create_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             self._configure_sqlite()
+        existed = set(sa.inspect(self.engine).get_table_names())
         metadata.create_all(self.engine)
-        self._install_append_only_guards()
+        self._upgrade_schema(existed)
+        self._install_append_only_guards(existed)
 
     # -- connection set-up ------------------------------------------------------
     def _configure_sqlite(self) -> None:
@@ -283,9 +311,43 @@ class Store:
             # both reading the same "next slot" and one failing at commit.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    def _install_append_only_guards(self) -> None:
+    def _upgrade_schema(self, existed: set[str]) -> None:
+        """Add the columns a store from an earlier trialflow lacks (all nullable).
+
+        The audit log of such a store gains its hash columns here, and its old
+        rows are sealed into the chain at once (see flows.audit), so that
+        `trialflow audit verify` vouches for them from the first open on.
+        """
+        # read the columns before taking the write lock: the inspector uses its own connection
+        inspector = sa.inspect(self.engine)
+        missing = [
+            column
+            for name in sorted(existed & set(metadata.tables))
+            for column in metadata.tables[name].columns
+            if column.name not in {c["name"] for c in inspector.get_columns(name)}
+        ]
+        if not missing:
+            return
+        with self.engine.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {column.table.name} ADD COLUMN {column.name} {kind}"
+                )
+            if any(column is audit_log.c.row_hash for column in missing):
+                from flows.audit import seal_unhashed
+
+                seal_unhashed(conn)
+
+    def _install_append_only_guards(self, existed: set[str] = frozenset()) -> None:
+        """Create the triggers that refuse UPDATE and DELETE; log any that had gone missing.
+
+        A missing trigger on an existing table means someone dropped it: it is
+        put back and the audit log says so (before, it was recreated silently).
+        """
         dialect = self.engine.dialect.name
         with self.engine.begin() as conn:
+            missing = [t for t in _APPEND_ONLY if t in existed and not self._guarded(conn, t)]
             for table in _APPEND_ONLY:
                 if dialect == "sqlite":
                     for action in ("UPDATE", "DELETE"):
@@ -305,6 +367,34 @@ class Store:
                         f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                         "FOR EACH ROW EXECUTE FUNCTION trialflow_append_only()"
                     )
+            if missing:
+                from flows.audit import record_audit_event
+
+                record_audit_event(
+                    conn,
+                    "*",
+                    "append-only-guard-restored",
+                    {"tables": missing, "note": "a trigger refusing UPDATE/DELETE was missing"},
+                )
+
+    def _guarded(self, conn: sa.Connection, table: str) -> bool:
+        """Whether every append-only trigger of ``table`` is in place."""
+        if self.engine.dialect.name == "sqlite":
+            names = set(
+                conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                    (table,),
+                ).scalars()
+            )
+            return {f"{table}_no_update", f"{table}_no_delete"} <= names
+        if self.engine.dialect.name == "postgresql":
+            return bool(
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_trigger WHERE tgname = %s",
+                    (f"{table}_append_only",),
+                ).scalar()
+            )
+        return True  # pragma: no cover - other servers have no guard to check
 
     @contextmanager
     def transaction(self, *, lock_trial: str | None = None) -> Iterator[sa.Connection]:
@@ -349,7 +439,7 @@ class Store:
         AlreadyRandomisedError
             If the trial already has allocations and no ``force_reason`` is given.
         """
-        who, now = _who(), _now()
+        now = _now()
         with self.transaction(lock_trial=design.id) as conn:
             existing = (
                 conn.execute(sa.select(trials).where(trials.c.trial_id == design.id))
@@ -440,23 +530,25 @@ class Store:
                 details["reason"] = force_reason
             common = {
                 "trial_id": design.id,
-                "who": who,
                 "at": now,
                 "round": round_no,
                 "seed": design.randomisation.seed,
                 "design_hash": design.design_hash,
                 "algorithm_version": allocation.algorithm_version,
             }
-            conn.execute(
-                audit_log.insert(),
-                {
-                    **common,
-                    "event": "re-randomised" if force_reason else "randomised",
-                    "details_json": json.dumps(details),
-                },
+            append_audit_rows(
+                conn,
+                [
+                    {
+                        **common,
+                        "event": "re-randomised" if force_reason else "randomised",
+                        "reason": force_reason,
+                        "details_json": json.dumps(details),
+                    }
+                ],
             )
-            conn.execute(
-                audit_log.insert(),
+            append_audit_rows(
+                conn,
                 [
                     {
                         **common,
@@ -708,7 +800,8 @@ class Store:
                 'A withdrawal needs a reason (--reason "..."): it goes into the audit log. '
                 "Got an empty reason instead."
             )
-        who, now = _who(), _now()
+        now = _now()
+        who = current_actor().os_user
         with self.transaction(lock_trial=trial_id) as conn:
             trial = (
                 conn.execute(sa.select(trials).where(trials.c.trial_id == trial_id))
@@ -768,21 +861,23 @@ class Store:
                     withdrawn_at=now,
                 )
             )
-            conn.execute(
-                audit_log.insert(),
-                {
-                    "trial_id": trial_id,
-                    "event": "withdrawn",
-                    "who": who,
-                    "at": now,
-                    "round": trial["active_round"],
-                    "unit_id": person["unit_id"],
-                    "arm": arm,
-                    "design_hash": trial["design_hash"],
-                    "details_json": json.dumps(
-                        {"participant_id": participant_id, "reason": reason}
-                    ),
-                },
+            append_audit_rows(
+                conn,
+                [
+                    {
+                        "trial_id": trial_id,
+                        "event": "withdrawn",
+                        "at": now,
+                        "reason": reason,
+                        "round": trial["active_round"],
+                        "unit_id": person["unit_id"],
+                        "arm": arm,
+                        "design_hash": trial["design_hash"],
+                        "details_json": json.dumps(
+                            {"participant_id": participant_id, "reason": reason}
+                        ),
+                    }
+                ],
             )
         return {
             "trial_id": trial_id,
@@ -865,7 +960,7 @@ class Store:
         Returns one row per newcomer: participant_id, unit_id, arm, status
         (``allocated``, ``joined cluster`` or ``already allocated``).
         """
-        who, now = _who(), _now()
+        now = _now()
         results = []
         with self.transaction(lock_trial=design.id) as conn:
             trial = (
@@ -961,7 +1056,6 @@ class Store:
                         {
                             "trial_id": design.id,
                             "event": "enrolled",
-                            "who": who,
                             "at": now,
                             "round": round_no,
                             "unit_id": unit,
@@ -997,7 +1091,7 @@ class Store:
                 )
             if new_rows:
                 conn.execute(allocations.insert(), new_rows)
-                conn.execute(audit_log.insert(), audit_rows)
+                append_audit_rows(conn, audit_rows)
             if member_rows:
                 conn.execute(participants.insert(), member_rows)
                 if pii is not None and len(pii):
