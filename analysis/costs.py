@@ -77,6 +77,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from trial_designs.design import MAX_BOOTSTRAP_REPLICATES
+
 __all__ = [
     "COST_CATEGORIES",
     "COST_KINDS",
@@ -1402,8 +1404,11 @@ def bootstrap_cost_effect(
                 f"'arm' must be 0/1 or bool (1 = intervention). Got values {sorted(set(a.tolist()))[:5]} instead."
             )
         a = a.astype(int) == 1
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 100:
-        raise ValueError(f"'n_boot' must be a whole number at least 100. Got {n_boot!r} instead.")
+    if not isinstance(n_boot, (int, np.integer)) or not 100 <= n_boot <= MAX_BOOTSTRAP_REPLICATES:
+        raise ValueError(
+            f"'n_boot' must be a whole number from 100 to {MAX_BOOTSTRAP_REPLICATES}. "
+            f"Got {n_boot!r} instead."
+        )
     if not _is_number(ci_level) or not 0 < ci_level < 1:
         raise ValueError(
             f"'ci_level' must be between 0 and 1, such as 0.95. Got {ci_level!r} instead."

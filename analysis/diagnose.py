@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis.estimators import ols_fit
 from analysis.inference import randomisation_inference
-from trial_designs.design import TrialDesign
+from trial_designs.design import MAX_RI_DRAWS, MAX_SIMULATIONS, TrialDesign
 from trial_designs.randomise import draw_allocations, stratum_codes
 
 __all__ = ["DiagnosisSettings", "chunk_seeds", "simulate_chunk", "summarise_diagnosis"]
@@ -33,9 +33,29 @@ class DiagnosisSettings:
     baseline_r: float = 0.6
     ri_draws: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.ri_draws <= MAX_RI_DRAWS:
+            raise ValueError(
+                f"'ri_draws' must be between 0 and {MAX_RI_DRAWS}. Got {self.ri_draws} instead."
+            )
+
 
 def chunk_seeds(seed: int, n_sims: int, chunk_size: int) -> list[list[int]]:
-    """Seeds for every simulation, split into chunks; simulation i always gets the same seed."""
+    """Seeds for every simulation, split into chunks; simulation i always gets the same seed.
+
+    Raises
+    ------
+    ValueError
+        If ``n_sims`` is not between 1 and :data:`~trial_designs.design.MAX_SIMULATIONS`
+        (one seed each is allocated up front), or ``chunk_size`` is below 1.
+    """
+    if not 1 <= n_sims <= MAX_SIMULATIONS:
+        raise ValueError(
+            f"'sims' must be between 1 and {MAX_SIMULATIONS}. Got {n_sims} instead: power to "
+            "within 0.3 percentage points needs about 100000, and each simulation refits the trial."
+        )
+    if chunk_size < 1:
+        raise ValueError(f"'chunk_size' must be at least 1. Got {chunk_size} instead.")
     seeds = np.random.SeedSequence(seed).generate_state(n_sims, dtype=np.uint64).tolist()
     return [seeds[i : i + chunk_size] for i in range(0, n_sims, chunk_size)]
 
