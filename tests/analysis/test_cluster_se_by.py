@@ -264,3 +264,41 @@ def test_an_empty_cluster_se_by_column_is_named_not_fitted(tmp_path):
     frame["team"] = np.nan
     with pytest.raises(ValueError, match=r"'team' named by 'analysis.cluster_se_by' has no values"):
         analyse_trial(frame, design, ri_draws=0, extras=extras)
+
+
+def test_a_roster_covariate_is_a_grouping_too_through_the_store_dataset():
+    # the store path: participants and long values -> analysis_dataset -> analyse_trial,
+    # clustering by a declared roster covariate ('village') rather than a roster field
+    from analysis.dataset import analysis_dataset
+
+    mapping = _design_mapping(cluster_se_by="village")
+    mapping["roster"]["covariates"] = ["village"]
+    design = TrialDesign.model_validate(mapping)
+    raw = reference_values.load_dataset("teams")
+    participants = pd.DataFrame(
+        {
+            "participant_id": raw["id"],
+            "unit_id": raw["id"],
+            "stratum": raw["stratum"],
+            "arm": np.where(raw["treat"] == 1, "course", "control"),
+            "organisation": raw["stratum"],
+            "building": "B1",
+            "team": "all in one",  # the roster's team is not the grouping here
+            "role": "social_worker",
+            "covariates_json": [json.dumps({"village": t}) for t in raw["team"]],
+        }
+    )
+    values = pd.concat(
+        [
+            pd.DataFrame(
+                {"participant_id": raw["id"], "timepoint": timepoint, "measure": "swemwbs_metric"}
+            ).assign(value=raw[column].to_numpy())
+            for timepoint, column in (("baseline", "baseline"), ("endline", "y"))
+        ]
+    ).dropna(subset=["value"])
+    data = analysis_dataset(participants, values, design)
+    itt = analyse_trial(data, design, ri_draws=0)["outcomes"][0]["estimates"][0]
+    expected = _r("teams_CR2", "treat")
+    for field in FIELDS:
+        assert itt[field] == pytest.approx(expected[field], rel=RTOL, abs=0), field
+    assert (itt["se_clustered_by"], itt["n_clusters"]) == ("village", 40)
