@@ -1,13 +1,18 @@
 """Synthetic delivery logs shaped like the seed trials (seeded, pure).
 
-- **goal-setting**: everyone in the course arm is invited and about a third
-  book a diary slot; about 20% start and fewer than 2% complete all six
+- **goal-setting**: everyone in the course arm is invited and about one in
+  ten has time booked in their diary (the seed's survey: about 10% had time
+  scheduled); about 20% start and fewer than 2% complete all six
   weekly modules, with fewer active each week; two control-arm social workers
   find the course anyway (contamination);
 - **Schwartz Rounds**: each site with Rounds holds a training day, then 3-6
   monthly Rounds, each with a panel meeting before and a steering group
   after, with hours and attendees; attendance varies by person and by Round;
-  one waiting-list member attends a Round (contamination);
+  a Round lasts an hour and a half and is open to all the authority's staff,
+  so its head count (57-103, as the seed's £1,146-£2,063 per Round at about
+  £20 a person implies) includes the trial participants logged as attending
+  and colleagues outside the trial; one waiting-list member attends a Round
+  (contamination);
 - **letters**: two lines of feedback per letter-arm participant from their
   manager (a few missing, so the letters flow has something to report), a
   letter sent to everyone whose feedback is complete, and a few returned;
@@ -29,7 +34,7 @@ import pandas as pd
 
 from trial_designs.design import Intervention, TrialDesign
 
-__all__ = ["FEEDBACK_LINES", "simulate_deliveries"]
+__all__ = ["FEEDBACK_LINES", "ROUND_ATTENDANCE", "ROUND_HOURS", "simulate_deliveries"]
 
 _FIELDS = (
     "unit_id",
@@ -43,6 +48,13 @@ _FIELDS = (
     "facilitator",
 )
 _WHOLE_NUMBERS = ("quantity", "attendees", "module")
+
+#: Share of the course arm with time for the course booked in their diary (the seed's survey).
+_DIARY_BOOKED = 0.10
+#: A Round's length in hours: staff describe it as "an hour and a half a month" (the seed).
+ROUND_HOURS = 1.5
+#: Head count of a Round, inclusive: the seed's £1,146-£2,063 per Round at about £20 a person.
+ROUND_ATTENDANCE = (57, 103)
 
 #: Specific, plausible lines a team manager might write (first line: what they did; second: why it mattered).
 FEEDBACK_LINES = (
@@ -87,6 +99,7 @@ def _goal_setting(
     day0 = design.follow_up.randomisation
     rows: list[dict] = []
     finish_module, go_on = 0.85, 0.65  # P(complete a started module), P(start the next one)
+    # the seed's survey: about 10% of staff had time for the course scheduled in their diary
     for pid in course["participant_id"]:
         invited = int(rng.integers(1, 4))
         rows.append(
@@ -96,7 +109,7 @@ def _goal_setting(
                 "occurred_at": _stamp(day0, invited, rng.integers(0, 120)),
             }
         )
-        if rng.random() < 0.35:
+        if rng.random() < _DIARY_BOOKED:
             rows.append(
                 {
                     "unit_id": pid,
@@ -204,13 +217,19 @@ def _schwartz_rounds(
                     "facilitator": facilitator,
                 }
             )
+            # the Round is open to all the authority's staff, not only those in the trial:
+            # the head count is drawn from the seed's range and includes those logged below
+            low, high = ROUND_ATTENDANCE
+            if len(came) > high:  # a very large site: the room holds no more than the seed's
+                came = np.sort(rng.choice(came, high, replace=False))
+            head_count = max(int(rng.integers(low, high + 1)), len(came))
             rows.append(
                 {
                     "unit_id": site,
                     "event_type": "round_held",
                     "occurred_at": _stamp(start, day),
-                    "hours": 1.0,
-                    "attendees": len(came),
+                    "hours": ROUND_HOURS,
+                    "attendees": head_count,
                     "round_id": round_id,
                     "facilitator": facilitator,
                 }
@@ -220,7 +239,7 @@ def _schwartz_rounds(
                     "unit_id": pid,
                     "event_type": "attended",
                     "occurred_at": _stamp(start, day),
-                    "hours": 1.0,
+                    "hours": ROUND_HOURS,
                     "round_id": round_id,
                 }
                 for pid in came
@@ -257,7 +276,7 @@ def _attendance(round_held: dict, participant_id: str) -> dict:
         "unit_id": participant_id,
         "event_type": "attended",
         "occurred_at": round_held["occurred_at"],
-        "hours": 1.0,
+        "hours": ROUND_HOURS,
         "round_id": round_held["round_id"],
     }
 
