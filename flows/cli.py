@@ -701,6 +701,43 @@ def withdraw(
     )
 
 
+@app.command()
+def costs(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+) -> None:
+    """Run the costs stage alone: the ledger and sensitivity as CSV, and the cost summary.
+
+    Reads the costs section of results.json, so run `trialflow analyse` first.
+    """
+    from flows.costs import costs_flow
+
+    try:
+        result = costs_flow(str(design))
+    except (DesignError, FileNotFoundError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    summary = result.get("summary")
+    if not summary:
+        console.print(
+            f"{result['trial']}: results.json has no costs (the design declares no cost model, "
+            "or no deliveries were logged); nothing written.",
+            highlight=False,
+        )
+        return
+    per = summary["per_participant_randomised"]
+    console.print(
+        f"{result['trial']}: total £{summary['total']:,.2f} ({summary['currency_year']} prices); "
+        + (f"£{per:,.2f} per participant randomised; " if per is not None else "")
+        + f"EEF cost band {summary['eef_band']}.",
+        highlight=False,
+        markup=False,
+    )
+    for sentence in summary["cost_effectiveness"]:
+        console.print(f"  {sentence}", highlight=False, markup=False)
+    for name, path in result["files"].items():
+        # a path wrapped over two lines cannot be copied
+        console.print(f"{name}: {path}", highlight=False, markup=False, soft_wrap=True)
+
+
 def _print_status(summary: dict) -> None:
     """The status as four small tables and a list, in the order a coordinator reads them."""
     head = summary["trial"]

@@ -20,7 +20,7 @@ from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.status import STAGE_HOOKS
 
-__all__ = ["costs_flow", "costs_markdown"]
+__all__ = ["cost_summary", "costs_flow", "costs_markdown"]
 
 
 def _money(value: float | None) -> str:
@@ -61,7 +61,36 @@ def costs_markdown(title: str, costs: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-@task(name="read costs", cache_policy=NO_CACHE, **IO_RETRIES)
+def cost_summary(costs: dict) -> dict:
+    """The figures a coordinator reads first: total, per participant, EEF band, each verdict."""
+    per = costs.get("per_participant") or {}
+    return {
+        "total": costs["totals"]["total"],
+        "currency_year": costs.get("currency_year"),
+        "per_participant_randomised": per.get("randomised"),
+        "eef_band": costs.get("eef_band"),
+        "cost_effectiveness": [
+            row["sentence"] for row in costs.get("cost_effectiveness") or [] if row.get("sentence")
+        ],
+    }
+
+
+def _retry_unless_missing(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+    """A missing results.json stays missing: say so at once instead of retrying."""
+    try:
+        state.result()
+    except (FileNotFoundError, ValueError):
+        return False
+    except Exception:  # noqa: BLE001 - a file being written may be readable a moment later
+        return True
+    return False
+
+
+@task(
+    name="read costs",
+    cache_policy=NO_CACHE,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_unless_missing},
+)
 def read_costs(trial_id: str) -> dict | None:
     path = results_path(trial_id)
     if not path.exists():
@@ -88,7 +117,7 @@ def costs_flow(design: str) -> dict:
     costs = read_costs(trial.id)
     if not costs:
         logger.info("%s: no costs in results.json (no cost model or no deliveries).", trial.id)
-        return {"trial": trial.id, "files": {}}
+        return {"trial": trial.id, "files": {}, "summary": None}
     files = write_cost_tables(trial.id, costs)
     markdown = costs_markdown(trial.title, costs)
     create_markdown_artifact(
@@ -102,4 +131,4 @@ def costs_flow(design: str) -> dict:
         _money(costs["per_participant"].get("randomised")),
         costs.get("eef_band"),
     )
-    return {"trial": trial.id, "files": files}
+    return {"trial": trial.id, "files": files, "summary": cost_summary(costs)}
