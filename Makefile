@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint format serve clean
+.PHONY: install demo test bench lint format serve deployments clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,22 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Regenerates prefect.yaml from the designs folder, then serves and deploys every deployment.
 serve: $(STAMP)
 	bash scripts/serve.sh
 
-prefect.yaml: scripts/make_prefect_yaml.py
+# After adding or editing a design (trial_designs/*.yaml, or $$TRIALFLOW_DESIGNS_DIR/*.yaml):
+# regenerate prefect.yaml and, if `make serve` is running, deploy it (its worker runs them).
+API_URL = $(or $(PREFECT_API_URL),http://127.0.0.1:$(or $(PREFECT_SERVER_API_PORT),4200)/api)
+deployments: $(STAMP)
+	$(BIN)/python scripts/make_prefect_yaml.py
+	@if curl -sf "$(API_URL)/health" > /dev/null; then \
+	  PREFECT_API_URL="$(API_URL)" $(BIN)/prefect --no-prompt deploy --all; \
+	else \
+	  echo "No Prefect server at $(API_URL): prefect.yaml is written; 'make serve' deploys it."; \
+	fi
+
+prefect.yaml: scripts/make_prefect_yaml.py $(wildcard trial_designs/*.yaml)
 	$(BIN)/python scripts/make_prefect_yaml.py
 
 clean:

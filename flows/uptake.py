@@ -296,12 +296,13 @@ def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) ->
 
 
 @flow(name="uptake", log_prints=True, **STAGE_HOOKS)
-def uptake_flow(design: str, drop: str | None = None) -> dict:
+def uptake_flow(design: str, drop: str | None = None, ingest: bool = False) -> dict:
     """Compute the uptake funnel per arm from the store, publish it, and write the dashboard.
 
-    With ``drop`` (a trial's drop folder), first ingest any delivery log in
-    ``<drop>/deliveries`` not yet ingested, so the weekly figures include
-    files the daily ingest has not seen.
+    With ``drop`` (a trial's drop folder), or ``ingest`` (the trial's drop
+    folder under ``TRIALFLOW_HOME``, resolved when the flow runs), first ingest
+    any delivery log in ``<drop>/deliveries`` not yet ingested, so the weekly
+    figures include files the daily ingest has not seen.
     """
     logger = get_run_logger()
     trial = load_design_task(design)
@@ -309,7 +310,7 @@ def uptake_flow(design: str, drop: str | None = None) -> dict:
         raise ValueError(
             f"The design '{trial.id}' declares no intervention, so it has no uptake to track."
         )
-    if drop is not None:
+    if drop is not None or ingest:
         deliveries_stage(design, drop)
     participants, events = load_inputs(trial)
     summary = compute_uptake(trial, participants, events)

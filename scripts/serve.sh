@@ -1,25 +1,58 @@
 #!/usr/bin/env bash
-# Start a local Prefect server and a process worker, and deploy every trialflow deployment.
-# Leaves both running in the foreground; Ctrl-C stops them. UI: http://127.0.0.1:4200
+# Regenerate prefect.yaml from the designs folder, start a local Prefect server and a process
+# worker, and deploy every trialflow deployment. Stays in the foreground; Ctrl-C stops the
+# server, the worker and the flow runs it started. UI: http://127.0.0.1:4200
+#
+#   make serve                                   # home ./.trialflow, port 4200
+#   TRIALFLOW_HOME=/srv/trials make serve        # drop folders: /srv/trials/drop/<trial>/
+#   PREFECT_SERVER_API_PORT=4300 make serve      # another port
+#
+# Every TRIALFLOW_* setting (flows/settings.py) is passed on to the worker, so scheduled runs
+# read and write under the same TRIALFLOW_HOME as the commands you type.
 set -euo pipefail
+# Resolve a relative TRIALFLOW_HOME against the folder `make serve` was run from.
+export TRIALFLOW_HOME="$(realpath -m "${TRIALFLOW_HOME:-$(dirname "$0")/../.trialflow}")"
+if [[ -n "${TRIALFLOW_DESIGNS_DIR:-}" ]]; then
+  export TRIALFLOW_DESIGNS_DIR="$(realpath -m "$TRIALFLOW_DESIGNS_DIR")"
+fi
 cd "$(dirname "$0")/.."
-export TRIALFLOW_HOME="${TRIALFLOW_HOME:-$PWD/.trialflow}"
+PORT="${PREFECT_SERVER_API_PORT:-4200}"
 export PREFECT_HOME="${PREFECT_HOME:-$TRIALFLOW_HOME/prefect}"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
-export PREFECT_API_URL="${PREFECT_API_URL:-http://127.0.0.1:4200/api}"
-mkdir -p "$PREFECT_HOME"
+export PREFECT_API_URL="${PREFECT_API_URL:-http://127.0.0.1:$PORT/api}"
+mkdir -p "$TRIALFLOW_HOME" "$PREFECT_HOME"
 BIN=.venv/bin
-$BIN/prefect server start --host 127.0.0.1 --port 4200 > "$TRIALFLOW_HOME/prefect-server.log" 2>&1 &
+LOG="$TRIALFLOW_HOME/prefect-server.log"
+
+$BIN/python scripts/make_prefect_yaml.py
+
+# Own sessions, so stopping kills the server's and worker's children (uvicorn, flow runs) too.
+setsid $BIN/prefect server start --host 127.0.0.1 --port "$PORT" > "$LOG" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER ${WORKER:-} 2>/dev/null || true' EXIT
-for _ in $(seq 1 60); do
+stop() {
+  kill -TERM -- "-$SERVER" ${WORKER:+"-$WORKER"} 2>/dev/null || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 1 120); do
   curl -sf "$PREFECT_API_URL/health" > /dev/null && break
+  if ! kill -0 "$SERVER" 2>/dev/null; then
+    echo "error: the Prefect server stopped while starting; the end of $LOG:" >&2
+    tail -20 "$LOG" >&2
+    exit 1
+  fi
   sleep 1
 done
+if ! curl -sf "$PREFECT_API_URL/health" > /dev/null; then
+  echo "error: no Prefect server at $PREFECT_API_URL after 120 s; the end of $LOG:" >&2
+  tail -20 "$LOG" >&2
+  exit 1
+fi
 $BIN/prefect work-pool create trialflow-process --type process --overwrite > /dev/null
 $BIN/prefect --no-prompt deploy --all
 $BIN/prefect deployment ls
-echo "Prefect UI: http://127.0.0.1:4200 — starting a worker (Ctrl-C to stop)"
-$BIN/prefect worker start --pool trialflow-process &
+echo "TRIALFLOW_HOME=$TRIALFLOW_HOME: drop files in $TRIALFLOW_HOME/drop/<trial>/"
+echo "Prefect UI: ${PREFECT_API_URL%/api} — server log $LOG; starting a worker (Ctrl-C to stop)"
+setsid $BIN/prefect worker start --pool trialflow-process &
 WORKER=$!
 wait $WORKER

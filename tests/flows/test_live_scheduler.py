@@ -1,0 +1,274 @@
+"""A schedule on a trialflow deployment creates flow runs, and a real worker runs one that ingests.
+
+Everything is real: ``prefect server start`` (its own PREFECT_HOME, a free
+port), a process work pool, ``prefect deploy`` of the generated prefect.yaml
+entries for coffee (the daily delivery ingest given a 10-second interval
+instead of its cron), and ``prefect worker start``.  TRIALFLOW_HOME is the
+test's own folder, not ./.trialflow, so the drop folder must resolve under it
+at run time.  The deployment config test cannot catch a scheduler that never
+schedules (SQLAlchemy 2.1 broke Prefect 3.8.8's); this one can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_prefect_yaml  # noqa: E402
+
+pytestmark = pytest.mark.flow
+
+TRIAL = "coffee"
+INTERVAL = 10  # seconds between scheduled delivery ingests
+WAIT = 120  # the longest any one step may take on a busy machine
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Live:
+    """A Prefect server and worker in their own process groups, with their logs."""
+
+    def __init__(self, tmp: Path, home: Path) -> None:
+        self.tmp = tmp
+        self.port = _free_port()
+        self.api = f"http://127.0.0.1:{self.port}/api"
+        self.env = {
+            **os.environ,
+            "TRIALFLOW_HOME": str(home),
+            "PREFECT_HOME": str(tmp / "prefect"),
+            "PREFECT_API_URL": self.api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def log(self, name: str) -> Path:
+        return self.tmp / f"{name}.log"
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        path = self.log(name)
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        return f"--- last {lines} lines of the {name} log ---\n" + "\n".join(text)
+
+    def tails(self) -> str:
+        return "\n".join(self.tail(name) for name in self.processes)
+
+    def start(self, name: str, *args: str) -> None:
+        with self.log(name).open("w") as out:
+            self.processes[name] = subprocess.Popen(
+                [str(BIN / "prefect"), *args],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def run(self, *args: str, prefect_file: Path | None = None) -> str:
+        done = subprocess.run(
+            [str(BIN / "prefect"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert done.returncode == 0, (
+            f"`prefect {' '.join(args)}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+        return done.stdout
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in self.processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict | list:
+        request = urllib.request.Request(
+            self.api + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or "null")
+
+    def wait_for(self, what: str, check: Callable[[], object]) -> object:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                assert process.poll() is None, (
+                    f"The Prefect {name} exited ({process.returncode}) while waiting for {what}.\n"
+                    + self.tails()
+                )
+            found = check()
+            if found:
+                return found
+            time.sleep(1)
+        pytest.fail(f"No {what} within {WAIT} s.\n{self.tails()}")
+
+
+@pytest.fixture
+def live(tmp_path: Path, _isolated_home: Path) -> Iterator[Live]:
+    server = Live(tmp_path, _isolated_home)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _healthy(live: Live) -> bool:
+    try:
+        return live.call("GET", "/health") is True
+    except OSError:
+        return False
+
+
+def _coffee_deployments(tmp: Path) -> Path:
+    """prefect.yaml with the generated coffee randomise and deliveries entries; deliveries every INTERVAL s."""
+    generated = {d["name"]: d for d in make_prefect_yaml.build()["deployments"]}
+    randomise = generated[f"{TRIAL}-randomise"]
+    deliveries = dict(generated[f"{TRIAL}-deliveries"])
+    assert deliveries["schedules"], "the generated delivery ingest has no schedule"
+    deliveries["schedules"] = [{"interval": INTERVAL, "active": True}]
+    path = tmp / "prefect.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "trialflow-live-test",
+                "prefect-version": "3.8.8",
+                "pull": [
+                    {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+                ],
+                "deployments": [randomise, deliveries],
+            },
+            sort_keys=False,
+        )
+    )
+    return path
+
+
+def _runs(live: Live, deployment_id: str) -> list[dict]:
+    return live.call(
+        "POST",
+        "/flow_runs/filter",
+        {"deployments": {"id": {"any_": [deployment_id]}}, "sort": "EXPECTED_START_TIME_ASC"},
+    )
+
+
+def test_a_scheduled_deployment_run_by_a_real_worker_ingests_the_dropped_file(
+    live: Live, tmp_path: Path, _isolated_home: Path
+):
+    from flows.demo import simulate_delivery_files, simulate_roster_file
+    from flows.settings import get_settings
+    from trial_designs.design import load_design
+
+    settings = get_settings()
+    assert settings.home == _isolated_home.resolve()
+    assert not str(settings.home).startswith(str(ROOT)), "the test's home must not be ./.trialflow"
+    design = load_design(ROOT / "trial_designs" / f"{TRIAL}.yaml")
+    drop = settings.drop_dir(design.id)
+    simulate_roster_file.fn(design, drop)
+
+    live.start("server", "server", "start", "--host", "127.0.0.1", "--port", str(live.port))
+    live.wait_for("healthy Prefect server", lambda: _healthy(live))
+    live.run("work-pool", "create", make_prefect_yaml.POOL, "--type", "process")
+    live.run("--no-prompt", "deploy", "--all", "--prefect-file", str(_coffee_deployments(tmp_path)))
+    deployments = {d["name"]: d for d in live.call("POST", "/deployments/filter", {})}
+    randomise_id = deployments[f"{TRIAL}-randomise"]["id"]
+    deliveries_id = deployments[f"{TRIAL}-deliveries"]["id"]
+    assert all("drop" not in d["parameters"] for d in deployments.values())
+    live.start("worker", "worker", "start", "--pool", make_prefect_yaml.POOL, "--limit", "1")
+
+    # Randomise through the deployment: it reads <TRIALFLOW_HOME>/drop/coffee/roster.csv.
+    run = live.call("POST", f"/deployments/{randomise_id}/create_flow_run", {})
+
+    def finished(run_id: str) -> dict | None:
+        state = live.call("GET", f"/flow_runs/{run_id}")["state"]
+        if state["type"] in ("FAILED", "CRASHED", "CANCELLED"):
+            pytest.fail(
+                f"The randomise run ended {state['type']}: {state['message']}\n{live.tails()}"
+            )
+        return state if state["type"] == "COMPLETED" else None
+
+    live.wait_for("completed randomise run", lambda: finished(run["id"]))
+    store = sa.create_engine(settings.database_url)
+    with store.connect() as connection:
+        allocated = connection.execute(
+            sa.text("SELECT count(*) FROM allocations WHERE trial_id = :t"), {"t": design.id}
+        ).scalar_one()
+    assert allocated > 0
+
+    # (a) The scheduler alone creates the delivery-ingest runs.
+    scheduled = live.wait_for(
+        "runs created by the scheduler",
+        lambda: [r for r in _runs(live, deliveries_id) if r["auto_scheduled"]][:2] or None,
+    )
+    assert all(r["auto_scheduled"] for r in scheduled)
+
+    # A delivery log lands in the drop folder; a scheduled run that starts after it ingests it.
+    dropped_at = time.time()
+    simulate_delivery_files.fn(design, drop)
+
+    def ingesting_run() -> dict | None:
+        for flow_run in _runs(live, deliveries_id):
+            started = flow_run["start_time"]
+            if (
+                flow_run["auto_scheduled"]
+                and flow_run["state_type"] == "COMPLETED"
+                and started
+                and _epoch(started) > dropped_at
+            ):
+                return flow_run
+        return None
+
+    # (b) The worker completes one.
+    completed = live.wait_for("completed scheduled run after the drop", ingesting_run)
+    assert completed["state_type"] == "COMPLETED"
+
+    # (c) The store holds the dropped file's events, and the file as ingested.
+    with store.connect() as connection:
+        events = connection.execute(
+            sa.text("SELECT count(*) FROM delivery_events WHERE trial_id = :t"), {"t": design.id}
+        ).scalar_one()
+        files = connection.execute(
+            sa.text("SELECT file_name FROM ingested_files WHERE trial_id = :t"), {"t": design.id}
+        ).scalars()
+        assert "deliveries.csv" in set(files)
+    assert events > 0
+
+
+def _epoch(timestamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
