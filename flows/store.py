@@ -62,6 +62,10 @@ participants = sa.Table(
     sa.Column("enrolment", sa.String(16), nullable=False),  # initial | late
     sa.Column("covariates_json", sa.Text),
     sa.Column("enrolled_at", sa.DateTime, nullable=False),
+    # Set when a forced re-randomisation left this person's unit out of the new round: the
+    # person (and their round's allocation) stays on record; `trialflow enrol` allocates them
+    # in the new round and clears it.
+    sa.Column("superseded_in_round", sa.Integer),
 )
 
 # Names and addresses live apart from every analysis table; only letter production reads them.
@@ -474,10 +478,7 @@ class Store:
                         title=design.title,
                     )
                 )
-                conn.execute(participants.delete().where(participants.c.trial_id == design.id))
-                conn.execute(
-                    participant_pii.delete().where(participant_pii.c.trial_id == design.id)
-                )
+                self._supersede(conn, design.id, roster, allocation, pii, round_no)
             else:
                 conn.execute(
                     trials.insert().values(
@@ -489,6 +490,18 @@ class Store:
                         created_at=now,
                     )
                 )
+            self.insert_new(
+                conn,
+                design_documents,
+                [
+                    {
+                        "trial_id": design.id,
+                        "design_hash": design.design_hash,
+                        "design_json": design.canonical_json(),
+                        "recorded_at": now,
+                    }
+                ],
+            )
             sequence = "blocks" if design.randomisation.method == "blocked" else "initial"
             units = allocation.units
             conn.execute(
@@ -564,6 +577,57 @@ class Store:
                 ],
             )
         return round_no
+
+    @staticmethod
+    def _supersede(conn, trial_id, roster, allocation, pii, round_no) -> None:  # noqa: ANN001
+        """Make room for a new round without losing anyone already on record.
+
+        People in the new roster are replaced by their new rows (and new PII, if
+        given).  Everyone else (late entrants of an earlier round, people dropped
+        from the roster) stays, with their PII; if their unit is not in the new
+        round, ``superseded_in_round`` says their allocation belongs to an older
+        round.  Before, every participant and PII row of the trial was deleted.
+        """
+        new_people = set(roster["id"].astype("str"))
+        new_units = set(allocation.units["unit_id"].astype("str"))
+        on_record = conn.execute(
+            sa.select(participants.c.participant_id, participants.c.unit_id).where(
+                participants.c.trial_id == trial_id
+            )
+        ).all()
+        replaced = [p for p, _u in on_record if p in new_people]
+        left_out = [p for p, u in on_record if p not in new_people and u not in new_units]
+        new_pii = (
+            set(pii["participant_id"].astype("str")) if pii is not None and len(pii) else set()
+        )
+        for start in range(0, max(len(replaced), len(left_out), len(new_pii)), 500):
+            chunk = replaced[start : start + 500]
+            if chunk:
+                conn.execute(
+                    participants.delete().where(
+                        participants.c.trial_id == trial_id,
+                        participants.c.participant_id.in_(chunk),
+                    )
+                )
+            chunk = sorted(new_pii)[start : start + 500]
+            if chunk:
+                conn.execute(
+                    participant_pii.delete().where(
+                        participant_pii.c.trial_id == trial_id,
+                        participant_pii.c.participant_id.in_(chunk),
+                    )
+                )
+            chunk = left_out[start : start + 500]
+            if chunk:
+                conn.execute(
+                    participants.update()
+                    .where(
+                        participants.c.trial_id == trial_id,
+                        participants.c.participant_id.in_(chunk),
+                        participants.c.superseded_in_round.is_(None),
+                    )
+                    .values(superseded_in_round=round_no)
+                )
 
     @staticmethod
     def _insert_participants(conn, design, roster, allocation, enrolment, now) -> None:  # noqa: ANN001
@@ -972,6 +1036,12 @@ class Store:
                 raise LookupError(
                     f"Trial '{design.id}' has not been randomised yet; run `trialflow randomise` first."
                 )
+            from flows.integrity import design_mismatch
+
+            # checked under the lock too: an amendment may land between the flow's check and here
+            changed = design_mismatch(trial, design, stage="enrol")
+            if changed is not None:
+                raise changed
             round_no = trial["active_round"]
             current = pd.DataFrame(
                 conn.execute(
@@ -985,13 +1055,14 @@ class Store:
                 .mappings()
                 .all()
             )
-            known_people = set(
-                conn.execute(
-                    sa.select(participants.c.participant_id).where(
-                        participants.c.trial_id == design.id
-                    )
-                ).scalars()
-            )
+            on_record = conn.execute(
+                sa.select(participants.c.participant_id, participants.c.superseded_in_round).where(
+                    participants.c.trial_id == design.id
+                )
+            ).all()
+            # people whose allocation a forced re-randomisation superseded are enrolled afresh
+            known_people = {p for p, superseded in on_record if superseded is None}
+            superseded_people = {p for p, superseded in on_record if superseded is not None}
             arm_of = dict(zip(current["unit_id"], current["arm"], strict=True))
             used = current.groupby(["stratum", "sequence"]).size().to_dict()
             new_rows = []
@@ -1093,6 +1164,14 @@ class Store:
                 conn.execute(allocations.insert(), new_rows)
                 append_audit_rows(conn, audit_rows)
             if member_rows:
+                returning = sorted(superseded_people & {r["participant_id"] for r in member_rows})
+                for start in range(0, len(returning), 500):
+                    conn.execute(
+                        participants.delete().where(
+                            participants.c.trial_id == design.id,
+                            participants.c.participant_id.in_(returning[start : start + 500]),
+                        )
+                    )
                 conn.execute(participants.insert(), member_rows)
                 if pii is not None and len(pii):
                     # late entrants' names go where the initial roster's went, for letters and the list

@@ -210,3 +210,72 @@ def test_bad_roster_is_reported_by_row_and_nothing_is_written():
         (6, "office", "required_stratum", None),
     ]
     assert Store().trial("coffee") is None
+
+
+def test_forced_rerandomisation_keeps_round_one_late_entrants_and_their_pii():
+    design = load_design(DESIGNS / "letters.yaml")
+    roster = pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str).head(40)
+    pii = pd.DataFrame({"participant_id": roster["id"], "first_name": "P", "surname": roster["id"]})
+    store = Store()
+    store.record_randomisation(
+        design=design, allocation=randomise(roster, design), roster=roster, pii=pii
+    )
+    late = store.enrol(
+        design=design,
+        newcomers=_newcomer("LATE1"),
+        allocate_slot=_slot(design),
+        algorithm_version=ALGORITHM_VERSION,
+    )
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO participant_pii (trial_id, participant_id, first_name, surname) "
+                "VALUES ('letters', 'LATE1', 'Lara', 'Late')"
+            )
+        )
+    round_no = store.record_randomisation(
+        design=design,
+        allocation=randomise(roster, design),
+        roster=roster,
+        pii=pii,
+        force_reason="roster had the wrong start dates",
+    )
+    assert round_no == 2
+    with store.engine.connect() as conn:
+        kept = conn.execute(
+            sa.text(
+                "SELECT p.participant_id, p.enrolment, p.superseded_in_round, x.first_name "
+                "FROM participants p LEFT JOIN participant_pii x USING (trial_id, participant_id) "
+                "WHERE p.participant_id = 'LATE1'"
+            )
+        ).all()
+        people = conn.execute(sa.text("SELECT count(*) FROM participants")).scalar_one()
+        names = conn.execute(sa.text("SELECT count(*) FROM participant_pii")).scalar_one()
+    assert kept == [("LATE1", "late", 2, "Lara")]
+    assert (people, names) == (41, 41)
+    # the round-1 allocation is still there, marked as the round it was made in
+    alloc = store.read(sa.text("SELECT round, arm FROM allocations WHERE unit_id = 'LATE1'"))
+    assert alloc.values.tolist() == [[1, late["arm"].iloc[0]]]
+    # not in round 2's analysis population until enrolled again, which allocates them in round 2
+    assert "LATE1" not in set(store.participant_arms("letters")["participant_id"])
+    again = store.enrol(
+        design=design,
+        newcomers=_newcomer("LATE1"),
+        allocate_slot=_slot(design),
+        algorithm_version=ALGORITHM_VERSION,
+    )
+    assert again["status"].tolist() == ["allocated"]
+    arms = store.participant_arms("letters").set_index("participant_id")
+    assert arms.loc["LATE1", "arm"] == again["arm"].iloc[0]
+    with store.engine.connect() as conn:
+        rounds = (
+            conn.execute(
+                sa.text("SELECT round FROM allocations WHERE unit_id = 'LATE1' ORDER BY round")
+            )
+            .scalars()
+            .all()
+        )
+        flag = conn.execute(
+            sa.text("SELECT superseded_in_round FROM participants WHERE participant_id = 'LATE1'")
+        ).scalar_one()
+    assert rounds == [1, 2] and flag is None

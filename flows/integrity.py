@@ -1,0 +1,206 @@
+"""The design lock: a trial runs under the design it was randomised under, or an amendment of it.
+
+Every stage that writes calls :func:`require_current_design` after loading the
+design.  A design whose hash differs from the trial's stored one is refused
+with the changed fields listed; a deliberate change goes through
+:func:`amend_flow` (``trialflow amend``), which refuses anything that
+determines the allocation sequence (see
+:data:`trial_designs.design_diff.ALLOCATION_FIELDS`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from prefect import flow, get_run_logger
+
+from flows.audit import current_actor, record_audit_event
+from flows.common import load_design_task
+from flows.store import Store, amendments, design_documents, trials
+from trial_designs.design import DesignError, TrialDesign
+from trial_designs.design_diff import allocation_changes, design_diff, format_changes
+
+__all__ = [
+    "AmendmentRefusedError",
+    "DesignChangedError",
+    "amend_design",
+    "amend_flow",
+    "design_mismatch",
+    "require_current_design",
+]
+
+
+class DesignChangedError(DesignError):
+    """The design loaded is not the one the trial was randomised under (or last amended to)."""
+
+
+class AmendmentRefusedError(DesignError):
+    """An amendment that would change past allocations, or that has nothing to amend."""
+
+
+def design_mismatch(
+    trial_row: Mapping[str, Any], design: TrialDesign, *, stage: str
+) -> DesignChangedError | None:
+    """The error to raise if ``design`` is not the trial's current design, else None."""
+    if trial_row["design_hash"] == design.design_hash:
+        return None
+    changes = design_diff(json.loads(trial_row["design_json"]), json.loads(design.canonical_json()))
+    listed = format_changes(changes) if changes else "  (no field differs: the hash rule changed)"
+    return DesignChangedError(
+        f"The design of trial '{design.id}' differs from the one it runs under "
+        f"(stored {trial_row['design_hash'][:12]}, loaded {design.design_hash[:12]}). "
+        f"Refusing to {stage}. Changed fields:\n{listed}\n"
+        f"Run with the trial's design, or record a deliberate change first with "
+        f'`trialflow amend {design.id} --design <file> --reason "..."` '
+        "(changes to the seed, arms, strata, clusters or method cannot be amended)."
+    )
+
+
+def require_current_design(design: TrialDesign, *, stage: str, store: Store | None = None) -> None:
+    """Refuse to ``stage`` under a design other than the trial's stored one.
+
+    A trial not yet in the store passes: there is nothing to compare with, and
+    the stage itself says the trial must be randomised first.
+
+    Raises
+    ------
+    DesignChangedError
+        Naming each changed field as ``path: old -> new``.
+    """
+    row = (store or Store()).trial(design.id)
+    if row is None:
+        return
+    error = design_mismatch(row, design, stage=stage)
+    if error is not None:
+        raise error
+
+
+def amend_design(
+    design: TrialDesign,
+    *,
+    reason: str | None,
+    store: Store | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """Make ``design`` the trial's current design, if the change leaves allocations alone.
+
+    Records the old and new hash, the changes, who and when in the
+    ``amendments`` table and the audit log, in one transaction.
+
+    Raises
+    ------
+    AmendmentRefusedError
+        No reason given, no change, or a change to a field that determines the
+        allocation sequence (each such field listed with the rule).
+    LookupError
+        The trial is not in the store.
+    """
+    if not (reason and reason.strip()):
+        raise AmendmentRefusedError(
+            'An amendment needs a reason (--reason "..."): it goes into the audit log. '
+            "Got an empty reason instead."
+        )
+    store = store or Store()
+    today = today or dt.datetime.now(dt.UTC).date()
+    actor = current_actor()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with store.transaction(lock_trial=design.id) as conn:
+        row = (
+            conn.execute(sa.select(trials).where(trials.c.trial_id == design.id)).mappings().first()
+        )
+        if row is None:
+            raise LookupError(
+                f"Trial '{design.id}' is not in the store: there is nothing to amend. "
+                "Randomise it first (`trialflow randomise`)."
+            )
+        if row["design_hash"] == design.design_hash:
+            raise AmendmentRefusedError(
+                f"The design given is already trial '{design.id}''s current design "
+                f"({design.design_hash[:12]}): nothing to amend."
+            )
+        changes = design_diff(json.loads(row["design_json"]), json.loads(design.canonical_json()))
+        refused = allocation_changes(changes, today=today)
+        if refused:
+            lines = "\n".join(f"  {c.line()}  ({why})" for c, why in refused)
+            raise AmendmentRefusedError(
+                f"Amendment of trial '{design.id}' refused: it would change how units were "
+                f"allocated, or a date that has passed.\n{lines}\n"
+                "Allocations already made cannot be re-decided by an amendment; a new "
+                'allocation needs `trialflow randomise --force --reason "..."` (a new round).'
+            )
+        old_hash, new_hash = row["design_hash"], design.design_hash
+        for digest, document in (
+            (old_hash, row["design_json"]),
+            (new_hash, design.canonical_json()),
+        ):
+            store.insert_new(
+                conn,
+                design_documents,
+                [
+                    {
+                        "trial_id": design.id,
+                        "design_hash": digest,
+                        "design_json": document,
+                        "recorded_at": now,
+                    }
+                ],
+            )
+        conn.execute(
+            trials.update()
+            .where(trials.c.trial_id == design.id)
+            .values(design_hash=new_hash, design_json=design.canonical_json(), title=design.title)
+        )
+        change_lines = [c.line() for c in changes]
+        conn.execute(
+            amendments.insert().values(
+                trial_id=design.id,
+                old_hash=old_hash,
+                new_hash=new_hash,
+                changes_json=json.dumps(change_lines),
+                reason=reason,
+                who=actor.os_user,
+                host=actor.host,
+                claimed_user=actor.claimed_user,
+                at=now,
+            )
+        )
+        record_audit_event(
+            conn,
+            design.id,
+            "design-amended",
+            {"old_hash": old_hash, "new_hash": new_hash, "changes": change_lines},
+            reason=reason,
+            design_hash=new_hash,
+        )
+    return {
+        "trial": design.id,
+        "old_hash": old_hash,
+        "new_hash": new_hash,
+        "changes": change_lines,
+        "who": actor.os_user,
+        "at": now.isoformat(timespec="seconds"),
+    }
+
+
+@flow(name="amend", log_prints=True)
+def amend_flow(trial: str, design: str, reason: str | None) -> dict[str, Any]:
+    """Record a deliberate design change for ``trial`` (refused if it touches allocations)."""
+    loaded = load_design_task(design)
+    if loaded.id != trial:
+        raise AmendmentRefusedError(
+            f"The design file is for trial '{loaded.id}', not '{trial}'. "
+            f"Got id '{loaded.id}' instead."
+        )
+    result = amend_design(loaded, reason=reason)
+    get_run_logger().info(
+        "%s amended: %s -> %s, %d field(s) changed",
+        trial,
+        result["old_hash"][:12],
+        result["new_hash"][:12],
+        len(result["changes"]),
+    )
+    return result
