@@ -44,27 +44,48 @@ def randomise(
     reason: str = typer.Option(
         None, "--reason", help="Why a forced re-randomisation is needed (logged)."
     ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Check the roster and show the arm counts per stratum; store and write nothing.",
+    ),
 ) -> None:
     """Randomise a roster under a design, store the allocation and write the coordinator's list."""
     from flows.checks import RosterError
-    from flows.randomise import randomise_flow
+    from flows.randomise import preview_randomisation, randomise_flow
     from flows.sources import SourceError
     from flows.store import AlreadyRandomisedError
 
     try:
-        result = randomise_flow(str(design), str(roster), force=force, reason=reason)
+        if dry_run:
+            result = preview_randomisation(str(design), str(roster))
+        else:
+            result = randomise_flow(str(design), str(roster), force=force, reason=reason)
     except (DesignError, RosterError, SourceError, AlreadyRandomisedError, ValueError) as exc:
         _fail(str(exc))
-    table = Table(
-        title=f"{result['trial']}: {result['units']} units randomised (round {result['round']})"
-    )
+    if dry_run:
+        title = f"{result['trial']}: {result['units']} units would be randomised (dry run)"
+    else:
+        title = f"{result['trial']}: {result['units']} units randomised (round {result['round']})"
+    table = Table(title=title)
     counts = result["counts"]
     for column in counts[0]:
         table.add_column(str(column))
     for row in counts:
         table.add_row(*[str(v) for v in row.values()])
     console.print(table)
-    console.print(f"Coordinator's allocation list: {result['allocation_list']}")
+    if dry_run:
+        console.print("Dry run: the roster passed every check; nothing was stored or written.")
+        if result["already_randomised"] is not None:
+            console.print(
+                f"Note: {result['trial']} is already randomised (round "
+                f"{result['already_randomised']}); a real run is refused without "
+                '--force --reason "...".',
+                highlight=False,
+                markup=False,
+            )
+        return
+    console.print(f"Coordinator's allocation list: {result['allocation_list']}", soft_wrap=True)
 
 
 @app.command()
@@ -89,6 +110,10 @@ def enrol(
     for row in result["enrolled"]:
         table.add_row(*[str(row[c]) for c in ("participant_id", "unit_id", "arm", "status")])
     console.print(table)
+    console.print(
+        f"Coordinator's allocation list (every allocated participant): {result['allocation_list']}",
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -698,6 +723,58 @@ def withdraw(
         "counts; no more letters or deliveries go to them.",
         highlight=False,
         markup=False,
+    )
+
+
+@app.command()
+def amend(
+    trial: str = typer.Argument(..., help="The trial id (as in the store), e.g. letters."),
+    design: str = typer.Option(..., "--design", help="The amended design YAML."),
+    reason: str = typer.Option(..., "--reason", help="Why the design changes (audit log)."),
+) -> None:
+    """Record a deliberate design change; refused if it would change how units were allocated."""
+    from flows.integrity import amend_flow
+
+    try:
+        done = amend_flow(trial, str(design), reason)
+    except (DesignError, LookupError) as exc:
+        _fail(str(exc))
+    console.print(
+        f"{done['trial']}: design {done['old_hash'][:12]} -> {done['new_hash'][:12]}, amended by "
+        f"{done['who']} at {done['at']} UTC; recorded in the amendments table and the audit log.",
+        highlight=False,
+        markup=False,
+    )
+    for line in done["changes"]:
+        console.print(f"  {line}", highlight=False, markup=False)
+
+
+audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    trial: str = typer.Argument(None, help="Count this trial's rows (the whole chain is checked)."),
+) -> None:
+    """Walk the audit log's hash chain; name every edited, inserted or deleted row (exit 1)."""
+    from flows.audit import verify_audit_chain
+
+    check = verify_audit_chain(None, trial)
+    scope = f"{check.trial_rows} of {trial}'s rows among " if trial else ""
+    if check.ok:
+        console.print(
+            f"Audit chain intact: {scope}{check.rows} rows verified; head hash {check.head_hash}. "
+            "Keep the head hash elsewhere to detect a rewrite of the whole chain.",
+            highlight=False,
+            markup=False,
+        )
+        return
+    for problem in check.problems:
+        console.print(f"  {problem.line()}", highlight=False, markup=False)
+    _fail(
+        f"The audit chain is broken: {len(check.problems)} problem(s) in {check.rows} rows "
+        "(listed above)."
     )
 
 
