@@ -11,7 +11,8 @@ the shape ``analysis/results.schema.json`` documents:
   Rounds were held (direct costs, as the CASCADE evaluation reports them),
   each undiscounted beside discounted, with the EEF band;
 - for the primary outcome, SWEMWBS and turnover: the incremental cost per
-  unit of effect with a bootstrap interval, plane and acceptability curve;
+  unit of effect (per point, or per percentage point of a proportion such as
+  turnover) with a bootstrap interval, plane and acceptability curve;
 - one-way sensitivity of the cost per participant to each unit cost.
 
 Only the intervention arm is costed: deliveries to control-arm units are
@@ -55,11 +56,20 @@ def cost_effect_outcomes(design: TrialDesign) -> list[Outcome]:
     return chosen
 
 
-def _effect_words(outcome: Outcome) -> tuple[str, str]:
-    """(outcome label, effect unit) for the verdict sentence: 'reduces turnover by 0.02 leavers'."""
-    if outcome.instrument == "turnover":
-        return "turnover", "leaver"
-    return outcome.label or outcome.name, "point"
+def _is_proportion(outcome: Outcome, values: pd.Series) -> bool:
+    """Binary outcomes and HR rates are proportions, priced per percentage point (as the report shows them)."""
+    observed = values.dropna()
+    if observed.empty:
+        return False
+    if observed.isin([0, 1]).all():
+        return True
+    return outcome.source == "hr" and bool(observed.between(0, 1).all())
+
+
+def _effect_words(outcome: Outcome, *, proportion: bool = False) -> tuple[str, str]:
+    """(outcome label, effect unit) for the verdict sentence: 'reduces turnover by 2.1 percentage points'."""
+    label = "turnover" if outcome.instrument == "turnover" else outcome.label or outcome.name
+    return label, "percentage point" if proportion else "point"
 
 
 def _costed_events(events: pd.DataFrame, arm: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
@@ -194,9 +204,13 @@ def _delivery_years(events: pd.DataFrame) -> float:
 def _ce_row(result, outcome: Outcome) -> dict:  # noqa: ANN001 - a BootstrapResult
     out = result.to_dict()
     icer = out["icer"]
+    direction = "gained" if outcome.higher_is_better else "avoided"
     return {
         "outcome": outcome.name,
-        "effect_label": f"{result.outcome_label} ({result.effect_unit}s {'gained' if outcome.higher_is_better else 'avoided'} per participant)",
+        "effect_label": f"{result.outcome_label} (percentage points {direction})"
+        if result.effect_unit == "percentage point"
+        else f"{result.outcome_label} ({result.effect_unit}s {direction} per participant)",
+        "effect_unit": result.effect_unit,
         "incremental_cost": out["incremental_cost"]["estimate"],
         "incremental_cost_ci_low": out["incremental_cost"]["ci_low"],
         "incremental_cost_ci_high": out["incremental_cost"]["ci_high"],
@@ -334,10 +348,13 @@ def costs_section(
             continue
         used = data[endline].notna() & data["arm"].isin([design.control_arm, active[0]])
         outcome_values, used = _baseline_adjusted(data, outcome.name, used, active[0])
-        label, unit = _effect_words(outcome)
+        # a proportion's effect is priced per percentage point, the unit the report states it in:
+        # per 0-1 unit it read "increases turnover by 0.000694 leavers; ICER -£13,397"
+        proportion = _is_proportion(outcome, data.loc[used, endline])
+        label, unit = _effect_words(outcome, proportion=proportion)
         result = bootstrap_cost_effect(
             costs[used].to_numpy(float),
-            outcome_values,
+            outcome_values * (100.0 if proportion else 1.0),
             (data.loc[used, "arm"] == active[0]).to_numpy(),
             rng=rng,
             clusters=None if cluster is None else cluster[used].to_numpy(),

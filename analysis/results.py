@@ -289,7 +289,9 @@ def analyse_trial(
         which the costs are built from; without it there is no costs section.
     extras : mapping, optional
         Sections computed elsewhere and passed through (uptake,
-        data_validation), already JSON-shaped.
+        data_validation), already JSON-shaped; ``placeholder_scoring`` lists
+        the instruments (``wrqol``) scored with a placeholder item map, whose
+        outcomes are flagged ``scoring_placeholder``.
 
     Notes
     -----
@@ -298,6 +300,7 @@ def analyse_trial(
     with its own stream, so the result is reproducible.
     """
     extras = dict(extras or {})
+    placeholder_scoring = set(extras.pop("placeholder_scoring", ()))
     # one canonical row order: imputation, cross-validation folds and the bootstrap
     # depend on it, and results.json must not depend on how the file was sorted
     data = (
@@ -420,6 +423,12 @@ def analyse_trial(
                 rng=np.random.default_rng([design.randomisation.seed, _MI_SEED_LABEL]),
             )
             warnings.extend(notes)
+        if outcome.instrument in placeholder_scoring:
+            warnings.append(
+                f"'{outcome.name}' is scored with the placeholder {outcome.instrument.upper()} item "
+                "map, not the licensed one: its total is right only if the map's reversed items "
+                "are, and its subscales mean nothing."
+            )
         outcomes.append(
             {
                 "name": outcome.name,
@@ -432,6 +441,13 @@ def analyse_trial(
                 "higher_is_better": outcome.higher_is_better,
                 "binary": _is_binary(data[endline]),
                 "prespecified": True,
+                # the report flags the score wherever it shows it: a placeholder map is not the
+                # licensed one, so its subscales mean nothing and its total may be wrong
+                **(
+                    {"scoring_placeholder": True}
+                    if outcome.instrument in placeholder_scoring
+                    else {}
+                ),
                 "estimates": estimates,
                 "arms": _arm_summaries(data, design, endline, baseline),
                 "subgroups": _subgroups(

@@ -15,8 +15,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.dataset import foreign_dataset
+from analysis.instruments import WRQOL_SCORING, load_scoring_file
 from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
-from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.export import load_analysis_dataset
 from flows.sources import read_table
 from flows.status import STAGE_HOOKS
@@ -96,6 +97,23 @@ def load_data(
     return frame, events if len(events) else None, extras
 
 
+@task(name="check scoring files", cache_policy=NO_CACHE, **IO_RETRIES)
+def placeholder_scoring(design: TrialDesign, design_file: str) -> list[str]:
+    """Instruments whose stored scores come from a placeholder item map (WRQoL's packaged one).
+
+    The survey stage scores WRQoL with the file ``survey.options.wrqol_scoring``
+    names (default the packaged placeholder); results.json flags the outcome so
+    the report can say so beside every WRQoL number, not only in a log.
+    """
+    if not any(o.instrument == "wrqol" for o in design.outcomes):
+        return []
+    declared = design.survey.options.get("wrqol_scoring")
+    path = Path(declared) if declared else WRQOL_SCORING
+    if declared and not path.is_absolute():
+        path = resolve_design_path(design_file).resolve().parent / path
+    return ["wrqol"] if load_scoring_file(path).get("placeholder") else []
+
+
 @task(name="analyse", cache_policy=NO_CACHE)
 def analyse_task(
     frame: pd.DataFrame,
@@ -138,6 +156,8 @@ def analyse_flow(
     logger = get_run_logger()
     trial = load_design_task(design)
     frame, events, extras = load_data(trial, data)
+    if not data:  # a dataset file brings its own scores; the store's were scored here
+        extras["placeholder_scoring"] = placeholder_scoring(trial, design)
     results = analyse_task(frame, trial, events, extras, ri_draws)
     path = write_results(trial, results, out)
     primary = next((o for o in results["outcomes"] if o["primary"]), None)

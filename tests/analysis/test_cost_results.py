@@ -140,7 +140,16 @@ def test_each_cluster_cost_is_shared_by_its_members_so_the_bootstrap_cost_is_the
     assert ghq["verdict"] in {"dominant", "dominated", "trade-off"}
     assert ghq["sentence"].startswith("The intervention")
     assert len(ghq["ceac"]) > 10 and all(0 <= p["probability"] <= 1 for p in ghq["ceac"])
-    assert "leaver" in turnover["sentence"]
+    # turnover is a proportion: priced per percentage point, the unit the report states it in
+    assert turnover["effect_unit"] == "percentage point" and ghq["effect_unit"] == "point"
+    assert "percentage point" in turnover["sentence"]
+    assert turnover["effect_label"] == "turnover (percentage points avoided)"
+    used = data[data["arm"].isin(["waiting_list", "rounds"])]
+    means = used.groupby("arm")["turnover_endline"].mean()
+    # turnover has no baseline, so the effect is the difference in means, in percentage points
+    avoided = 100 * (means["waiting_list"] - means["rounds"])
+    assert turnover["incremental_effect"] == pytest.approx(avoided)
+    assert turnover["icer"] == pytest.approx(turnover["incremental_cost"] / avoided)
 
 
 def test_more_rounds_cost_more_and_sensitivity_brackets_the_base():

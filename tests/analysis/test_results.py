@@ -69,3 +69,18 @@ def test_a_large_effect_is_found_by_model_and_randomisation_inference():
     assert itt["ci_low"] < 3.0 < itt["ci_high"]
     assert itt["p_value"] < 1e-6 and itt["ri_p_value"] == 0.0
     assert itt["ri_ci_low"] < 3.0 < itt["ri_ci_high"]
+
+
+def test_an_outcome_scored_with_a_placeholder_map_is_flagged_in_the_results():
+    data, design = _dataset("letters", effect=0.5)
+    instrument = design.primary_outcome.instrument
+    flagged = analyse_trial(
+        data, design, ri_draws=0, extras={"placeholder_scoring": [instrument]}
+    )
+    plain = analyse_trial(data, design, ri_draws=0)
+    primary = next(o for o in flagged["outcomes"] if o["primary"])
+    assert primary["scoring_placeholder"] is True
+    assert "placeholder_scoring" not in flagged  # consumed, not passed through as a section
+    assert any("placeholder" in w for w in flagged["warnings"])
+    assert not any("scoring_placeholder" in o for o in plain["outcomes"])
+    jsonschema.validate(flagged, json.loads(SCHEMA_PATH.read_text()))
