@@ -74,9 +74,7 @@ def test_a_large_effect_is_found_by_model_and_randomisation_inference():
 def test_an_outcome_scored_with_a_placeholder_map_is_flagged_in_the_results():
     data, design = _dataset("letters", effect=0.5)
     instrument = design.primary_outcome.instrument
-    flagged = analyse_trial(
-        data, design, ri_draws=0, extras={"placeholder_scoring": [instrument]}
-    )
+    flagged = analyse_trial(data, design, ri_draws=0, extras={"placeholder_scoring": [instrument]})
     plain = analyse_trial(data, design, ri_draws=0)
     primary = next(o for o in flagged["outcomes"] if o["primary"])
     assert primary["scoring_placeholder"] is True
