@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from flows.store import AlreadyRandomisedError, Store
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign
 from trial_designs.randomise import Allocation, randomise, sequence_slot, stratum_keys
 
-__all__ = ["enrol_flow", "randomise_flow"]
+__all__ = ["enrol_flow", "preview_randomisation", "randomise_flow"]
 
 
 @task(name="read roster", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -104,11 +105,16 @@ def write_coordinator_list(design: TrialDesign, round_no: int) -> Path:
     store = Store()
     arms = store.participant_arms(design.id)
     pii = store.pii(design.id)
-    listing = arms[["participant_id", "organisation", "building", "team", "role", "unit_id", "arm"]]
+    columns = ["participant_id", "organisation", "building", "team", "role", "unit_id", "arm"]
+    listing = arms[[*columns, "enrolment"]]
     if len(pii):
         listing = listing.merge(pii, on="participant_id", how="left")
     path = output_dir(design.id) / f"allocation_list_round{round_no}.csv"
-    listing.to_csv(path, index=False)
+    # the whole list is rewritten from the store (late entrants included) into a temporary
+    # file and renamed over the old one: a reader or a crash never sees half a list
+    partial = path.with_name(f".{path.name}.partial")
+    listing.to_csv(partial, index=False)
+    os.replace(partial, path)
     return path
 
 
@@ -145,7 +151,9 @@ def randomise_flow(
 
 
 @task(name="enrol late entrants", cache_policy=NO_CACHE, **IO_RETRIES)
-def enrol_task(design: TrialDesign, table: pd.DataFrame) -> pd.DataFrame:
+def enrol_task(
+    design: TrialDesign, table: pd.DataFrame, pii: pd.DataFrame | None = None
+) -> pd.DataFrame:
     unit = table[design.cluster_by] if design.unit == "cluster" else table["id"]
     newcomers = table.assign(
         participant_id=table["id"].astype("str"),
@@ -170,6 +178,7 @@ def enrol_task(design: TrialDesign, table: pd.DataFrame) -> pd.DataFrame:
         newcomers=newcomers,
         allocate_slot=allocate_slot,
         algorithm_version=ALGORITHM_VERSION,
+        pii=pii,
     )
 
 
@@ -177,7 +186,53 @@ def enrol_task(design: TrialDesign, table: pd.DataFrame) -> pd.DataFrame:
 def enrol_flow(design: str, roster: str) -> dict:
     """Allocate late entrants from the next unused slots of their strata's concealed sequences."""
     trial = load_design_task(design)
-    table, _pii = read_roster(roster, trial)
+    table, pii = read_roster(roster, trial)
     check_roster_task(table, trial, Path(roster).name, late=True)
-    result = enrol_task(trial, table)
-    return {"trial": trial.id, "enrolled": result.to_dict("records")}
+    result = enrol_task(trial, table, pii)
+    listing = write_coordinator_list(trial, Store().trial(trial.id)["active_round"])
+    return {
+        "trial": trial.id,
+        "enrolled": result.to_dict("records"),
+        "allocation_list": str(listing),
+    }
+
+
+def preview_randomisation(design: str, roster: str) -> dict:
+    """What ``randomise`` would allocate, storing and writing nothing (``--dry-run``).
+
+    The roster is read and checked as for the real randomisation (a bad
+    roster raises the same :class:`~flows.checks.RosterError`) and allocated
+    in memory.  Allocation is a pure function of the roster and the design's
+    seed, so the counts are the ones a real run then stores.  No Prefect flow
+    runs: nothing is recorded anywhere, which is the point of a dry run.
+
+    Returns
+    -------
+    dict
+        ``trial``, ``units``, ``counts`` (arm counts per stratum, as records),
+        ``method``, ``balance_score`` and ``already_randomised`` (the active
+        round, or None), since a real run of a randomised trial is refused.
+    """
+    trial = load_design_task.fn(design)
+    table, _pii = read_roster.fn(roster, trial)
+    check_roster_task.fn(table, trial, Path(roster).name)
+    allocation = allocate_task.fn(table, trial)
+    return {
+        "trial": trial.id,
+        "units": len(allocation.units),
+        "counts": allocation.counts().to_dict("records"),
+        "method": allocation.method,
+        "balance_score": allocation.balance_score,
+        "already_randomised": _active_round(trial.id),
+    }
+
+
+def _active_round(trial_id: str) -> int | None:
+    """The trial's active round if the store has it; a store that does not exist is not created."""
+    from flows.settings import get_settings
+
+    config = get_settings()
+    if config.uses_default_database and not (config.home / "trialflow.db").exists():
+        return None
+    found = Store(config.database_url).trial(trial_id)
+    return None if found is None else int(found["active_round"])

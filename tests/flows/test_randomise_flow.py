@@ -79,3 +79,37 @@ def test_enrol_flow_allocates_new_starters_and_new_buildings(prefect_server, tmp
     for row in result.head(2).itertuples():
         assert row.status == "joined cluster" and row.arm == existing[row.unit_id]
     assert "Whitstable" in existing.index
+
+
+def test_enrol_adds_late_entrants_to_the_coordinators_list_once(prefect_server, tmp_path):
+    path, design = _write_roster(tmp_path, "letters")
+    first = randomise_flow("letters", str(path))
+    before = pd.read_csv(first["allocation_list"], dtype=str)
+    newcomers = simulate_late_entrants(design, n=4, rng=np.random.default_rng(8))
+    new_path = tmp_path / "new.csv"
+    newcomers.to_csv(new_path, index=False)
+    done = enrol_flow("letters", str(new_path))
+    assert done["allocation_list"] == first["allocation_list"]
+    listing = pd.read_csv(done["allocation_list"], dtype=str)
+    arms = Store().participant_arms("letters")
+    # every allocated participant, once, with the arm the store holds
+    assert sorted(listing["participant_id"]) == sorted(arms["participant_id"])
+    assert listing["participant_id"].is_unique
+    assert (
+        listing.set_index("participant_id")["arm"].to_dict()
+        == arms.set_index("participant_id")["arm"].to_dict()
+    )
+    late = listing[listing["enrolment"] == "late"].set_index("participant_id")
+    assert sorted(late.index) == sorted(newcomers["staff_id"])
+    # late entrants' names reach the list as the roster's do
+    by_id = newcomers.set_index("staff_id")
+    assert late["first_name"].to_dict() == by_id.loc[late.index, "first_name"].to_dict()
+    pd.testing.assert_frame_equal(
+        listing[listing["enrolment"] == "initial"].drop(columns="enrolment").reset_index(drop=True),
+        before.drop(columns="enrolment").reset_index(drop=True),
+    )
+    # re-running the same file changes nothing, byte for byte
+    text = Path(done["allocation_list"]).read_bytes()
+    enrol_flow("letters", str(new_path))
+    assert Path(done["allocation_list"]).read_bytes() == text
+    assert not list(Path(done["allocation_list"]).parent.glob(".*partial"))
