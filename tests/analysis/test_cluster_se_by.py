@@ -86,15 +86,24 @@ def _analyse(tmp_path: Path, grouping: str = "team", ri_draws: int = 200, **anal
     return json.loads(written.read_text())
 
 
+@pytest.fixture(scope="module")
+def clustered(tmp_path_factory) -> dict:
+    """results.json of the teams data clustered by team (CR2, 200 RI draws), shared: each
+    analysis runs the balance permutations and imputations, seconds apiece."""
+    return _analyse(tmp_path_factory.mktemp("clustered"), "team", ri_draws=200)
+
+
 def _r(model: str, term: str) -> dict:
     row = REFERENCE[model].coefficients.loc[term]
     return {f: float(row[f]) for f in FIELDS}
 
 
 @pytest.mark.parametrize("grouping", ["team", "village"])
-def test_results_json_matches_r_lm_robust_and_iv_robust_clustered_by_team(tmp_path, grouping):
+def test_results_json_matches_r_lm_robust_and_iv_robust_clustered_by_team(
+    tmp_path, clustered, grouping
+):
     # "village": any column of the data can be the grouping, not only a roster field
-    results = _analyse(tmp_path, grouping)
+    results = clustered if grouping == "team" else _analyse(tmp_path, grouping, ri_draws=0)
     primary = results["outcomes"][0]
     itt, cace = primary["estimates"]
     assert (itt["estimand"], cace["estimand"]) == ("ITT", "CACE")
@@ -143,12 +152,10 @@ def test_randomisation_inference_redraws_individuals_within_strata(tmp_path):
     assert np.mean(split) > 0.9
 
 
-def test_clustering_changes_the_se_but_not_the_randomisation_inference(tmp_path):
-    for folder in ("a", "b"):
-        (tmp_path / folder).mkdir()
-    clustered = _analyse(tmp_path / "a")["outcomes"][0]["estimates"][0]
-    design = load_design(_design_file(tmp_path / "b"))
-    frame, _, extras = load_data.fn(design, str(_teams_file(tmp_path / "b")))
+def test_clustering_changes_the_se_but_not_the_randomisation_inference(tmp_path, clustered):
+    clustered = clustered["outcomes"][0]["estimates"][0]
+    design = load_design(_design_file(tmp_path))
+    frame, _, extras = load_data.fn(design, str(_teams_file(tmp_path)))
     plain = analyse_trial(frame, design, ri_draws=200, extras=extras)["outcomes"][0]["estimates"][0]
     assert plain["se_type"] == "HC2" and plain["se_clustered_by"] is None
     assert plain["n_clusters"] is None
@@ -159,12 +166,12 @@ def test_clustering_changes_the_se_but_not_the_randomisation_inference(tmp_path)
     assert clustered["ri_draws"] == plain["ri_draws"] == 200
 
 
-def test_results_are_byte_stable_under_row_order(tmp_path):
+def test_results_are_byte_stable_under_row_order(tmp_path, clustered):
     design = load_design(_design_file(tmp_path, cluster_se_by="team"))
     frame, _, extras = load_data.fn(design, str(_teams_file(tmp_path)))
-    first = dump_results(analyse_trial(frame, design, ri_draws=100, extras=dict(extras)))
     shuffled = frame.sample(frac=1.0, random_state=5)
-    assert dump_results(analyse_trial(shuffled, design, ri_draws=100, extras=dict(extras))) == first
+    again = json.loads(dump_results(analyse_trial(shuffled, design, ri_draws=200, extras=extras)))
+    assert again == clustered
 
 
 def test_participants_without_a_team_are_counted_and_warned_about(tmp_path):
@@ -227,10 +234,10 @@ def test_cluster_se_by_defaults_se_type_to_cr2_and_is_in_the_design_schema():
     assert "CR2" in analysis["cluster_se_by"]["description"]
 
 
-def test_the_report_methods_say_standard_errors_clustered_by_team(tmp_path):
+def test_the_report_methods_say_standard_errors_clustered_by_team(clustered):
     from reports.render import render_trial
 
-    html = render_trial(_analyse(tmp_path, ri_draws=50))
+    html = render_trial(clustered)
     assert "Standard errors clustered by team (CR2)" in html
     assert "ITT: CR2, clustered by team (40 clusters)" in html
     assert "CACE: CR2, clustered by team (40 clusters)" in html
