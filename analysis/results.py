@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +272,7 @@ def analyse_trial(
     ri_draws: int | None = None,
     events: pd.DataFrame | None = None,
     extras: Mapping | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """The pre-specified analysis: ITT for every outcome, CACE, RI, CONSORT counts,
     attrition with missing-data sensitivity, baseline balance and costs.
@@ -292,6 +293,10 @@ def analyse_trial(
         data_validation), already JSON-shaped; ``placeholder_scoring`` lists
         the instruments (``wrqol``) scored with a placeholder item map, whose
         outcomes are flagged ``scoring_placeholder``.
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each step: the randomisation-inference
+        draws, each outcome (with its RI and sensitivity analyses), the costs.
+        For a progress bar; it changes nothing in the result.
 
     Notes
     -----
@@ -333,12 +338,18 @@ def analyse_trial(
             f"Carlo SE is under 0.0016 at the maximum. Got {n_draws} instead."
         )
     rng = np.random.default_rng([design.randomisation.seed, _RI_SEED_LABEL])
+    steps = len(design.outcomes) + 2
+    report = on_progress or (lambda done, total: None)
+    report(0, steps)
     draws = None
     if n_draws:
         draws, _ = _draws_for_rows(data, design, n_draws, rng)
+    report(1, steps)
     outcomes = []
     primary_used: pd.DataFrame | None = None
-    for outcome in design.outcomes:
+    for done, outcome in enumerate(design.outcomes, start=1):
+        if done > 1:
+            report(done, steps)  # the outcome before this one is finished
         endline, baseline = _columns(design, outcome, data)
         if endline not in data or data[endline].notna().sum() == 0:
             warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
@@ -397,7 +408,16 @@ def analyse_trial(
                     }
                 )
             estimate.update(
-                _effect_size(data, design, endline, arm, effect, estimate["n_per_arm"], icc)
+                _effect_size(
+                    data,
+                    design,
+                    endline,
+                    arm,
+                    effect,
+                    estimate["n_per_arm"],
+                    icc,
+                    clustered_se=se_cluster is not None,
+                )
             )
             estimates.append(estimate)
             if outcome.primary and arm == active[0]:
@@ -463,6 +483,7 @@ def analyse_trial(
                 ),
             }
         )
+    report(steps - 1, steps)
     outcomes.sort(key=lambda o: not o["primary"])
     _holm_secondary(outcomes)
     primary = next((o for o in outcomes if o["primary"]), None)
@@ -477,6 +498,7 @@ def analyse_trial(
         else (None, [])
     )
     warnings.extend(cost_notes)
+    report(steps, steps)
     results = {
         "schema_version": SCHEMA_VERSION,
         "trial": _trial_section(
@@ -592,8 +614,14 @@ def _icc(data: pd.DataFrame, endline: str):  # noqa: ANN202
     return icc_oneway(used[endline], used["cluster"].astype(str), arm=used["arm"])
 
 
-def _effect_size(data, design, endline, arm, effect, n_per_arm, icc) -> dict:  # noqa: ANN001
-    """Hedges' g of an ITT coefficient: pooled SD (individual trials) or total SD (cluster trials, EEF)."""
+def _effect_size(  # noqa: ANN001
+    data, design, endline, arm, effect, n_per_arm, icc, *, clustered_se: bool = False
+) -> dict:
+    """Hedges' g of an ITT coefficient: pooled SD (individual trials) or total SD (cluster trials, EEF).
+
+    With SEs clustered by a grouping (``analysis.cluster_se_by``) the interval of g is
+    the model's clustered CI rescaled, not the independent-observations formula.
+    """
     n_treat, n_control = n_per_arm.get(arm, 0), n_per_arm.get(design.control_arm, 0)
     if min(n_treat, n_control) < 2:
         return {"hedges_g": None, "hedges_g_ci_low": None, "hedges_g_ci_high": None}
@@ -612,7 +640,11 @@ def _effect_size(data, design, endline, arm, effect, n_per_arm, icc) -> dict:  #
             np.sqrt(((sds["count"] - 1) * sds["std"] ** 2).sum() / (sds["count"].sum() - 2))
         )
         g = hedges_g_from_estimate(
-            effect.estimate, n_treat=n_treat, n_control=n_control, sd_pooled=pooled
+            effect.estimate,
+            n_treat=n_treat,
+            n_control=n_control,
+            sd_pooled=pooled,
+            **({"estimate_std_error": effect.std_error, "df": effect.df} if clustered_se else {}),
         )
     return {"hedges_g": g.estimate, "hedges_g_ci_low": g.ci_low, "hedges_g_ci_high": g.ci_high}
 

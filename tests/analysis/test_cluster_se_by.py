@@ -309,3 +309,11 @@ def test_a_roster_covariate_is_a_grouping_too_through_the_store_dataset():
     for field in FIELDS:
         assert itt[field] == pytest.approx(expected[field], rel=RTOL, abs=0), field
     assert (itt["se_clustered_by"], itt["n_clusters"]) == ("village", 40)
+
+
+def test_hedges_g_interval_is_the_clustered_interval_rescaled(clustered):
+    itt = clustered["outcomes"][0]["estimates"][0]
+    # g = J d / s and its interval J (CI) / s: the same t(df) and clustered SE as the effect
+    scale = itt["hedges_g"] / itt["estimate"]
+    assert itt["hedges_g_ci_low"] == pytest.approx(itt["ci_low"] * scale, rel=1e-9)
+    assert itt["hedges_g_ci_high"] == pytest.approx(itt["ci_high"] * scale, rel=1e-9)
