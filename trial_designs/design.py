@@ -632,12 +632,14 @@ class TrialDesign(_Frozen):
             if key in valid or key in outcome_columns or waves:
                 continue
             hint = _did_you_mean(key, [*valid, *sorted(outcome_columns)], prefix="; did you mean")
+            primary = self.primary_outcome
+            example = primary.name if primary else "swemwbs"
             if key in ("took_up", "participant_id"):
                 hint = f"; did you mean '{'uptake' if key == 'took_up' else 'id'}'?"
             raise ValueError(
                 f"analysis.columns: '{key}' is not a dataset field{hint or '.'} Choose one of: "
                 f"{', '.join(DATASET_FIELDS)}, a declared covariate or subgroup, or an outcome "
-                f"column <outcome>_<timepoint> (e.g. {sorted(outcome_columns)[0] if outcome_columns else 'swemwbs_endline'}). "
+                f"column <outcome>_<timepoint> (e.g. {example}_endline). "
                 f"Got '{key}' instead"
             )
 
