@@ -49,6 +49,7 @@ __all__ = [
     "AuditVerification",
     "append_audit_rows",
     "current_actor",
+    "file_sha256",
     "record_audit_event",
     "row_digest",
     "seal_unhashed",
@@ -95,6 +96,17 @@ def current_actor() -> Actor:
         host=socket.gethostname(),
         claimed_user=claimed if claimed and claimed != os_user else None,
     )
+
+
+def file_sha256(path: str | os.PathLike[str] | None) -> str | None:
+    """SHA-256 of a file's bytes (None if there is no such file), read in 1 MB chunks."""
+    if path is None or not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _canonical_value(value: Any) -> Any:  # noqa: ANN401

@@ -86,6 +86,15 @@ def randomise(
             )
         return
     console.print(f"Coordinator's allocation list: {result['allocation_list']}", soft_wrap=True)
+    if result.get("superseded"):
+        console.print(
+            f"{result['superseded']} earlier participant(s) are not in this roster: kept on "
+            f"record (with their names) and their round {result['round'] - 1} allocation marked "
+            f"superseded. `trialflow enrol {result['trial']} --roster ...` allocates them in "
+            f"round {result['round']}.",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()

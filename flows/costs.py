@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.integrity import require_current_design
 from flows.status import STAGE_HOOKS
 
 __all__ = ["cost_summary", "costs_flow", "costs_markdown"]
@@ -114,6 +115,7 @@ def costs_flow(design: str) -> dict:
     """Write the cost ledger and sensitivity tables and publish the cost summary."""
     logger = get_run_logger()
     trial = load_design_task(design)
+    require_current_design(trial, stage="write costs")
     costs = read_costs(trial.id)
     if not costs:
         logger.info("%s: no costs in results.json (no cost model or no deliveries).", trial.id)

@@ -23,7 +23,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.dataset import analysis_dataset, data_dictionary, dictionary_markdown
+from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, load_design_task
+from flows.integrity import require_current_design
 from flows.store import Store, outcome_values
 from trial_designs.design import TrialDesign
 
@@ -91,6 +93,7 @@ def write_export(
 def export_flow(design: str, out: str) -> list[str]:
     """Write the analysis dataset (CSV, Parquet) and its data dictionary (CSV, markdown)."""
     trial = load_design_task(design)
+    require_current_design(trial, stage="export")
     dataset = build_dataset(trial)
     dictionary = describe_columns(dataset, trial)
     paths = write_export(trial, dataset, dictionary, Path(out))
@@ -101,5 +104,19 @@ def export_flow(design: str, out: str) -> list[str]:
         + f"; written to {Path(out)}."
     )
     create_markdown_artifact(key=f"{trial.id.replace('_', '-')}-export", markdown=line)
+    record_audit_event(
+        None,
+        trial.id,
+        "export-written",
+        {
+            "files": {p.name: file_sha256(p) for p in paths},
+            "rows": len(dataset),
+            "columns": int(dataset.shape[1]),
+            "folder": str(Path(out)),
+        },
+        file_hash=file_sha256(paths[0]),
+        design_hash=trial.design_hash,
+        once=True,
+    )
     get_run_logger().info(line)
     return [str(p) for p in paths]

@@ -31,6 +31,7 @@ __all__ = [
     "amend_flow",
     "design_mismatch",
     "require_current_design",
+    "require_results_design",
 ]
 
 
@@ -77,6 +78,40 @@ def require_current_design(design: TrialDesign, *, stage: str, store: Store | No
     error = design_mismatch(row, design, stage=stage)
     if error is not None:
         raise error
+
+
+def require_results_design(
+    trial_id: str, design_hash: str | None, *, stage: str, store: Store | None = None
+) -> None:
+    """Refuse to ``stage`` from results computed under a design other than the trial's current one.
+
+    A results file for a trial not in the store (a foreign dataset) passes.
+
+    Raises
+    ------
+    DesignChangedError
+        With the changed fields when the store knows the results' design.
+    """
+    store = store or Store()
+    row = store.trial(trial_id)
+    if row is None or design_hash is None or row["design_hash"] == design_hash:
+        return
+    with store.engine.connect() as conn:
+        document = conn.execute(
+            sa.select(design_documents.c.design_json).where(
+                design_documents.c.trial_id == trial_id,
+                design_documents.c.design_hash == design_hash,
+            )
+        ).scalar_one_or_none()
+    listed = ""
+    if document is not None:
+        changes = design_diff(json.loads(document), json.loads(row["design_json"]))
+        listed = f" Changed fields since:\n{format_changes(changes)}\n"
+    raise DesignChangedError(
+        f"The results of trial '{trial_id}' were computed under design {design_hash[:12]}, but "
+        f"the trial now runs under {row['design_hash'][:12]} (amended or re-randomised). "
+        f"Refusing to {stage}.{listed} Run `trialflow analyse {trial_id}` again first."
+    )
 
 
 def amend_design(

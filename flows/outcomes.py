@@ -62,6 +62,7 @@ from analysis.instruments import (
 )
 from flows.checks import PROBLEM_COLUMNS, Rule, format_problems, run_rules
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
+from flows.integrity import require_current_design
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
@@ -1104,6 +1105,7 @@ def outcomes_ingest_flow(
     _check_arguments(source, timepoint)
     logger = get_run_logger()
     trial = load_design_task(design)
+    require_current_design(trial, stage="ingest outcomes")
     options = source_options(trial, source)
     digest = fingerprint(file)
     previous = Store().previous_ingest(

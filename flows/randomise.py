@@ -10,8 +10,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.audit import file_sha256, record_audit_event
 from flows.checks import RosterError, check_roster
 from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.integrity import require_current_design
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store
@@ -131,8 +133,26 @@ def randomise_flow(
     check_roster_task(table, trial, Path(roster).name)
     allocation = allocate_task(table, trial)
     round_no = store_allocation(trial, allocation, table, pii, reason if force else None)
+    record_audit_event(
+        None,
+        trial.id,
+        "roster-ingested",
+        {"file_name": Path(roster).name, "rows": len(table), "round": round_no},
+        file_hash=file_sha256(roster),
+        design_hash=trial.design_hash,
+        reason=reason if force else None,
+    )
     counts = publish_counts(trial, allocation)
     listing = write_coordinator_list(trial, round_no)
+    superseded = Store().superseded(trial.id, round_no)
+    if superseded:
+        logger.warning(
+            "%d earlier participant(s) are not in this roster: kept on record with their round "
+            "%d allocation marked superseded; `trialflow enrol` allocates them in round %d.",
+            superseded,
+            round_no - 1,
+            round_no,
+        )
     logger.info(
         "Randomised %d units of %s (round %d); list at %s",
         len(allocation.units),
@@ -147,6 +167,7 @@ def randomise_flow(
         "counts": counts.to_dict("records"),
         "allocation_list": str(listing),
         "balance_score": allocation.balance_score,
+        "superseded": superseded,
     }
 
 
@@ -186,9 +207,23 @@ def enrol_task(
 def enrol_flow(design: str, roster: str) -> dict:
     """Allocate late entrants from the next unused slots of their strata's concealed sequences."""
     trial = load_design_task(design)
+    require_current_design(trial, stage="enrol late entrants")
     table, pii = read_roster(roster, trial)
     check_roster_task(table, trial, Path(roster).name, late=True)
     result = enrol_task(trial, table, pii)
+    record_audit_event(
+        None,
+        trial.id,
+        "roster-ingested",
+        {
+            "file_name": Path(roster).name,
+            "rows": len(table),
+            "statuses": result["status"].value_counts().to_dict(),
+        },
+        file_hash=file_sha256(roster),
+        design_hash=trial.design_hash,
+        once=True,
+    )
     listing = write_coordinator_list(trial, Store().trial(trial.id)["active_round"])
     return {
         "trial": trial.id,

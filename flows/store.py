@@ -666,6 +666,18 @@ class Store:
         if rows:
             conn.execute(participants.insert(), rows)
 
+    def superseded(self, trial_id: str, round_no: int) -> int:
+        """How many participants a forced re-randomisation into ``round_no`` left superseded."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count())
+                .select_from(participants)
+                .where(
+                    participants.c.trial_id == trial_id,
+                    participants.c.superseded_in_round == round_no,
+                )
+            ).scalar_one()
+
     def allocations(self, trial_id: str) -> pd.DataFrame:
         """The active round's allocations of a trial (one row per randomised unit)."""
         trial = self.trial(trial_id)
@@ -774,25 +786,38 @@ class Store:
     ) -> IngestSummary:
         """Write the quarantine rows and the file record, inside the caller's transaction."""
         now = _now()
-        if len(problems):
-            conn.execute(
-                quarantine.insert(),
-                [
-                    {
-                        "trial_id": trial_id,
-                        "kind": kind,
-                        "file_hash": file_hash,
-                        "file_name": file_name,
-                        "row_number": int(p["source_row"]),
-                        "column": str(p["column"]),
-                        "rule": str(p["rule"]),
-                        "value": None if not _present(p["value"]) else str(p["value"]),
-                        "message": str(p["message"]),
-                        "quarantined_at": now,
-                    }
-                    for p in problems.to_dict("records")
-                ],
+        rows = [
+            {
+                "trial_id": trial_id,
+                "kind": kind,
+                "file_hash": file_hash,
+                "file_name": file_name,
+                "row_number": int(p["source_row"]),
+                "column": str(p["column"]),
+                "rule": str(p["rule"]),
+                "value": None if not _present(p["value"]) else str(p["value"]),
+                "message": str(p["message"]),
+                "quarantined_at": now,
+            }
+            for p in problems.to_dict("records")
+        ]
+        if rows:
+            # The same bytes sent again (under another timepoint, say) must not quarantine the
+            # same rows twice: a problem is one (file hash, row, column, rule).
+            seen = set(
+                conn.execute(
+                    sa.select(
+                        quarantine.c.row_number, quarantine.c.column, quarantine.c.rule
+                    ).where(
+                        quarantine.c.trial_id == trial_id,
+                        quarantine.c.kind == kind,
+                        quarantine.c.file_hash == file_hash,
+                    )
+                ).tuples()
             )
+            rows = [r for r in rows if (r["row_number"], r["column"], r["rule"]) not in seen]
+        if rows:
+            conn.execute(quarantine.insert(), rows)
         n_bad_rows = int(problems["source_row"].nunique()) if len(problems) else 0
         conn.execute(
             ingested_files.insert().values(
@@ -807,6 +832,28 @@ class Store:
                 rows_quarantined=n_bad_rows,
                 ingested_at=now,
             )
+        )
+        append_audit_rows(
+            conn,
+            [
+                {
+                    "trial_id": trial_id,
+                    "event": f"{kind}-ingested",
+                    "at": now,
+                    "file_hash": file_hash,
+                    "details_json": json.dumps(
+                        {
+                            "file_name": file_name,
+                            "timepoint": timepoint,
+                            "rows_read": rows_read,
+                            "rows_stored": rows_stored,
+                            "rows_quarantined": n_bad_rows,
+                            "quarantine_rows_added": len(rows),
+                        },
+                        sort_keys=True,
+                    ),
+                }
+            ],
         )
         return IngestSummary(
             file_name=file_name,
@@ -1177,6 +1224,17 @@ class Store:
                     # late entrants' names go where the initial roster's went, for letters and the list
                     added = {row["participant_id"] for row in member_rows}
                     fresh = pii[pii["participant_id"].astype("str").isin(added)]
+                    if len(fresh) and returning:  # superseded people keep their PII row
+                        conn.execute(
+                            participant_pii.delete().where(
+                                participant_pii.c.trial_id == design.id,
+                                participant_pii.c.participant_id.in_(
+                                    sorted(
+                                        set(returning) & set(fresh["participant_id"].astype("str"))
+                                    )
+                                ),
+                            )
+                        )
                     if len(fresh):
                         conn.execute(
                             participant_pii.insert(),

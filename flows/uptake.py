@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
 from flows.common import load_design_task, output_dir
 from flows.deliveries import RETRY_IO, deliveries_stage
+from flows.integrity import require_current_design
 from flows.status import STAGE_HOOKS
 from flows.store import Store, delivery_events
 from trial_designs.design import TrialDesign
@@ -306,6 +307,7 @@ def uptake_flow(design: str, drop: str | None = None, ingest: bool = False) -> d
     """
     logger = get_run_logger()
     trial = load_design_task(design)
+    require_current_design(trial, stage="compute uptake")
     if not trial.interventions:
         raise ValueError(
             f"The design '{trial.id}' declares no intervention, so it has no uptake to track."
