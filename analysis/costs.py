@@ -1406,7 +1406,7 @@ def bootstrap_cost_effect(
         a = a.astype(int) == 1
     if not isinstance(n_boot, (int, np.integer)) or not 100 <= n_boot <= MAX_BOOTSTRAP_REPLICATES:
         raise ValueError(
-            f"'n_boot' must be a whole number from 100 to {MAX_BOOTSTRAP_REPLICATES}. "
+            f"'n_boot' must be a whole number at least 100 and at most {MAX_BOOTSTRAP_REPLICATES}. "
             f"Got {n_boot!r} instead."
         )
     if not _is_number(ci_level) or not 0 < ci_level < 1:
