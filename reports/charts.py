@@ -329,8 +329,14 @@ def ce_plane_chart(
     return _finish(fig, chart_id, f"Cost-effectiveness plane ({effect_label})", description)
 
 
-def ceac_chart(curve: Sequence[dict], *, effect_label: str, chart_id: str) -> Chart:
-    """Cost-effectiveness acceptability curve: P(cost-effective) against willingness to pay."""
+def ceac_chart(
+    curve: Sequence[dict], *, effect_label: str, chart_id: str, unit: str = "point gained"
+) -> Chart:
+    """Cost-effectiveness acceptability curve: P(cost-effective) against willingness to pay.
+
+    ``unit`` is what the willingness to pay is per ("point gained",
+    "percentage point avoided").
+    """
     with plt.rc_context(_STYLE):
         fig, ax = _figure(6.0, 3.2)
         ax.plot(
@@ -340,7 +346,7 @@ def ceac_chart(curve: Sequence[dict], *, effect_label: str, chart_id: str) -> Ch
             linewidth=2.2,
         )
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel(f"Willingness to pay per one-point gain in {effect_label}")
+        ax.set_xlabel(f"Willingness to pay per {unit}: {effect_label}")
         ax.set_ylabel("Probability cost-effective")
         ax.xaxis.set_major_formatter(FuncFormatter(_money_tick))
         ax.grid(color="#d9d9d9", linewidth=0.6)

@@ -8,7 +8,13 @@ rule from the estimate and its confidence interval, never typed by hand:
   that cannot tell is not evidence that nothing happened;
 - whether a change is good or bad comes from the outcome's
   ``higher_is_better`` flag, so "reduced psychological distress" is a benefit
-  and "reduced wellbeing" is a harm, and a harm is said to be one.
+  and "reduced wellbeing" is a harm, and a harm is said to be one;
+- a result is no bolder than its weakest support: when randomisation
+  inference, multiple imputation or inverse-probability weighting disagree
+  with the model at the 5% level, or an arm has fewer than 5 clusters
+  (:func:`evidence_caveats`), the first sentence says so ("may have
+  reduced ..., but the evidence is weak: ...") and the verdict is "possible
+  benefit", never "benefit".
 
 The formatting functions here are the single source of how a number looks in
 a report; the tests format fixture values with them and look for the result.
@@ -19,11 +25,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 __all__ = [
+    "CAVEAT_KINDS",
     "MINUS",
+    "Caveat",
     "cluster_noun",
     "effect_verdict",
+    "evidence_caveats",
+    "evidence_verdict",
     "format_ci",
     "format_count",
     "format_effect",
@@ -31,10 +42,12 @@ __all__ = [
     "format_number",
     "format_p",
     "format_percent",
+    "caveat_reasons",
     "headline",
     "headline_sentences",
     "is_proportion",
     "outcome_noun",
+    "placeholder_scoring_note",
     "primary_outcome",
     "itt_estimate",
 ]
@@ -61,6 +74,17 @@ _INSTRUMENT_SCALES = {
 _FEW_CLUSTERS = 10
 #: Uptake below this share of the active arm gets its own headline sentence.
 _LOW_UPTAKE_PCT = 50.0
+#: Fewer clusters than this in an arm and the model's interval (and a cluster bootstrap) is not trusted.
+FEW_CLUSTERS_PER_ARM = 5
+#: The level at which the model and an alternative analysis must agree.
+_ALPHA = 0.05
+#: What can weaken a result, with the words that name it in a sentence.
+CAVEAT_KINDS = {
+    "randomisation_inference": "randomisation inference",
+    "multiple_imputation": "multiple imputation",
+    "ipw": "inverse-probability weighting",
+    "few_clusters": "fewer than 5 clusters in an arm",
+}
 
 
 # --------------------------------------------------------------------------- numbers
@@ -231,6 +255,206 @@ def effect_verdict(estimate: Mapping | None, *, higher_is_better: bool) -> str:
     return "benefit" if rose == higher_is_better else "harm"
 
 
+# --------------------------------------------------------------------------- caveats
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """One reason a result is weaker than its confidence interval suggests.
+
+    Attributes
+    ----------
+    kind : str
+        A key of :data:`CAVEAT_KINDS`.
+    p_value : float or None
+        The alternative analysis's p-value (None for ``few_clusters``).
+    clusters : dict or None
+        For ``few_clusters``: clusters allocated per arm, control first.
+    """
+
+    kind: str
+    p_value: float | None = None
+    clusters: Mapping[str, int] | None = None
+
+
+def _significant(row: Mapping) -> bool | None:
+    """Whether a row's result is significant at 5%: its p-value, else its 95% CI."""
+    if row.get("p_value") is not None:
+        return row["p_value"] < _ALPHA
+    low, high = row.get("ci_low"), row.get("ci_high")
+    if low is None or high is None:
+        return None
+    return not low <= 0 <= high
+
+
+def _clusters_per_arm(results: Mapping, arm: str | None) -> dict[str, int] | None:
+    """Clusters allocated to the control arm and ``arm`` (a cluster trial only), control first."""
+    trial = results.get("trial", {})
+    boxes = (results.get("consort") or {}).get("clusters") or {}
+    if trial.get("unit") != "cluster" or not boxes:
+        return None
+    control = trial.get("control_arm")
+    arms = [a for a in (control, arm) if a in boxes] or list(boxes)
+    return {a: int(boxes[a].get("allocated") or 0) for a in arms}
+
+
+def evidence_caveats(
+    results: Mapping, *, outcome: Mapping | None = None, arm: str | None = None
+) -> list[Caveat]:
+    """What weakens an outcome's ITT result beyond its confidence interval.
+
+    Parameters
+    ----------
+    results : mapping
+        A results.json document.
+    outcome : mapping, optional
+        One of its outcomes (default: the primary).
+    arm : str, optional
+        The active arm (default: the first one estimated).
+
+    Returns
+    -------
+    list of Caveat
+        In the order a sentence names them: few clusters, randomisation
+        inference, multiple imputation, inverse-probability weighting.  Empty
+        when nothing weakens the result or it was not estimated.
+
+    Notes
+    -----
+    Three checks, each of which alone is a caveat:
+
+    - an alternative analysis *disagrees with the model at the 5% level*: one
+      of the model's p-value and the alternative's is below 0.05 and the other
+      is not.  The alternatives are randomisation inference (``ri_p_value``)
+      and the primary's missing-data sensitivity analyses (multiple
+      imputation, IPW), which are run for the first active arm;
+    - a cluster trial with fewer than 5 clusters allocated to the control arm
+      or to ``arm``: CR2 intervals then rest on a handful of clusters and a
+      cluster bootstrap has almost nothing to resample.
+    """
+    outcome = outcome if outcome is not None else primary_outcome(results)
+    estimate = itt_estimate(outcome, arm)
+    if not outcome or not estimate:
+        return []
+    caveats: list[Caveat] = []
+    clusters = _clusters_per_arm(results, estimate.get("arm"))
+    if clusters and min(clusters.values()) < FEW_CLUSTERS_PER_ARM:
+        caveats.append(Caveat("few_clusters", clusters=clusters))
+    model = _significant(estimate)
+    if model is None:
+        return caveats
+    ri = estimate.get("ri_p_value")
+    if ri is not None and (ri < _ALPHA) != model:
+        caveats.append(Caveat("randomisation_inference", p_value=ri))
+    active = _active_arms(results)
+    for method in ("multiple_imputation", "ipw"):
+        row = next((m for m in outcome.get("sensitivity") or [] if m.get("method") == method), None)
+        if row is None or row.get("p_value") is None:
+            continue
+        # the sensitivity analyses are for the first active arm unless a row says otherwise
+        if (row.get("arm") or (active[0] if active else None)) not in (None, estimate.get("arm")):
+            continue
+        if (row["p_value"] < _ALPHA) != model:
+            caveats.append(Caveat(method, p_value=row["p_value"]))
+    return caveats
+
+
+def caveat_reasons(results: Mapping, caveats: Sequence[Caveat]) -> str:
+    """The caveats as one clause: "with 5 organisations (3 control, 2 intervention), randomisation
+    inference gives p = 0.095 and multiple imputation p = 0.149"."""
+    few = next((c for c in caveats if c.kind == "few_clusters"), None)
+    tests = [c for c in caveats if c.p_value is not None]
+    parts = [
+        f"{CAVEAT_KINDS[c.kind]} {'gives ' if i == 0 else ''}p = {format_p(c.p_value)}"
+        for i, c in enumerate(tests)
+    ]
+    text = (
+        ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + (parts[-1] if parts else "")
+    )
+    if few is None:
+        return text
+    total = sum(few.clusters.values())
+    control = results.get("trial", {}).get("control_arm")
+    several = len(_active_arms(results)) > 1
+    per_arm = ", ".join(
+        f"{n} {'control' if a == control else (_arm_label(results, a) if several else 'intervention')}"
+        for a, n in few.clusters.items()
+    )
+    counted = f"{total} {cluster_noun(results, total)} ({per_arm})"
+    if text:
+        return f"with {counted}, {text}"
+    return f"only {counted} were randomised, too few to trust the confidence interval"
+
+
+def evidence_verdict(results: Mapping, outcome: Mapping, estimate: Mapping | None) -> str:
+    """:func:`effect_verdict`, made "possible benefit" / "possible harm" by any caveat."""
+    verdict = effect_verdict(estimate, higher_is_better=bool(outcome.get("higher_is_better", True)))
+    if verdict in ("benefit", "harm") and evidence_caveats(
+        results, outcome=outcome, arm=estimate.get("arm")
+    ):
+        return f"possible {verdict}"
+    return verdict
+
+
+def placeholder_scoring_note(outcome: Mapping) -> str | None:
+    """The flag shown beside a score computed with a placeholder scoring map (WRQoL), or None."""
+    if not outcome.get("scoring_placeholder"):
+        return None
+    name = _INSTRUMENT_NOUNS.get(str(outcome.get("instrument", "")).lower(), (None, None))[1]
+    return (
+        f"scored with the placeholder {name or 'scoring'} item map, not the licensed one: "
+        "the total is right only if its reversed items are"
+    )
+
+
+def _weak_effect_sentences(
+    subject: str, results: Mapping, outcome: Mapping, estimate: Mapping, caveats: Sequence[Caveat]
+) -> list[str]:
+    """A clear CI undercut by a caveat: the caveat first, the model's numbers second."""
+    factor = _scale_factor(outcome)
+    value = estimate["estimate"] * factor
+    low, high = sorted((abs(estimate["ci_low"] * factor), abs(estimate["ci_high"] * factor)))
+    decimals = _headline_decimals([value, low, high], keep_sign=True)
+    verb = "raised" if value > 0 else "reduced"
+    first = (
+        f"{subject} may have {verb} {outcome_noun(outcome, with_instrument=False)}, but the "
+        f"evidence is weak: {caveat_reasons(results, caveats)}."
+    )
+    p = estimate.get("p_value")
+    p_text = "" if p is None else "; p < 0.001" if p < 0.001 else f"; p = {format_p(p)}"
+    second = (
+        f"The model's estimate is {'an increase' if value > 0 else 'a reduction'} of "
+        f"{format_number(abs(value), decimals)} {_units(outcome)} (95% CI "
+        f"{format_number(low, decimals)} to {format_number(high, decimals)}{p_text})."
+    )
+    higher_is_better = bool(outcome.get("higher_is_better", True))
+    if effect_verdict(estimate, higher_is_better=higher_is_better) == "harm":
+        better = "Higher" if higher_is_better else "Lower"
+        second += f" {better} scores are better on this measure, so this would be a worse result."
+    return [first, second]
+
+
+def _unclear_with_caveats_sentences(
+    subject: str, results: Mapping, outcome: Mapping, estimate: Mapping, caveats: Sequence[Caveat]
+) -> list[str]:
+    """A CI that spans zero, with a caveat: an alternative analysis that finds an effect, or few clusters."""
+    factor = _scale_factor(outcome)
+    value = estimate["estimate"] * factor
+    low, high = estimate["ci_low"] * factor, estimate["ci_high"] * factor
+    decimals = _headline_decimals([value, low, high], keep_sign=False)
+    mixed = any(c.p_value is not None for c in caveats)
+    first = (
+        f"{subject} had no clear effect on {outcome_noun(outcome, with_instrument=False)}, and the "
+        f"evidence is {'mixed' if mixed else 'weak'}: {caveat_reasons(results, caveats)}."
+    )
+    second = (
+        f"The estimate was {format_number(value, decimals, signed=True)} {_units(outcome)} "
+        f"(95% CI {format_number(low, decimals)} to {format_number(high, decimals)}), "
+        "a range that includes no difference."
+    )
+    return [first, second]
+
+
 def _clear_effect_sentence(subject: str, outcome: Mapping, estimate: Mapping) -> str:
     factor = _scale_factor(outcome)
     value = estimate["estimate"] * factor
@@ -325,7 +549,11 @@ def cluster_noun(results: Mapping, count: int | None = None) -> str:
     name = str(results.get("trial", {}).get("cluster_by") or "cluster").replace("_", " ")
     if count == 1:
         return name
-    return name if name.endswith("s") else name + "s"
+    if name.endswith("s"):
+        return name
+    if name.endswith("y") and name[-2:-1] not in tuple("aeiou"):
+        return name[:-1] + "ies"  # local authority -> local authorities
+    return name + "s"
 
 
 def _few_clusters_sentence(results: Mapping) -> str | None:
@@ -372,10 +600,18 @@ def headline_sentences(results: Mapping) -> tuple[str, ...]:
     when that direction is worse for staff) and a "no clear effect" sentence
     otherwise.  Numbers use the fewest decimals (1 to 3) that keep every
     shown bound away from zero.  Proportions are stated in percentage points.
+
+    When :func:`evidence_caveats` finds a caveat (an alternative analysis
+    that disagrees with the model at the 5% level, or fewer than 5 clusters
+    in an arm), the first sentence carries it: "may have reduced ..., but
+    the evidence is weak: ..." for a clear CI, "had no clear effect ..., and
+    the evidence is mixed: ..." for one that spans zero; the model's numbers
+    follow in a second sentence.
     """
     sentences: list[str] = []
     primary = primary_outcome(results)
     arms = _active_arms(results) or [None]
+    few_clusters_said = False
     if primary is None:
         sentences.append("No primary outcome was analysed.")
     else:
@@ -385,8 +621,18 @@ def headline_sentences(results: Mapping) -> tuple[str, ...]:
             verdict = effect_verdict(
                 estimate, higher_is_better=bool(primary.get("higher_is_better", True))
             )
+            caveats = evidence_caveats(
+                results, outcome=primary, arm=estimate["arm"] if estimate else arm
+            )
+            few_clusters_said |= any(c.kind == "few_clusters" for c in caveats)
             if verdict == "not estimated":
                 sentences.append(_not_estimated_sentence(results, primary, arm))
+            elif caveats and verdict == "unclear":
+                sentences += _unclear_with_caveats_sentences(
+                    subject, results, primary, estimate, caveats
+                )
+            elif caveats:
+                sentences += _weak_effect_sentences(subject, results, primary, estimate, caveats)
             elif verdict == "unclear":
                 sentences.append(_unclear_effect_sentence(subject, primary, estimate))
             else:
@@ -394,17 +640,25 @@ def headline_sentences(results: Mapping) -> tuple[str, ...]:
     shared = _shared_outcome(results)
     if shared is not None:
         estimate = itt_estimate(shared)
-        verdict = effect_verdict(
-            estimate, higher_is_better=bool(shared.get("higher_is_better", True))
-        )
+        verdict = evidence_verdict(results, shared, estimate)
         if verdict == "unclear":
             sentences.append(f"There was no clear effect on {outcome_noun(shared)}.")
         elif verdict in ("benefit", "harm"):
             sentences.append(
                 _clear_effect_sentence(_subject(results, estimate["arm"]), shared, estimate)
             )
+        elif verdict.startswith("possible"):
+            reasons = caveat_reasons(
+                results, evidence_caveats(results, outcome=shared, arm=estimate["arm"])
+            )
+            sentences.append(
+                f"It may also have {'raised' if estimate['estimate'] > 0 else 'reduced'} "
+                f"{outcome_noun(shared)} ({format_effect(estimate['estimate'], shared)}, 95% CI "
+                f"{format_ci(estimate['ci_low'], estimate['ci_high'], shared)}), but the evidence "
+                f"is weak: {reasons}."
+            )
     for extra in (
-        _few_clusters_sentence(results),
+        None if few_clusters_said else _few_clusters_sentence(results),
         _uptake_sentence(results),
         _cost_sentence(results),
     ):

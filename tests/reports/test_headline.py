@@ -6,7 +6,10 @@ import pytest
 
 from reports.headline import (
     MINUS,
+    Caveat,
     effect_verdict,
+    evidence_caveats,
+    evidence_verdict,
     format_ci,
     format_effect,
     format_money,
@@ -49,14 +52,43 @@ def test_a_null_effect_says_no_clear_effect(results):
 
 
 def test_a_harmful_effect_on_a_lower_is_better_outcome_says_so(results):
+    # 5 organisations and randomisation inference at p = 0.1 against the model's 0.019: the
+    # harm is possible, not clear, and the first sentence says why
     assert headline_sentences(results("schwartz_rounds_harm")) == (
-        "Schwartz Rounds in children's services raised psychological distress by 1.6 points "
-        "on the 0\u201336 GHQ-12 scale (95% CI 0.5 to 2.7). Lower scores are better on this "
-        "measure, so this is a worse result.",
+        "Schwartz Rounds in children's services may have raised psychological distress, but the "
+        "evidence is weak: with 5 organisations (3 control, 2 intervention), randomisation "
+        "inference gives p = 0.100.",
+        "The model's estimate is an increase of 1.6 points on the 0\u201336 GHQ-12 scale (95% CI "
+        "0.5 to 2.7; p = 0.019). Lower scores are better on this measure, so this would be a "
+        "worse result.",
         "There was no clear effect on wellbeing (SWEMWBS).",
-        "With only 5 organisations randomised, the trial could detect only large effects.",
         "The cost was £283.46 per participant (£19.98 per attendee per Round).",
     )
+
+
+def test_the_schwartz_demo_result_carries_its_caveat_in_the_first_sentence(results):
+    """The issue's case: model p 0.029, randomisation inference 0.095, MI 0.149, 5 clusters."""
+    doc = results("schwartz_rounds")
+    first, second = headline_sentences(doc)[:2]
+    assert first == (
+        "Schwartz Rounds in children's services may have reduced psychological distress, but "
+        "the evidence is weak: with 5 organisations (3 control, 2 intervention), randomisation "
+        "inference gives p = 0.095 and multiple imputation p = 0.148."
+    )
+    assert second == (
+        "The model's estimate is a reduction of 1.2 points on the 0\u201336 GHQ-12 scale "
+        "(95% CI 0.3 to 2.1; p = 0.029)."
+    )
+    primary = doc["outcomes"][0]
+    assert evidence_verdict(doc, primary, primary["estimates"][0]) == "possible benefit"
+    # IPW (p = 0.049) agrees with the model at 5%, so it is not a caveat
+    assert [c.kind for c in evidence_caveats(doc)] == [
+        "few_clusters",
+        "randomisation_inference",
+        "multiple_imputation",
+    ]
+    # the few-clusters sentence further on is not repeated
+    assert not any(s.startswith("With only 5") for s in headline_sentences(doc))
 
 
 def test_an_arm_lost_to_follow_up_is_not_estimated_and_says_why(results):
@@ -177,3 +209,96 @@ def test_outcome_nouns():
     assert outcome_noun({"label": "GHQ", "instrument": "ghq12"}, with_instrument=False) == (
         "psychological distress"
     )
+
+
+# --------------------------------------------------------------------------- caveats
+
+
+def _caveat_results(
+    *,
+    p=0.02,
+    ri_p=None,
+    mi_p=None,
+    ipw_p=None,
+    clusters=None,
+    ci=(0.3, 1.3),
+):
+    """A benefit on a higher-is-better outcome, with whichever alternative analyses are given."""
+    estimate = {
+        "estimand": "ITT",
+        "arm": "t",
+        "estimate": 0.8,
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "p_value": p,
+    }
+    if ri_p is not None:
+        estimate["ri_p_value"] = ri_p
+    sensitivity = [
+        {"method": m, "estimate": 0.8, "ci_low": 0.1, "ci_high": 1.5, "p_value": value}
+        for m, value in (("multiple_imputation", mi_p), ("ipw", ipw_p))
+        if value is not None
+    ]
+    outcome = _outcome(0.8, *ci, sensitivity=sensitivity)
+    outcome["estimates"] = [estimate]
+    doc = _results(outcome)
+    if clusters:
+        doc["trial"].update(unit="cluster", cluster_by="local_authority")
+        doc["consort"]["clusters"] = {a: {"allocated": n} for a, n in clusters.items()}
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("given", "kind", "clause"),
+    [
+        ({"ri_p": 0.095}, "randomisation_inference", "randomisation inference gives p = 0.095"),
+        ({"mi_p": 0.149}, "multiple_imputation", "multiple imputation gives p = 0.149"),
+        ({"ipw_p": 0.08}, "ipw", "inverse-probability weighting gives p = 0.080"),
+        (
+            {"clusters": {"c": 3, "t": 4}},
+            "few_clusters",
+            "only 7 local authorities (3 control, 4 intervention) were randomised",
+        ),
+    ],
+)
+def test_each_condition_alone_puts_its_caveat_in_the_first_sentence(given, kind, clause):
+    doc = _caveat_results(**given)
+    caveats = evidence_caveats(doc)
+    assert [c.kind for c in caveats] == [kind]
+    first = headline_sentences(doc)[0]
+    assert first.startswith("The course may have raised wellbeing, but the evidence is weak: ")
+    assert clause in first
+    outcome = doc["outcomes"][0]
+    assert evidence_verdict(doc, outcome, outcome["estimates"][0]) == "possible benefit"
+
+
+def test_no_condition_no_caveat():
+    # everything agrees with the model at 5%, and 5 clusters in each arm are enough
+    doc = _caveat_results(ri_p=0.01, mi_p=0.03, ipw_p=0.04, clusters={"c": 5, "t": 5})
+    assert evidence_caveats(doc) == []
+    assert headline_sentences(doc)[0].startswith("The course raised wellbeing by 0.8 points")
+    outcome = doc["outcomes"][0]
+    assert evidence_verdict(doc, outcome, outcome["estimates"][0]) == "benefit"
+
+
+def test_disagreement_the_other_way_is_mixed_evidence_on_an_unclear_result():
+    # the model cannot tell (p 0.2) but randomisation inference finds an effect (p 0.03)
+    doc = _caveat_results(p=0.2, ri_p=0.03, ci=(-0.4, 2.0))
+    assert evidence_caveats(doc) == [Caveat("randomisation_inference", p_value=0.03)]
+    first = headline_sentences(doc)[0]
+    assert first == (
+        "The course had no clear effect on wellbeing, and the evidence is mixed: "
+        "randomisation inference gives p = 0.030."
+    )
+
+
+def test_p_at_exactly_five_percent_is_not_significant():
+    # 0.05 is "at or above": a model p of 0.04 and RI p of 0.05 disagree
+    assert [c.kind for c in evidence_caveats(_caveat_results(p=0.04, ri_p=0.05))] == [
+        "randomisation_inference"
+    ]
+    assert evidence_caveats(_caveat_results(p=0.04, ri_p=0.0499)) == []
+
+
+def test_a_not_estimated_outcome_has_no_caveats(results):
+    assert evidence_caveats(results("letters_arm_lost")) == []

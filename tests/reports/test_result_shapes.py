@@ -91,6 +91,6 @@ def test_module_shapes_are_read(results, page):
         "A trade-off: it costs more"
     )
     assert report.text(report.all(data_field="icer")[0]) == (
-        "Incremental cost-effectiveness ratio (ICER): £7.38 per one-point gain; "
+        "Incremental cost-effectiveness ratio (ICER): £7.38 per point gained; "
         "bootstrap 95% interval £4.10 to £22.90."
     )
