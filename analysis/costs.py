@@ -1404,10 +1404,11 @@ def bootstrap_cost_effect(
                 f"'arm' must be 0/1 or bool (1 = intervention). Got values {sorted(set(a.tolist()))[:5]} instead."
             )
         a = a.astype(int) == 1
-    if not isinstance(n_boot, (int, np.integer)) or not 100 <= n_boot <= MAX_BOOTSTRAP_REPLICATES:
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 100:
+        raise ValueError(f"'n_boot' must be a whole number at least 100. Got {n_boot!r} instead.")
+    if n_boot > MAX_BOOTSTRAP_REPLICATES:
         raise ValueError(
-            f"'n_boot' must be a whole number at least 100 and at most {MAX_BOOTSTRAP_REPLICATES}. "
-            f"Got {n_boot!r} instead."
+            f"'n_boot' must be at most {MAX_BOOTSTRAP_REPLICATES}. Got {n_boot!r} instead."
         )
     if not _is_number(ci_level) or not 0 < ci_level < 1:
         raise ValueError(

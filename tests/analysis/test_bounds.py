@@ -34,6 +34,6 @@ def test_bootstrap_replicates_are_bounded():
     arm = np.repeat([0, 1], 20)
     with pytest.raises(
         ValueError,
-        match=r"'n_boot' must be a whole number at least 100 and at most 100000\. Got 10000000000 instead",
+        match=r"'n_boot' must be at most 100000\. Got 10000000000 instead",
     ):
         bootstrap_cost_effect(rng.random(40), rng.random(40), arm, rng=rng, n_boot=10**10)
