@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
 
 __all__ = [
     "SE_TYPES",
@@ -394,6 +393,8 @@ def robust_vcov(
 def _coefficients(
     terms: Sequence[str], params: np.ndarray, vcov: np.ndarray, df: np.ndarray
 ) -> tuple[Coefficient, ...]:
+    from scipy import stats  # late: scipy.stats costs ~1 s of every command's start-up
+
     se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = params / se
@@ -448,6 +449,8 @@ def _check_weights(weights: np.ndarray) -> None:
 
 def _least_squares(y: np.ndarray, x: np.ndarray, terms: Sequence[str]) -> np.ndarray:
     """Coefficients by Householder QR; refuses a rank-deficient design by name."""
+    from scipy import linalg
+
     q, r = np.linalg.qr(x)
     diagonal = np.abs(np.diag(r))
     norms = np.linalg.norm(x, axis=0)
@@ -757,7 +760,16 @@ def fit_itt(
 # ---------------------------------------------------------------------------
 # 2SLS
 # ---------------------------------------------------------------------------
+def _f_sf(statistic: float, df_num: float, df_den: float) -> float:
+    """The F distribution's survival function (scipy imported late, see _coefficients)."""
+    from scipy import stats
+
+    return stats.f.sf(statistic, df_num, df_den)
+
+
 def _wald_f(params: np.ndarray, vcov: np.ndarray, index: list[int]) -> float:
+    from scipy import linalg
+
     b = params[index]
     v = vcov[np.ix_(index, index)]
     try:
@@ -890,7 +902,7 @@ def fit_cace(
         fit=fit,
         first_stage_f=f_stat,
         first_stage_df=(df_num, df_den),
-        first_stage_p_value=float(stats.f.sf(f_stat, df_num, df_den)),
+        first_stage_p_value=float(_f_sf(f_stat, df_num, df_den)),
         weak_instrument=bool(not f_stat >= WEAK_INSTRUMENT_F),
         n=len(y),
         n_per_arm=n_per_arm,

@@ -13,9 +13,24 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
-from scipy import stats
+# scipy.special, not scipy.stats: the same t and normal functions, imported in a third of the time
+from scipy import special
 
 __all__ = ["ALTERNATIVES", "DISTRIBUTIONS", "PowerCalculation", "mdes", "power_for_effect"]
+
+
+class _Reference:
+    """The t (``df``) or standard normal distribution: ppf and cdf, as scipy.stats computes them."""
+
+    def __init__(self, df: float | None) -> None:
+        self.df = df
+
+    def ppf(self, q: float) -> float:
+        return special.ndtri(q) if self.df is None else special.stdtrit(self.df, q)
+
+    def cdf(self, x: float) -> float:
+        return special.ndtr(x) if self.df is None else special.stdtr(self.df, x)
+
 
 #: Reference distributions for the multipliers.
 DISTRIBUTIONS: dict[str, str] = {
@@ -151,7 +166,7 @@ def _design(
     design_effect = 1 + (size - 1) * icc
     standard_error = math.sqrt((1 - r2) * design_effect / (allocation * (1 - allocation) * n))
     level = 1 - alpha / 2 if alternative == "two-sided" else 1 - alpha
-    reference = stats.t(df) if distribution == "t" else stats.norm()
+    reference = _Reference(df if distribution == "t" else None)
     return {
         "design": design,
         "n": float(n),

@@ -1,37 +1,100 @@
-"""The ``trialflow`` command line.  Every command that does work runs a Prefect flow."""
+"""The ``trialflow`` command line.  Every command that does work runs a Prefect flow.
+
+Commands that run no flow (``--help``, ``validate``, ``power``, ``schema``,
+``status``, ``server``) import no Prefect, so they answer in about a second;
+every heavy import happens inside the command that needs it.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
-from flows.common import embedded_prefect, resolve_design_path
+from flows.common import resolve_design_path
 from trial_designs.design import DesignError, design_json_schema, load_design
 
 if TYPE_CHECKING:
     from analysis.power import PowerCalculation
     from trial_designs.design import TrialDesign
 
+#: Exit codes, one meaning each (listed in ``trialflow --help``).
+EXIT_REJECTED = 1  # the input (design, file, value) was refused; the message says what to fix
+EXIT_USAGE = 2  # unknown command or option, missing argument (typer's own code)
+EXIT_INTERNAL = 3  # an unexpected error: not the input's fault; the traceback is in the log
+EXIT_INTERRUPTED = 130
+
+#: Commands that run no Prefect flow: they skip Prefect's set-up entirely.
+LIGHT_COMMANDS = frozenset({"validate", "power", "schema", "status", "server", "audit"})
+
 app = typer.Typer(
-    help="trialflow: run and evaluate randomised trials of staff-wellbeing interventions.",
+    help="trialflow: run and evaluate randomised trials of staff-wellbeing interventions.\n\n"
+    "Exit codes: 0 done; 1 the input was refused (a design, file or value; the error line "
+    "says what to fix and nothing was stored); 2 usage error (unknown command or option); "
+    "3 internal error (the traceback is in <TRIALFLOW_HOME>/logs/trialflow.log); "
+    "130 interrupted.\n\n"
+    "Flow commands write Prefect's log to <TRIALFLOW_HOME>/logs/trialflow.log (--verbose also "
+    "shows it) and use the server of `trialflow server start` when one runs, else a temporary one.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
 console = Console()
+#: Errors go to stderr, so output piped into a file stays clean.
+err_console = Console(stderr=True)
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code=1)
+def _fail(message: str, code: int = EXIT_REJECTED) -> None:
+    """Print one ``error:`` line (the message verbatim: no markup) and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {rich_escape(message)}", highlight=False)
+    raise typer.Exit(code=code)
+
+
+@app.callback()
+def _setup(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show Prefect's log on the console (stderr)."
+    ),
+) -> None:
+    """Before a flow command: reuse a running server, and no heartbeats (see embedded_prefect)."""
+    if verbose:
+        from flows.logs import echo_to_stderr
+
+        echo_to_stderr()
+    if ctx.invoked_subcommand in LIGHT_COMMANDS or {"--help", "-h"} & set(sys.argv[1:]):
+        return
+    import numpy as np
+
+    from flows.common import embedded_prefect
+    from flows.logs import quiet_temporary_server
+    from flows.server import running_api_url
+
+    np.seterr(all="ignore")  # numeric edge cases are handled where they arise, not printed
+    url = running_api_url()
+    if url and not _api_url_set():
+        import os
+
+        os.environ["PREFECT_API_URL"] = url
+    if not verbose:
+        quiet_temporary_server()
+    ctx.with_resource(embedded_prefect(heartbeats=False))
+
+
+def _api_url_set() -> bool:
+    """An explicit PREFECT_API_URL wins; once Prefect is imported its settings are fixed."""
+    import os
+
+    return bool(os.environ.get("PREFECT_API_URL")) or "prefect" in sys.modules
 
 
 @app.command()
@@ -702,7 +765,7 @@ def status(
     from flows.status import UnknownTrialError, trial_status
 
     try:
-        summary = trial_status(trial, drop=str(drop) if drop else None)
+        summary = trial_status(_trial_id(trial), drop=str(drop) if drop else None)
     except UnknownTrialError as exc:
         _fail(str(exc))
     if as_json:
@@ -723,7 +786,7 @@ def withdraw(
     from flows.withdraw import withdraw_participant
 
     try:
-        done = withdraw_participant(trial, participant, reason=reason)
+        done = withdraw_participant(_trial_id(trial), participant, reason=reason)
     except (LookupError, ValueError) as exc:  # AlreadyWithdrawnError is a ValueError
         _fail(str(exc))
     console.print(
@@ -824,6 +887,16 @@ def costs(
         console.print(f"{name}: {path}", highlight=False, markup=False, soft_wrap=True)
 
 
+def _trial_id(trial: str) -> str:
+    """A trial id as given, or the id inside a design file given instead."""
+    if trial.endswith((".yaml", ".yml")):
+        try:
+            return load_design(Path(trial)).id
+        except DesignError as exc:
+            _fail(str(exc))
+    return trial
+
+
 def _print_status(summary: dict) -> None:
     """The status as four small tables and a list, in the order a coordinator reads them."""
     head = summary["trial"]
@@ -885,10 +958,141 @@ def _print_status(summary: dict) -> None:
         console.print("Nothing needs attention.")
 
 
+# == the background Prefect server =========================================================
+server_app = typer.Typer(
+    help="A Prefect server kept running in the background under TRIALFLOW_HOME; every "
+    "flow command uses it while it runs (no 10-20 s temporary server per command).",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(
+    port: int = typer.Option(4200, "--port", help="Port on 127.0.0.1 (the UI is served there)."),
+) -> None:
+    """Start the Prefect server in the background (pid, port and log in <home>/prefect/server.*)."""
+    from flows.server import ServerError, server_status, start_server
+
+    already = server_status()
+    try:
+        info = start_server(port)
+    except ServerError as exc:
+        _fail(str(exc))
+    state = "already running" if already else "started"
+    console.print(
+        f"Prefect server {state} (pid {info.pid}): UI {info.url}, log {info.log}. Flow commands "
+        "use it until `trialflow server stop`.",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the background Prefect server (its whole process group)."""
+    from flows.server import stop_server
+
+    info = stop_server()
+    console.print(
+        f"Prefect server (pid {info.pid}, port {info.port}) stopped."
+        if info
+        else "No Prefect server was running.",
+        highlight=False,
+        markup=False,
+    )
+
+
+@server_app.command("status")
+def server_status_command() -> None:
+    """Whether the background Prefect server runs and answers (exit 1 if not)."""
+    from flows.server import server_files, server_status
+
+    info = server_status()
+    if info is None:
+        _fail(
+            f"No Prefect server is running under {server_files()['pid'].parent}: flow commands "
+            "use a temporary one. Start one with `trialflow server start`."
+        )
+    if not info.healthy:
+        _fail(
+            f"The Prefect server (pid {info.pid}) runs but does not answer on {info.url}/api/health; "
+            f"see {info.log}, or `trialflow server stop` and start it again."
+        )
+    console.print(
+        f"Prefect server running (pid {info.pid}): UI {info.url}, log {info.log}.",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@contextmanager
+def progress_bars(*, enabled: bool | None = None) -> Iterator[None]:
+    """Draw a bar for each piece of long work the flows report (flows.progress), on stderr.
+
+    Only on a terminal (``enabled=None`` asks stderr): piped output, logs and
+    CI stay free of control codes.  A bar disappears when its work is done.
+    """
+    import sys
+
+    from flows.progress import listening
+
+    if not (sys.stderr.isatty() if enabled is None else enabled):
+        yield
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    started: dict[str, object] = {}
+
+    def listener(label: str, done: int, total: int) -> None:
+        if label not in started:
+            started[label] = bars.add_task(label, total=total)
+        bars.update(started[label], completed=done, total=total, visible=done < total)
+
+    with bars, listening(listener):
+        yield
+
+
 def main() -> None:  # pragma: no cover - console entry point
-    np.seterr(all="ignore")
-    with embedded_prefect():
-        app()
+    """The console script: quiet logging, one ``error:`` line per failure, distinct exit codes."""
+    from flows.logs import configure_cli_logging, log_path
+
+    configure_cli_logging()
+    try:
+        with progress_bars():
+            app()
+    except KeyboardInterrupt:
+        err_console.print("[bold red]error:[/] interrupted.", highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a wall
+        import logging
+
+        logging.getLogger("trialflow").error("Unexpected error", exc_info=exc)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        err_console.print(
+            f"[bold red]error:[/] internal error {rich_escape(type(exc).__name__)}"
+            f"{': ' + rich_escape(message) if message else ''}. This is trialflow's fault, not "
+            f"your input's; the traceback is in {rich_escape(str(log_path()))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,32 +1,70 @@
-"""Small shared pieces of the flows: resolving designs, output folders, task retries."""
+"""Small shared pieces of the flows: resolving designs, output folders, task retries.
+
+This module imports no Prefect at import time, so the command line can
+resolve a design without paying for Prefect: ``load_design_task`` is built on
+first use (module ``__getattr__``) and ``embedded_prefect`` imports Prefect's
+settings when it is entered.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.settings import (
-    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-    get_current_settings,
-    temporary_settings,
-)
+from typing import Any
 
 from flows.settings import get_settings
-from trial_designs.design import TrialDesign, load_design
+from trial_designs.design import load_design
 
 __all__ = [
     "IO_RETRIES",
+    "NOT_TRANSIENT",
     "embedded_prefect",
-    "load_design_task",
+    "load_design_task",  # noqa: F822 - built on first use by __getattr__
     "output_dir",
     "resolve_design_path",
+    "retry_if_transient",
 ]
 
-#: I/O tasks retry; statistical tasks never do.
-IO_RETRIES = {"retries": 2, "retry_delay_seconds": 1}
+#: Failures that happen the same way on every try: a file or value that is wrong, a
+#: refusal, a bug.  Retrying them only delays (and repeats) the message.
+NOT_TRANSIENT: tuple[type[BaseException], ...] = (
+    ValueError,  # SourceError, RosterError, DesignError and every rejected value
+    LookupError,  # unknown trial, participant or column
+    TypeError,
+    AttributeError,
+    NameError,
+    AssertionError,
+    NotImplementedError,
+    FileNotFoundError,  # a file that is not there will not appear in a second
+    IsADirectoryError,
+    NotADirectoryError,
+)
+
+
+def retry_if_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+    """Retry an I/O task only when its failure may pass (a locked database, a full disk, a network share).
+
+    A rejected file, an unknown id or the store's refusal to randomise twice
+    fail the same way every time, so they are not retried.
+    """
+    try:
+        state.result()
+    except NOT_TRANSIENT:
+        return False
+    except Exception as exc:  # noqa: BLE001 - anything else may be transient
+        from flows.store import AlreadyRandomisedError
+
+        return not isinstance(exc, AlreadyRandomisedError)
+    return False
+
+
+#: I/O tasks retry, transient failures only; statistical tasks never do.
+IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": 1,
+    "retry_condition_fn": retry_if_transient,
+}
 
 
 def resolve_design_path(design: str | Path) -> Path:
@@ -42,9 +80,23 @@ def resolve_design_path(design: str | Path) -> Path:
     return found if found is not None else path
 
 
-@task(name="load design", cache_policy=NO_CACHE)
-def load_design_task(design: str | Path) -> TrialDesign:
-    return load_design(resolve_design_path(design))
+def _make_load_design_task():  # noqa: ANN202 - a Prefect task
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    @task(name="load design", cache_policy=NO_CACHE)
+    def load_design_task(design: str | Path):  # noqa: ANN202 - returns a TrialDesign
+        return load_design(resolve_design_path(design))
+
+    return load_design_task
+
+
+def __getattr__(name: str) -> Any:
+    # The task is built on first use so that importing this module imports no Prefect.
+    if name == "load_design_task":
+        value = globals()["load_design_task"] = _make_load_design_task()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def output_dir(trial_id: str, *parts: str) -> Path:
@@ -55,16 +107,26 @@ def output_dir(trial_id: str, *parts: str) -> Path:
 
 
 @contextmanager
-def embedded_prefect() -> Iterator[None]:
-    """Run flows on Prefect's temporary server without flow-run heartbeats.
+def embedded_prefect(*, heartbeats: bool | None = None) -> Iterator[None]:
+    """Run flows without flow-run heartbeats where nothing needs them.
 
     Heartbeats let a server mark runs whose worker died as crashed.  Without
     ``PREFECT_API_URL`` the server is a temporary one that lives and dies with
     this process, so nothing can watch them, and each flow run's end would wait
     up to a second for its heartbeat thread (measured: an empty subflow takes
-    1.3 s with heartbeats, 0.3 s without).  With a real server, nothing changes.
+    1.3 s with heartbeats, 0.3 s without).  ``heartbeats=None`` keeps them
+    with a real server; ``False`` turns them off there too (the command line:
+    the command runs its flows in the foreground and reports each end itself;
+    the demo runs about 70 flow runs).  Runs started by a worker are not
+    affected.
     """
-    if get_current_settings().api.url:
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    if heartbeats or (heartbeats is None and get_current_settings().api.url):
         yield
         return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
