@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -175,6 +176,7 @@ def test_deploy_all_to_a_real_server_creates_every_deployment_and_schedule(tmp_p
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # so stopping it stops its children too
     )
     try:
         for _ in range(120):
@@ -210,5 +212,9 @@ def test_deploy_all_to_a_real_server_creates_every_deployment_and_schedule(tmp_p
             assert schedules[0]["schedule"]["timezone"] == "Europe/London"
         assert all(d["work_pool_name"] == "trialflow-process" for d in found)
     finally:
-        server.terminate()
-        server.wait(30)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
