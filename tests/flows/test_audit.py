@@ -192,3 +192,21 @@ def test_concurrent_appenders_do_not_fork_the_chain(_isolated_home):
     assert audit["prev_hash"].is_unique
     check = verify_audit_chain(store)
     assert check.ok, [p.line() for p in check.problems]
+
+
+def test_cli_audit_verify_exits_1_naming_the_row_and_0_on_an_intact_chain():
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    store = _randomised()
+    runner = CliRunner()
+    ok = runner.invoke(app, ["audit", "verify", "letters"])
+    assert ok.exit_code == 0, ok.output
+    assert "Audit chain intact" in ok.output and "head hash" in ok.output
+    victim = int(store.audit("letters")["audit_id"].iloc[3])
+    _tamper(store, f"UPDATE audit_log SET arm = 'x' WHERE audit_id = {victim}")
+    broken = runner.invoke(app, ["audit", "verify"])
+    assert broken.exit_code == 1
+    assert f"row {victim}: its contents do not match its row_hash" in broken.output
+    assert "The audit chain is broken: 1 problem(s)" in broken.output
