@@ -55,7 +55,10 @@ err_console = Console(stderr=True)
 
 def _fail(message: str, code: int = EXIT_REJECTED) -> None:
     """Print one ``error:`` line (the message verbatim: no markup) and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {rich_escape(message)}", highlight=False)
+    # soft_wrap: one line however long, so it can be grepped and copied whole
+    err_console.print(
+        f"[bold red]error:[/] {rich_escape(message)}", highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code=code)
 
 
@@ -210,7 +213,9 @@ def simulate(
 @app.command("schema")
 def schema(out: Path = typer.Option(Path("trial_designs/design.schema.json"), "--out")) -> None:
     """Export the JSON Schema of design files (for editor autocompletion)."""
-    out.write_text(json.dumps(design_json_schema(), indent=2, sort_keys=True) + "\n")
+    from flows.safe_io import write_text
+
+    write_text(out, json.dumps(design_json_schema(), indent=2, sort_keys=True) + "\n")
     console.print(f"wrote {out}")
 
 
