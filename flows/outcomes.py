@@ -878,8 +878,7 @@ def fingerprint(path: str) -> str:
 @task(
     name="read outcome file",
     cache_policy=NO_CACHE,
-    retry_condition_fn=_retry_io_only,
-    **IO_RETRIES,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
 )
 def read_outcome_file(
     path: str, design: TrialDesign, source: str
@@ -919,7 +918,9 @@ def load_participant_ids(design: TrialDesign) -> pd.Index:
 
 
 @task(
-    name="load scoring file", cache_policy=NO_CACHE, retry_condition_fn=_retry_io_only, **IO_RETRIES
+    name="load scoring file",
+    cache_policy=NO_CACHE,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
 )
 def load_wrqol_scoring(design: TrialDesign, design_file: str, options: dict) -> dict | None:
     if not any(s.name == "wrqol" for s in survey_instruments(design)):
@@ -976,7 +977,11 @@ class _Stored:
     already: int
 
 
-@task(name="store outcomes", cache_policy=NO_CACHE, retry_condition_fn=_retry_io_only, **IO_RETRIES)
+@task(
+    name="store outcomes",
+    cache_policy=NO_CACHE,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
+)
 def store_outcomes(
     design: TrialDesign,
     path: str,
