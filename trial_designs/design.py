@@ -35,6 +35,7 @@ __all__ = [
     "MAX_IMPUTATIONS",
     "MAX_RI_DRAWS",
     "MAX_SIMULATIONS",
+    "MINIMISATION_FIELDS",
     "ROSTER_FIELDS",
     "Arm",
     "DesignError",
@@ -159,16 +160,78 @@ class Constraint(_Frozen):
     )
 
 
+#: Roster fields a minimisation factor may name: the ones the store keeps for every
+#: participant, so a late entrant's allocation can re-count everyone before them.
+MINIMISATION_FIELDS = ("organisation", "building", "team", "role")
+
+
+class Minimisation(_Frozen):
+    """Pocock-Simon minimisation settings (``method: minimisation``); see trial_designs.minimise."""
+
+    factors: tuple[ColumnName, ...] = Field(
+        min_length=1,
+        description="Roster fields to balance over, each marginally: "
+        f"{', '.join(MINIMISATION_FIELDS)}. Every stratum must be one of them.",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Factor -> weight in the total imbalance (default 1 each).",
+    )
+    p: float = Field(
+        default=0.8,
+        le=1,
+        description="Probability of the arm that minimises the imbalance (the rest is shared "
+        "equally by the other arms); at least 1/(number of arms). 1 is deterministic.",
+    )
+    imbalance: Literal["range", "variance"] = Field(
+        default="range",
+        description="How the spread of one factor level's counts over the arms is measured.",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _positive_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in value.items() if not w > 0}
+        if bad:
+            raise ValueError(f"must be positive numbers. Got {bad} instead")
+        return value
+
+    @model_validator(mode="after")
+    def _weights_name_factors(self) -> Minimisation:
+        unknown = sorted(set(self.weights) - set(self.factors))
+        if unknown:
+            raise ValueError(
+                f"'weights' names {unknown}, which are not factors. Choose from "
+                f"{list(self.factors)}. Got {unknown} instead"
+            )
+        unusable = [f for f in self.factors if f not in MINIMISATION_FIELDS]
+        if unusable:
+            raise ValueError(
+                f"'factors' must be roster fields the store keeps for every participant: "
+                f"{', '.join(MINIMISATION_FIELDS)}. Got {unusable} instead"
+            )
+        if len(set(self.factors)) != len(self.factors):
+            raise ValueError(f"'factors' must be unique. Got {list(self.factors)} instead")
+        return self
+
+
 class Randomisation(_Frozen):
     """How units are allocated."""
 
-    method: Literal["complete", "blocked", "cluster", "constrained_cluster"]
+    _added_fields: ClassVar[frozenset[str]] = frozenset({"minimisation"})
+
+    method: Literal["complete", "blocked", "cluster", "constrained_cluster", "minimisation"]
     seed: int = Field(ge=0, lt=2**63)
     block_sizes: tuple[int, ...] = Field(
         default=(),
         description="Block sizes for permuted blocks, and for the late-entrant sequence; each a multiple of the ratio sum.",
     )
     constraint: Constraint | None = None
+    minimisation: Minimisation | None = Field(
+        default=None,
+        description="Pocock-Simon minimisation (method 'minimisation', individual trials, equal "
+        "ratios): factors, weights, p, imbalance.",
+    )
 
 
 class RosterSpec(_Frozen):
@@ -236,7 +299,7 @@ class Intervention(_Frozen):
             try:
                 check_uptake_definition(self.uptake, self.event_types)
             except ValueError as exc:
-                raise ValueError(f"has an invalid 'uptake': {str(exc).rstrip('.')}") from None
+                raise ValueError(f"'uptake' is not valid: {str(exc).rstrip('.')}") from None
         return self
 
 
@@ -523,6 +586,7 @@ class TrialDesign(_Frozen):
             and self.randomisation.constraint is None
         ):
             raise ValueError("method 'constrained_cluster' needs a 'constraint'. Got None instead")
+        self._minimisation_is_possible()
         for intervention in self.interventions:
             if intervention.arm not in names:
                 raise ValueError(
@@ -534,7 +598,7 @@ class TrialDesign(_Frozen):
             try:
                 cost_model_from_mapping(self.costs)
             except ValueError as exc:
-                raise ValueError(f"has an invalid 'costs' block: {exc}") from None
+                raise ValueError(f"'costs' is not valid: {str(exc).rstrip('.')}") from None
             self._costs_follow_events()
         self._counts_are_possible()
         self._dataset_columns_are_known()
@@ -548,6 +612,49 @@ class TrialDesign(_Frozen):
                     f"'{needed}' is used for strata or clusters but the roster does not map it. Got columns {sorted(self.roster.columns)} instead"
                 )
         return self
+
+    def _minimisation_is_possible(self) -> None:
+        """Minimisation: individual units, equal ratios, strata among its factors, p >= 1/k."""
+        settings, method = self.randomisation.minimisation, self.randomisation.method
+        if method != "minimisation":
+            if settings is not None:
+                raise ValueError(
+                    "'randomisation.minimisation' is read only with method 'minimisation'. "
+                    f"Remove it or set the method. Got method '{method}' instead"
+                )
+            return
+        if settings is None:
+            raise ValueError(
+                "method 'minimisation' needs a 'randomisation.minimisation' block naming its "
+                "'factors' (e.g. {factors: [organisation, role]}). Got None instead"
+            )
+        declared = [a.n_units if a.n_units is not None else a.ratio for a in self.arms]
+        if self.fixed_counts or len(set(declared)) != 1:
+            # the weighted Pocock-Simon rule for unequal ratios does not keep the declared
+            # ratio unconditionally (Kuznetsova & Tymofyeyev 2012); refuse rather than drift
+            word = "n_units" if self.fixed_counts else "ratio"
+            raise ValueError(
+                "method 'minimisation' supports equal allocation only: every arm's 'ratio' "
+                f"must be the same and 'n_units' is not allowed. Got {word} {declared} instead"
+            )
+        missing = [s for s in self.strata if s not in settings.factors]
+        if missing:
+            raise ValueError(
+                f"every stratum must be a minimisation factor, or it would not be balanced: add "
+                f"{missing} to 'randomisation.minimisation.factors'. Got factors "
+                f"{list(settings.factors)} instead"
+            )
+        unmapped = [f for f in settings.factors if f not in self.roster.columns]
+        if unmapped:
+            raise ValueError(
+                f"minimisation factor(s) {unmapped} are not mapped in 'roster.columns'. Got "
+                f"columns {sorted(self.roster.columns)} instead"
+            )
+        if settings.p < 1 / len(self.arms):
+            raise ValueError(
+                f"'randomisation.minimisation.p' must be at least 1/{len(self.arms)} (the "
+                f"minimising arm at least as likely as any other). Got {settings.p} instead"
+            )
 
     def _costs_follow_events(self) -> None:
         """Every cost item is driven by an event type some intervention logs.

@@ -298,7 +298,7 @@ def test_a_design_with_a_bad_uptake_or_column_field_does_not_load(tmp_path):
     bad = tmp_path / "goal_setting.yaml"
     bad.write_text(text.replace("started: module_started", "started: module_begun"))
     with pytest.raises(
-        DesignError, match=r"interventions\[goal_setting\]' has an invalid 'uptake'"
+        DesignError, match=r"interventions\[0\] \(goal_setting\): 'uptake' is not valid"
     ):
         load_design(bad)
     bad.write_text(text.replace("module: module}", "lesson: module}"))
