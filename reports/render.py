@@ -33,8 +33,12 @@ from reports.disclosure import (
     suppress_counts,
 )
 from reports.headline import (
+    FEW_CLUSTERS_PER_ARM,
+    caveat_reasons,
     cluster_noun,
     effect_verdict,
+    evidence_caveats,
+    evidence_verdict,
     format_ci,
     format_count,
     format_effect,
@@ -44,8 +48,10 @@ from reports.headline import (
     format_p,
     format_percent,
     headline_sentences,
+    is_proportion,
     itt_estimate,
     outcome_noun,
+    placeholder_scoring_note,
     primary_outcome,
 )
 
@@ -111,6 +117,9 @@ _METHOD_KEYS = {
 _VERDICT_WORDS = {
     "benefit": "Clear benefit",
     "harm": "Clear harm",
+    # a clear CI undercut by a caveat (reports.headline.evidence_caveats): never "Clear"
+    "possible benefit": "Possible benefit (weak evidence)",
+    "possible harm": "Possible harm (weak evidence)",
     "unclear": "No clear effect",
     "not estimated": "Not estimated",
 }
@@ -130,6 +139,16 @@ def _environment() -> jinja2.Environment:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _flagged(outcome: Mapping, text: str) -> str:
+    """``text`` (an outcome's label) with the placeholder-scoring flag when the outcome has one."""
+    note = placeholder_scoring_note(outcome)
+    return f"{text} [{note}]" if note else text
+
+
+def _outcome_named(results: Mapping, name: str | None) -> Mapping:
+    return next((o for o in results.get("outcomes", []) if o.get("name") == name), {})
 
 
 def _arm_labels(results: Mapping) -> dict[str, str]:
@@ -559,14 +578,20 @@ def _key_numbers(results: Mapping, flow, sup: Suppression) -> dict:
                 }
             )
             continue
-        verdict = effect_verdict(estimate, higher_is_better=primary.get("higher_is_better", True))
+        verdict = evidence_verdict(results, primary, estimate)
+        caveats = evidence_caveats(results, outcome=primary, arm=estimate["arm"])
         items.append(
             {
                 "field": "primary-estimate",
-                "label": f"Effect on {primary['label']}{prefix}",
+                "label": _flagged(primary, f"Effect on {primary['label']}{prefix}"),
                 "value": format_effect(estimate["estimate"], primary),
                 "detail": f"95% CI {format_ci(estimate['ci_low'], estimate['ci_high'], primary)}; "
-                f"{_p_is(estimate['p_value'])}. {_VERDICT_WORDS[verdict]}.",
+                f"{_p_is(estimate['p_value'])}. {_VERDICT_WORDS[verdict]}"
+                + (
+                    f": {caveat_reasons(results, caveats)}."
+                    if caveats and verdict != "unclear"
+                    else "."
+                ),
                 "verdict": verdict,
                 "ci": format_ci(estimate["ci_low"], estimate["ci_high"], primary),
             }
@@ -947,6 +972,7 @@ def _outcomes_view(results: Mapping, sup: Suppression) -> dict:
                 {
                     "name": outcome["name"],
                     "label": outcome["label"],
+                    "flag": placeholder_scoring_note(outcome),
                     "primary": outcome.get("primary", False),
                     "prespecified": outcome.get("prespecified", True),
                     "arm": "",
@@ -968,13 +994,12 @@ def _outcomes_view(results: Mapping, sup: Suppression) -> dict:
             )
             continue
         for index, estimate in itts:
-            verdict = effect_verdict(
-                estimate, higher_is_better=outcome.get("higher_is_better", True)
-            )
+            verdict = evidence_verdict(results, outcome, estimate)
             rows.append(
                 {
                     "name": outcome["name"],
                     "label": outcome["label"],
+                    "flag": placeholder_scoring_note(outcome),
                     "primary": outcome.get("primary", False),
                     "prespecified": outcome.get("prespecified", True),
                     "arm": labels.get(estimate["arm"], estimate["arm"]),
@@ -1001,6 +1026,8 @@ def _outcomes_view(results: Mapping, sup: Suppression) -> dict:
                 label = outcome["label"] + (
                     f" ({labels.get(estimate['arm'], estimate['arm'])})" if len(itts) > 1 else ""
                 )
+                if placeholder_scoring_note(outcome):
+                    label += " [placeholder scoring]"
                 forest.append(
                     {
                         "label": label,
@@ -1015,7 +1042,7 @@ def _outcomes_view(results: Mapping, sup: Suppression) -> dict:
         if outcome.get("icc") is not None:
             iccs.append(
                 {
-                    "label": outcome["label"],
+                    "label": _flagged(outcome, outcome["label"]),
                     "primary": outcome.get("primary", False),
                     "icc": format_number(outcome["icc"], 3),
                     "ci": format_ci(
@@ -1079,7 +1106,7 @@ def _cace_view(results: Mapping, sup: Suppression) -> dict:
             )
             blocks.append(
                 {
-                    "outcome": outcome["label"],
+                    "outcome": _flagged(outcome, outcome["label"]),
                     "primary": outcome.get("primary", False),
                     "arm": labels.get(estimate["arm"], estimate["arm"]),
                     "estimate": format_effect(estimate["estimate"], outcome),
@@ -1222,8 +1249,48 @@ def _missing_view(results: Mapping, flow, sup: Suppression) -> dict:
         "test": test_text,
         "sensitivity": sensitivity,
         "agreement": agreement,
-        "outcome": primary["label"] if primary else None,
+        "outcome": _flagged(primary, primary["label"]) if primary else None,
     }
+
+
+def _ce_scaled(results: Mapping, row: Mapping) -> dict:
+    """A cost-effectiveness row with ``unit`` words ("percentage point avoided"), in the report's units.
+
+    results.json from before ``effect_unit`` priced a proportion (turnover) per
+    0-1 unit: "0.000694 leavers, -£13,397 each".  Such a row is restated per
+    percentage point (effect x 100, ICER and willingness to pay / 100), and its
+    analysis sentence, in the old units, is replaced by the report's own.
+    """
+    row = dict(row)
+    outcome = _outcome_named(results, row.get("outcome"))
+    direction = "gained" if outcome.get("higher_is_better", True) else "avoided"
+    if row.get("effect_unit") is None and outcome and is_proportion(outcome):
+        for key in ("incremental_effect", "effect_ci_low", "effect_ci_high"):
+            if row.get(key) is not None:
+                row[key] = 100 * row[key]
+        for key in ("icer", "icer_ci_low", "icer_ci_high"):
+            if row.get(key) is not None:
+                row[key] = row[key] / 100
+        row["plane"] = [{**p, "effect": 100 * p["effect"]} for p in row.get("plane") or []]
+        row["ceac"] = [{**c, "wtp": c["wtp"] / 100} for c in row.get("ceac") or []]
+        row["sentence"] = None
+        row["effect_unit"] = "percentage point"
+        row["effect_label"] = (
+            f"{outcome_noun(outcome, with_instrument=False)} (percentage points {direction})"
+        )
+    row["unit"] = f"{row.get('effect_unit') or 'point'} {direction}"
+    return row
+
+
+def _few_bootstrap_clusters(results: Mapping, row: Mapping) -> int | None:
+    """The fewest clusters an arm gave the cost bootstrap, when under 5 (else None)."""
+    counts = row.get("n_clusters_per_arm")
+    if not counts and results.get("trial", {}).get("unit") == "cluster":
+        boxes = (results.get("consort") or {}).get("clusters") or {}
+        counts = {a: b.get("allocated") or 0 for a, b in boxes.items()}
+    if counts and min(counts.values()) < FEW_CLUSTERS_PER_ARM:
+        return int(min(counts.values()))
+    return None
 
 
 def _dominance_words(row: Mapping) -> str:
@@ -1240,10 +1307,13 @@ def _dominance_words(row: Mapping) -> str:
         text = "A trade-off: it costs more and, at the point estimate, achieves more."
     if not row.get("sentence") and row.get("icer") is not None:
         low = row.get("effect_ci_low")
-        text += f" The cost per one-point gain is {format_money(row['icer'])}" + (
-            "."
-            if low is not None and low > 0
-            else ", but the effect's interval includes zero, so that figure is not reliable."
+        text += (
+            f" The cost per {row.get('unit', 'point gained')} is {format_money(row['icer'])}"
+            + (
+                "."
+                if low is not None and low > 0
+                else ", but the effect's interval includes zero, so that figure is not reliable."
+            )
         )
     return text
 
@@ -1348,17 +1418,27 @@ def _costs_view(results: Mapping) -> dict | None:
     ]
     ce = []
     for index, row in enumerate(costs.get("cost_effectiveness") or []):
+        row = _ce_scaled(results, row)
         point = {"cost": row.get("incremental_cost"), "effect": row.get("incremental_effect")}
         label = row.get("effect_label") or row.get("outcome") or "effect"
+        few = _few_bootstrap_clusters(results, row)
         ce.append(
             {
-                "label": label,
+                "label": _flagged(_outcome_named(results, row.get("outcome")), label),
                 "sentence": row.get("sentence"),
                 "dominance": _dominance_words(row),
+                "unit": row["unit"],
                 "icer": format_money(row.get("icer")),
                 "icer_ci": f"{format_money(row['icer_ci_low'])} to {format_money(row['icer_ci_high'])}"
                 if row.get("icer_ci_low") is not None
                 else "not bounded (the effect's interval includes zero)",
+                # next to the number, not in the warnings at the back: with so few clusters the
+                # bootstrap has almost nothing to resample
+                "unreliable": f"unreliable: the bootstrap resamples whole "
+                f"{cluster_noun(results)} and an arm has only {few}"
+                if few is not None and row.get("icer_ci_low") is not None
+                else None,
+                "few_clusters": few is not None,
                 "plane": charts.ce_plane_chart(
                     row.get("plane") or [],
                     point=point,
@@ -1368,7 +1448,10 @@ def _costs_view(results: Mapping) -> dict | None:
                 if point["cost"] is not None and point["effect"] is not None
                 else None,
                 "ceac": charts.ceac_chart(
-                    row.get("ceac") or [], effect_label=label, chart_id=f"ceac-{index}"
+                    row.get("ceac") or [],
+                    effect_label=label,
+                    chart_id=f"ceac-{index}",
+                    unit=row["unit"],
                 )
                 if row.get("ceac")
                 else None,
@@ -1454,7 +1537,7 @@ def _methods_view(results: Mapping, sup: Suppression) -> dict:
     )
     outcomes = [
         {
-            "label": o["label"],
+            "label": _flagged(o, o["label"]),
             "role": "Primary" if o.get("primary") else "Secondary",
             "status": "Pre-specified" if o.get("prespecified", True) else "Exploratory",
         }
@@ -1632,22 +1715,29 @@ def _portfolio_row(results: Mapping) -> dict:
     costs = results.get("costs") or {}
     per = costs.get("per_participant") or {}
     shared_verdict = (
-        effect_verdict(shared_estimate, higher_is_better=shared.get("higher_is_better", True))
-        if shared
-        else "not measured"
+        evidence_verdict(results, shared, shared_estimate) if shared else "not measured"
     )
     primary_verdict = (
-        effect_verdict(primary_estimate, higher_is_better=primary.get("higher_is_better", True))
-        if primary
-        else "not estimated"
+        evidence_verdict(results, primary, primary_estimate) if primary else "not estimated"
+    )
+    caveats = (
+        evidence_caveats(results, outcome=primary, arm=primary_estimate["arm"])
+        if primary_estimate
+        else []
+    )
+    shared_caveats = (
+        evidence_caveats(results, outcome=shared, arm=shared_estimate["arm"])
+        if shared_estimate
+        else []
     )
     clusters = (results.get("consort") or {}).get("clusters") or {}
     return {
         "id": trial.get("id"),
         "title": trial.get("title", trial.get("id")),
         "unit": trial.get("unit"),
+        "cluster_noun": cluster_noun(results),
         "n_clusters": sum(b.get("allocated") or 0 for b in clusters.values()) or None,
-        "shared_label": shared["label"] if shared else None,
+        "shared_label": _flagged(shared, shared["label"]) if shared else None,
         "shared_is_primary": bool(shared and shared.get("primary")),
         "shared_effect": format_effect(shared_estimate["estimate"], shared)
         if shared_estimate
@@ -1664,7 +1754,10 @@ def _portfolio_row(results: Mapping) -> dict:
         else None,
         "shared_verdict": shared_verdict,
         "shared_words": _VERDICT_WORDS.get(shared_verdict, "Not measured"),
-        "primary_label": primary["label"] if primary else None,
+        "primary_label": _flagged(primary, primary["label"]) if primary else None,
+        "caveats": caveat_reasons(results, caveats) if caveats else None,
+        "shared_caveats": caveat_reasons(results, shared_caveats) if shared_caveats else None,
+        "few_clusters": any(c.kind == "few_clusters" for c in caveats + shared_caveats),
         "primary_noun": outcome_noun(primary) if primary else None,
         "primary_effect": format_effect(primary_estimate["estimate"], primary)
         if primary_estimate
@@ -1695,16 +1788,28 @@ def _answer(rows: Sequence[dict], shared_noun: str) -> list[str]:
 
     Only a 95% CI that excludes zero counts as a benefit or a harm; trials
     that cannot tell are said to be unable to tell, and the cheapest clear
-    benefit is named with the limits of a single trial.
+    benefit is named with the limits of a single trial.  A clear CI undercut
+    by a caveat (:func:`reports.headline.evidence_caveats`) is a "possible"
+    benefit: it is never recommended for funding, only for testing further.
     """
     paragraphs = []
     shared_benefit = [r for r in rows if r["shared_verdict"] == "benefit"]
     primary_benefit = [
         r for r in rows if r["primary_verdict"] == "benefit" and r not in shared_benefit
     ]
-    harms = [r for r in rows if "harm" in (r["shared_verdict"], r["primary_verdict"])]
+    harms = [
+        r for r in rows if {"harm", "possible harm"} & {r["shared_verdict"], r["primary_verdict"]}
+    ]
+    weak = [
+        r
+        for r in rows
+        if "possible benefit" in (r["shared_verdict"], r["primary_verdict"])
+        and r not in shared_benefit + primary_benefit + harms
+    ]
     unclear = [
-        r for r in rows if r not in shared_benefit and r not in primary_benefit and r not in harms
+        r
+        for r in rows
+        if r not in shared_benefit and r not in primary_benefit and r not in harms + weak
     ]
     if shared_benefit:
         paragraphs.append(
@@ -1736,11 +1841,39 @@ def _answer(rows: Sequence[dict], shared_noun: str) -> list[str]:
             f"({r['primary_effect']}, 95% CI {r['primary_ci']}), at {r['cost_text']} per "
             f"participant{shared_clause}."
         )
-    for r in harms:
-        which = r["primary_noun"] if r["primary_verdict"] == "harm" else shared_noun
+    for r in weak:
+        on_primary = r["primary_verdict"] == "possible benefit"
+        what, effect, ci, reasons = (
+            (
+                f"its primary outcome, {r['primary_noun']}",
+                r["primary_effect"],
+                r["primary_ci"],
+                r["caveats"],
+            )
+            if on_primary
+            else (shared_noun, r["shared_effect"], r["shared_ci"], r["shared_caveats"])
+        )
+        more = f" with more {r['cluster_noun']}" if r["few_clusters"] else ""
         paragraphs.append(
-            f"{r['title']} made {which} clearly worse. Do not fund it further without "
-            "understanding why."
+            f"{r['title']} may have improved {what} ({effect}, 95% CI {ci}), but the evidence "
+            f"is weak: {reasons}. Test further before funding: a larger trial{more} would show "
+            "whether the effect is real."
+        )
+    for r in harms:
+        primary_harm = r["primary_verdict"] in ("harm", "possible harm")
+        which = r["primary_noun"] if primary_harm else shared_noun
+        possible = (r["primary_verdict"] if primary_harm else r["shared_verdict"]).startswith(
+            "possible"
+        )
+        reasons = r["caveats"] if primary_harm else r["shared_caveats"]
+        paragraphs.append(
+            (
+                f"{r['title']} may have made {which} worse; the evidence is weak ({reasons}), "
+                if possible
+                else f"{r['title']} made {which} clearly worse. "
+            )
+            + ("but do" if possible else "Do")
+            + " not fund it further without understanding why."
         )
     if unclear:
         paragraphs.append(
