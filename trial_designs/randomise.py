@@ -22,6 +22,12 @@ import numpy as np
 import pandas as pd
 
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign
+from trial_designs.minimise import (
+    allocate_minimisation,
+    factor_levels,
+    factor_weights,
+    redraw_minimisation,
+)
 
 __all__ = [
     "Allocation",
@@ -674,6 +680,38 @@ def _constrained_set(frame: pd.DataFrame, design: TrialDesign, codes: np.ndarray
     )
 
 
+def _minimisation_options(design: TrialDesign) -> dict:
+    settings = design.randomisation.minimisation
+    return {
+        "n_arms": len(design.arms),
+        "p": settings.p,
+        "weights": factor_weights(settings.factors, settings.weights),
+        "measure": settings.imbalance,
+    }
+
+
+def _minimisation_levels(
+    units: pd.DataFrame, frame: pd.DataFrame, design: TrialDesign
+) -> np.ndarray:
+    """The factor levels of ``frame``'s units, in ``frame``'s order."""
+    levels = factor_levels(units, design.randomisation.minimisation.factors)
+    row_of = pd.Index(units["id"].astype("str")).get_indexer(frame["unit_id"])
+    return levels[row_of]
+
+
+def _arrival_order(units: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in arrival order: by ``units['arrival']`` if given (ties and gaps by the
+    canonical order), else the canonical order itself."""
+    if "arrival" not in units.columns:
+        return frame
+    arrival = pd.to_numeric(
+        pd.Series(units["arrival"].to_numpy(), index=units["id"].astype("str")), errors="coerce"
+    )
+    key = arrival.reindex(frame["unit_id"]).to_numpy(dtype=float)
+    order = np.lexsort((np.arange(len(frame)), np.nan_to_num(key, nan=np.inf)))
+    return frame.iloc[order].reset_index(drop=True)
+
+
 def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
     """Randomise a checked roster under a design.
 
@@ -704,6 +742,12 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
             block_sizes=design.randomisation.block_sizes,
             seed=seed,
         )
+    elif method == "minimisation":
+        # arrival order of a roster randomised at once: canonical order (stratum, id), so
+        # the allocation is the same whatever the order of the file's rows
+        arms = allocate_minimisation(
+            _minimisation_levels(units, frame, design), **_minimisation_options(design), seed=seed
+        )
     elif method == "constrained_cluster":
         constrained = _constrained_set(frame, design, codes)
         arms, score = allocate_constrained(constrained, rng=_stream(seed, "allocate"))
@@ -714,7 +758,7 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
         }
     else:  # complete, cluster
         arms = allocate_complete(codes, ratios=ratios, rng=_stream(seed, "allocate"))
-    if method != "blocked":
+    if method not in ("blocked", "minimisation"):  # minimisation: the arrival position
         # position within stratum in canonical order: documents the slot each unit took
         positions = np.arange(len(codes)) - np.searchsorted(codes, codes)
     frame = frame.assign(
@@ -744,6 +788,10 @@ def randomise_probabilities(units: pd.DataFrame, design: TrialDesign) -> pd.Data
         )
     elif method == "blocked":
         prob = allocate_blocked_probabilities(codes, ratios=ratios)
+    elif method == "minimisation":
+        # equal ratios only, and the rule is symmetric in the arms: exactly 1/K for every
+        # unit (see trial_designs.minimise; minimisation_probabilities enumerates it)
+        prob = allocate_complete_probabilities(codes, ratios=ratios)
     elif method == "cluster":
         prob = allocate_clusters_probabilities(codes, ratios=ratios)
     else:
@@ -779,10 +827,24 @@ def draw_allocations(
     ``n``.  This holds for the units randomised together; late entrants, who
     took later slots of the sequence, are re-drawn as if they had been there
     from the start.
+
+    Minimisation is re-run in the trial's arrival order with fresh random
+    numbers (:func:`trial_designs.minimise.redraw_minimisation`): the order is
+    ``units['arrival']`` (the store's sequence position) when given, else the
+    canonical order the initial randomisation used.
     """
     frame, codes, _names, _members = _prepare(units, design)
     ratios = _ratios(design, frame)
     method = design.randomisation.method
+    if method == "minimisation":
+        ordered = _arrival_order(units, frame)
+        draws = redraw_minimisation(
+            _minimisation_levels(units, ordered, design),
+            **_minimisation_options(design),
+            n_draws=n_draws,
+            rng=rng,
+        )
+        return pd.Index(ordered["unit_id"], name="unit_id"), draws
     if method == "constrained_cluster":
         constrained = _constrained_set(frame, design, codes)
         picks = rng.choice(len(constrained.accepted), size=n_draws, p=constrained.weights)

@@ -103,7 +103,7 @@ def test_unknown_method_lists_choices(tmp_path):
     path = _write(tmp_path, "letters", lambda d: d["randomisation"].update(method="coin"))
     with pytest.raises(
         DesignError,
-        match=r"letters.yaml: randomisation: 'method' must be one of 'complete', 'blocked', 'cluster' or 'constrained_cluster'. Got 'coin' instead.",
+        match=r"letters.yaml: randomisation: 'method' must be one of 'complete', 'blocked', 'cluster', 'constrained_cluster' or 'minimisation'. Got 'coin' instead.",
     ):
         load_design(path)
 
