@@ -17,6 +17,8 @@ __all__ = [
     "RosterError",
     "check_roster",
     "format_problems",
+    "quarantine_summary",
+    "quarantine_markdown",
     "run_rules",
 ]
 
@@ -44,6 +46,48 @@ def format_problems(file_name: str, problems: pd.DataFrame, limit: int = 20) -> 
         )
     if len(problems) > limit:
         lines.append(f"... and {len(problems) - limit} more.")
+    return "\n".join(lines)
+
+
+def quarantine_summary(problems: pd.DataFrame, *, rows_shown: int = 10) -> list[dict]:
+    """Quarantined rows per rule and column: counts and row numbers, never the values.
+
+    For Prefect artifacts and logs, which anyone with the UI can read: a value
+    may be a staff id or a health answer, a row number and a count are not.
+    """
+    if problems.empty:
+        return []
+    out = []
+    for (rule, column), group in problems.groupby(["rule", "column"], sort=True):
+        numbers = sorted(set(group["source_row"].astype(int)))
+        shown = ", ".join(str(n) for n in numbers[:rows_shown])
+        out.append(
+            {
+                "rule": rule,
+                "column": column,
+                "rows": len(numbers),
+                "row_numbers": shown + (", …" if len(numbers) > rows_shown else ""),
+            }
+        )
+    return out
+
+
+def quarantine_markdown(file_name: str, problems: pd.DataFrame) -> str:
+    """The quarantine of one ingest as a markdown table (see :func:`quarantine_summary`)."""
+    summary = quarantine_summary(problems)
+    if not summary:
+        return f"No row of `{file_name}` was quarantined."
+    n_rows = problems["source_row"].nunique()
+    lines = [
+        f"**{n_rows} row(s) of `{file_name}` quarantined** (row numbers are the file's lines; "
+        "the header is line 1):",
+        "",
+        "| rule | column | rows | row numbers |",
+        "|---|---|---:|---|",
+    ]
+    lines += [
+        f"| {s['rule']} | {s['column']} | {s['rows']} | {s['row_numbers']} |" for s in summary
+    ]
     return "\n".join(lines)
 
 

