@@ -19,6 +19,7 @@ from analysis.instruments import WRQOL_SCORING, load_scoring_file
 from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.export import load_analysis_dataset
+from flows.integrity import require_current_design
 from flows.progress import progress_callback
 from flows.sources import read_table
 from flows.status import STAGE_HOOKS
@@ -171,6 +172,7 @@ def analyse_flow(
     primary = next((o for o in results["outcomes"] if o["primary"]), None)
     if primary:
         itt = primary["estimates"][0]
+    require_current_design(trial, stage="analyse")
         line = (
             f"{trial.title}: ITT on {primary['label']} = {itt['estimate']:.2f} "
             f"(95% CI {itt['ci_low']:.2f} to {itt['ci_high']:.2f}; p = {itt['p_value']:.3f}; RI p = {itt.get('ri_p_value')})."

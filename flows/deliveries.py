@@ -45,6 +45,7 @@ from flows.store import IngestSummary, Store, delivery_events
 from trial_designs.design import Intervention, TrialDesign
 
 __all__ = [
+from flows.integrity import require_current_design
     "EVENT_COLUMNS",
     "RETRY_IO",
     "check_deliveries",
@@ -658,6 +659,7 @@ def deliveries_ingest_flow(design: str, file: str) -> dict:
     )
     if previous:
         summary = IngestSummary(
+    require_current_design(trial, stage="ingest deliveries")
             Path(file).name, digest, previous["archived_path"], previous["rows_read"], 0, 0, True
         )
         logger.info(summary.line())

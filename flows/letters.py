@@ -28,7 +28,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.audit import file_sha256, record_audit_event
 from flows.common import load_design_task, output_dir
+from flows.integrity import require_current_design
 from flows.deliveries import RETRY_IO, event_rows, insert_events, intervention_of
 from flows.sources import SourceError, read_table
 from flows.status import STAGE_HOOKS
@@ -369,9 +371,10 @@ def publish_letters(design: TrialDesign, written: dict, problems: pd.DataFrame) 
             f"**{problems['participant_id'].nunique()} participant(s) without a letter** "
             f"(details in `{written['not_produced']}`):",
             "",
-            "| participant | rule |",
+            # rows of not_produced.csv, not staff ids: Prefect artifacts are no place for ids
+            "| row in not_produced.csv | rule |",
             "|---|---|",
-            *[f"| {r.participant_id} | {r.rule} |" for r in problems.itertuples()],
+            *[f"| {k + 2} | {r.rule} |" for k, r in enumerate(problems.itertuples())],
         ]
     create_markdown_artifact(
         key=f"{design.id.replace('_', '-')}-letters", markdown="\n".join(lines)
@@ -383,6 +386,7 @@ def letters_flow(design: str, feedback: str, rendered_on: str | None = None) -> 
     """Render a letter per letter-arm participant with complete feedback; report the rest."""
     logger = get_run_logger()
     trial = load_design_task(design)
+    require_current_design(trial, stage="render letters")
     intervention = intervention_of(trial)
     if "letter_rendered" not in intervention.event_types:
         raise ValueError(
@@ -396,10 +400,24 @@ def letters_flow(design: str, feedback: str, rendered_on: str | None = None) -> 
     written = render_letters(trial, letters, problems, day)
     logged = log_rendered(trial, letters, recipients, day)
     publish_letters(trial, written, problems)
-    for problem in problems.itertuples():
-        logger.warning(
-            "No letter for %s: %s %s", problem.participant_id, problem.rule, problem.message
-        )
+    for k, problem in enumerate(problems.itertuples()):
+        # the row of not_produced.csv, not the staff id: ids stay out of Prefect's logs
+        logger.warning("No letter for row %d of not_produced.csv: %s", k + 2, problem.rule)
+    record_audit_event(
+        None,
+        trial.id,
+        "letters-rendered",
+        {
+            "letters": written["letters"],
+            "not_produced": int(problems["participant_id"].nunique()) if len(problems) else 0,
+            "feedback_file": Path(feedback).name,
+            "feedback_sha256": file_sha256(feedback),
+            "rendered_on": day.isoformat(),
+        },
+        file_hash=file_sha256(written["manifest"]),
+        design_hash=trial.design_hash,
+        once=True,
+    )
     logger.info(
         "%d letters written to %s; %d new letter_rendered events.",
         written["letters"],

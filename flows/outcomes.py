@@ -69,6 +69,7 @@ from flows.checks import (
     run_rules,
 )
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
+from flows.integrity import require_current_design
 from flows.progress import progress_callback
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
@@ -885,8 +886,7 @@ def fingerprint(path: str) -> str:
 @task(
     name="read outcome file",
     cache_policy=NO_CACHE,
-    retry_condition_fn=_retry_io_only,
-    **IO_RETRIES,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
 )
 def read_outcome_file(
     path: str, design: TrialDesign, source: str
@@ -926,7 +926,9 @@ def load_participant_ids(design: TrialDesign) -> pd.Index:
 
 
 @task(
-    name="load scoring file", cache_policy=NO_CACHE, retry_condition_fn=_retry_io_only, **IO_RETRIES
+    name="load scoring file",
+    cache_policy=NO_CACHE,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
 )
 def load_wrqol_scoring(design: TrialDesign, design_file: str, options: dict) -> dict | None:
     if not any(s.name == "wrqol" for s in survey_instruments(design)):
@@ -983,7 +985,11 @@ class _Stored:
     already: int
 
 
-@task(name="store outcomes", cache_policy=NO_CACHE, retry_condition_fn=_retry_io_only, **IO_RETRIES)
+@task(
+    name="store outcomes",
+    cache_policy=NO_CACHE,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
+)
 def store_outcomes(
     design: TrialDesign,
     path: str,
@@ -1112,6 +1118,7 @@ def outcomes_ingest_flow(
     _check_arguments(source, timepoint)
     logger = get_run_logger()
     trial = load_design_task(design)
+    require_current_design(trial, stage="ingest outcomes")
     options = source_options(trial, source)
     digest = fingerprint(file)
     previous = Store().previous_ingest(

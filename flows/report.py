@@ -20,7 +20,9 @@ from prefect.cache_policies import NO_CACHE
 
 from analysis.results import SCHEMA_PATH
 from flows import settings
+from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, resolve_design_path
+from flows.integrity import require_results_design
 from flows.progress import progress_callback
 from flows.status import STAGE_HOOKS
 from reports.headline import headline_sentences
@@ -244,5 +246,16 @@ def report_flow(
             markdown=f"## Which of these should we fund?\n\n{answer}\n\n"
             + report_links(portfolio_paths),
             description="The portfolio report's answer",
+        design_hash = (document.get("trial") or {}).get("design_hash")
+        require_results_design(trial, design_hash, stage="write its report")
+        )
+        record_audit_event(
+            None,
+            trial,
+            "report-written",
+            {"html": Path(written["html"]).name, "pdf": "pdf" in written},
+            file_hash=file_sha256(written["html"]),
+            design_hash=design_hash,
+            once=True,
         )
     return {"reports": reports, "portfolio": portfolio_paths, "headlines": headlines}
