@@ -402,7 +402,7 @@ def placeholder_scoring_note(outcome: Mapping) -> str | None:
         return None
     name = _INSTRUMENT_NOUNS.get(str(outcome.get("instrument", "")).lower(), (None, None))[1]
     return (
-        f"scored with the placeholder {name or 'scoring'} item map, not the licensed one: "
+        f"scored with the placeholder {name or 'scoring'} item map, not the licensed one, so "
         "the total is right only if its reversed items are"
     )
 
@@ -637,6 +637,11 @@ def headline_sentences(results: Mapping) -> tuple[str, ...]:
                 sentences.append(_unclear_effect_sentence(subject, primary, estimate))
             else:
                 sentences.append(_clear_effect_sentence(subject, primary, estimate))
+    if primary is not None and placeholder_scoring_note(primary):
+        sentences.append(
+            f"Read the {outcome_noun(primary)} result with care: it is "
+            f"{placeholder_scoring_note(primary)}."
+        )
     shared = _shared_outcome(results)
     if shared is not None:
         estimate = itt_estimate(shared)

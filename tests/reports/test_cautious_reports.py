@@ -158,5 +158,10 @@ def test_a_primary_wrqol_is_flagged_in_the_key_numbers_and_the_portfolio(results
     report = page(render_trial(doc))
     card = report.one("div", data_field="primary-estimate")
     assert "placeholder" in report.text(card)
+    assert headline_sentences(doc)[1] == (
+        "Read the quality of working life (WRQoL) result with care: it is scored with the "
+        "placeholder WRQoL item map, not the licensed one, so the total is right only if its "
+        "reversed items are."
+    )
     portfolio = page(render_portfolio([doc, results("letters")]))
     assert "placeholder" in report.text(portfolio.one("tr", data_trial="goal_setting"))
