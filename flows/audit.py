@@ -28,6 +28,7 @@ turns any later rewrite into a visible mismatch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -110,8 +111,8 @@ def file_sha256(path: str | os.PathLike[str] | None) -> str | None:
 
 
 def _canonical_value(value: Any) -> Any:  # noqa: ANN401
-    if value is None:
-        return None
+    if value is None or type(value) in (str, int):
+        return value
     if isinstance(value, dt.datetime):
         # stored without zone (UTC); microseconds always written, so both sides agree
         return value.replace(tzinfo=None).isoformat(timespec="microseconds")
@@ -128,15 +129,16 @@ def row_digest(row: dict[str, Any]) -> str:
     Every column except ``audit_id`` and ``row_hash`` is covered, missing ones
     as null, so a row read back from the database hashes as it was written.
     """
-    from flows.store import audit_log
-
-    payload = {
-        c.name: _canonical_value(row.get(c.name))
-        for c in audit_log.columns
-        if c.name not in _UNHASHED
-    }
+    payload = {name: _canonical_value(row.get(name)) for name in _hashed_columns()}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def _hashed_columns() -> tuple[str, ...]:
+    from flows.store import audit_log  # flows.store imports this module
+
+    return tuple(c.name for c in audit_log.columns if c.name not in _UNHASHED)
 
 
 def _seal_digest(prev_hash: str, rows: list[dict[str, Any]]) -> str:
