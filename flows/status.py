@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,9 @@ _FLOW_STAGES = {
 
 #: Audit events that say what happened to a trial (one 'allocated' row per unit is left out).
 _AUDIT_EVENTS = ("randomised", "re-randomised", "enrolled", "withdrawn")
+
+
+_ARCHIVED = re.compile(r";? archived as \S+?(?=\.(?:\s|$))")
 
 
 class UnknownTrialError(LookupError):
@@ -340,7 +344,8 @@ def _stages(facts: StatusFacts) -> list[dict]:
                 _ingest_result(last) + f" ({_plural(len(mine), 'file')} in all)",
             )
     for run in runs.itertuples():
-        offer(run.stage, run.finished_at, run.status, run.summary or "")
+        # an archive name is a 64-digit hash: it tells a coordinator nothing here
+        offer(run.stage, run.finished_at, run.status, _ARCHIVED.sub("", run.summary or ""))
     rows = []
     for stage in STATUS_STAGES:
         hit = found.get(stage)

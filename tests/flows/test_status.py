@@ -152,6 +152,17 @@ def test_a_failed_stage_comes_first_in_the_attention_list_until_it_succeeds(lett
     )
     status = trial_status("letters")
     assert not any("failed" in item for item in status["attention"])
+    store.record_stage_run(
+        trial_id="letters",
+        stage="outcomes",
+        status="completed",
+        summary="s.csv: 9 rows read, 8 stored, 1 quarantined; archived as 0af3.csv. 2 rows were stored already.",
+    )
+    outcomes = next(s for s in trial_status("letters")["stages"] if s["stage"] == "outcomes")
+    assert (
+        outcomes["result"]
+        == "s.csv: 9 rows read, 8 stored, 1 quarantined. 2 rows were stored already."
+    )
     never = next(s for s in status["stages"] if s["stage"] == "report")
     assert (never["last_run"], never["status"]) == ("never", "not run")
 
