@@ -164,6 +164,7 @@ def analyse_flow(
     """Analyse a trial from the store (or an analysis dataset file) into results.json."""
     logger = get_run_logger()
     trial = load_design_task(design)
+    require_current_design(trial, stage="analyse")
     frame, events, extras = load_data(trial, data)
     if not data:  # a dataset file brings its own scores; the store's were scored here
         extras["placeholder_scoring"] = placeholder_scoring(trial, design)
@@ -172,7 +173,6 @@ def analyse_flow(
     primary = next((o for o in results["outcomes"] if o["primary"]), None)
     if primary:
         itt = primary["estimates"][0]
-    require_current_design(trial, stage="analyse")
         line = (
             f"{trial.title}: ITT on {primary['label']} = {itt['estimate']:.2f} "
             f"(95% CI {itt['ci_low']:.2f} to {itt['ci_high']:.2f}; p = {itt['p_value']:.3f}; RI p = {itt.get('ri_p_value')})."

@@ -37,6 +37,7 @@ from flows.checks import (
     run_rules,
 )
 from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.integrity import require_current_design
 from flows.progress import progress_callback
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
@@ -45,7 +46,6 @@ from flows.store import IngestSummary, Store, delivery_events
 from trial_designs.design import Intervention, TrialDesign
 
 __all__ = [
-from flows.integrity import require_current_design
     "EVENT_COLUMNS",
     "RETRY_IO",
     "check_deliveries",
@@ -647,6 +647,7 @@ def deliveries_ingest_flow(design: str, file: str) -> dict:
     """Check and store one delivery-log export; bad rows go to quarantine with their reasons."""
     logger = get_run_logger()
     trial = load_design_task(design)
+    require_current_design(trial, stage="ingest deliveries")
     intervention = intervention_of(trial)
     if Store().trial(trial.id) is None:
         raise LookupError(
@@ -659,7 +660,6 @@ def deliveries_ingest_flow(design: str, file: str) -> dict:
     )
     if previous:
         summary = IngestSummary(
-    require_current_design(trial, stage="ingest deliveries")
             Path(file).name, digest, previous["archived_path"], previous["rows_read"], 0, 0, True
         )
         logger.info(summary.line())

@@ -224,7 +224,18 @@ def report_flow(
     total = (len(results) if trial_reports else 0) + (1 if portfolio else 0)
     on_progress(0, total)
     for trial, document in results.items() if trial_reports else ():
+        design_hash = (document.get("trial") or {}).get("design_hash")
+        require_results_design(trial, design_hash, stage="write its report")
         written = write_report(render_trial_task(document), folder, trial, pdf)
+        record_audit_event(
+            None,
+            trial,
+            "report-written",
+            {"html": Path(written["html"]).name, "pdf": "pdf" in written},
+            file_hash=file_sha256(written["html"]),
+            design_hash=design_hash,
+            once=True,
+        )
         reports[trial] = written
         on_progress(len(reports), total)
         headlines[trial] = " ".join(headline_sentences(normalise_results(document)))
@@ -246,16 +257,5 @@ def report_flow(
             markdown=f"## Which of these should we fund?\n\n{answer}\n\n"
             + report_links(portfolio_paths),
             description="The portfolio report's answer",
-        design_hash = (document.get("trial") or {}).get("design_hash")
-        require_results_design(trial, design_hash, stage="write its report")
-        )
-        record_audit_event(
-            None,
-            trial,
-            "report-written",
-            {"html": Path(written["html"]).name, "pdf": "pdf" in written},
-            file_hash=file_sha256(written["html"]),
-            design_hash=design_hash,
-            once=True,
         )
     return {"reports": reports, "portfolio": portfolio_paths, "headlines": headlines}
