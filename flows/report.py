@@ -127,6 +127,9 @@ def write_pdf(html: str, path: Path) -> Path:
     """Render HTML to PDF with WeasyPrint (print stylesheet, A4)."""
     import weasyprint
 
+    from flows.pdf import prepare_weasyprint
+
+    prepare_weasyprint()
     # WeasyPrint logs every CSS property it does not support; the print stylesheet avoids them.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     weasyprint.HTML(string=html).write_pdf(path)
