@@ -17,7 +17,9 @@ __all__ = [
     "RosterError",
     "check_roster",
     "format_problems",
+    "quarantine_log",
     "quarantine_summary",
+    "units_for_artifact",
     "quarantine_markdown",
     "run_rules",
 ]
@@ -69,6 +71,39 @@ def quarantine_summary(problems: pd.DataFrame, *, rows_shown: int = 10) -> list[
                 "row_numbers": shown + (", …" if len(numbers) > rows_shown else ""),
             }
         )
+    return out
+
+
+def quarantine_log(file_name: str, problems: pd.DataFrame) -> str:
+    """The quarantine of one ingest for Prefect's log: rules, columns, counts and row numbers.
+
+    Never the values or messages, which may carry staff ids (see
+    :func:`quarantine_summary`); the quarantine CSV and validation report have them.
+    """
+    lines = [
+        f"{file_name}: {problems['source_row'].nunique()} row(s) quarantined; values are in "
+        "the quarantine table and its CSV, not in this log."
+    ]
+    for row in quarantine_summary(problems):
+        lines.append(
+            f"  rule {row['rule']}, column '{row['column']}': {row['rows']} row(s), "
+            f"rows {row['row_numbers']}"
+        )
+    return "\n".join(lines)
+
+
+def units_for_artifact(units: pd.DataFrame, csv_name: str) -> list[dict]:
+    """Rows of a units table for a Prefect artifact, a person's id replaced by its CSV row.
+
+    Cluster ids (buildings, teams) stay; a participant's id becomes ``row N of
+    <csv_name>`` (header = row 1), so the artifact points to the file without
+    carrying the id.
+    """
+    out = []
+    for k, rec in enumerate(units.astype("str").to_dict("records")):
+        if rec.get("unit_kind", "participant") != "cluster":
+            rec["unit_id"] = f"row {k + 2} of {csv_name}"
+        out.append(rec)
     return out
 
 

@@ -31,10 +31,11 @@ from analysis.uptake import DELIVERY_FIELDS, contaminated_events, contamination
 from flows.checks import (
     PROBLEM_COLUMNS,
     Rule,
-    format_problems,
+    quarantine_log,
     quarantine_markdown,
     quarantine_summary,
     run_rules,
+    units_for_artifact,
 )
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.integrity import require_current_design
@@ -633,9 +634,15 @@ def publish_ingest(
             f"{len(flagged)} control-arm unit(s) received some of the intervention; their events "
             "are stored and flagged as contaminated (the analysis stays by allocated arm).",
         ]
+        # the units in a CSV; the artifact names a person by that CSV's row, never by id
+        listing = (
+            output_dir(design.id, "deliveries")
+            / f"{Path(summary.file_name).stem}-{summary.file_hash[:12]}-contamination.csv"
+        )
+        flagged.to_csv(listing, index=False)
         create_table_artifact(
             key=f"{key}-contamination",
-            table=flagged.astype("str").to_dict("records"),
+            table=units_for_artifact(flagged, listing.name),
             description=f"Delivery events that reached the control arm of {design.title}.",
         )
     create_markdown_artifact(key=f"{key}-deliveries-ingest", markdown="\n".join(lines))
@@ -678,11 +685,7 @@ def deliveries_ingest_flow(design: str, file: str) -> dict:
     report = publish_ingest(trial, summary, problems, flagged)
     step(4, 4)
     if len(problems):
-        logger.warning(
-            format_problems(Path(file).name, problems, limit=10).replace(
-                "nothing was written", "these rows were quarantined"
-            )
-        )
+        logger.warning(quarantine_log(Path(file).name, problems))  # no values: ids stay out
     already = len(rows) - summary.rows_stored
     line = summary.line()
     if already:

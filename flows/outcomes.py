@@ -63,7 +63,7 @@ from analysis.instruments import (
 from flows.checks import (
     PROBLEM_COLUMNS,
     Rule,
-    format_problems,
+    quarantine_log,
     quarantine_markdown,
     quarantine_summary,
     run_rules,
@@ -1153,11 +1153,7 @@ def outcomes_ingest_flow(
     if stored.already:
         line += f" {stored.already} rows were stored already and were skipped."
     if len(stored.problems):
-        logger.warning(
-            format_problems(Path(file).name, stored.problems, limit=10).replace(
-                "nothing was written", "these rows were quarantined"
-            )
-        )
+        logger.warning(quarantine_log(Path(file).name, stored.problems))  # no values: no ids
     key = re.sub(r"[^a-z0-9-]", "-", f"{trial.id}-{source}-{timepoint}".lower())
     # counts by rule and row numbers only: artifacts are readable by anyone with the UI
     create_markdown_artifact(

@@ -21,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
+from flows.checks import units_for_artifact
 from flows.common import load_design_task, output_dir
 from flows.deliveries import RETRY_IO, deliveries_stage
 from flows.integrity import require_current_design
@@ -241,7 +242,8 @@ def publish_artifacts(design: TrialDesign, summary: UptakeSummary, n_events: int
     if n_flagged:
         create_table_artifact(
             key=f"{key}-uptake-contamination",
-            table=summary.to_dict()["contaminated_units"],
+            # a person's id becomes their row of uptake/contamination.csv
+            table=units_for_artifact(summary.contamination, "uptake/contamination.csv"),
             description=f"Control-arm units with delivery events in {design.title}.",
         )
 
