@@ -838,7 +838,7 @@ def audit_verify(
     from flows.audit import verify_audit_chain
 
     check = verify_audit_chain(None, trial)
-    scope = f"{check.trial_rows} of {trial}'s rows among " if trial else ""
+    scope = f"{check.trial_rows} rows of trial '{trial}' among " if trial else ""
     if check.ok:
         console.print(
             f"Audit chain intact: {scope}{check.rows} rows verified; head hash {check.head_hash}. "
