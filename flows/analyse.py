@@ -21,6 +21,7 @@ from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_desig
 from flows.export import load_analysis_dataset
 from flows.integrity import require_current_design
 from flows.progress import progress_callback
+from flows.safe_io import write_text
 from flows.sources import read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store, audit_log, delivery_events, quarantine
@@ -142,7 +143,7 @@ def write_results(design: TrialDesign, results: dict, out: str | None) -> Path:
     folder = Path(out) if out else results_path(design.id).parent
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
-    path.write_text(dump_results(results), encoding="utf-8")
+    write_text(path, dump_results(results))
     run = {
         "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -151,9 +152,7 @@ def write_results(design: TrialDesign, results: dict, out: str | None) -> Path:
             for p in ("trialflow", "numpy", "pandas", "scipy", "linearmodels", "scikit-learn")
         },
     }
-    (folder / "run.json").write_text(
-        json.dumps(run, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_text(folder / "run.json", json.dumps(run, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -100,8 +100,17 @@ def __getattr__(name: str) -> Any:
 
 
 def output_dir(trial_id: str, *parts: str) -> Path:
-    """``<TRIALFLOW_HOME>/out/<trial>/...``, created."""
-    path = get_settings().out_dir(trial_id).joinpath(*parts)
+    """``<TRIALFLOW_HOME>/out/<trial>/...``, created.
+
+    Raises
+    ------
+    flows.safe_io.UnsafePathError
+        When ``trial_id`` is not a valid trial id or a part climbs out of the folder.
+    """
+    from flows.safe_io import check_trial_id, inside
+
+    base = get_settings().out_dir(check_trial_id(trial_id))
+    path = inside(base, str(Path(*parts))) if parts else base
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.integrity import require_current_design
+from flows.safe_io import write_csv
 from flows.status import STAGE_HOOKS
 
 __all__ = ["cost_summary", "costs_flow", "costs_markdown"]
@@ -105,7 +106,7 @@ def write_cost_tables(trial_id: str, costs: dict) -> dict[str, str]:
     written = {}
     for name in ("ledger", "sensitivity"):
         path = folder / f"{name}.csv"
-        pd.DataFrame(costs.get(name) or []).to_csv(path, index=False)
+        write_csv(pd.DataFrame(costs.get(name) or []), path)
         written[name] = str(path)
     return written
 

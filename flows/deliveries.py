@@ -40,6 +40,7 @@ from flows.checks import (
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.integrity import require_current_design
 from flows.progress import progress_callback
+from flows.safe_io import write_csv
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
@@ -619,7 +620,7 @@ def publish_ingest(
             output_dir(design.id, "deliveries")
             / f"{Path(summary.file_name).stem}-{summary.file_hash[:12]}-quarantine.csv"
         )
-        problems.to_csv(report, index=False)
+        write_csv(problems, report)
         # counts by rule and row numbers only: artifacts are readable by anyone with the UI
         lines += [quarantine_markdown(summary.file_name, problems)]
         create_table_artifact(
@@ -639,7 +640,7 @@ def publish_ingest(
             output_dir(design.id, "deliveries")
             / f"{Path(summary.file_name).stem}-{summary.file_hash[:12]}-contamination.csv"
         )
-        flagged.to_csv(listing, index=False)
+        write_csv(flagged, listing)
         create_table_artifact(
             key=f"{key}-contamination",
             table=units_for_artifact(flagged, listing.name),

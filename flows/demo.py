@@ -15,6 +15,7 @@ from flows.common import IO_RETRIES, load_design_task
 from flows.letters import letters_flow
 from flows.pipeline import default_drop, pipeline_flow
 from flows.report import report_flow
+from flows.safe_io import write_csv
 from flows.store import Store
 from flows.uptake import participant_uptake_from_store
 from trial_designs.design import TrialDesign
@@ -34,7 +35,7 @@ def simulate_roster_file(design: TrialDesign, drop: Path) -> Path:
     drop.mkdir(parents=True, exist_ok=True)
     path = drop / "roster.csv"
     if not path.exists():
-        simulate_roster(design, rng=np.random.default_rng([DEMO_SEED, 1])).to_csv(path, index=False)
+        write_csv(simulate_roster(design, rng=np.random.default_rng([DEMO_SEED, 1])), path)
     return path
 
 
@@ -48,9 +49,9 @@ def simulate_delivery_files(design: TrialDesign, drop: Path) -> dict[str, Path]:
         files = simulate_deliveries(
             design, Store().participant_arms(design.id), rng=np.random.default_rng([DEMO_SEED, 2])
         )
-        files["deliveries.csv"].to_csv(log, index=False)
+        write_csv(files["deliveries.csv"], log)
         if "manager_feedback.csv" in files:
-            files["manager_feedback.csv"].to_csv(feedback, index=False)
+            write_csv(files["manager_feedback.csv"], feedback)
     return {"deliveries": log, **({"feedback": feedback} if feedback.exists() else {})}
 
 
@@ -75,7 +76,7 @@ def simulate_outcome_files(design: TrialDesign, drop: Path) -> list[Path]:
     )
     paths = []
     for name, frame in files.items():
-        frame.to_csv(folder / name, index=False)
+        write_csv(frame, folder / name)
         paths.append(folder / name)
     return paths
 

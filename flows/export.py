@@ -26,6 +26,7 @@ from analysis.dataset import analysis_dataset, data_dictionary, dictionary_markd
 from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, load_design_task
 from flows.integrity import require_current_design
+from flows.safe_io import atomic_path, write_csv, write_text
 from flows.store import Store, outcome_values
 from trial_designs.design import TrialDesign
 
@@ -80,12 +81,11 @@ def write_export(
         out / f"{design.id}_dictionary.csv",
         out / f"{design.id}_dictionary.md",
     ]
-    dataset.to_csv(paths[0], index=False)
-    dataset.to_parquet(paths[1], index=False)
-    dictionary.to_csv(paths[2], index=False)
-    paths[3].write_text(
-        dictionary_markdown(dictionary, design, n_rows=len(dataset)), encoding="utf-8"
-    )
+    write_csv(dataset, paths[0])
+    with atomic_path(paths[1]) as temporary:
+        dataset.to_parquet(temporary, index=False)
+    write_csv(dictionary, paths[2])
+    write_text(paths[3], dictionary_markdown(dictionary, design, n_rows=len(dataset)))
     return paths
 
 

@@ -19,22 +19,22 @@ logged as a ``letter_rendered`` delivery event.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.audit import file_sha256, record_audit_event
 from flows.common import load_design_task, output_dir
-from flows.integrity import require_current_design
 from flows.deliveries import RETRY_IO, event_rows, insert_events, intervention_of
+from flows.integrity import require_current_design
+from flows.safe_io import atomic_path, participant_slug, write_csv, write_text
 from flows.sources import SourceError, read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store
+from reports.templating import html_environment
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -60,11 +60,8 @@ _LETTER_COLUMNS = [
     "signatory_name",
     "signatory_title",
 ]
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
+_TEMPLATES = html_environment(
+    Path(__file__).parent / "templates", trim_blocks=True, lstrip_blocks=True
 )
 
 
@@ -216,7 +213,24 @@ def letter_contents(
 
 
 def _anchor(participant_id: str) -> str:
-    return "letter-" + re.sub(r"[^A-Za-z0-9_-]", "-", participant_id)
+    # one anchor per exact id: the batch is cut into letters by these
+    return "letter-" + participant_slug(participant_id)
+
+
+def _letter_bounds(records: list[dict], pages: list) -> list[int]:
+    """First page of each letter in the batch, then the page count; refused unless increasing."""
+    starts: dict[str, int] = {}
+    for i, page in enumerate(pages):
+        for anchor in page.anchors:
+            starts.setdefault(anchor, i)
+    bounds = [starts[_anchor(r["participant_id"])] for r in records] + [len(pages)]
+    if any(later <= earlier for earlier, later in zip(bounds, bounds[1:], strict=False)):
+        # a letter sharing another's anchor would be cut from that person's pages
+        raise RuntimeError(
+            "The letter batch could not be split into one page range per letter: letter "
+            f"start pages {bounds[:-1]} are not increasing. No letter was written."
+        )
+    return bounds
 
 
 def _render_html(letters: list[dict], design: TrialDesign, day: dt.date) -> str:
@@ -285,9 +299,14 @@ def render_letters(
     from flows.progress import progress_callback
 
     folder = output_dir(design.id, "letters")
+    records = letters.to_dict("records")
+    stems = [participant_slug(r["participant_id"]) for r in records]
+    if len(set(stems)) != len(stems):  # 48 bits of SHA-256 apart: never in practice, still checked
+        raise RuntimeError(
+            f"Two of the {len(stems)} letters would share a file name. No letter was written."
+        )
     for stale in [*folder.glob("*.html"), *folder.glob("*.pdf")]:
         stale.unlink()  # a letter from an earlier run must not outlive missing feedback
-    records = letters.to_dict("records")
     manifest = []
     if records:
         # laying out the batch is one step, then each letter written is one
@@ -295,14 +314,13 @@ def render_letters(
         on_progress(0, len(records) + 1)
         document = weasyprint.HTML(string=_render_html(records, design, day)).render()
         on_progress(1, len(records) + 1)
-        starts = {anchor: i for i, page in enumerate(document.pages) for anchor in page.anchors}
-        bounds = [starts[_anchor(r["participant_id"])] for r in records] + [len(document.pages)]
-        for k, letter in enumerate(records):
-            stem = re.sub(r"[^A-Za-z0-9_-]", "-", letter["participant_id"])
+        bounds = _letter_bounds(records, document.pages)
+        for k, (letter, stem) in enumerate(zip(records, stems, strict=True)):
             html_path, pdf_path = folder / f"{stem}.html", folder / f"{stem}.pdf"
-            html_path.write_text(_render_html([letter], design, day), encoding="utf-8")
+            write_text(html_path, _render_html([letter], design, day))
             pages = document.pages[bounds[k] : bounds[k + 1]]
-            document.copy(pages).write_pdf(pdf_path)
+            with atomic_path(pdf_path) as temporary:
+                document.copy(pages).write_pdf(temporary)
             manifest.append(
                 {
                     "sequence": k + 1,
@@ -319,14 +337,15 @@ def render_letters(
                 }
             )
             on_progress(k + 2, len(records) + 1)
-        document.write_pdf(folder / "all_letters.pdf")
+        with atomic_path(folder / "all_letters.pdf") as temporary:
+            document.write_pdf(temporary)
     manifest_path = folder / "manifest.csv"
-    pd.DataFrame(
+    write_csv(pd.DataFrame(
         manifest,
         columns=["sequence", "participant_id", "name", "address", "organisation", "team", "signatory", "pages", "batch_pages", "html", "pdf"],
-    ).to_csv(manifest_path, index=False)  # fmt: skip
+    ), manifest_path)  # fmt: skip
     not_produced = folder / "not_produced.csv"
-    problems.to_csv(not_produced, index=False)
+    write_csv(problems, not_produced)
     return {
         "folder": str(folder),
         "manifest": str(manifest_path),

@@ -45,7 +45,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -71,10 +70,12 @@ from flows.checks import (
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.integrity import require_current_design
 from flows.progress import progress_callback
+from flows.safe_io import write_csv, write_text
 from flows.settings import get_settings
 from flows.sources import SourceError, archive_file, file_hash, read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, outcome_values, participants
+from reports.templating import html_environment
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -157,9 +158,7 @@ HR_FIELDS = {
 _HR_MEASURE_ORDER = ("absence_rate", "days_lost_per_fte", "days_lost", "spells", "turnover")
 _TIMEPOINT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _EPOCH = pd.Timestamp("1970-01-01")
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape()
-)
+_TEMPLATES = html_environment(Path(__file__).parent / "templates")
 #: The validation report lists at most this many problems; the CSV beside it has them all.
 REPORT_ROW_LIMIT = 2000
 
@@ -1085,10 +1084,10 @@ def write_validation_report(
         **_report_context(design, path, source, timepoint, stored)
     )
     report = folder / f"{stem}.html"
-    report.write_text(html, encoding="utf-8")
+    write_text(report, html)
     listing = folder / f"{stem}.csv"
-    stored.problems.rename(columns={"source_row": "row", "message": "what_to_fix"}).to_csv(
-        listing, index=False
+    write_csv(
+        stored.problems.rename(columns={"source_row": "row", "message": "what_to_fix"}), listing
     )
     return report, listing
 

@@ -24,6 +24,7 @@ from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, resolve_design_path
 from flows.integrity import require_results_design
 from flows.progress import progress_callback
+from flows.safe_io import atomic_path, check_trial_id, inside, write_text
 from flows.status import STAGE_HOOKS
 from reports.headline import headline_sentences
 from reports.render import normalise_results, portfolio_answer, render_portfolio, render_trial
@@ -61,9 +62,10 @@ def reports_dir(out_dir: str | None = None) -> Path:
 def _trial_id(design: str) -> str:
     """A design file or packaged design gives its id; anything else is taken as the id itself."""
     path = resolve_design_path(design)
-    if path.exists():
+    if path.is_file():
         return load_design(path).id
-    return design
+    # the id names a folder to read and the report files to write: '../evil' must not
+    return check_trial_id(design)
 
 
 def find_results(root: Path, trial_ids: list[str] | None = None) -> dict[str, Path]:
@@ -132,7 +134,8 @@ def write_pdf(html: str, path: Path) -> Path:
     prepare_weasyprint()
     # WeasyPrint logs every CSS property it does not support; the print stylesheet avoids them.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    weasyprint.HTML(string=html).write_pdf(path)
+    with atomic_path(path) as temporary:
+        weasyprint.HTML(string=html).write_pdf(temporary)
     return path
 
 
@@ -149,11 +152,11 @@ def render_portfolio_task(results: list[dict]) -> str:
 @task(name="write report", cache_policy=NO_CACHE, **IO_RETRIES)
 def write_report(html: str, folder: Path, name: str, pdf: bool) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
-    html_path = folder / f"{name}.html"
-    html_path.write_text(html, encoding="utf-8")
+    html_path = inside(folder, f"{name}.html")
+    write_text(html_path, html)
     written = {"html": str(html_path)}
     if pdf:
-        written["pdf"] = str(write_pdf(html, folder / f"{name}.pdf"))
+        written["pdf"] = str(write_pdf(html, inside(folder, f"{name}.pdf")))
     return written
 
 

@@ -9,6 +9,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, load_design_task
+from flows.safe_io import write_csv
 from trial_designs.design import TrialDesign
 from trial_designs.simulate import simulate_roster
 
@@ -19,7 +20,7 @@ __all__ = ["simulate_flow"]
 def write_roster(design: TrialDesign, out: Path, seed: int) -> Path:
     roster = simulate_roster(design, rng=np.random.default_rng([seed, 1]))
     path = out / "roster.csv"
-    roster.to_csv(path, index=False)
+    write_csv(roster, path)
     return path
 
 

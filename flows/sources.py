@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from flows.safe_io import atomic_path
+
 __all__ = ["SourceError", "archive_file", "file_hash", "read_table", "rename_to_canonical"]
 
 
@@ -79,10 +81,31 @@ def rename_to_canonical(
 
 
 def archive_file(path: str | Path, archive_dir: Path, digest: str) -> Path:
-    """Copy a raw input file into the archive under its content hash (idempotent)."""
+    """Copy a raw input file into the archive under its content hash (idempotent).
+
+    An archive already under that name is reused only if its bytes still
+    hash to ``digest``: a copy cut short (``kill -9``, a full disk) is
+    replaced, never trusted.  The copy is made under a temporary name,
+    checked against ``digest``, fsync'ed and renamed into place, so the
+    final name only ever holds the whole file.
+
+    Raises
+    ------
+    SourceError
+        When the file's bytes no longer hash to ``digest`` (it changed after
+        it was read); nothing is archived.
+    """
     path = Path(path)
     archive_dir.mkdir(parents=True, exist_ok=True)
     target = archive_dir / f"{digest}{path.suffix.lower()}"
-    if not target.exists():
-        shutil.copyfile(path, target)
+    if target.is_file() and file_hash(target) == digest:
+        return target
+    with atomic_path(target) as temporary:
+        shutil.copyfile(path, temporary)
+        if file_hash(temporary) != digest:
+            raise SourceError(
+                f"File {path.name} changed while it was being archived: its SHA-256 is no "
+                f"longer {digest[:12]}... as when it was read. Send it again once it is "
+                "complete; nothing was archived."
+            )
     return target

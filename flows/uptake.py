@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -25,8 +24,10 @@ from flows.checks import units_for_artifact
 from flows.common import load_design_task, output_dir
 from flows.deliveries import RETRY_IO, deliveries_stage
 from flows.integrity import require_current_design
+from flows.safe_io import write_csv, write_text
 from flows.status import STAGE_HOOKS
 from flows.store import Store, delivery_events
+from reports.templating import html_environment
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -36,11 +37,8 @@ __all__ = [
     "uptake_section_from_store",
 ]
 
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(),
-    trim_blocks=True,
-    lstrip_blocks=True,
+_TEMPLATES = html_environment(
+    Path(__file__).parent / "templates", trim_blocks=True, lstrip_blocks=True
 )
 _STAGE_WORDS = {
     "offered": "Offered",
@@ -265,7 +263,7 @@ def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) ->
         ("participant_uptake", summary.participants.reset_index()),
     ):
         path = folder / f"{name}.csv"
-        frame.to_csv(path, index=False)
+        write_csv(frame, path)
         written[name] = str(path)
     labels = {a.name: a.label or a.name for a in design.arms}
     data = summary.to_dict()
@@ -293,7 +291,7 @@ def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) ->
         updated=dt.datetime.now().strftime("%d %B %Y, %H:%M"),
     )
     path = output_dir(design.id) / "uptake.html"
-    path.write_text(html, encoding="utf-8")
+    write_text(path, html)
     written["dashboard"] = str(path)
     return written
 

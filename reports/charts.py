@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from html import escape
 
 import matplotlib
+from markupsafe import Markup
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -66,9 +67,9 @@ _STYLE = {
 
 @dataclass(frozen=True)
 class Chart:
-    """An SVG chart, its short title and its text alternative (the numbers it shows)."""
+    """An SVG chart (:class:`markupsafe.Markup`), its short title and its text alternative."""
 
-    svg: str
+    svg: Markup
     title: str
     description: str
 
@@ -97,7 +98,9 @@ def _finish(fig, chart_id: str, title: str, description: str) -> Chart:
     text = f"{title}. {description}"
     svg = svg[:close] + f'<title id="{label_id}">{escape(text)}</title>' + svg[close:]
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
-    return Chart(svg=svg.strip(), title=title, description=description)
+    # Markup: the one value templates print unescaped, trusted here where it is made
+    # (matplotlib escapes the text it draws; the title is escaped above)
+    return Chart(svg=Markup(svg.strip()), title=title, description=description)
 
 
 def _money_tick(value: float, _position: int) -> str:

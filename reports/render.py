@@ -54,6 +54,7 @@ from reports.headline import (
     placeholder_scoring_note,
     primary_outcome,
 )
+from reports.templating import html_environment
 
 __all__ = [
     "EEF_BANDS",
@@ -128,9 +129,8 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+    env = html_environment(
+        _TEMPLATES,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
