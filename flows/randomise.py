@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ from flows.audit import file_sha256, record_audit_event
 from flows.checks import RosterError, check_roster
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.integrity import require_current_design
+from flows.safe_io import write_csv
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store
@@ -114,10 +114,7 @@ def write_coordinator_list(design: TrialDesign, round_no: int) -> Path:
     path = output_dir(design.id) / f"allocation_list_round{round_no}.csv"
     # the whole list is rewritten from the store (late entrants included) into a temporary
     # file and renamed over the old one: a reader or a crash never sees half a list
-    partial = path.with_name(f".{path.name}.partial")
-    listing.to_csv(partial, index=False)
-    os.replace(partial, path)
-    return path
+    return write_csv(listing, path)
 
 
 @flow(name="randomise", log_prints=True, **STAGE_HOOKS)
