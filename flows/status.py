@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from flows.settings import get_settings
 from flows.sources import file_hash
 from flows.store import (
     Store,
@@ -30,7 +31,6 @@ from flows.store import (
     ingested_files,
     outcome_values,
     quarantine,
-    trialflow_home,
 )
 
 __all__ = [
@@ -229,7 +229,7 @@ def gather_status(
         .group_by(o.timepoint)
         .order_by(o.timepoint)
     )
-    folder = Path(drop) if drop else trialflow_home() / "drop" / trial_id
+    folder = Path(drop) if drop else get_settings().drop_dir(trial_id)
     return StatusFacts(
         trial=trial,
         participants=people,
