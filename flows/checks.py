@@ -35,16 +35,26 @@ class RosterError(ValueError):
 
     def __init__(self, file_name: str, problems: pd.DataFrame) -> None:
         self.problems = problems
-        super().__init__(format_problems(file_name, problems))
+        #: Every problem with its value, for the person at the command line.
+        self.report = format_problems(file_name, problems)
+        # str() is what Prefect logs and sends to its API when the flow fails, where anyone
+        # with the UI reads it: rows, columns and rules, never a value (a staff id, say).
+        super().__init__(format_problems(file_name, problems, values=False))
 
 
-def format_problems(file_name: str, problems: pd.DataFrame, limit: int = 20) -> str:
-    """One line per problem, e.g. ``roster.csv row 7, column 'staff_id': rule unique_id; value 'S12' ...``."""
+def format_problems(
+    file_name: str, problems: pd.DataFrame, limit: int = 20, *, values: bool = True
+) -> str:
+    """One line per problem, e.g. ``roster.csv row 7, column 'staff_id': rule unique_id; value 'S12' ...``.
+
+    With ``values=False`` the value is left out (for logs others can read).
+    """
     lines = [f"{file_name}: {len(problems)} problem(s); nothing was written."]
     for rec in problems.head(limit).to_dict("records"):
+        shown = f"; value {rec['value']!r}" if values else ""
         lines.append(
-            f"{file_name} row {rec['source_row']}, column '{rec['column']}': rule {rec['rule']}; "
-            f"value {rec['value']!r}. {rec['message']}"
+            f"{file_name} row {rec['source_row']}, column '{rec['column']}': rule {rec['rule']}"
+            f"{shown}. {rec['message']}"
         )
     if len(problems) > limit:
         lines.append(f"... and {len(problems) - limit} more.")

@@ -128,7 +128,7 @@ def randomise(
         else:
             result = randomise_flow(str(design), str(roster), force=force, reason=reason)
     except (DesignError, RosterError, SourceError, AlreadyRandomisedError, ValueError) as exc:
-        _fail(str(exc))
+        _fail(getattr(exc, "report", str(exc)))  # a roster's problems with their values
     if dry_run:
         title = f"{result['trial']}: {result['units']} units would be randomised (dry run)"
     else:
@@ -178,7 +178,7 @@ def enrol(
     try:
         result = enrol_flow(str(design), str(roster))
     except (DesignError, RosterError, SourceError, LookupError) as exc:
-        _fail(str(exc))
+        _fail(getattr(exc, "report", str(exc)))  # a roster's problems with their values
     table = Table(title=f"{result['trial']}: late entrants")
     for column in ("participant_id", "unit_id", "arm", "status"):
         table.add_column(column)
