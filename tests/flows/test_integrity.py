@@ -172,3 +172,18 @@ def test_an_amendment_needs_a_reason_and_a_change(reason, message):
         amend_design(_edited(design, title="New title"), reason=reason, store=store)
     with pytest.raises(AmendmentRefusedError, match="nothing to amend"):
         amend_design(design, reason="none", store=store)
+
+
+def test_a_report_from_results_of_an_earlier_design_is_refused():
+    from flows.integrity import require_results_design
+
+    store, design = _randomised()
+    require_results_design("letters", design.design_hash, stage="write its report", store=store)
+    require_results_design("elsewhere", "0" * 64, stage="write its report", store=store)
+    amended = _edited(design, outcomes__0__label="Valued (0-10)")
+    amend_design(amended, reason="wording", store=store)
+    with pytest.raises(DesignChangedError) as caught:
+        require_results_design("letters", design.design_hash, stage="write its report", store=store)
+    message = str(caught.value)
+    assert "Refusing to write its report" in message and "trialflow analyse letters" in message
+    assert 'outcomes[feeling_valued].label: "Feeling valued (0-10)" -> "Valued (0-10)"' in message
