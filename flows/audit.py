@@ -309,6 +309,7 @@ def record_audit_event(
     }
 
     def write(conn: sa.Connection) -> bool:
+        _lock(conn)  # before the `once` look-up, so two writers cannot both miss each other
         if once:
             seen = conn.execute(
                 sa.select(audit_log.c.audit_id)

@@ -468,6 +468,19 @@ class Store:
                         "allocations are kept and the override is logged."
                     )
                 round_no = existing["active_round"] + (1 if n_alloc else 0)
+                # keep the document of the design being replaced, so it can still be diffed
+                self.insert_new(
+                    conn,
+                    design_documents,
+                    [
+                        {
+                            "trial_id": design.id,
+                            "design_hash": existing["design_hash"],
+                            "design_json": existing["design_json"],
+                            "recorded_at": now,
+                        }
+                    ],
+                )
                 conn.execute(
                     trials.update()
                     .where(trials.c.trial_id == design.id)
