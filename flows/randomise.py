@@ -18,6 +18,7 @@ from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign
+from trial_designs.minimise import minimisation_allocator
 from trial_designs.randomise import Allocation, randomise, sequence_slot, stratum_keys
 
 __all__ = ["enrol_flow", "preview_randomisation", "randomise_flow"]
@@ -197,6 +198,9 @@ def enrol_task(
         allocate_slot=allocate_slot,
         algorithm_version=ALGORITHM_VERSION,
         pii=pii,
+        allocate_next=minimisation_allocator(design)
+        if design.randomisation.method == "minimisation"
+        else None,
     )
 
 

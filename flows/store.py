@@ -251,6 +251,10 @@ stage_runs = sa.Table(
 _APPEND_ONLY = ("allocations", "audit_log", "amendments")
 
 
+#: Participant fields a minimisation counts (trial_designs.design.MINIMISATION_FIELDS).
+_FACTOR_FIELDS = ("organisation", "building", "team", "role")
+
+
 class AlreadyRandomisedError(RuntimeError):
     """A trial that has allocations already; re-randomising needs force and a reason."""
 
@@ -1072,8 +1076,15 @@ class Store:
         allocate_slot,  # noqa: ANN001
         algorithm_version: str,
         pii: pd.DataFrame | None = None,
+        allocate_next=None,  # noqa: ANN001
     ) -> pd.DataFrame:
         """Allocate late entrants from their stratum's concealed sequence, one transaction.
+
+        Under minimisation ``allocate_next(history, newcomer)`` gives the arm
+        instead: ``history`` lists everyone allocated in the round, in arrival
+        order (sequence position), with their organisation, building, team,
+        role and arm, read inside the same locked transaction that writes the
+        newcomer; the newcomer's position is the length of ``history``.
 
         ``allocate_slot(stratum, position, n_initial)`` returns the arm of a
         sequence position (a pure function of the design).  The next unused
@@ -1125,6 +1136,7 @@ class Store:
             superseded_people = {p for p, superseded in on_record if superseded is not None}
             arm_of = dict(zip(current["unit_id"], current["arm"], strict=True))
             used = current.groupby(["stratum", "sequence"]).size().to_dict()
+            history = self._arrival_history(conn, design.id, round_no) if allocate_next else None
             new_rows = []
             audit_rows = []
             member_rows = []
@@ -1143,9 +1155,12 @@ class Store:
                     continue
                 status = "joined cluster"
                 if unit not in arm_of:
-                    position = used.get((stratum, sequence), 0)
+                    # minimisation: one arrival order for the whole trial (the history's)
+                    position = (
+                        len(history) if history is not None else used.get((stratum, sequence), 0)
+                    )
                     n_initial = None
-                    if sequence == "blocks":
+                    if history is None and sequence == "blocks":
                         # the initial randomisation shaped the block it ended in
                         n_initial = conn.execute(
                             sa.select(sa.func.count())
@@ -1164,7 +1179,13 @@ class Store:
                                 participants.c.enrolment == "initial",
                             )
                         ).scalar_one()
-                    arm = allocate_slot(stratum, position, n_initial)
+                    if history is not None:
+                        arm = allocate_next(history, rec)
+                        history.append(
+                            {**{f: _text(rec.get(f)) for f in _FACTOR_FIELDS}, "arm": arm}
+                        )
+                    else:
+                        arm = allocate_slot(stratum, position, n_initial)
                     used[(stratum, sequence)] = position + 1
                     arm_of[unit] = arm
                     status = "allocated"
@@ -1259,6 +1280,28 @@ class Store:
                             ],
                         )
         return pd.DataFrame(results, columns=["participant_id", "unit_id", "arm", "status"])
+
+    @staticmethod
+    def _arrival_history(conn: sa.Connection, trial_id: str, round_no: int) -> list[dict]:
+        """Everyone allocated in a round, in arrival order, with the fields minimisation counts."""
+        rows = conn.execute(
+            sa.select(
+                *[participants.c[f] for f in _FACTOR_FIELDS],
+                allocations.c.arm,
+            )
+            .select_from(
+                allocations.join(
+                    participants,
+                    sa.and_(
+                        participants.c.trial_id == allocations.c.trial_id,
+                        participants.c.participant_id == allocations.c.unit_id,
+                    ),
+                )
+            )
+            .where(allocations.c.trial_id == trial_id, allocations.c.round == round_no)
+            .order_by(allocations.c.sequence_position, allocations.c.allocation_id)
+        ).mappings()
+        return [dict(row) for row in rows]
 
     def insert_new_many(
         self,

@@ -42,9 +42,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from trial_designs.design import TrialDesign
 
 __all__ = [
     "IMBALANCE_MEASURES",
@@ -52,6 +56,7 @@ __all__ = [
     "factor_levels",
     "factor_weights",
     "marginal_imbalance",
+    "minimisation_allocator",
     "minimisation_probabilities",
     "minimisation_sequence_probabilities",
     "minimisation_step_probabilities",
@@ -413,3 +418,31 @@ def marginal_imbalance(levels: object, arms: np.ndarray, *, n_arms: int) -> np.n
 def factor_weights(factors: Sequence[str], declared: Mapping[str, float]) -> list[float]:
     """The design's factor weights in factor order (1 where not declared)."""
     return [float(declared.get(f, 1.0)) for f in factors]
+
+
+def minimisation_allocator(design: TrialDesign) -> Callable[[list[dict], dict], str]:
+    """``allocate_next(history, newcomer) -> arm name`` for :meth:`flows.store.Store.enrol`.
+
+    Replays the rule over everyone allocated so far (``history``: dicts with
+    the factor fields and ``arm``, in arrival order, with their stored arms)
+    and draws only the newcomer's arm, from the stream of its arrival
+    position: the arm a batch replay of the whole arrival order gives.
+    """
+    settings = design.randomisation.minimisation
+    code = {name: j for j, name in enumerate(design.arm_names)}
+    weights = factor_weights(settings.factors, settings.weights)
+
+    def allocate_next(history: list[dict], newcomer: dict) -> str:
+        rows = pd.DataFrame([*history, newcomer], columns=[*settings.factors, "arm"])
+        arms = allocate_minimisation(
+            factor_levels(rows, settings.factors),
+            n_arms=len(design.arms),
+            seed=design.randomisation.seed,
+            p=settings.p,
+            weights=weights,
+            measure=settings.imbalance,
+            history_arms=[code[h["arm"]] for h in history],
+        )
+        return design.arm_names[int(arms[-1])]
+
+    return allocate_next
