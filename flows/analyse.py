@@ -26,7 +26,7 @@ from flows.sources import read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store, audit_log, delivery_events, quarantine
 from flows.uptake import uptake_section_from_store
-from trial_designs.design import TrialDesign
+from trial_designs.design import MAX_RI_DRAWS, TrialDesign
 
 __all__ = ["analyse_flow", "results_path"]
 
@@ -161,6 +161,11 @@ def analyse_flow(
     design: str, data: str | None = None, out: str | None = None, ri_draws: int | None = None
 ) -> dict:
     """Analyse a trial from the store (or an analysis dataset file) into results.json."""
+    if ri_draws is not None and not 0 <= ri_draws <= MAX_RI_DRAWS:
+        # before any data is read: the analysis would refuse it only after loading
+        raise ValueError(
+            f"'--ri-draws' must be between 0 and {MAX_RI_DRAWS}. Got {ri_draws} instead."
+        )
     logger = get_run_logger()
     trial = load_design_task(design)
     require_current_design(trial, stage="analyse")
