@@ -167,7 +167,8 @@ def check_roster(
     ``clusters``, or ``known_clusters`` when given), ``consented`` (consent
     is yes), ``valid_date`` (start dates parse), ``start_date_not_future`` (no
     start date after ``today``, by default the date the check runs: someone
-    who has not started cannot be randomised, and a year like 2205 is a typo).
+    who has not started cannot be randomised, and a year like 2205 is a typo),
+    ``has_rows`` (at least one staff row under the header; reported on row 1).
 
     Returns
     -------
@@ -175,6 +176,21 @@ def check_roster(
         One row per problem with :data:`PROBLEM_COLUMNS`; empty when the roster is good.
     """
     cols = design.roster_columns  # canonical fields, plus strata/cluster columns by their name
+    if roster.empty:
+        # nobody to allocate: refused here, by rule, not by the store's NOT NULL constraint
+        return pd.DataFrame(
+            [
+                {
+                    "source_row": 1,
+                    "column": "(every column)",
+                    "rule": "has_rows",
+                    "value": None,
+                    "message": "The roster has a header but no staff rows: there is nobody to "
+                    "randomise. Add one row per member of staff under the header.",
+                }
+            ],
+            columns=PROBLEM_COLUMNS,
+        )
     found: list[pd.DataFrame] = []
     ids = roster["id"]
     missing_id = roster[ids.isna() | (ids.astype("str").str.strip() == "")]

@@ -41,6 +41,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise SourceError(f"File {path} does not exist.")
     suffix = path.suffix.lower()
+    if path.is_file() and path.stat().st_size == 0:
+        raise SourceError(
+            f"File {path.name} is empty (0 bytes): a table needs a header row naming its "
+            "columns and one row per record. Was it saved or copied completely?"
+        )
     try:
         if suffix in (".xlsx", ".xlsm"):
             frame = pd.read_excel(path, dtype=str)
@@ -50,6 +55,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
             raise SourceError(
                 f"File {path.name}: unknown file type '{suffix}'. Choose .csv or .xlsx."
             )
+    except pd.errors.EmptyDataError:
+        raise SourceError(
+            f"File {path.name} has only blank lines: a table needs a header row naming its "
+            "columns and one row per record."
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, SourceError):
             raise
