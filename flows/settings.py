@@ -73,6 +73,13 @@ ENVIRONMENT_VARIABLES = {
 }
 
 
+def _valid_trial_id(trial_id: str) -> str:
+    # a trial id becomes a folder name: '../evil' or '/tmp/x' must not (UnsafePathError)
+    from flows.safe_io import check_trial_id  # late: pandas only when a folder is asked for
+
+    return check_trial_id(trial_id)
+
+
 @dataclass(frozen=True)
 class Settings:
     """trialflow's settings, with the folders derived from them.
@@ -129,15 +136,15 @@ class Settings:
 
     def drop_dir(self, trial_id: str) -> Path:
         """``<home>/drop/<trial>``: where a trial's input files are dropped."""
-        return self.home / "drop" / trial_id
+        return self.home / "drop" / _valid_trial_id(trial_id)
 
     def archive_dir(self, trial_id: str) -> Path:
         """``<home>/archive/<trial>``: ingested files under their content hash."""
-        return self.home / "archive" / trial_id
+        return self.home / "archive" / _valid_trial_id(trial_id)
 
     def out_dir(self, trial_id: str) -> Path:
         """``<home>/out/<trial>``: the trial's outputs."""
-        return self.home / "out" / trial_id
+        return self.home / "out" / _valid_trial_id(trial_id)
 
     def design_file(self, design_id: str) -> Path | None:
         """``<designs_dir>/<id>.yaml``, else the packaged ``<id>.yaml``, else None."""

@@ -23,6 +23,15 @@ def test_a_trial_id_that_is_not_a_plain_name_is_refused(bad):
         output_dir(bad)
 
 
+@pytest.mark.parametrize("bad", ["../evil", "/tmp/evil", "a/b"])
+def test_the_drop_archive_and_out_folders_refuse_a_bad_trial_id(bad):
+    from flows.settings import get_settings
+
+    for folder in ("drop_dir", "archive_dir", "out_dir"):
+        with pytest.raises(UnsafePathError, match="is not valid"):
+            getattr(get_settings(), folder)(bad)
+
+
 def test_the_packaged_trial_ids_are_valid():
     for name in ("letters", "goal_setting", "coffee", "schwartz_rounds"):
         assert check_trial_id(name) == name
