@@ -143,8 +143,9 @@ def analysis_dataset(
     ----------
     participants : DataFrame
         The store's participant arms: participant_id, unit_id, stratum, arm,
-        organisation, building, team, role, and optionally enrolment and
-        covariates_json (declared roster covariates).
+        organisation, building, team, role, and optionally enrolment,
+        covariates_json (declared roster covariates) and arrival (under
+        minimisation, the allocation's sequence position).
     values : DataFrame
         Long stored outcome values: participant_id, timepoint, measure, value,
         and optionally collected_on (orders repeated waves).
@@ -160,7 +161,8 @@ def analysis_dataset(
     DataFrame
         Sorted by participant_id, with participant_id, arm, stratum, cluster
         (the unit of randomisation in cluster trials, else empty), organisation,
-        building, team, role, enrolment, declared roster covariates, uptake
+        building, team, role, enrolment, arrival (minimisation only), declared
+        roster covariates, uptake
         columns, ``<outcome>_<timepoint>`` for each outcome (survey outcomes
         always at baseline and endline, HR outcomes always at endline, and at
         any other timepoint with data) and ``responded_<timepoint>`` (1 if any
@@ -187,6 +189,9 @@ def analysis_dataset(
             "enrolment": people.get("enrolment", "initial"),
         }
     )
+    if design.randomisation.method == "minimisation" and "arrival" in people:
+        # minimisation's re-draws for inference re-run the rule in this order
+        base["arrival"] = pd.to_numeric(people["arrival"]).astype("Int64")
     base = pd.concat([base, _covariates(people, design.roster.covariates)], axis=1)
     if uptake is not None and len(uptake):
         present = [c for c in UPTAKE_COLUMNS if c in uptake.columns]
@@ -436,6 +441,8 @@ def data_dictionary(dataset: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
         "team": "Team, as on the roster at randomisation.",
         "role": "Role (e.g. social worker, team manager), as on the roster at randomisation.",
         "enrolment": "initial (randomised with the roster) or late (a late entrant).",
+        "arrival": "Minimisation only: position in the arrival order (0 first), which each "
+        "allocation depended on; randomisation inference re-runs the minimisation in it.",
         **UPTAKE_COLUMNS,
     }
     # the longest outcome name wins, so "swemwbs_raw_endline" is not read as swemwbs at "raw_endline"

@@ -18,6 +18,11 @@ the standard errors are made.  When an individually randomised trial clusters
 its SEs by a grouping (``analysis.cluster_se_by: team``), the draws are still
 of individuals within strata, because that is how the trial was randomised;
 the team only changes the model-based SE, never the reference distribution.
+
+A minimised trial is re-drawn by re-running the minimisation with fresh random
+elements in the trial's own arrival order (the analysis dataset's ``arrival``
+column): each allocation depended on the people before it, so the order is part
+of the design (:func:`trial_designs.minimise.redraw_minimisation`).
 """
 
 from __future__ import annotations

@@ -794,6 +794,18 @@ def _standard_errors_text(design: TrialDesign, se_type: str, clustered_by: str |
     )
 
 
+def _minimisation_redraw_text(design: TrialDesign) -> str:
+    settings = design.randomisation.minimisation
+    if design.randomisation.method != "minimisation" or settings is None:
+        return ""
+    return (
+        "each re-draw re-runs the Pocock-Simon minimisation over "
+        f"{', '.join(settings.factors)} (p = {settings.p}, {settings.imbalance} imbalance) with "
+        "fresh random elements, participant by participant in the trial's own arrival order, "
+        "since each allocation depended on the people allocated before; "
+    )
+
+
 def _methods(design: TrialDesign, se_type: str, n_draws: int, clustered_by: str | None) -> dict:
     return {
         "itt": "ANCOVA by OLS: endline outcome on arm indicators, the same outcome at baseline, stratum fixed effects and declared covariates; complete cases.",
@@ -802,7 +814,8 @@ def _methods(design: TrialDesign, se_type: str, n_draws: int, clustered_by: str 
         "cace": "Complier average causal effect by 2SLS, random assignment instrumenting uptake, same SE rules; first-stage F reported, weak if under 10.",
         "randomisation_inference": (
             f"{n_draws} re-draws of the allocation with the design's own randomiser ({design.randomisation.method}); "
-            "two-sided p-value for the sharp null of no effect; CI by inverting the test under a constant effect."
+            + _minimisation_redraw_text(design)
+            + "two-sided p-value for the sharp null of no effect; CI by inverting the test under a constant effect."
         ),
         "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
         "multiplicity": "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values.",

@@ -41,6 +41,9 @@ def load_analysis_dataset(design: TrialDesign, store: Store | None = None) -> pd
         raise LookupError(
             f"Trial '{design.id}' has no participants in the store; randomise it first."
         )
+    if design.randomisation.method == "minimisation":  # the order the allocation depended on
+        order = store.allocations(design.id).set_index("unit_id")["sequence_position"]
+        participants = participants.assign(arrival=participants["unit_id"].map(order))
     values = store.read(
         sa.select(
             outcome_values.c.participant_id,

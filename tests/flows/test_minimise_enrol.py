@@ -187,3 +187,11 @@ def test_letters_with_minimisation_through_the_flows(prefect_server, tmp_path):
     assert len(alloc) == 397
     listing = pd.read_csv(enrolled["allocation_list"], dtype=str)
     assert sorted(listing["participant_id"]) == sorted(alloc["unit_id"])
+    # the analysis dataset carries the arrival order inference re-runs the minimisation in
+    from analysis.dataset import data_dictionary
+    from flows.export import load_analysis_dataset
+
+    dataset = load_analysis_dataset(design)
+    by_id = dataset.set_index("participant_id")["arrival"]
+    assert by_id.loc[alloc["unit_id"]].tolist() == alloc["sequence_position"].tolist()
+    assert "arrival" in data_dictionary(dataset, design)["column"].tolist()

@@ -434,3 +434,50 @@ def test_every_sequence_listed_once():
     sequences, _ = minimisation_sequence_probabilities(levels, n_arms=2)
     assert len({tuple(s) for s in sequences.tolist()}) == len(sequences)
     assert set(map(tuple, sequences.tolist())) <= set(itertools.product(range(2), repeat=5))
+
+
+# -- randomisation inference re-runs the minimisation in the arrival order ------------------------
+def _minimised_dataset(tmp_path: Path) -> tuple[pd.DataFrame, TrialDesign]:
+    design = _design(_letters(), tmp_path)
+    roster = pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str)
+    units = randomise(roster, design).units
+    data = roster.rename(columns={"id": "participant_id"}).merge(
+        units.rename(columns={"unit_id": "participant_id", "sequence_position": "arrival"}),
+        on="participant_id",
+    )
+    data = data.assign(arm=data["arm"].astype(str), stratum=data["stratum"].astype(str))
+    rng = np.random.default_rng(5)
+    data["feeling_valued_baseline"] = rng.normal(6, 2, len(data))
+    data["feeling_valued_endline"] = data["feeling_valued_baseline"] + rng.normal(0, 2, len(data))
+    data["cluster"] = np.nan
+    data["responded_endline"] = 1
+    return data, design
+
+
+def test_inference_draws_rerun_the_minimisation_in_the_datasets_arrival_order(tmp_path):
+    from analysis.results import _draws_for_rows
+
+    data, design = _minimised_dataset(tmp_path)
+    data = data.assign(arrival=data["arrival"].to_numpy()[::-1])  # another order, to see it used
+    draws, _ = _draws_for_rows(data, design, 40, np.random.default_rng(4))
+    in_order = data.sort_values("arrival")
+    expected = redraw_minimisation(
+        factor_levels(in_order, ["organisation", "role"]),
+        n_arms=2,
+        n_draws=40,
+        rng=np.random.default_rng(4),
+    )
+    position = pd.Index(in_order["participant_id"]).get_indexer(data["participant_id"])
+    np.testing.assert_array_equal(draws, expected[:, position])
+
+
+def test_methods_text_says_the_minimisation_is_rerun_in_arrival_order(tmp_path):
+    from analysis.results import analyse_trial
+
+    data, design = _minimised_dataset(tmp_path)
+    results = analyse_trial(data, design, ri_draws=100)
+    text = results["methods"]["randomisation_inference"]
+    assert "re-runs the Pocock-Simon minimisation over organisation, role (p = 0.8" in text
+    assert "in the trial's own arrival order" in text
+    itt = results["outcomes"][0]["estimates"][0]
+    assert 0 <= itt["ri_p_value"] <= 1
