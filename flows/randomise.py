@@ -206,7 +206,11 @@ def enrol_task(
 
 @flow(name="enrol", log_prints=True, **STAGE_HOOKS)
 def enrol_flow(design: str, roster: str) -> dict:
-    """Allocate late entrants from the next unused slots of their strata's concealed sequences."""
+    """Allocate late entrants from the next unused slots of their strata's concealed sequences.
+
+    Under minimisation each late entrant takes the next arrival position and is
+    minimised over everyone allocated before them, counted inside the store's lock.
+    """
     trial = load_design_task(design)
     require_current_design(trial, stage="enrol late entrants")
     table, pii = read_roster(roster, trial)

@@ -95,6 +95,7 @@ def _assert_serial_replay(store: Store, design) -> pd.DataFrame:  # noqa: ANN001
 def test_late_entrants_one_at_a_time_get_the_arms_of_a_batch_replay(tmp_path):
     store, design = _randomised(tmp_path)
     newcomers = _newcomers([f"NEW{i}" for i in range(12)], seed=1)
+    newcomers.loc[[2, 9], "role"] = None  # a missing factor is a level of its own, stored or not
     _enrol_one_by_one(store, design, newcomers.iloc[:5])
 
     # and seven more in one call: the same arms as one at a time
@@ -118,6 +119,13 @@ def test_late_entrants_one_at_a_time_get_the_arms_of_a_batch_replay(tmp_path):
     )
     assert again["status"].tolist() == ["already allocated"]
     assert len(store.allocations(design.id)) == 120 + 12
+    # each late allocation is audited with its arrival position, seed and design hash
+    audit = store.audit(design.id)
+    enrolled = audit[audit["event"] == "enrolled"].set_index("unit_id")
+    positions = late.set_index("unit_id")["sequence_position"]
+    assert enrolled.loc[positions.index, "sequence_position"].tolist() == positions.tolist()
+    assert set(enrolled["seed"]) == {20190401}
+    assert set(enrolled["design_hash"]) == {design.design_hash}
 
 
 def _enrol_in_process(home: str, design_file: str, ids: list[str], seed: int, barrier) -> None:

@@ -395,6 +395,19 @@ def test_letters_minimised_is_the_replay_in_canonical_order_whatever_the_row_ord
     pd.testing.assert_frame_equal(randomise(shuffled, design).units, units)
 
 
+def test_golden_minimised_letters_allocation(tmp_path):
+    """Same seed, design and algorithm version give the committed allocation
+    (tests/trial_designs/golden/make_golden.py wrote it): a change to the rule that moves
+    any arm must bump ALGORITHM_VERSION."""
+    design = _design(_letters(), tmp_path)
+    expected = pd.read_csv(
+        GOLDEN / "letters_minimisation_allocation.csv", dtype={"unit_id": str, "stratum": str}
+    )
+    got = randomise(pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str), design).units
+    got = got.astype({"stratum": str, "arm": str})
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected, check_dtype=False)
+
+
 def test_letters_minimised_twin_and_inference_draws_agree(tmp_path):
     design = _design(_letters(), tmp_path)
     roster = pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str)
