@@ -1095,6 +1095,13 @@ class Store:
         Returns one row per newcomer: participant_id, unit_id, arm, status
         (``allocated``, ``joined cluster`` or ``already allocated``).
         """
+        minimised = design.randomisation.method == "minimisation"
+        if minimised != (allocate_next is not None):
+            raise ValueError(
+                "Store.enrol needs 'allocate_next' exactly when the design minimises: a "
+                "minimised trial's late entrants are not taken from a block sequence. Got "
+                f"method '{design.randomisation.method}' and allocate_next {allocate_next!r} instead."
+            )
         now = _now()
         results = []
         with self.transaction(lock_trial=design.id) as conn:

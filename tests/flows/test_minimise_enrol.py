@@ -203,3 +203,19 @@ def test_letters_with_minimisation_through_the_flows(prefect_server, tmp_path):
     by_id = dataset.set_index("participant_id")["arrival"]
     assert by_id.loc[alloc["unit_id"]].tolist() == alloc["sequence_position"].tolist()
     assert "arrival" in data_dictionary(dataset, design)["column"].tolist()
+
+
+def test_enrolling_a_minimised_trial_from_a_block_sequence_is_refused(tmp_path):
+    store, design = _randomised(tmp_path, n=20)
+    with pytest.raises(
+        ValueError,
+        match=r"needs 'allocate_next' exactly when the design minimises.*Got method "
+        r"'minimisation' and allocate_next None instead\.",
+    ):
+        store.enrol(
+            design=design,
+            newcomers=_newcomers(["NEW1"], seed=1),
+            allocate_slot=lambda *_: "letter",
+            algorithm_version=ALGORITHM_VERSION,
+        )
+    assert len(store.allocations(design.id)) == 20  # nothing written
