@@ -195,3 +195,40 @@ def test_allocation_list_manifest_quarantine_and_export_hold_no_formulas(prefect
     paths = export_flow("letters", str(tmp_path / "export"))
     dataset = next(p for p in paths if p.endswith("_analysis.csv"))
     _assert_no_formula(dataset, expected=["=cmd|' /C calc'!A0"])
+
+
+@pytest.mark.flow
+def test_an_ingest_replaces_an_empty_archive_left_by_a_killed_run(prefect_server, tmp_path):
+    import sqlalchemy as sa
+
+    from flows.deliveries import deliveries_ingest_flow
+    from flows.randomise import randomise_flow
+    from flows.settings import get_settings
+    from flows.store import Store, ingested_files
+    from trial_designs.design import load_design
+    from trial_designs.simulate import simulate_roster
+
+    design = load_design(FLOWS.parent / "trial_designs" / "letters.yaml")
+    simulate_roster(design, rng=np.random.default_rng(3), n=12).to_csv(
+        tmp_path / "roster.csv", index=False
+    )
+    randomise_flow("letters", str(tmp_path / "roster.csv"))
+    people = Store().participant_arms("letters")
+    letter_arm = people.loc[people["arm"] == "letter", "participant_id"].tolist()
+    log = tmp_path / "deliveries.csv"
+    pd.DataFrame({"staff_id": letter_arm, "event": "letter_sent", "date": "2019-04-08"}).to_csv(
+        log, index=False
+    )
+    digest = file_hash(log)
+    # what kill -9 during the copy left: the archive's final name with nothing in it
+    archive = get_settings().archive_dir("letters")
+    archive.mkdir(parents=True)
+    (archive / f"{digest}.csv").write_bytes(b"")
+
+    deliveries_ingest_flow("letters", str(log))
+
+    record = Store().read(sa.select(ingested_files))
+    assert len(record) == 1
+    stored = Path(record["archived_path"].iloc[0])
+    assert stored == archive / f"{digest}.csv"
+    assert file_hash(stored) == digest and stored.read_bytes() == log.read_bytes()
