@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -232,3 +233,12 @@ def test_an_ingest_replaces_an_empty_archive_left_by_a_killed_run(prefect_server
     stored = Path(record["archived_path"].iloc[0])
     assert stored == archive / f"{digest}.csv"
     assert file_hash(stored) == digest and stored.read_bytes() == log.read_bytes()
+
+
+def test_an_atomic_write_keeps_the_usual_file_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "report.html", "<p>x</p>")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
