@@ -344,6 +344,12 @@ def analyse_trial(
     draws = None
     if n_draws:
         draws, _ = _draws_for_rows(data, design, n_draws, rng)
+        if design.randomisation.method == "minimisation" and "arrival" not in data:
+            warnings.append(
+                "The dataset has no 'arrival' column, so randomisation inference re-ran the "
+                "minimisation in participant-id order within strata (the order of a roster "
+                "randomised at once), not the order late entrants arrived in."
+            )
     report(1, steps)
     outcomes = []
     primary_used: pd.DataFrame | None = None

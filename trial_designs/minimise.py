@@ -130,7 +130,8 @@ def factor_levels(units: pd.DataFrame, factors: Sequence[str]) -> np.ndarray:
     if absent:
         raise ValueError(
             f"The design minimises over {', '.join(repr(f) for f in absent)}, which is not a "
-            f"column of the roster. Map it in 'roster.columns'. Got columns "
+            f"column of the roster or dataset. Map it in 'roster.columns' (or, for a dataset, "
+            f"'analysis.columns'). Got columns "
             f"{[c for c in units.columns if c != 'source_row']} instead."
         )
     out = np.empty((len(units), len(factors)), dtype=object)

@@ -494,3 +494,6 @@ def test_methods_text_says_the_minimisation_is_rerun_in_arrival_order(tmp_path):
     assert "in the trial's own arrival order" in text
     itt = results["outcomes"][0]["estimates"][0]
     assert 0 <= itt["ri_p_value"] <= 1
+    assert not any("'arrival'" in w for w in results["warnings"])
+    without = analyse_trial(data.drop(columns="arrival"), design, ri_draws=100)
+    assert any("no 'arrival' column" in w for w in without["warnings"])
