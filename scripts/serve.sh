@@ -29,8 +29,24 @@ $BIN/python scripts/make_prefect_yaml.py
 # Own sessions, so stopping kills the server's and worker's children (uvicorn, flow runs) too.
 setsid $BIN/prefect server start --host 127.0.0.1 --port "$PORT" > "$LOG" 2>&1 &
 SERVER=$!
+gone() {  # $1 has exited (or is a zombie) within $2 seconds
+  for _ in $(seq 1 "$2"); do
+    [[ "$(ps -o stat= -p "$1" 2>/dev/null)" =~ ^(Z|$) ]] && return 0
+    sleep 1
+  done
+  return 1
+}
 stop() {
-  kill -TERM -- "-$SERVER" ${WORKER:+"-$WORKER"} 2>/dev/null || true
+  trap - EXIT INT TERM
+  # The worker first (it says goodbye to the server), with the flow runs it started: each
+  # runs in its own process group.
+  if [[ -n "${WORKER:-}" ]]; then
+    for run in $(pgrep -P "$WORKER" || true); do kill -TERM -- "-$run" 2>/dev/null || true; done
+    kill -TERM -- "-$WORKER" 2>/dev/null || true
+    gone "$WORKER" 20 || kill -KILL -- "-$WORKER" 2>/dev/null || true
+  fi
+  kill -TERM -- "-$SERVER" 2>/dev/null || true
+  gone "$SERVER" 20 || kill -KILL -- "-$SERVER" 2>/dev/null || true
 }
 trap stop EXIT
 trap 'exit 130' INT TERM

@@ -18,6 +18,7 @@ DML statement"); this one fails then with the server log's traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,6 +50,27 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (a process worker's flow runs)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # the command name may hold spaces, so read the fields after its closing ")"
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _mentions(environ: Path, api: str) -> bool:
+    """Whether the process's environment points at ``api`` (and it is not a zombie)."""
+    try:
+        alive = "\nState:\tZ" not in (environ.parent / "status").read_text()
+        return alive and f"PREFECT_API_URL={api}".encode() in environ.read_bytes()
+    except OSError:
+        return False
 
 
 class Live:
@@ -117,18 +139,23 @@ class Live:
         return done.stdout
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for process in self.processes.values():
+        """Stop the worker (and the flow runs it started, each in its own group), then the server."""
+        for name in ("worker", "server"):
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                continue
+            groups = [*(_children(process.pid)), process.pid]
+            for group in groups:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGTERM)
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+            for group in groups:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict | list:
         request = urllib.request.Request(
@@ -162,6 +189,10 @@ def live(tmp_path: Path, _isolated_home: Path) -> Iterator[Live]:
         yield server
     finally:
         server.stop()
+        server.mark("worker and server stopped")
+        # nothing of theirs may outlive the test: not the server, worker, nor a flow run
+        left = [p for p in Path("/proc").glob("[0-9]*/environ") if _mentions(p, server.api)]
+        assert left == [], f"processes still running against {server.api}: {left}"
 
 
 def _healthy(live: Live) -> bool:
