@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.hr_outcomes import DAY_BASES
-from analysis.instruments import INSTRUMENTS
 from trial_designs.design import Outcome, TrialDesign
+from trial_designs.scale_files import declared_instrument, known_instruments
 
 __all__ = [
     "DICTIONARY_COLUMNS",
@@ -80,9 +80,13 @@ def outcome_measure(outcome: Outcome) -> str:
         return f"ons4_{outcome.score or 'life_satisfaction'}"
     if instrument in _DEFAULT_SCORE:
         return f"{instrument}_{outcome.score or _DEFAULT_SCORE[instrument]}"
+    if instrument in known_instruments():  # a packaged scale file (cbi_work, gse)
+        scale = declared_instrument(instrument).scale
+        return f"{instrument}_{outcome.score or scale.headline_score}"
     raise ValueError(
         f"The instrument '{instrument}' of outcome '{outcome.name}' is not known. Choose one of: "
-        f"{', '.join([*INSTRUMENTS, 'single_item', *_HR_DEFAULT])}. Got '{instrument}' instead."
+        f"{', '.join([*known_instruments(), 'single_item', *_HR_DEFAULT])}. "
+        f"Got '{instrument}' instead."
     )
 
 
@@ -360,9 +364,11 @@ def _outcome_entry(outcome: Outcome, timepoint: str, design: TrialDesign) -> dic
     description = f"{label} at {timepoint}{where}" + (
         " (primary outcome)" if outcome.primary else ""
     )
-    if outcome.instrument in INSTRUMENTS:
-        spec = INSTRUMENTS[outcome.instrument]
-        if measure == "swemwbs_raw":
+    if outcome.instrument in known_instruments():
+        spec = declared_instrument(outcome.instrument)
+        if spec.scale is not None and measure != f"{spec.name}_{spec.scale.headline_score}":
+            low, high = None, None  # a subscale: its range is not the headline's
+        elif measure == "swemwbs_raw":
             low, high = 7.0, 35.0
         elif outcome.instrument == "wrqol" and measure != "wrqol_total":
             low, high = None, None  # subscale ranges depend on the licensed item map

@@ -31,12 +31,15 @@ Missing-item rules (:data:`MISSING_RULES`):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
+
+from analysis.scales import ScaleSpec, score_scale
 
 __all__ = [
     "INSTRUMENTS",
@@ -48,6 +51,7 @@ __all__ = [
     "find_out_of_range",
     "instrument_spec",
     "load_scoring_file",
+    "scale_instrument_spec",
     "score_instrument",
     "single_item_spec",
     "validate_wrqol_scoring",
@@ -117,6 +121,10 @@ class InstrumentSpec:
     lower_is_better_scores : tuple of str
         Score suffixes whose direction is the reverse of ``higher_is_better``
         (ONS4 ``anxious``).
+    scale : ScaleSpec, optional
+        The declared scale file this spec was built from
+        (:func:`scale_instrument_spec`); :func:`score_instrument` scores it
+        with :func:`analysis.scales.score_scale`.
     """
 
     name: str
@@ -131,6 +139,7 @@ class InstrumentSpec:
     missing_rule: str
     scores: tuple[str, ...]
     lower_is_better_scores: tuple[str, ...] = ()
+    scale: Any = field(default=None, compare=False, repr=False)
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -158,6 +167,8 @@ class InstrumentSpec:
     @property
     def max_missing(self) -> int:
         """Most items a score may lack under the instrument's missing-item rule."""
+        if self.scale is not None:
+            return self.scale.max_missing
         return MISSING_RULES[self.missing_rule_name][0]
 
     def to_dict(self) -> dict:
@@ -304,6 +315,31 @@ def single_item_spec(
         missing_rule_name="each_item_its_own_score",
         missing_rule="Single item, scored as given; missing if unanswered.",
         scores=("",),
+    )
+
+
+def scale_instrument_spec(scale: ScaleSpec) -> InstrumentSpec:
+    """The instrument spec of a declared scale (range check, survey fields, dictionary).
+
+    The spec keeps the scale, so :func:`score_instrument` scores it with
+    :func:`analysis.scales.score_scale`.
+    """
+    low, high = scale.score_range()
+    least = scale.scoring.min_answered or len(scale.items)
+    return InstrumentSpec(
+        name=scale.name,
+        label=scale.label,
+        item_suffixes=scale.item_ids,
+        item_min=scale.response["min"],
+        item_max=scale.response["max"],
+        score_min=low,
+        score_max=high,
+        higher_is_better=scale.higher_is_better,
+        missing_rule_name=f"{scale.scoring.method}_at_least_{least}_of_{len(scale.items)}",
+        missing_rule=scale.describe_missing_rule(),
+        scores=scale.scores,
+        lower_is_better_scores=scale.lower_is_better_scores,
+        scale=scale,
     )
 
 
@@ -594,6 +630,8 @@ def score_instrument(
     spec = _resolve(instrument)
     base = prefix or spec.name
     columns = _item_frame(items, spec, prefix)
+    if spec.scale is not None:  # a declared scale file
+        return score_scale(items, spec.scale, prefix=base)
     values = items[columns].to_numpy(dtype=float, na_value=np.nan, copy=True)
     if spec.missing_rule_name == "each_item_its_own_score":  # ons4 and single items
         scores, n_missing = dict(zip(spec.scores, values.T, strict=True)), np.isnan(values).sum(1)

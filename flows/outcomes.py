@@ -54,7 +54,6 @@ from analysis.instruments import (
     WRQOL_SCORING,
     InstrumentSpec,
     find_out_of_range,
-    instrument_spec,
     load_scoring_file,
     score_instrument,
     single_item_spec,
@@ -77,6 +76,7 @@ from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, outcome_values, participants
 from reports.templating import html_environment
 from trial_designs.design import TrialDesign
+from trial_designs.scale_files import declared_instrument
 
 __all__ = [
     "CONFLICT_RULE",
@@ -181,7 +181,7 @@ def survey_instruments(design: TrialDesign) -> list[InstrumentSpec]:
                 label=outcome.label,
             )
         else:
-            specs.setdefault(outcome.instrument, instrument_spec(outcome.instrument))
+            specs.setdefault(outcome.instrument, declared_instrument(outcome.instrument))
     return list(specs.values())
 
 

@@ -339,7 +339,8 @@ class Outcome(_Frozen):
 
     name: Identifier
     instrument: str = Field(
-        description="swemwbs, wrqol, ons4, ghq12, single_item, absence, turnover"
+        description="swemwbs, wrqol, ons4, ghq12, a packaged scale file (cbi_work, gse), "
+        "single_item, absence, turnover"
     )
     primary: bool = False
     source: Literal["survey", "hr"] = "survey"
@@ -356,13 +357,14 @@ class Outcome(_Frozen):
 
     @model_validator(mode="after")
     def _measurable(self) -> Outcome:
-        from analysis.instruments import INSTRUMENTS  # the instruments' own rule book
+        # the instruments' own rule book: built-in specs and the packaged scale files
+        from trial_designs.scale_files import declared_instrument, known_instruments
 
         hr_scores = {
             "absence": ("absence_rate", "days_lost_per_fte", "days_lost", "spells"),
             "turnover": ("turnover",),
         }
-        known = [*INSTRUMENTS, "single_item", *hr_scores]
+        known = [*known_instruments(), "single_item", *hr_scores]
         if self.instrument not in known:
             raise ValueError(
                 f"'instrument' must be one of: {', '.join(known)}. Got '{self.instrument}' instead"
@@ -381,11 +383,13 @@ class Outcome(_Frozen):
                     f"Got {self.min_value!r} to {self.max_value!r} instead"
                 )
             return self
+        default = None
         if self.instrument in hr_scores:
             scores, lower_is_better = hr_scores[self.instrument], hr_scores[self.instrument]
         else:
-            spec = INSTRUMENTS[self.instrument]
+            spec = declared_instrument(self.instrument)
             scores, lower_is_better = spec.scores, spec.lower_is_better_scores
+            default = spec.scale.headline_score if spec.scale is not None else None
             if not spec.higher_is_better:
                 lower_is_better = scores
         if self.score is None and self.instrument == "ons4":
@@ -398,7 +402,7 @@ class Outcome(_Frozen):
                 f"'score' of instrument '{self.instrument}' must be one of: {', '.join(scores)}. "
                 f"Got '{self.score}' instead"
             )
-        score = self.score or scores[-1 if self.instrument == "swemwbs" else 0]
+        score = self.score or default or scores[-1 if self.instrument == "swemwbs" else 0]
         if self.higher_is_better == (score in lower_is_better):
             direction = "lower" if score in lower_is_better else "higher"
             raise ValueError(

@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from analysis.instruments import (
+    INSTRUMENTS,
+    load_scoring_file,
+    scale_instrument_spec,
+    score_instrument,
+)
+from analysis.scales import ScaleFileError, parse_scale, score_scale
+from trial_designs.scale_files import (
+    SCALES_DIR,
+    declared_instrument,
+    known_instruments,
+    load_scale_file,
+    packaged_scales,
+)
+
+
+def _random_responses(spec, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """n response sets in range, each row missing 0..3 items (about half complete)."""
+    k = len(spec.item_suffixes)
+    values = rng.integers(spec.item_min, spec.item_max + 1, size=(n, k)).astype(float)
+    n_missing = rng.choice([0, 1, 2, 3], size=n, p=[0.5, 0.3, 0.1, 0.1])
+    for row in np.flatnonzero(n_missing):
+        values[row, rng.choice(k, size=min(n_missing[row], k), replace=False)] = np.nan
+    return pd.DataFrame(values, columns=list(spec.items))
+
+
+@pytest.mark.parametrize("name", ["swemwbs", "ghq12", "ons4", "wrqol"])
+def test_scale_files_score_exactly_as_the_built_in_scorers(name):
+    scale = packaged_scales()[name]
+    responses = _random_responses(INSTRUMENTS[name], 1000, np.random.default_rng(11))
+    scoring = load_scoring_file() if name == "wrqol" else None
+    old = score_instrument(responses, instrument=name, scoring=scoring)
+    new = score_scale(responses, scale)
+    # exact equality, NaN where NaN, the same rule categories in the same order
+    pd.testing.assert_frame_equal(new, old, check_exact=True)
+    assert new.iloc[:, :-1].isna().any().any() and new.iloc[:, :-1].notna().any().any()
+
+
+def test_file_specs_agree_with_the_built_in_specs():
+    for name, built_in in INSTRUMENTS.items():
+        from_file = scale_instrument_spec(packaged_scales()[name])
+        assert from_file.items == built_in.items
+        assert (from_file.item_min, from_file.item_max) == (built_in.item_min, built_in.item_max)
+        assert (from_file.score_min, from_file.score_max) == (
+            built_in.score_min,
+            built_in.score_max,
+        )
+        assert from_file.scores == built_in.scores
+        assert from_file.higher_is_better == built_in.higher_is_better
+        assert from_file.lower_is_better_scores == built_in.lower_is_better_scores
+        assert from_file.max_missing == built_in.max_missing
+        assert from_file.label == built_in.label
+
+
+# ---------------------------------------------------------------- the free instruments
+
+
+def _cbi(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[f"cbi_work_{i}" for i in range(1, 8)], dtype=float)
+
+
+def test_cbi_work_scores_by_the_published_rule():
+    spec = declared_instrument("cbi_work")
+    assert spec.items == tuple(f"cbi_work_{i}" for i in range(1, 8))
+    assert (spec.item_min, spec.item_max, spec.score_min, spec.score_max) == (1, 5, 0.0, 100.0)
+    assert spec.higher_is_better is False
+    scored = score_instrument(
+        _cbi(
+            [
+                [5, 5, 5, 5, 5, 5, 1],  # always burnt out, never energy left: 100
+                [1, 1, 1, 1, 1, 1, 5],  # 0
+                [3, 3, 3, 3, 3, 3, 3],  # 50
+                [5, 4, None, None, None, 2, 2],  # 4 answered: (100+75+25+75)/4
+                [5, None, None, None, None, 2, 2],  # 3 answered: missing
+            ]
+        ),
+        instrument=spec,
+    )
+    assert list(scored.columns) == ["cbi_work_score", "cbi_work_rule"]
+    assert scored["cbi_work_score"].tolist()[:4] == [100.0, 0.0, 50.0, 68.75]
+    assert np.isnan(scored["cbi_work_score"].iloc[4])
+    assert scored["cbi_work_rule"].tolist() == [
+        "complete",
+        "complete",
+        "complete",
+        "prorated(3)",
+        "missing(4 items)",
+    ]
+
+
+def test_gse_sums_and_prorates_up_to_three_missing():
+    spec = declared_instrument("gse")
+    assert (len(spec.items), spec.item_min, spec.item_max) == (10, 1, 4)
+    assert (spec.score_min, spec.score_max) == (10.0, 40.0)
+    rows = [[4] * 10, [1] * 10, [3] * 7 + [None] * 3, [3] * 6 + [None] * 4]
+    frame = pd.DataFrame(rows, columns=list(spec.items), dtype=float)
+    scored = score_instrument(frame, instrument=spec)
+    assert scored["gse_total"].tolist()[:3] == [40.0, 10.0, 30.0]
+    assert np.isnan(scored["gse_total"].iloc[3])
+
+
+def test_packaged_files_cite_their_source_and_load_under_their_name():
+    assert {"cbi_work", "gse", "swemwbs", "wrqol", "ons4", "ghq12"} <= set(packaged_scales())
+    for name, scale in packaged_scales().items():
+        assert scale.name == name and scale.citation
+    assert "Work & Stress 19(3):192-207" in packaged_scales()["cbi_work"].citation
+    assert "NFER-Nelson" in packaged_scales()["gse"].citation
+    assert known_instruments()[:4] == list(INSTRUMENTS)
+    with pytest.raises(ValueError, match=r"^The instrument 'phq9' is not known\. Choose one of: "):
+        declared_instrument("phq9")
+
+
+# ---------------------------------------------------------------- bad files
+
+
+def _cbi_mapping() -> dict:
+    return yaml.safe_load((SCALES_DIR / "cbi_work.yaml").read_text())
+
+
+def _refused(tmp_path, mapping, name="burnout_cbi.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(mapping, sort_keys=False))
+    with pytest.raises(ScaleFileError) as caught:
+        load_scale_file(path)
+    return str(caught.value)
+
+
+def test_a_bad_flag_names_the_file_the_item_and_the_field(tmp_path):
+    mapping = _cbi_mapping()
+    mapping["items"][3]["reverse"] = "yes"
+    assert _refused(tmp_path, mapping) == (
+        "burnout_cbi.yaml: items[3] ('4'): 'reverse' must be true or false. Got 'yes' instead."
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda m: m["scoring"].update(method="median"),
+            "burnout_cbi.yaml: scoring.method: 'method' must be one of: sum, prorated_sum, mean, "
+            "each_item. Got 'median' instead.",
+        ),
+        (
+            lambda m: m.update(reverse=[7, 9]),
+            "burnout_cbi.yaml: 'reverse' must list item ids (1, 2, 3, 4, 5, 6, 7). "
+            "Got ['9'] instead.",
+        ),
+        (
+            lambda m: m["values"].pop(3),
+            "burnout_cbi.yaml: 'values' must give a value for every response 1..5. "
+            "Got responses [1, 2, 4, 5] instead.",
+        ),
+        (
+            lambda m: m["scoring"].update(min_answered=8),
+            "burnout_cbi.yaml: 'scoring.min_answered' must be at most the 7 items. Got 8 instead.",
+        ),
+        (
+            lambda m: m["scoring"].pop("min_answered"),
+            "burnout_cbi.yaml: method 'mean' needs 'scoring.min_answered' (1..7).",
+        ),
+        (
+            lambda m: m.update(response={"min": 5, "max": 1}),
+            "burnout_cbi.yaml: 'response' needs whole-number 'min' below 'max'. "
+            "Got {'min': 5, 'max': 1} instead.",
+        ),
+        (lambda m: m.pop("scoring"), "burnout_cbi.yaml: 'scoring' is required."),
+        (lambda m: m.update(scorng={}), "burnout_cbi.yaml: 'scorng' is not a field."),
+        (
+            lambda m: m.update(subscales={"exhaustion": [1, 2, 12]}),
+            "burnout_cbi.yaml: subscale 'exhaustion' must list item ids (1, 2, 3, 4, 5, 6, 7). "
+            "Got ['12'] instead.",
+        ),
+    ],
+)
+def test_bad_scale_files_are_refused_with_the_field(tmp_path, change, message):
+    mapping = _cbi_mapping()
+    change(mapping)
+    assert _refused(tmp_path, mapping) == message
+
+
+def test_a_conversion_table_must_cover_every_raw_total(tmp_path):
+    mapping = yaml.safe_load((SCALES_DIR / "swemwbs.yaml").read_text())
+    del mapping["conversion"]["table"][20]
+    assert _refused(tmp_path, mapping, "swemwbs.yaml") == (
+        "swemwbs.yaml: 'conversion.table' must convert every possible raw total 7..35 and "
+        "nothing else. Missing [20], extra []."
+    )
+    mapping = yaml.safe_load((SCALES_DIR / "swemwbs.yaml").read_text())
+    mapping["scoring"] = {"method": "prorated_sum", "min_answered": 6, "score": "raw"}
+    assert "a 'conversion' table needs method 'sum'" in _refused(tmp_path, mapping)
+
+
+def test_a_missing_or_unreadable_file_is_named(tmp_path):
+    with pytest.raises(ScaleFileError, match=r"^Scale file .*nope\.yaml does not exist\.$"):
+        load_scale_file(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("items: [1, 2\n")
+    with pytest.raises(ScaleFileError, match=r"^bad\.yaml: is not valid YAML"):
+        load_scale_file(tmp_path / "bad.yaml")
+    with pytest.raises(ScaleFileError, match=r"^x: must hold a mapping of scale fields\. Got list"):
+        parse_scale([1, 2], source="x")
+
+
+def test_specs_are_frozen():
+    scale = packaged_scales()["cbi_work"]
+    with pytest.raises(Exception, match="frozen"):
+        scale.name = "other"  # type: ignore[misc]
+    assert json.loads(scale.model_dump_json())["scoring"]["min_answered"] == 4
+
+
+# ---------------------------------------------------------------- a licensee's WRQoL map
+
+
+def test_a_licensees_wrqol_file_changes_the_scoring_and_is_not_a_placeholder(tmp_path):
+    mapping = yaml.safe_load((SCALES_DIR / "wrqol.yaml").read_text())
+    mapping["placeholder"] = False
+    mapping["subscales"] = {  # another map: every item in one subscale, sizes 6,3,6,3,3,2
+        "GWB": [1, 2, 3, 4, 5, 6],
+        "HWI": [7, 8, 9],
+        "JCS": [10, 11, 12, 13, 14, 15],
+        "CAW": [16, 17, 18],
+        "WCS": [19, 20, 21],
+        "SAW": [22, 23],
+    }
+    mapping["reverse"] = [2, 22, 23]
+    path = tmp_path / "wrqol_licensed.yaml"
+    path.write_text(yaml.safe_dump(mapping, sort_keys=False))
+    licensed = load_scale_file(path)
+    assert licensed.placeholder is False and packaged_scales()["wrqol"].placeholder is True
+    responses = _random_responses(INSTRUMENTS["wrqol"], 200, np.random.default_rng(5))
+    packaged = score_scale(responses, packaged_scales()["wrqol"])
+    replaced = score_scale(responses, licensed)
+    assert not np.allclose(packaged["wrqol_GWB"], replaced["wrqol_GWB"], equal_nan=True)
+    assert not np.allclose(packaged["wrqol_total"], replaced["wrqol_total"], equal_nan=True)
+    # the ingest's loader reads the same file and scores the same numbers
+    old = score_instrument(responses, instrument="wrqol", scoring=load_scoring_file(path))
+    pd.testing.assert_frame_equal(replaced, old, check_exact=True)
+    assert load_scoring_file(path).get("placeholder") is False
+
+
+def test_the_item_wording_is_kept_for_every_cbi_item():
+    scale = packaged_scales()["cbi_work"]
+    assert [i.reverse for i in scale.items] == [False] * 6 + [True]
+    assert re.search("energy for family and friends", scale.items[6].label)

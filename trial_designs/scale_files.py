@@ -1,0 +1,95 @@
+"""Reading scale files: the one place a declared scale's YAML is read.
+
+The scale model and its scoring are pure (:mod:`analysis.scales`); this module
+reads the files, as :func:`trial_designs.design.load_design` reads designs.
+The packaged scales live in ``analysis/scoring/*.yaml`` (package data):
+SWEMWBS, WRQoL (a placeholder map), ONS4 and GHQ-12 re-expressed as files,
+and the free instruments added as files only: the Copenhagen Burnout
+Inventory's work-related scale (``cbi_work``) and the General Self-Efficacy
+scale (``gse``).
+
+A design names a packaged scale as an outcome's ``instrument``.  The four
+instruments :data:`analysis.instruments.INSTRUMENTS` already scores keep
+that scorer (their files score identically: tests/analysis/test_scales.py);
+any other packaged scale is scored from its file.  WRQoL's licensed map is
+dropped in without code as a scale file the design names under
+``survey.options.wrqol_scoring`` (see the header of ``wrqol.yaml``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from analysis.instruments import INSTRUMENTS, InstrumentSpec, scale_instrument_spec
+from analysis.scales import ScaleFileError, ScaleSpec, parse_scale
+
+__all__ = [
+    "SCALES_DIR",
+    "declared_instrument",
+    "known_instruments",
+    "load_scale_file",
+    "packaged_scales",
+]
+
+#: Where the packaged scale files are (package data of ``analysis``).
+SCALES_DIR = Path(__file__).resolve().parents[1] / "analysis" / "scoring"
+
+
+def load_scale_file(path: str | Path) -> ScaleSpec:
+    """Read and check one scale file.
+
+    Raises
+    ------
+    ScaleFileError
+        If the file is missing, is not YAML, or breaks a rule; the message
+        names the file and the field (:func:`analysis.scales.parse_scale`).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScaleFileError(f"Scale file {path} does not exist.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScaleFileError(f"{path.name}: is not valid YAML: {exc}") from None
+    spec = parse_scale(data, source=path.name)
+    if spec.name != path.stem and path.parent.resolve() == SCALES_DIR:
+        raise ScaleFileError(
+            f"{path.name}: a packaged scale file is named after its scale. "
+            f"Got name '{spec.name}' instead."
+        )
+    return spec
+
+
+@cache
+def packaged_scales() -> dict[str, ScaleSpec]:
+    """Every packaged scale, by name (read once per process)."""
+    return {p.stem: load_scale_file(p) for p in sorted(SCALES_DIR.glob("*.yaml"))}
+
+
+def known_instruments() -> list[str]:
+    """Names a survey outcome may give as ``instrument`` (single items aside)."""
+    return [*INSTRUMENTS, *(n for n in packaged_scales() if n not in INSTRUMENTS)]
+
+
+def declared_instrument(name: str) -> InstrumentSpec:
+    """The spec of a named instrument: a built-in one, else a packaged scale file's.
+
+    Raises
+    ------
+    ValueError
+        If no instrument or packaged scale has that name; the message lists them.
+    """
+    if name in INSTRUMENTS:
+        return INSTRUMENTS[name]
+    scales = packaged_scales()
+    if name in scales:
+        return scale_instrument_spec(scales[name])
+    raise ValueError(
+        f"The instrument '{name}' is not known. Choose one of: "
+        f"{', '.join(known_instruments())}. Got '{name}' instead."
+    )
