@@ -11,7 +11,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
-    scripts = sorted(p for p in HERE.glob("bench_*.py"))
+    # bench_cli first: the command latency table and the demo's stages (issue 12)
+    scripts = sorted(HERE.glob("bench_*.py"), key=lambda p: (p.name != "bench_cli.py", p.name))
     failed = []
     with tempfile.TemporaryDirectory(prefix="trialflow-bench-") as home:
         env = {**os.environ, "TRIALFLOW_HOME": home}

@@ -272,9 +272,12 @@ def demo() -> None:
     if result["portfolio"]:
         console.print(f"  portfolio: {result['portfolio']['html']}")
     timings = ", ".join(f"{k} {v} s" for k, v in result["seconds"].items())
+    processes = result.get("processes", 1)
     console.print(
         f"Wall time {time.perf_counter() - start:.1f} s: Prefect start-up "
-        f"{result['entered_at'] - start:.1f} s; {timings}."
+        f"{result['entered_at'] - start:.1f} s; {timings}"
+        + (f" (summed over the trials, {processes} at a time)." if processes > 1 else "."),
+        highlight=False,
     )
 
 
