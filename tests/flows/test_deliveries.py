@@ -244,7 +244,7 @@ def test_a_write_that_fails_half_way_leaves_nothing_behind(goal_setting, monkeyp
             store,
             design,
             path=path,
-            digest="d" * 64,
+            digest=file_hash(path),  # the archive checks the copy against it
             rows=rows,
             problems=frame.head(0),
             rows_read=200,
