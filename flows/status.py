@@ -459,7 +459,10 @@ def summarise_status(facts: StatusFacts) -> dict:
             {
                 "file": r.file,
                 "kind": r.kind,
-                "status": "ingested" if r.ingested else "waiting",
+                # the roster is randomised from, not ingested
+                "status": "randomised"
+                if r.kind == "roster"
+                else ("ingested" if r.ingested else "waiting"),
             }
             for r in facts.drop.itertuples()
         ],

@@ -110,6 +110,7 @@ def test_files_waiting_are_found_by_content_not_by_name(letters_with_a_log):
     (drop / "outcomes").mkdir()
     (drop / "outcomes" / "survey_endline.csv").write_text("staff_id\nX\n")
     (drop / "notes.txt").write_text("not an input")
+    (drop / "roster.csv").write_text("staff_id\nX\n")
     status = trial_status("letters")
     states = {row["file"]: row["status"] for row in status["drop"]}
     assert states == {
@@ -117,6 +118,7 @@ def test_files_waiting_are_found_by_content_not_by_name(letters_with_a_log):
         "deliveries/week1_copy.csv": "ingested",
         "deliveries/week2.csv": "waiting",
         "outcomes/survey_endline.csv": "waiting",
+        "roster.csv": "randomised",
     }
     waiting = next(i for i in status["attention"] if "waiting" in i)
     assert "2 files waiting" in waiting and "week2.csv" in waiting and "week1" not in waiting
