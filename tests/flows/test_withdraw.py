@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.deliveries import check_deliveries
+from flows.export import load_analysis_dataset
 from flows.letters import letter_contents
 from flows.randomise import read_roster
 from flows.store import AlreadyWithdrawnError, Store
@@ -40,7 +41,11 @@ def _randomised(tmp_path: Path, name: str = "letters"):  # noqa: ANN202
 def test_a_withdrawn_participant_stays_allocated_and_the_withdrawal_is_audited(tmp_path):
     design, people = _randomised(tmp_path)
     person = people.iloc[7]
+    dataset = load_analysis_dataset(design)
     done = withdraw_participant("letters", person["participant_id"], reason="asked by email")
+    # the analysis dataset (ITT, CONSORT) is the same, the withdrawn person in it
+    pd.testing.assert_frame_equal(load_analysis_dataset(design), dataset)
+    assert person["participant_id"] in set(dataset["participant_id"])
     assert done["arm"] == person["arm"]
     after = Store().participant_arms("letters")
     # ITT and CONSORT read these: the person, their unit and arm are all still there
