@@ -789,12 +789,18 @@ def withdraw(
     reason: str = typer.Option(
         ..., "--reason", help="Why the participant withdrew (goes into the audit log)."
     ),
+    on: str = typer.Option(
+        None,
+        "--on",
+        help="The day they withdrew, YYYY-MM-DD, if earlier than today: deliveries after it "
+        "are quarantined.",
+    ),
 ) -> None:
     """Withdraw a participant: no more letters or deliveries; they stay in the ITT analysis and CONSORT."""
     from flows.withdraw import withdraw_participant
 
     try:
-        done = withdraw_participant(_trial_id(trial), participant, reason=reason)
+        done = withdraw_participant(_trial_id(trial), participant, reason=reason, effective=on)
     except (LookupError, ValueError) as exc:  # AlreadyWithdrawnError is a ValueError
         _fail(str(exc))
     console.print(

@@ -907,11 +907,20 @@ class Store:
             return sorted(conn.execute(sa.select(trials.c.trial_id)).scalars())
 
     # -- withdrawals ------------------------------------------------------------
-    def withdraw(self, *, trial_id: str, participant_id: str, reason: str) -> dict:
+    def withdraw(
+        self,
+        *,
+        trial_id: str,
+        participant_id: str,
+        reason: str,
+        effective: dt.date | None = None,
+    ) -> dict:
         """Withdraw a participant from further contact, and log it, in one transaction.
 
         The participant keeps their allocation and stays in the ITT analysis
-        and the CONSORT counts; letters and deliveries stop.
+        and the CONSORT counts; letters and deliveries stop.  ``effective`` is
+        the day they withdrew when it is recorded later (from the start of that
+        day, UTC); by default, now.  The audit log keeps both.
 
         Raises
         ------
@@ -929,6 +938,12 @@ class Store:
                 "Got an empty reason instead."
             )
         now = _now()
+        if effective is not None and effective > now.date():
+            raise ValueError(
+                f"A withdrawal cannot take effect in the future (today is {now.date()} UTC). "
+                f"Got {effective} instead."
+            )
+        since = now if effective is None else dt.datetime.combine(effective, dt.time.min)
         who = current_actor().os_user
         with self.transaction(lock_trial=trial_id) as conn:
             trial = (
@@ -986,7 +1001,7 @@ class Store:
                     participant_id=participant_id,
                     reason=reason,
                     who=who,
-                    withdrawn_at=now,
+                    withdrawn_at=since,
                 )
             )
             append_audit_rows(
@@ -1002,7 +1017,11 @@ class Store:
                         "arm": arm,
                         "design_hash": trial["design_hash"],
                         "details_json": json.dumps(
-                            {"participant_id": participant_id, "reason": reason}
+                            {
+                                "participant_id": participant_id,
+                                "reason": reason,
+                                "effective": since.isoformat(),
+                            }
                         ),
                     }
                 ],
@@ -1013,7 +1032,7 @@ class Store:
             "arm": arm,
             "reason": reason,
             "who": who,
-            "withdrawn_at": now,
+            "withdrawn_at": since,
         }
 
     def withdrawals(self, trial_id: str) -> pd.DataFrame:

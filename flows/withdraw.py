@@ -23,13 +23,20 @@ once; the audit log is its record.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flows.store import Store
 
 __all__ = ["withdraw_participant"]
 
 
 def withdraw_participant(
-    trial_id: str, participant_id: str, *, reason: str, store: Store | None = None
+    trial_id: str,
+    participant_id: str,
+    *,
+    reason: str,
+    effective: str | dt.date | None = None,
+    store: Store | None = None,
 ) -> dict:
     """Withdraw a participant of a trial from further contact, with a reason (logged).
 
@@ -41,6 +48,10 @@ def withdraw_participant(
         The participant's id, as in the roster.
     reason : str
         Why: goes into the audit log.  Required.
+    effective : str or date, optional
+        The day they withdrew (YYYY-MM-DD), when it is recorded later:
+        deliveries dated after the start of that day are quarantined.
+        Default: now.  Not in the future.
     store : Store, optional
         Default: the store of the current ``TRIALFLOW_HOME``.
 
@@ -58,8 +69,19 @@ def withdraw_participant(
     flows.store.AlreadyWithdrawnError
         Withdrawn before; nothing changes.
     ValueError
-        An empty reason.
+        An empty reason, or an effective date that is not a date or is in the future.
     """
+    if isinstance(effective, str):
+        try:
+            effective = dt.date.fromisoformat(effective.strip())
+        except ValueError:
+            raise ValueError(
+                "The withdrawal date must be a date, YYYY-MM-DD (e.g. 2026-03-01). "
+                f"Got '{effective}' instead."
+            ) from None
     return (store or Store()).withdraw(
-        trial_id=trial_id, participant_id=str(participant_id).strip(), reason=reason
+        trial_id=trial_id,
+        participant_id=str(participant_id).strip(),
+        reason=reason,
+        effective=effective,
     )

@@ -178,3 +178,20 @@ def test_deliveries_after_a_withdrawal_are_quarantined_and_earlier_ones_kept():
         frame, design, design.interventions[0], known_units=["P1", "P2"], held_rounds=[]
     )
     assert none.empty
+
+
+def test_a_withdrawal_recorded_late_takes_effect_on_the_day_given(tmp_path):
+    _design, people = _randomised(tmp_path)
+    pid, other = people["participant_id"].iloc[1], people["participant_id"].iloc[2]
+    done = withdraw_participant("letters", pid, reason="phoned in March", effective="2019-05-02")
+    assert done["withdrawn_at"] == dt.datetime(2019, 5, 2)
+    gone = Store().withdrawals("letters")
+    assert pd.Timestamp(gone["withdrawn_at"].iloc[0]) == pd.Timestamp("2019-05-02")
+    audit = Store().audit("letters")
+    assert "2019-05-02" in audit.loc[audit["event"] == "withdrawn", "details_json"].iloc[0]
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
+    with pytest.raises(ValueError, match=rf"cannot take effect in the future .* Got {tomorrow}"):
+        withdraw_participant("letters", other, reason="x", effective=tomorrow)
+    result = runner.invoke(app, ["withdraw", "letters", other, "--reason", "x", "--on", "May 2"])
+    assert result.exit_code == 1 and "YYYY-MM-DD" in result.output
+    assert len(Store().withdrawals("letters")) == 1
