@@ -1429,6 +1429,8 @@ def _costs_view(results: Mapping) -> dict | None:
                 "dominance": _dominance_words(row),
                 "unit": row["unit"],
                 "icer": format_money(row.get("icer")),
+                # a negative ratio is no price: it mixes "cheaper and better" with "dearer and worse"
+                "icer_negative": row.get("icer") is not None and row["icer"] < 0,
                 "icer_ci": f"{format_money(row['icer_ci_low'])} to {format_money(row['icer_ci_high'])}"
                 if row.get("icer_ci_low") is not None
                 else "not bounded (the effect's interval includes zero)",

@@ -165,3 +165,17 @@ def test_a_primary_wrqol_is_flagged_in_the_key_numbers_and_the_portfolio(results
     )
     portfolio = page(render_portfolio([doc, results("letters")]))
     assert "placeholder" in report.text(portfolio.one("tr", data_trial="goal_setting"))
+
+
+def test_a_negative_icer_is_not_shown_as_a_price(results, page):
+    doc = results("schwartz_rounds")
+    row = next(r for r in doc["costs"]["cost_effectiveness"] if r["outcome"] == "turnover")
+    row.update(incremental_effect=-2.0, icer=row["incremental_cost"] / -2.0, verdict="dominated")
+    report = page(render_trial(doc))
+    line = next(
+        report.text(e)
+        for e in report.all("p", data_field="icer")
+        if "percentage point" in report.text(e)
+    )
+    assert line.startswith("Incremental cost-effectiveness ratio (ICER): not a price")
+    assert "bootstrap 95% interval" not in line
