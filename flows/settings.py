@@ -1,42 +1,28 @@
 """trialflow's settings: every environment variable it reads, read here and nowhere else.
 
-=========================  ===============================  ==============================================
-Environment variable       Default                          What it sets
-=========================  ===============================  ==============================================
-``TRIALFLOW_HOME``         ``./.trialflow`` (resolved        The working folder.  Everything below that is
-                           against the current folder)      "under home" moves with it.
-``TRIALFLOW_DATABASE_URL`` ``sqlite:///<home>/trialflow.db`` The store, as a SQLAlchemy URL (e.g. a
-                                                            ``postgresql+psycopg://...`` URL).
-``TRIALFLOW_REPORTS_DIR``  ``reports/out`` (relative to     Where trial and portfolio reports (HTML,
-                           the current folder)              PDF) are written.
-``TRIALFLOW_DESIGNS_DIR``  the packaged ``trial_designs/``  The designs folder: every ``*.yaml`` design in
-                                                            it gets deployments (``make deployments``),
-                                                            and a design named by id (``coffee``) is
-                                                            looked up here first, then among the
-                                                            packaged designs.
-``TRIALFLOW_DASK_ADDRESS`` none (a local cluster or none)   The Dask scheduler ``trialflow diagnose``
-                                                            runs on, e.g. ``tcp://host:8786``.
-``PREFECT_HOME``           ``<home>/prefect``               Prefect's own folder (its temporary
-                                                            server's database); set only if unset.
-=========================  ===============================  ==============================================
+| Environment variable     | Default                                   | What it sets |
+|--------------------------|-------------------------------------------|--------------|
+| `TRIALFLOW_HOME`         | `./.trialflow` (resolved against the current folder) | The working folder: the store, drop folders, archives, outputs and Prefect's home are under it. |
+| `TRIALFLOW_DATABASE_URL` | `sqlite:///<home>/trialflow.db`           | The store, as a SQLAlchemy URL (e.g. `postgresql+psycopg://host/trials`). |
+| `TRIALFLOW_REPORTS_DIR`  | `reports/out` (relative to the current folder) | Where trial and portfolio reports (HTML, PDF) are written. |
+| `TRIALFLOW_DESIGNS_DIR`  | the packaged `trial_designs/`             | The designs folder: every `*.yaml` design in it gets deployments (`make deployments`), and a design named by id (`coffee`) is looked up here first, then among the packaged designs. |
+| `TRIALFLOW_DASK_ADDRESS` | none: no cluster, or `--dask-workers N`   | The Dask scheduler `trialflow diagnose` runs on, e.g. `tcp://host:8786`. |
+| `PREFECT_HOME`           | `<home>/prefect`                          | Prefect's own folder (its temporary server's database); set by trialflow only if unset. |
 
-Folders derived from home, one per trial (``<trial>`` is the design's ``id``):
+An empty value counts as unset.  Folders derived from home, one per trial
+(`<trial>` is the design's `id`):
 
-=============================  ===========================================================
-``<home>/drop/<trial>/``       The drop folder: ``roster.csv``, ``deliveries/*.csv``,
-                               ``outcomes/survey_<timepoint>.csv``, ``outcomes/hr_*.csv``.
-                               Deployments and ``trialflow run`` read it unless given
-                               another folder.
-``<home>/archive/<trial>/``    Every ingested file, stored under its content hash.
-``<home>/out/<trial>/``        Outputs: allocation lists, letters, ``analysis/results.json``,
-                               the uptake dashboard, cost tables.
-``<home>/trialflow.db``        The SQLite store (unless ``TRIALFLOW_DATABASE_URL`` is set).
-=============================  ===========================================================
+| Folder                    | What is in it |
+|---------------------------|---------------|
+| `<home>/drop/<trial>/`    | The drop folder: `roster.csv`, `deliveries/*.csv`, `outcomes/survey_<timepoint>.csv`, `outcomes/hr_*.csv`. Deployments and `trialflow run` read it unless given another folder. |
+| `<home>/archive/<trial>/` | Every ingested file, stored under its content hash. |
+| `<home>/out/<trial>/`     | Outputs: allocation lists, letters, `analysis/results.json`, the uptake dashboard, cost tables. |
+| `<home>/trialflow.db`     | The SQLite store (unless `TRIALFLOW_DATABASE_URL` is set). |
 
 Settings are read from the environment each time :func:`get_settings` is
 called (it is cheap), so a deployment run resolves its drop folder under the
-``TRIALFLOW_HOME`` of the worker that runs it, not of the machine that wrote
-``prefect.yaml``.  This module imports nothing but the standard library, so
+`TRIALFLOW_HOME` of the worker that runs it, not of the machine that wrote
+prefect.yaml.  This module imports nothing but the standard library, so
 commands that run no flow stay fast.
 """
 

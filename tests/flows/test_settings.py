@@ -75,7 +75,7 @@ def test_get_settings_reads_the_environment_each_time(tmp_path, monkeypatch):
 
 def test_the_module_docstring_documents_every_variable():
     for variable in settings_module.ENVIRONMENT_VARIABLES:
-        assert f"``{variable}``" in settings_module.__doc__, variable
+        assert f"| `{variable}`" in settings_module.__doc__, variable
 
 
 def test_no_other_module_reads_a_trialflow_variable():
