@@ -29,8 +29,9 @@ What the data look like (:data:`SCORE_NORMS` and the constants below):
   instruments correlate about 0.6 with each other;
 - each score is generated as a target in its own units (SWEMWBS metric about
   21, SD about 3.5; WRQoL total about 77, SD about 15; GHQ-12 about 12, SD
-  about 5), then turned into item answers (SWEMWBS through the inverse of the
-  official Rasch table), so the scores the ingest computes come from items;
+  about 5; CBI work-related burnout about 45, SD about 19), then turned into
+  item answers (SWEMWBS through the inverse of the official Rasch table), so
+  the scores the ingest computes come from items;
 - about 90% answer at baseline and 20-40% are lost at endline (non-response
   rising as wellbeing falls, and leavers); some responses skip an item or two;
 - about 15% leave within the follow-up window and about 3% of FTE-days are
@@ -53,6 +54,7 @@ import pandas as pd
 
 from analysis.instruments import SWEMWBS_METRIC, instrument_spec, load_scoring_file
 from trial_designs.design import Outcome, TrialDesign
+from trial_designs.scale_files import declared_instrument
 
 __all__ = [
     "ABSENCE_RATE",
@@ -89,6 +91,9 @@ SCORE_NORMS: dict[str, tuple[float, float]] = {
     "swemwbs": (21.0, 3.5),
     "wrqol": (77.0, 15.0),
     "ghq12": (12.0, 5.0),
+    # CBI work-related burnout, 0-100: a plausible level for social workers (mean about 45,
+    # SD about 19), chosen for the demo rather than taken from one published norm
+    "cbi_work": (45.0, 19.0),
     "ons4_life_satisfaction": (7.0, 1.8),
     "ons4_worthwhile": (7.4, 1.6),
     "ons4_happy": (7.0, 2.2),
@@ -111,8 +116,8 @@ ABSENCE_RATE = 0.03
 
 # Item-level noise (SD, before rounding) and the latent SD that gives the observed SD above.
 # Calibrated once by simulation at N = 200,000 (see tests/trial_designs/test_simulate_outcomes.py).
-_ITEM_NOISE = {"swemwbs": 0.45, "wrqol": 0.55, "ghq12": 0.45}
-_LATENT_SD_FACTOR = {"swemwbs": 0.95, "wrqol": 1.005, "ghq12": 0.96}
+_ITEM_NOISE = {"swemwbs": 0.45, "wrqol": 0.55, "ghq12": 0.45, "cbi_work": 0.6}
+_LATENT_SD_FACTOR = {"swemwbs": 0.95, "wrqol": 1.005, "ghq12": 0.96, "cbi_work": 0.985}
 _METRIC = np.asarray(SWEMWBS_METRIC)
 _RAW = np.arange(7, 36, dtype=float)
 
@@ -125,7 +130,7 @@ def _survey_items(design: TrialDesign) -> list[str]:
         names = (
             [outcome.name]
             if outcome.instrument == "single_item"
-            else list(instrument_spec(outcome.instrument).items)
+            else list(declared_instrument(outcome.instrument).items)
         )
         items += [c for c in names if c not in items]
     return items
@@ -184,7 +189,8 @@ def _instrument_items(
 ) -> dict[str, np.ndarray]:
     """Item answers of one multi-item instrument, from a standardised score ``z``."""
     mean, sd = SCORE_NORMS[outcome_instrument]
-    sign = -1.0 if outcome_instrument == "ghq12" else 1.0  # distress falls as wellbeing rises
+    # distress and burnout fall as wellbeing rises
+    sign = -1.0 if outcome_instrument in ("ghq12", "cbi_work") else 1.0
     target = mean + sign * sd * _LATENT_SD_FACTOR[outcome_instrument] * z + shift
     noise = _ITEM_NOISE[outcome_instrument]
     if outcome_instrument == "swemwbs":
@@ -192,11 +198,15 @@ def _instrument_items(
         items = _rounded_items(raw / 7, 7, noise, 1, 5, rng)
     elif outcome_instrument == "ghq12":
         items = _rounded_items(np.clip(target, 0, 36) / 12, 12, noise, 0, 3, rng)
+    elif outcome_instrument == "cbi_work":  # answers 1-5 score 0-100; item 7 is written reversed
+        items = _rounded_items(1 + np.clip(target, 0, 100) / 25, 7, noise, 1, 5, rng)
+        for item in declared_instrument("cbi_work").scale.reversed_items:
+            items[:, int(item) - 1] = 6 - items[:, int(item) - 1]
     else:  # wrqol: answers are positive-worded; reverse-worded items are written the other way
         items = _rounded_items(np.clip(target, 23, 115) / 23, 23, noise, 1, 5, rng)
         for item in wrqol_reverse:
             items[:, item - 1] = 6 - items[:, item - 1]
-    spec = instrument_spec(outcome_instrument)
+    spec = declared_instrument(outcome_instrument)
     return {column: items[:, j] for j, column in enumerate(spec.items)}
 
 
@@ -228,7 +238,7 @@ def _survey_wave(
         if outcome.source != "survey":
             continue
         shift = shift_by_outcome.get(outcome.name, zero)
-        if outcome.instrument in ("swemwbs", "wrqol", "ghq12"):
+        if outcome.instrument in ("swemwbs", "wrqol", "ghq12", "cbi_work"):
             if f"{outcome.instrument}_1" not in columns:
                 z = factors.score(outcome.instrument, wave)
                 columns.update(_instrument_items(outcome.instrument, z, shift, rng, wrqol_reverse))

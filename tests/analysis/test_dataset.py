@@ -153,6 +153,7 @@ def test_each_outcome_reads_its_declared_measure():
         "wrqol": "wrqol_total",
         "time_pressure": "time_pressure",
         "ghq12": "ghq12_total",
+        "burnout": "cbi_work_score",  # goal_setting: the CBI work-related scale file
     }
 
 
