@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
 from trial_designs.simulate_outcomes import simulate_outcomes
 
-__all__ = ["DEMO_TRIALS", "demo_flow", "summary_row"]
+__all__ = ["DEMO_TRIALS", "demo_flow", "demo_processes", "run_trial", "summary_row"]
 
 DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 DEMO_SEED = 2026
@@ -101,51 +102,113 @@ def summary_row(design: TrialDesign) -> dict:
     }
 
 
-@flow(name="demo", log_prints=True)
-def demo_flow(trials: list[str] | None = None, pdf: bool = True) -> dict:
-    """Simulate each seed trial into its drop folder, run its pipeline end to end, then the portfolio.
+def _add_seconds(seconds: dict[str, float], more: dict[str, float]) -> None:
+    for stage, spent in more.items():
+        seconds[stage] = round(seconds.get(stage, 0.0) + spent, 1)
 
-    Each trial: roster -> randomise -> delivery logs (and, for letters, the
-    mail-merge from managers' feedback) -> ingest deliveries -> outcomes
-    simulated from who took the intervention up -> the whole pipeline.
-    Re-running changes nothing: every file is written once and every stage
-    finds no new work, except that analysis and reports are redone.
+
+def run_trial(name: str, pdf: bool = True) -> dict:
+    """One seed trial end to end: its summary row, report paths and seconds per stage.
+
+    Roster -> randomise -> delivery logs (and, for letters, the mail-merge from
+    managers' feedback) -> ingest deliveries -> outcomes simulated from who
+    took the intervention up -> the whole pipeline.
     """
-    entered = time.perf_counter()
-    summary, reports = [], {}
     seconds: dict[str, float] = {}
 
     def timed(step: str, run, *args, **kwargs):  # noqa: ANN001, ANN202 - any callable
         start = time.perf_counter()
         result = run(*args, **kwargs)
-        seconds[step] = round(seconds.get(step, 0.0) + time.perf_counter() - start, 1)
+        _add_seconds(seconds, {step: time.perf_counter() - start})
         return result
 
     def stages(done: dict) -> dict:
-        for stage, spent in done["seconds"].items():
-            seconds[stage] = round(seconds.get(stage, 0.0) + spent, 1)
+        _add_seconds(seconds, done["seconds"])
         return done["stages"]
 
-    for name in trials or DEMO_TRIALS:
-        design = load_design_task(name)
-        drop = default_drop(design.id)
-        timed("simulate", simulate_roster_file, design, drop)
-        stages(pipeline_flow(name, str(drop), ["randomise"]))
-        files = timed("simulate", simulate_delivery_files, design, drop)
-        if "feedback" in files:
-            day = design.follow_up.randomisation.isoformat()
-            timed("letters", letters_flow, name, str(files["feedback"]), day)
-        stages(pipeline_flow(name, str(drop), ["deliveries"]))
-        timed("simulate", simulate_outcome_files, design, drop)
-        reports.update(stages(pipeline_flow(name, str(drop), pdf=pdf))["report"])
-        summary.append(summary_row(design))
-    portfolio = timed(
-        "portfolio report", report_flow, portfolio=True, pdf=pdf, trial_reports=False
-    )["portfolio"]
+    design = load_design_task(name)
+    drop = default_drop(design.id)
+    timed("simulate", simulate_roster_file, design, drop)
+    stages(pipeline_flow(name, str(drop), ["randomise"]))
+    files = timed("simulate", simulate_delivery_files, design, drop)
+    if "feedback" in files:
+        day = design.follow_up.randomisation.isoformat()
+        timed("letters", letters_flow, name, str(files["feedback"]), day)
+    stages(pipeline_flow(name, str(drop), ["deliveries"]))
+    timed("simulate", simulate_outcome_files, design, drop)
+    reports = stages(pipeline_flow(name, str(drop), pdf=pdf))["report"]
+    return {"summary": summary_row(design), "reports": reports, "seconds": seconds}
+
+
+def _run_trial_in_worker(name: str, pdf: bool) -> dict:
+    """:func:`run_trial` in a worker process (see :func:`flows.workers.start_worker`)."""
+    from flows.common import embedded_prefect
+
+    with embedded_prefect(heartbeats=False):
+        return run_trial(name, pdf)
+
+
+def _api_url() -> str:
+    """The API this process talks to: the running server, or the temporary one it started."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.api_url).rstrip("/")
+
+
+def demo_processes(trials: int) -> int:
+    """Worker processes for the demo: one per core, at most one per trial; 1 runs in-process."""
+    return max(1, min(trials, os.cpu_count() or 1))
+
+
+@flow(name="demo", log_prints=True)
+def demo_flow(
+    trials: list[str] | None = None, pdf: bool = True, processes: int | None = None
+) -> dict:
+    """Simulate each seed trial into its drop folder, run its pipeline end to end, then the portfolio.
+
+    The trials are independent (each has its own seeds, drop folder and store
+    rows), so with ``processes`` > 1 (default: one per core) they run in worker
+    processes at the same time, each against this run's Prefect API; results
+    are the same as one after the other.  Re-running changes nothing: every
+    file is written once and every stage finds no new work, except that
+    analysis and reports are redone.
+
+    ``seconds`` adds each stage's time over the trials (with workers it can
+    exceed the wall time).
+    """
+    entered = time.perf_counter()
+    names = list(trials or DEMO_TRIALS)
+    processes = demo_processes(len(names)) if processes is None else processes
+    seconds: dict[str, float] = {}
+    if processes > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from flows.workers import start_worker
+
+        with ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),  # no copy of Prefect's threads
+            initializer=start_worker,
+            initargs=({"PREFECT_API_URL": _api_url()},),
+        ) as pool:
+            done = list(pool.map(_run_trial_in_worker, names, [pdf] * len(names)))
+    else:
+        done = [run_trial(name, pdf) for name in names]
+    summary, reports = [], {}
+    for trial in done:
+        summary.append(trial["summary"])
+        reports.update(trial["reports"])
+        _add_seconds(seconds, trial["seconds"])
+    start = time.perf_counter()
+    portfolio = report_flow(portfolio=True, pdf=pdf, trial_reports=False)["portfolio"]
+    _add_seconds(seconds, {"portfolio report": time.perf_counter() - start})
     return {
         "summary": summary,
         "seconds": seconds,
         "reports": reports,
         "portfolio": portfolio,
         "entered_at": entered,
+        "processes": processes,
     }
