@@ -186,3 +186,42 @@ def test_cli_amend_records_a_wording_change_and_refuses_a_new_seed(prefect_serve
     assert done.exit_code == 0, done.output
     assert 'outcomes[feeling_valued].label: "Feeling valued (0-10)"' in done.output
     assert Store().trial("letters")["design_hash"] == load_design(wording).design_hash
+
+
+def _stages(tmp_path: Path) -> dict:  # noqa: ANN001
+    from flows.analyse import analyse_flow
+    from flows.costs import costs_flow
+    from flows.letters import letters_flow
+    from flows.uptake import uptake_flow
+
+    missing = str(tmp_path / "not-read.csv")  # the check comes before any input is read
+    return {
+        "enrol": lambda d: enrol_flow(d, missing),
+        "deliveries": lambda d: deliveries_ingest_flow(d, missing),
+        "outcomes": lambda d: outcomes_ingest_flow(d, missing, "survey", "endline"),
+        "letters": lambda d: letters_flow(d, missing),
+        "analyse": lambda d: analyse_flow(d),
+        "costs": lambda d: costs_flow(d),
+        "export": lambda d: export_flow(d, str(tmp_path / "out")),
+        "uptake": lambda d: uptake_flow(d),
+    }
+
+
+@pytest.mark.parametrize(
+    "stage", ["enrol", "deliveries", "outcomes", "letters", "analyse", "costs", "export", "uptake"]
+)
+def test_every_writing_stage_refuses_a_design_that_changed_after_randomisation(
+    prefect_server, tmp_path, stage
+):
+    design = load_design(DESIGNS / "letters.yaml")
+    roster = pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str).head(20)
+    Store().record_randomisation(design=design, allocation=randomise(roster, design), roster=roster)
+    data = yaml.safe_load((DESIGNS / "letters.yaml").read_text())
+    data["arms"][1]["ratio"] = 2
+    data["randomisation"]["block_sizes"] = [3, 6]
+    edited = tmp_path / "letters.yaml"
+    edited.write_text(yaml.safe_dump(data))
+    before = Store().audit("letters")
+    with pytest.raises(DesignChangedError, match=r"arms\[letter\]\.ratio: 1 -> 2"):
+        _stages(tmp_path)[stage](str(edited))
+    pd.testing.assert_frame_equal(Store().audit("letters"), before)  # nothing was written
