@@ -12,7 +12,10 @@ records, per row, which missing-item rule it applied.
 
 The WRQoL item-to-subscale map and its reverse-scored items are licensed, so
 they live in a scoring file (``analysis/scoring/wrqol.yaml``), read by
-:func:`load_scoring_file` and passed to :func:`score_instrument` as a mapping.
+:func:`trial_designs.scale_files.read_wrqol_scoring` and passed to
+:func:`score_instrument` as a mapping.  Every instrument here is also declared
+as a scale file (``analysis/scoring/*.yaml``, :mod:`analysis.scales`) that
+scores identically; other scales (CBI, GSE) exist only as files.
 
 Missing-item rules (:data:`MISSING_RULES`):
 
@@ -37,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from analysis.scales import ScaleSpec, score_scale
 
@@ -424,6 +426,9 @@ def validate_wrqol_scoring(mapping: Mapping, *, source: str = "mapping") -> dict
 def load_scoring_file(path: str | Path = WRQOL_SCORING) -> dict:
     """Read and validate a WRQoL scoring file (package configuration, not trial data).
 
+    The reading lives in :func:`trial_designs.scale_files.read_wrqol_scoring`
+    (analysis does no file I/O); this name is kept for its callers.
+
     Parameters
     ----------
     path : str or Path
@@ -435,8 +440,9 @@ def load_scoring_file(path: str | Path = WRQOL_SCORING) -> dict:
     dict
         The mapping, validated and normalised by :func:`validate_wrqol_scoring`.
     """
-    path = Path(path)
-    return validate_wrqol_scoring(yaml.safe_load(path.read_text()), source=path.name)
+    from trial_designs.scale_files import read_wrqol_scoring  # the reader imports this module
+
+    return read_wrqol_scoring(path)
 
 
 # ---------------------------------------------------------------- range check

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.dataset import foreign_dataset
-from analysis.instruments import WRQOL_SCORING, load_scoring_file
+from analysis.instruments import WRQOL_SCORING
 from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.export import load_analysis_dataset
@@ -27,6 +27,7 @@ from flows.status import STAGE_HOOKS
 from flows.store import Store, audit_log, delivery_events, quarantine
 from flows.uptake import uptake_section_from_store
 from trial_designs.design import MAX_RI_DRAWS, TrialDesign
+from trial_designs.scale_files import read_wrqol_scoring
 
 __all__ = ["analyse_flow", "results_path"]
 
@@ -114,7 +115,7 @@ def placeholder_scoring(design: TrialDesign, design_file: str) -> list[str]:
     path = Path(declared) if declared else WRQOL_SCORING
     if declared and not path.is_absolute():
         path = resolve_design_path(design_file).resolve().parent / path
-    return ["wrqol"] if load_scoring_file(path).get("placeholder") else []
+    return ["wrqol"] if read_wrqol_scoring(path).get("placeholder") else []
 
 
 @task(name="analyse", cache_policy=NO_CACHE)
@@ -172,6 +173,9 @@ def analyse_flow(
     frame, events, extras = load_data(trial, data)
     if not data:  # a dataset file brings its own scores; the store's were scored here
         extras["placeholder_scoring"] = placeholder_scoring(trial, design)
+    from flows.sap import sap_status_task  # issue 16.2: the registered plan against this analysis
+
+    extras["sap"] = sap_status_task(trial, ri_draws, Path(data).name if data else "store")
     results = analyse_task(frame, trial, events, extras, ri_draws)
     path = write_results(trial, results, out)
     primary = next((o for o in results["outcomes"] if o["primary"]), None)

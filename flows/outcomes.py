@@ -54,7 +54,6 @@ from analysis.instruments import (
     WRQOL_SCORING,
     InstrumentSpec,
     find_out_of_range,
-    load_scoring_file,
     score_instrument,
     single_item_spec,
 )
@@ -76,7 +75,7 @@ from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, outcome_values, participants
 from reports.templating import html_environment
 from trial_designs.design import TrialDesign
-from trial_designs.scale_files import declared_instrument
+from trial_designs.scale_files import declared_instrument, read_wrqol_scoring
 
 __all__ = [
     "CONFLICT_RULE",
@@ -936,7 +935,7 @@ def load_wrqol_scoring(design: TrialDesign, design_file: str, options: dict) -> 
     path = Path(declared) if declared else WRQOL_SCORING
     if declared and not path.is_absolute():
         path = resolve_design_path(design_file).resolve().parent / path
-    scoring = load_scoring_file(path)
+    scoring = read_wrqol_scoring(path)
     if scoring.get("placeholder"):
         get_run_logger().warning(
             "WRQoL is scored with the placeholder map in %s: the total is right only if its "

@@ -23,7 +23,13 @@ from pathlib import Path
 
 import yaml
 
-from analysis.instruments import INSTRUMENTS, InstrumentSpec, scale_instrument_spec
+from analysis.instruments import (
+    INSTRUMENTS,
+    WRQOL_SCORING,
+    InstrumentSpec,
+    scale_instrument_spec,
+    validate_wrqol_scoring,
+)
 from analysis.scales import ScaleFileError, ScaleSpec, parse_scale
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "declared_instrument",
     "known_instruments",
     "load_scale_file",
+    "read_wrqol_scoring",
     "packaged_scales",
 ]
 
@@ -63,6 +70,18 @@ def load_scale_file(path: str | Path) -> ScaleSpec:
             f"Got name '{spec.name}' instead."
         )
     return spec
+
+
+def read_wrqol_scoring(path: str | Path = WRQOL_SCORING) -> dict:
+    """Read a WRQoL scoring file: its map, as :func:`analysis.instruments.validate_wrqol_scoring`
+    checks it (``subscales``, ``reverse``, ``placeholder`` and any other keys).
+
+    The file may be the full scale file (as the packaged ``wrqol.yaml``) or the
+    map alone; a licensee's copy with the official map and ``placeholder:
+    false`` is named by the design's ``survey.options.wrqol_scoring``.
+    """
+    path = Path(path)
+    return validate_wrqol_scoring(yaml.safe_load(path.read_text()), source=path.name)
 
 
 @cache

@@ -52,9 +52,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.instruments import SWEMWBS_METRIC, instrument_spec, load_scoring_file
+from analysis.instruments import SWEMWBS_METRIC, instrument_spec
 from trial_designs.design import Outcome, TrialDesign
-from trial_designs.scale_files import declared_instrument
+from trial_designs.scale_files import declared_instrument, read_wrqol_scoring
 
 __all__ = [
     "ABSENCE_RATE",
@@ -460,7 +460,7 @@ def simulate_outcomes(
     items = _survey_items(design)
     reverse = ()
     if any(o.instrument == "wrqol" for o in design.outcomes):
-        reverse = tuple(load_scoring_file()["reverse"])
+        reverse = tuple(read_wrqol_scoring()["reverse"])
 
     true = TRUE_EFFECTS.get(design.id)
     shift = {}
