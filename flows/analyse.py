@@ -173,9 +173,6 @@ def analyse_flow(
     frame, events, extras = load_data(trial, data)
     if not data:  # a dataset file brings its own scores; the store's were scored here
         extras["placeholder_scoring"] = placeholder_scoring(trial, design)
-    from flows.sap import sap_status_task  # issue 16.2: the registered plan against this analysis
-
-    extras["sap"] = sap_status_task(trial, ri_draws, Path(data).name if data else "store")
     results = analyse_task(frame, trial, events, extras, ri_draws)
     path = write_results(trial, results, out)
     primary = next((o for o in results["outcomes"] if o["primary"]), None)
