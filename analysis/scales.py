@@ -64,6 +64,8 @@ SCORING_METHODS: dict[str, str] = {
 
 _Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$", max_length=64)]
 _Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+# subscale names become column suffixes: WRQoL's are upper case (wrqol_GWB)
+_SubscaleName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
 
 
 class ScaleFileError(ValueError):
@@ -177,9 +179,7 @@ class ScaleSpec(_Frozen):
     response: dict[Literal["min", "max"], StrictInt]
     values: dict[StrictInt, float] | None = None
     reverse: tuple[_Id, ...] = ()
-    subscales: dict[_Name | Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$")], Subscale] = (
-        Field(default_factory=dict)
-    )
+    subscales: dict[_SubscaleName, Subscale] = Field(default_factory=dict)
     scoring: Scoring
     conversion: Conversion | None = None
     higher_is_better: StrictBool = True
@@ -372,6 +372,7 @@ _TYPE_RULES = {
     "float_type": "must be a number",
     "string_type": "must be text",
     "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
     "tuple_type": "must be a list",
     "missing": "is required",
     "extra_forbidden": "is not a field",
@@ -384,22 +385,20 @@ _TYPE_RULES = {
 def _message(error: dict, data: Any, source: str) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
-    # a bad key of a mapping is reported by pydantic at "<field>.<key>.[key]"
-    if loc and loc[-1] == "[key]":
-        loc = loc[:-1]
-    field = loc[-1] if loc and not isinstance(loc[-1], int) else None
-    where = _field_path(loc[:-1] if field is not None else loc, data)
+    got = f". Got {error['input']!r} instead" if kind not in ("missing", "extra_forbidden") else ""
     if kind == "value_error":
         rule = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
-        head = f"{source}: {_field_path(loc, data)}: " if loc else f"{source}: "
-        text = head + rule
-    else:
-        rule = _TYPE_RULES.get(kind, error["msg"].lower())
-        text = f"{source}: " + (f"{where}: " if where else "") + f"{field!r}" * bool(field)
-        text += f" {rule}"
-        if kind not in ("missing", "extra_forbidden"):
-            text += f". Got {error['input']!r} instead"
-    return text.rstrip(".") + "."
+        where = _field_path(loc, data)
+        return f"{source}: " + (f"{where}: " if where else "") + rule.rstrip(".") + "."
+    rule = _TYPE_RULES.get(kind, error["msg"].lower())
+    if "[key]" in loc:  # a bad key of a mapping (a subscale name, a response value)
+        where = _field_path(loc[: loc.index("[key]") - 1], data)
+        return f"{source}: {where}: the key {error['input']!r} {rule}."
+    if loc and not isinstance(loc[-1], int):
+        where = _field_path(loc[:-1], data)
+        head = f"{source}: " + (f"{where}: " if where else "")
+        return f"{head}{loc[-1]!r} {rule}{got}."
+    return f"{source}: {_field_path(loc, data)} {rule}{got}."
 
 
 def parse_scale(mapping: Any, *, source: str = "scale") -> ScaleSpec:

@@ -177,6 +177,19 @@ def test_a_bad_flag_names_the_file_the_item_and_the_field(tmp_path):
         (lambda m: m.pop("scoring"), "burnout_cbi.yaml: 'scoring' is required."),
         (lambda m: m.update(scorng={}), "burnout_cbi.yaml: 'scorng' is not a field."),
         (
+            lambda m: m.update(scoring="mean"),
+            "burnout_cbi.yaml: 'scoring' must be a mapping. Got 'mean' instead.",
+        ),
+        (
+            lambda m: m["values"].update({3: "fifty"}),
+            "burnout_cbi.yaml: values[3] must be a number. Got 'fifty' instead.",
+        ),
+        (
+            lambda m: m.update(subscales={"worn out": [4, 5]}),
+            "burnout_cbi.yaml: subscales: the key 'worn out' must be a name of letters, digits "
+            "and underscores.",
+        ),
+        (
             lambda m: m.update(subscales={"exhaustion": [1, 2, 12]}),
             "burnout_cbi.yaml: subscale 'exhaustion' must list item ids (1, 2, 3, 4, 5, 6, 7). "
             "Got ['12'] instead.",
