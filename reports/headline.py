@@ -380,10 +380,12 @@ def caveat_reasons(results: Mapping, caveats: Sequence[Caveat]) -> str:
         f"{n} {'control' if a == control else (_arm_label(results, a) if several else 'intervention')}"
         for a, n in few.clusters.items()
     )
-    counted = f"{total} {cluster_noun(results, total)} ({per_arm})"
+    # with several active arms the count is of this comparison's clusters, not the trial's
+    counted = f"{total} {cluster_noun(results, total)}{' in this comparison' if several else ''} ({per_arm})"
     if text:
         return f"with {counted}, {text}"
-    return f"only {counted} were randomised, too few to trust the confidence interval"
+    verb = "" if several else " were randomised"
+    return f"only {counted}{verb}, too few to trust the confidence interval"
 
 
 def evidence_verdict(results: Mapping, outcome: Mapping, estimate: Mapping | None) -> str:

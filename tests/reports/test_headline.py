@@ -302,3 +302,14 @@ def test_p_at_exactly_five_percent_is_not_significant():
 
 def test_a_not_estimated_outcome_has_no_caveats(results):
     assert evidence_caveats(results("letters_arm_lost")) == []
+
+
+def test_with_several_arms_the_cluster_count_is_the_comparisons():
+    doc = _caveat_results(clusters={"c": 6, "t": 3})
+    doc["trial"]["arms"].append({"name": "u", "label": "Other"})
+    doc["consort"]["clusters"]["u"] = {"allocated": 6}
+    assert [c.kind for c in evidence_caveats(doc, arm="t")] == ["few_clusters"]
+    assert headline_sentences(doc)[0] == (
+        "Course may have raised wellbeing, but the evidence is weak: only 9 local authorities in "
+        "this comparison (6 control, 3 Course), too few to trust the confidence interval."
+    )
