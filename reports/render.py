@@ -54,6 +54,7 @@ from reports.headline import (
     placeholder_scoring_note,
     primary_outcome,
 )
+from reports.sap import sap_view
 from reports.templating import html_environment
 
 __all__ = [
@@ -1605,6 +1606,7 @@ def trial_view(results: Mapping) -> dict:
         "missing": _missing_view(results, flow, sup),
         "costs": _costs_view(results),
         "methods": _methods_view(results, sup),
+        "sap": sap_view(results),
         "suppressed": sup.any,
         "footnote": DISCLOSURE_FOOTNOTE,
         "mark": SUPPRESSED_MARK,
