@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint format serve deployments clean
+.PHONY: install demo test bench lint format serve deployments clean postgres
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/trialflow demo
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest -q
+
+# The store tests run on SQLite and on a real PostgreSQL server, which tests/flows/conftest.py
+# starts in a temporary folder (initdb, pg_ctl) for the session. Debian's postgresql package,
+# installed here where missing: maintained with security fixes, unlike the wheels that bundle
+# a server. Needs root (as CI is) or sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+postgres:
+	@if ! command -v initdb > /dev/null && ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then \
+	  echo "Installing PostgreSQL (Debian's postgresql) for the store tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

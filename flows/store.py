@@ -4,6 +4,10 @@ Every write is one transaction.  Allocations and the audit log are
 append-only: the database itself refuses UPDATE and DELETE on them, and a
 unique constraint on (trial, round, unit) makes a double allocation
 impossible, even from two processes at once.
+
+The schema is Alembic's (flows.migrations): every change to a table here
+(a new table, column, constraint or index) comes with a new revision in
+flows/migrations/versions/, or tests/flows/test_migrations.py fails.
 """
 
 from __future__ import annotations
@@ -297,8 +301,11 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             self._configure_sqlite()
         existed = set(sa.inspect(self.engine).get_table_names())
-        metadata.create_all(self.engine)
-        self._upgrade_schema(existed)
+        # Alembic builds a fresh store and upgrades an older one in place (flows.migrations);
+        # a store from a newer trialflow is refused (StoreTooNewError).
+        from flows.migrations import upgrade_store
+
+        upgrade_store(self.engine)
         self._install_append_only_guards(existed)
 
     # -- connection set-up ------------------------------------------------------
@@ -319,34 +326,6 @@ class Store:
             # both reading the same "next slot" and one failing at commit.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    def _upgrade_schema(self, existed: set[str]) -> None:
-        """Add the columns a store from an earlier trialflow lacks (all nullable).
-
-        The audit log of such a store gains its hash columns here, and its old
-        rows are sealed into the chain at once (see flows.audit), so that
-        `trialflow audit verify` vouches for them from the first open on.
-        """
-        # read the columns before taking the write lock: the inspector uses its own connection
-        inspector = sa.inspect(self.engine)
-        missing = [
-            column
-            for name in sorted(existed & set(metadata.tables))
-            for column in metadata.tables[name].columns
-            if column.name not in {c["name"] for c in inspector.get_columns(name)}
-        ]
-        if not missing:
-            return
-        with self.engine.begin() as conn:
-            for column in missing:
-                kind = column.type.compile(dialect=self.engine.dialect)
-                conn.exec_driver_sql(
-                    f"ALTER TABLE {column.table.name} ADD COLUMN {column.name} {kind}"
-                )
-            if any(column is audit_log.c.row_hash for column in missing):
-                from flows.audit import seal_unhashed
-
-                seal_unhashed(conn)
-
     def _install_append_only_guards(self, existed: set[str] = frozenset()) -> None:
         """Create the triggers that refuse UPDATE and DELETE; log any that had gone missing.
 
@@ -365,10 +344,14 @@ class Store:
                             f"SELECT RAISE(ABORT, '{table} is append-only'); END"
                         )
                 elif dialect == "postgresql":
-                    conn.exec_driver_sql(
-                        "CREATE OR REPLACE FUNCTION trialflow_append_only() RETURNS trigger "
-                        "AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ "
-                        "LANGUAGE plpgsql"
+                    # text(), not exec_driver_sql: the driver would read RAISE's '%' as a
+                    # placeholder (psycopg: "incomplete placeholder"); text() escapes it.
+                    conn.execute(
+                        sa.text(
+                            "CREATE OR REPLACE FUNCTION trialflow_append_only() RETURNS trigger "
+                            "AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; "
+                            "END $$ LANGUAGE plpgsql"
+                        )
                     )
                     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
                     conn.exec_driver_sql(

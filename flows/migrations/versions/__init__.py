@@ -1,0 +1,1 @@
+"""Alembic revisions of the trialflow store, oldest first (see flows.migrations)."""

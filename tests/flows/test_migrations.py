@@ -1,0 +1,171 @@
+"""The store's schema under Alembic (flows.migrations), on SQLite and PostgreSQL.
+
+``data/store_4effa0d.db`` is a store written by trialflow at commit 4effa0d
+(before migrations and before this session's schema changes): the demo's
+coffee trial, randomised, deliveries and surveys ingested.  Built with::
+
+    git archive 4effa0d | tar -x -C /tmp/old
+    TRIALFLOW_HOME=/tmp/h PYTHONPATH=/tmp/old .venv/bin/python -c \\
+        "from flows.demo import demo_flow; demo_flow(['coffee'], pdf=False)"
+
+``data/store_4effa0d_results.json`` holds that run's analysis numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from flows.audit import CHAIN_STARTED, verify_audit_chain
+from flows.migrations import StoreTooNewError, head_revision, store_revision
+from flows.store import Store, metadata
+
+DATA = Path(__file__).resolve().parent / "data"
+OLD_STORE = DATA / "store_4effa0d.db"
+
+
+def _old_rows() -> dict[str, pd.DataFrame]:
+    with sqlite3.connect(OLD_STORE) as conn:
+        names = [
+            n
+            for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not n.startswith("sqlite_")
+        ]
+        return {n: pd.read_sql_query(f"SELECT * FROM {n}", conn) for n in names}
+
+
+@pytest.fixture
+def old_store(_isolated_home: Path) -> Path:
+    """A copy of the committed old store, as the default store of this test's home."""
+    _isolated_home.mkdir(parents=True, exist_ok=True)
+    path = _isolated_home / "trialflow.db"
+    shutil.copyfile(OLD_STORE, path)
+    return path
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrade_head_builds_exactly_the_schema_of_flows_store(backend, request):
+    # A table or column added to flows/store.py without a revision shows up here as a diff.
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+    store = Store(url)
+    with store.engine.connect() as conn:
+        assert store_revision(conn) == head_revision()
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diffs == []
+
+
+def test_a_forgotten_revision_is_a_diff(_isolated_home):
+    # compare_metadata must see a column the migrations do not make, or the test above proves nothing
+    store = Store()
+    extra = sa.MetaData()
+    for table in metadata.sorted_tables:
+        table.to_metadata(extra)
+    extra.tables["stage_runs"].append_column(sa.Column("added_later", sa.Integer))
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), extra)
+    assert [(d[0], d[3].name) for d in diffs] == [("add_column", "added_later")]
+
+
+def test_a_store_from_before_migrations_upgrades_in_place_with_every_row_kept(old_store):
+    before = _old_rows()
+    assert "alembic_version" not in before and "row_hash" not in before["audit_log"]
+    assert sum(len(f) for f in before.values()) > 8000  # the fixture holds a real trial
+
+    store = Store()
+
+    with store.engine.connect() as conn:
+        assert store_revision(conn) == head_revision()
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    with sqlite3.connect(old_store) as conn:  # read back as the old rows were read
+        after = {n: pd.read_sql_query(f"SELECT * FROM {n}", conn) for n in before}
+    for name, old in before.items():
+        new = after[name]
+        if name == "audit_log":
+            # the upgrade appends one row sealing the old rows into the hash chain
+            seal = new.iloc[len(old) :]
+            assert seal["event"].tolist() == [CHAIN_STARTED]
+            assert json.loads(seal["details_json"].iloc[0])["unhashed_rows"] == len(old)
+            new = new.iloc[: len(old)]
+        assert len(new) == len(old), name
+        # every old column of every row, value for value
+        pd.testing.assert_frame_equal(new[old.columns], old, check_dtype=False, obj=name)
+    verified = verify_audit_chain(store)
+    assert verified.ok, [p.line() for p in verified.problems]
+    assert verified.rows == len(before["audit_log"]) + 1
+
+    # reopening changes nothing more
+    Store()
+    assert len(pd.read_sql_table("audit_log", store.engine)) == len(before["audit_log"]) + 1
+
+
+def test_the_upgraded_old_store_analyses_to_the_same_numbers(old_store):
+    from analysis.results import analyse_trial
+    from flows.export import load_analysis_dataset
+    from trial_designs.design import TrialDesign
+
+    expected = json.loads((DATA / "store_4effa0d_results.json").read_text())
+    store = Store()
+    design = TrialDesign.model_validate(json.loads(store.trial("coffee")["design_json"]))
+    frame = load_analysis_dataset(design, store)
+    results = analyse_trial(frame, design, ri_draws=0)
+    got = {o["name"]: o for o in results["outcomes"]}
+    assert set(got) == set(expected["outcomes"])
+    for name, want in expected["outcomes"].items():
+        arms = [{k: a[k] for k in ("arm", "n", "mean", "sd")} for a in got[name]["arms"]]
+        assert _close(arms, want["arms"]), name
+        estimates = [
+            {k: e[k] for k in ("arm", "estimate", "std_error", "n", "p_value")}
+            for e in got[name]["estimates"]
+        ]
+        assert _close(estimates, want["estimates"]), name
+
+
+def _close(got: list[dict], want: list[dict]) -> bool:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.keys() == w.keys()
+        for key, value in w.items():
+            if isinstance(value, float):
+                assert g[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+            else:
+                assert g[key] == value, key
+    return True
+
+
+def test_a_half_upgraded_store_from_the_ad_hoc_upgrade_is_finished(old_store):
+    # This session's code before migrations added columns one by one on open: a store it had
+    # opened has some of them and no alembic_version. The migration completes it.
+    with sqlite3.connect(old_store) as conn:
+        conn.execute("ALTER TABLE audit_log ADD COLUMN os_user VARCHAR(128)")
+        conn.execute("ALTER TABLE participants ADD COLUMN superseded_in_round INTEGER")
+    store = Store()
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert verify_audit_chain(store).ok
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_store_newer_than_the_code_is_refused(backend, request):
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+    store = Store(url)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    shown = sa.make_url(store.url).render_as_string(hide_password=True)
+    with pytest.raises(StoreTooNewError) as refused:
+        Store(store.url)
+    message = str(refused.value)
+    assert shown in message
+    assert "'0099_from_the_future'" in message
+    assert f"'{head_revision()}'" in message
+    assert "newer trialflow" in message
+    # nothing was written: still the future revision
+    with store.engine.connect() as conn:
+        assert store_revision(conn) == "0099_from_the_future"
