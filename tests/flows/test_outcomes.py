@@ -185,6 +185,7 @@ def test_wrqol_is_scored_with_the_scoring_file_and_reverse_items():
                 "time_pressure": "5",
                 "job_satisfaction": "5",
                 **answers,
+                **{f"cbi_work_{i}": "3" for i in range(1, 8)},  # goal_setting's burnout items
             }
         ]  # fmt: skip
     ).assign(source_row=2)
