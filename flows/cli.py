@@ -254,10 +254,19 @@ def demo() -> None:
     """Simulate the four seed trials and run each pipeline end to end (the main job)."""
     import time
 
-    from flows.demo import demo_flow
+    from flows.workers import demo_pool, demo_processes
 
     start = time.perf_counter()
-    result = demo_flow()
+    # Start what takes long before importing the flows, so they overlap: Prefect's
+    # temporary server (its own process: database, migrations) and the worker processes
+    # (each imports the statistics libraries); this process imports the flows meanwhile.
+    server = _start_temporary_server()
+    with demo_pool(demo_processes(4)):  # the four seed trials, one worker per core
+        from flows.demo import demo_flow
+
+        if server is not None:
+            server.join()
+        result = demo_flow()
     table = Table(title="trialflow demo: the four seed trials (simulated data)")
     for column in result["summary"][0]:
         table.add_column(column)
@@ -279,6 +288,31 @@ def demo() -> None:
         + (f" (summed over the trials, {processes} at a time)." if processes > 1 else "."),
         highlight=False,
     )
+
+
+def _start_temporary_server():  # noqa: ANN202 - a thread or None
+    """Start Prefect's temporary server in a thread now, unless a server is configured.
+
+    Flows would start the same server (a singleton) on their first run; started
+    here, its start-up runs beside this process's imports.  Join the thread
+    before the first flow runs.
+    """
+    import os
+    import threading
+
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    def start() -> None:
+        try:
+            SubprocessASGIServer().start()
+        except Exception:  # noqa: BLE001 - the first flow run starts it again and reports why
+            return
+
+    thread = threading.Thread(target=start, name="temporary-prefect-server", daemon=True)
+    thread.start()
+    return thread
 
 
 # == delivery and uptake commands (deliveries, letters, uptake) ==========================
@@ -708,16 +742,48 @@ def analyse(
     ri_draws: int = typer.Option(
         None, "--ri-draws", help="Randomisation-inference draws (default: the design's)."
     ),
+    covariates: str = typer.Option(
+        None,
+        "--covariates",
+        help="Exploratory: adjust for these columns (comma-separated; '' for none) instead of "
+        "the design's. Needs --label.",
+    ),
+    se_type: str = typer.Option(
+        None,
+        "--se-type",
+        help="Exploratory: this standard-error type (HC0-HC3, CR0-CR2) instead of the "
+        "design's. Needs --label.",
+    ),
+    label: str = typer.Option(
+        None,
+        "--label",
+        help="Name of an exploratory analysis: written to exploratory/NAME/results.json, "
+        "marked exploratory; the pre-specified results.json is never overwritten.",
+    ),
 ) -> None:
-    """Run the pre-specified analysis and write results.json (schema: analysis/results.schema.json)."""
+    """Run the pre-specified analysis and write results.json (schema: analysis/results.schema.json).
+
+    With --covariates/--se-type and --label, run an exploratory reanalysis instead.
+    """
+    from analysis.exploratory import parse_covariates
     from flows.analyse import analyse_flow
 
     try:
         result = analyse_flow(
-            str(design), str(data) if data else None, str(out) if out else None, ri_draws
+            str(design),
+            str(data) if data else None,
+            str(out) if out else None,
+            ri_draws,
+            covariates=None if covariates is None else list(parse_covariates(covariates)),
+            se_type=se_type,
+            label=label,
         )
     except (DesignError, LookupError, ValueError) as exc:
         _fail(str(exc))
+    if label is not None:
+        console.print(
+            f"EXPLORATORY analysis '{label}' (not the pre-specified one):", highlight=False
+        )
     console.print(f"wrote {result['results']}")
 
 
@@ -736,6 +802,12 @@ def report(
     ),
     out: Path = typer.Option(None, "--out", help="Folder for the reports (default reports/out)."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write a PDF beside each HTML file."),
+    label: str = typer.Option(
+        None,
+        "--label",
+        help="Report the trial's exploratory analysis NAME (from `analyse --label NAME`) into "
+        "<out>/exploratory/NAME/, marked exploratory on every page.",
+    ),
 ) -> None:
     """Render the HTML and PDF reports from results.json (per trial, and --portfolio)."""
     from flows.report import report_flow
@@ -747,6 +819,7 @@ def report(
             str(results_dir) if results_dir else None,
             str(out) if out else None,
             pdf,
+            label=label,
         )
     except (DesignError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
@@ -755,6 +828,46 @@ def report(
         console.print(f"  {'  '.join(paths.values())}", highlight=False)
     if result["portfolio"]:
         console.print(f"portfolio: {'  '.join(result['portfolio'].values())}", highlight=False)
+
+
+@app.command()
+def sap(
+    design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
+    n: int = typer.Option(
+        None,
+        "--n",
+        help="Individuals for the MDES (default: those randomised, control + first arm).",
+    ),
+    icc: float = typer.Option(
+        None, "--icc", help="ICC for a cluster trial's MDES (default: shown at 0.01, 0.05, 0.10)."
+    ),
+    late: bool = typer.Option(
+        False, "--late", help="Register after outcome data are stored (needs --reason)."
+    ),
+    reason: str = typer.Option(None, "--reason", help="Why the plan is registered late."),
+    out: Path = typer.Option(
+        None, "--out", help="Folder for sap.html/.pdf/.json (default .trialflow/out/<trial>/sap)."
+    ),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write sap.pdf beside sap.html."),
+) -> None:
+    """Render the statistical analysis plan (HTML, PDF) and register its hash in the audit log."""
+    from flows.sap import sap_flow
+
+    try:
+        done = sap_flow(str(design), n, icc, late, reason, str(out) if out else None, pdf)
+    except (DesignError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    state = "registered" if done["new"] else "was already registered (no new audit row)"
+    console.print(
+        f"{done['trial']}: analysis plan {done['sap_hash'][:12]} {state} on "
+        f"{done['registered_at']} UTC{' (late)' if done['late'] else ''}; the audit log holds "
+        "its hash.",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    for path in done["files"].values():
+        console.print(f"  {path}", highlight=False, markup=False)
 
 
 # == coordinator commands (status, withdraw, costs) =======================================
@@ -1098,7 +1211,7 @@ def main() -> None:  # pragma: no cover - console entry point
         import logging
 
         logging.getLogger("trialflow").error("Unexpected error", exc_info=exc)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
         err_console.print(
             f"[bold red]error:[/] internal error {rich_escape(type(exc).__name__)}"
             f"{': ' + rich_escape(message) if message else ''}. This is trialflow's fault, not "

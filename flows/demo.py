@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from flows.report import report_flow
 from flows.safe_io import write_csv
 from flows.store import Store
 from flows.uptake import participant_uptake_from_store
+from flows.workers import demo_processes
 from trial_designs.design import TrialDesign
 from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
@@ -140,8 +140,8 @@ def run_trial(name: str, pdf: bool = True) -> dict:
     return {"summary": summary_row(design), "reports": reports, "seconds": seconds}
 
 
-def _run_trial_in_worker(name: str, pdf: bool) -> dict:
-    """:func:`run_trial` in a worker process (see :func:`flows.workers.start_worker`)."""
+def run_trial_here(name: str, pdf: bool) -> dict:
+    """:func:`run_trial` in a worker process (see :func:`flows.workers.run_demo_trial`)."""
     from flows.common import embedded_prefect
 
     with embedded_prefect(heartbeats=False):
@@ -154,11 +154,6 @@ def _api_url() -> str:
 
     with get_client(sync_client=True) as client:
         return str(client.api_url).rstrip("/")
-
-
-def demo_processes(trials: int) -> int:
-    """Worker processes for the demo: one per core, at most one per trial; 1 runs in-process."""
-    return max(1, min(trials, os.cpu_count() or 1))
 
 
 @flow(name="demo", log_prints=True)
@@ -182,18 +177,14 @@ def demo_flow(
     processes = demo_processes(len(names)) if processes is None else processes
     seconds: dict[str, float] = {}
     if processes > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from contextlib import nullcontext
 
-        from flows.workers import start_worker
+        from flows.workers import current_pool, demo_pool, run_demo_trial
 
-        with ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("spawn"),  # no copy of Prefect's threads
-            initializer=start_worker,
-            initargs=({"PREFECT_API_URL": _api_url()},),
-        ) as pool:
-            done = list(pool.map(_run_trial_in_worker, names, [pdf] * len(names)))
+        pool = current_pool()  # started by the command line before Prefect, already warm
+        with nullcontext(pool) if pool is not None else demo_pool(processes) as workers:
+            api = [_api_url()] * len(names)
+            done = list(workers.map(run_demo_trial, names, [pdf] * len(names), api))
     else:
         done = [run_trial(name, pdf) for name in names]
     summary, reports = [], {}
