@@ -8,8 +8,9 @@ the shape ``analysis/results.schema.json`` documents:
   set-up and running, direct and staff time;
 - cost per participant randomised to the intervention, per participant who
   took it up, per completer, and per Round and per attendee per Round where
-  Rounds were held (direct costs, as the CASCADE evaluation reports them),
-  each undiscounted beside discounted, with the EEF band;
+  Rounds were held (direct costs, as the CASCADE evaluation reports them, and
+  again with every attendee's staff time), each undiscounted beside
+  discounted, with the EEF band;
 - for the primary outcome, SWEMWBS and turnover: the incremental cost per
   unit of effect (per point, or per percentage point of a proportion such as
   turnover) with a bootstrap interval, plane and acceptability curve;
@@ -18,6 +19,14 @@ the shape ``analysis/results.schema.json`` documents:
 Only the intervention arm is costed: deliveries to control-arm units are
 contamination (reported under uptake), and control participants cost nothing
 beyond usual practice, so their incremental cost is 0.
+
+Sessions open to people outside the trial (a Round open to all the
+authority's staff) serve everyone in the room, so the trial's participants
+bear their share of each session's head count and their own staff time
+(:func:`analysis.costs.head_count_shares`): the cost per participant does not
+grow with colleagues outside the trial.  The ledger and totals stay the whole
+cost of delivery; ``totals`` adds the participants' share and the staff time
+of attendees outside the trial.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from analysis.costs import (
     cost_model_from_mapping,
     cost_per_participant,
     eef_cost_band,
+    head_count_shares,
     one_way_sensitivity,
     summarise_ledger,
 )
@@ -44,6 +54,7 @@ __all__ = ["BOOTSTRAP_REPLICATES", "costs_section", "cost_effect_outcomes"]
 BOOTSTRAP_REPLICATES = 5000
 
 _COST_UNIT = "cost_unit"
+_SHARE = "participants_share"
 _ROUND_EVENT = "round_held"
 _ATTENDANCE_EVENT = "attended"
 
@@ -99,17 +110,41 @@ def _costed_events(events: pd.DataFrame, arm: pd.DataFrame, design: TrialDesign)
     return costed[keep.to_numpy()]
 
 
+def _session_events(design: TrialDesign, arm: str) -> tuple[str, str] | None:
+    """(session held, participant attended) event types when the arm's intervention runs sessions.
+
+    Read from its uptake definition: the event that offers it (a Round held) and
+    the one that says a participant started (attended), when the two differ.
+    Whether a session is open to others is then the data's: its head count.
+    """
+    for intervention in design.interventions:
+        if intervention.arm != arm:
+            continue
+        offered = intervention.uptake.get("offered")
+        started = intervention.uptake.get("started")
+        if isinstance(offered, str) and isinstance(started, str) and offered != started:
+            return offered, started
+    return None
+
+
 def _participant_costs(
     events: pd.DataFrame, data: pd.DataFrame, design: TrialDesign, model, start
 ) -> pd.Series:  # noqa: ANN001
     """Each participant's discounted cost: their own events plus an equal share of their cluster's.
 
     The ledger is built with the costed unit in place of the organisation, so
-    its lines come out per unit (its "organisation" column holds the unit).
+    its lines come out per unit (its "organisation" column holds the unit), and
+    with the participants' share of each event, so a cluster's cost is the
+    trial's share of it.
     """
     by_unit = (
         build_ledger(
-            events, model, start_date=start, site_column="site", organisation_column=_COST_UNIT
+            events,
+            model,
+            start_date=start,
+            site_column="site",
+            organisation_column=_COST_UNIT,
+            share_column=_SHARE,
         )
         .groupby("organisation")["cost_discounted"]
         .sum()
@@ -270,9 +305,13 @@ def costs_section(
     Notes
     -----
     Costs start in year 0 at the randomisation date (Green Book discounting
-    at the design's rate).  A cluster's costs (a Round, a machine) are shared
-    equally among its randomised members, so the mean participant cost in the
-    intervention arm is the total over the number randomised to it.  The
+    at the design's rate).  Where the intervention runs sessions with a head
+    count (its uptake's offered and started events, a Round held and
+    attended), the participants bear their share of each session's head
+    count (:func:`analysis.costs.head_count_shares`).  A cluster's share of
+    costs (a Round, a machine) is shared equally among its randomised
+    members, so the mean participant cost in the intervention arm is the
+    participants' total over the number randomised to it.  The
     bootstrap pairs each followed-up participant's cost with their endline
     outcome, adjusted for its baseline as the ANCOVA is (:func:`_baseline_adjusted`),
     and resamples within arms (whole clusters in cluster trials).
@@ -288,8 +327,19 @@ def costs_section(
     if costed.empty:
         warnings.append("No delivery events for the intervention arm: costs are not estimated.")
         return None, warnings
+    sessions = _session_events(design, active[0])
+    costed = costed.assign(
+        **{
+            _SHARE: 1.0
+            if sessions is None
+            else head_count_shares(costed, session_event=sessions[0], attendance_event=sessions[1])
+        }
+    )
     try:
         ledger = build_ledger(costed, model, start_date=start)
+        # the trial's participants' share: sessions open to others cost them their share of
+        # the head count and their own time, not colleagues' time
+        shared = build_ledger(costed, model, start_date=start, share_column=_SHARE)
     except ValueError as exc:  # the delivery log lacks a quantity a cost item needs
         warnings.append(f"Costs are not estimated: {exc}")
         return None, warnings
@@ -313,6 +363,7 @@ def costs_section(
         n_rounds=len(rounds) if len(rounds) else None,
         attendances=_attendances(rounds, costed, warnings) if len(rounds) else None,
         delivery_years=_delivery_years(costed),
+        participants_ledger=shared,
     )
     # EEF rates what a setting pays, not the time of staff it employs anyway
     direct_per_year = per.per_randomised.direct.undiscounted / per.delivery_years
@@ -324,6 +375,9 @@ def costs_section(
         # as the CASCADE table: the money a Round costs, not the attendees' time
         ("per_round", per.per_round, "direct"),
         ("per_attendee_per_round", per.per_attendee_per_round, "direct"),
+        # and what a Round costs the authority with every attendee's time, in or out of the trial
+        ("per_round_including_staff_time", per.per_round, "total"),
+        ("per_attendee_per_round_including_staff_time", per.per_attendee_per_round, "total"),
     ):
         if breakdown is None:
             continue
@@ -364,12 +418,22 @@ def costs_section(
             effect_unit=unit,
         )
         cost_effectiveness.append(_ce_row(result, outcome))
-    tornado = one_way_sensitivity(costed, model, start_date=start, n_participants=n_randomised)
+    tornado = one_way_sensitivity(
+        costed, model, start_date=start, n_participants=n_randomised, share_column=_SHARE
+    )
     totals = {
         "total": summary.total.undiscounted,
         "total_discounted": summary.total.discounted,
         **{k: v.undiscounted for k, v in summary.by_category.items()},
         **{k: v.undiscounted for k, v in summary.by_kind.items()},
+        # the trial participants' share, which the cost per participant divides
+        "participants_total": per.participants.total.undiscounted,
+        "participants_total_discounted": per.participants.total.discounted,
+        "participants_direct": per.participants.direct.undiscounted,
+        "participants_staff_time": per.participants.staff_time.undiscounted,
+        # a cost of the sessions to the employer, not of the trial's participants
+        "others_staff_time": summary.by_kind["staff_time"].undiscounted
+        - per.participants.staff_time.undiscounted,
     }
     return {
         "currency": model.currency,

@@ -6,6 +6,9 @@ event that drives it and which field of the event gives its quantity; staff
 time is an item of kind ``staff_time`` whose amount is an hourly cost.
 :func:`build_ledger` turns the delivery log into costed, discounted ledger
 lines; :func:`summarise_ledger` and :func:`cost_per_participant` report them;
+:func:`head_count_shares` gives the share of each event's cost the trial's
+participants bear when a session is open to others too (a Round open to all
+the authority's staff), for ``build_ledger(share_column=...)``;
 :func:`bootstrap_cost_effect` gives the incremental cost-effectiveness with
 bootstrap uncertainty; :func:`one_way_sensitivity` gives tornado data.
 
@@ -96,6 +99,7 @@ __all__ = [
     "cost_model_from_mapping",
     "cost_per_participant",
     "eef_cost_band",
+    "head_count_shares",
     "one_way_sensitivity",
     "summarise_ledger",
 ]
@@ -500,6 +504,7 @@ def _prepare_events(
     time_column: str | None,
     site_column: str,
     organisation_column: str,
+    share_column: str | None = None,
 ) -> pd.DataFrame:
     if not isinstance(events, pd.DataFrame):
         raise ValueError(
@@ -542,6 +547,22 @@ def _prepare_events(
         )
     for column in ("site", "organisation"):
         frame[column] = frame[column].map(_label)
+    frame["share"] = 1.0
+    if share_column is not None:
+        if share_column not in events:
+            raise ValueError(
+                f"The 'share_column' {share_column!r} is not a column of the delivery events. "
+                f"Got columns {', '.join(map(str, events.columns))} instead."
+            )
+        share = pd.to_numeric(events[share_column], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(share) | (share < 0) | (share > 1)
+        if bad.any():
+            raise ValueError(
+                f"Each event's '{share_column}' (the participants' share of its cost) must be a "
+                f"number from 0 to 1. Got {int(bad.sum())} outside it "
+                f"(e.g. {events.loc[bad, share_column].head(3).tolist()}) instead."
+            )
+        frame["share"] = share
     return frame
 
 
@@ -583,7 +604,7 @@ def _empty_ledger() -> pd.DataFrame:
 def _item_lines(driven: pd.DataFrame, declared: list[UnitCost], site_column: str) -> pd.DataFrame:
     """Ledger lines of one item name from the events that drive it."""
     item = declared[0]
-    quantity = item.multiplier * _driver(driven, item)
+    quantity = item.multiplier * _driver(driven, item) * driven["share"].to_numpy(float)
     by_site = {d.site: d for d in declared}
     if item.site is None:
         declaration = driven["site"].map(lambda _: item)
@@ -630,6 +651,7 @@ def build_ledger(
     time_column: str | None = None,
     site_column: str = "site",
     organisation_column: str = "organisation",
+    share_column: str | None = None,
 ) -> pd.DataFrame:
     """Cost the delivery log: one line per item, site, organisation and year.
 
@@ -651,6 +673,11 @@ def build_ledger(
     site_column, organisation_column : str
         Where the events carry the site that site-specific unit costs match,
         and the organisation costs are reported by.
+    share_column : str, optional
+        A column of the events giving, from 0 to 1, the share of each event's
+        cost borne by the trial's participants (see :func:`head_count_shares`).
+        Each event's quantity is multiplied by it, so the ledger is then the
+        participants' share of the cost, not the whole cost of delivery.
 
     Returns
     -------
@@ -671,7 +698,9 @@ def build_ledger(
     An item's quantity on a line is :math:`q = m \\sum_e d_e`, the multiplier
     :math:`m` times the driver :math:`d_e` of each of the line's events (1 per
     event, or its quantity, hours, attendees or attendees × hours).  Its cost
-    is :math:`q a` for unit amount :math:`a`.
+    is :math:`q a` for unit amount :math:`a`.  With ``share_column`` each
+    event's driver is weighted by its share :math:`w_e`:
+    :math:`q = m \\sum_e w_e d_e`.
 
     Discounting follows the HM Treasury Green Book: a cost in year :math:`t`
     after ``start_date`` is worth :math:`(1 + r)^{-t}` of its face value,
@@ -696,6 +725,7 @@ def build_ledger(
         time_column=time_column,
         site_column=site_column,
         organisation_column=organisation_column,
+        share_column=share_column,
     )
     parts = []
     for name in cost_model.names:
@@ -710,6 +740,178 @@ def build_ledger(
     for column in ("site", "organisation"):
         ledger[column] = ledger[column].astype(object).where(ledger[column].notna(), None)
     return ledger
+
+
+def head_count_shares(
+    events: pd.DataFrame,
+    *,
+    session_event: str,
+    attendance_event: str,
+    session_column: str = "round_id",
+    head_count_column: str = "attendees",
+    unit_column: str = "unit_id",
+    site_column: str = "site",
+) -> pd.Series:
+    """The share of each event's cost that the trial's participants bear, by head count.
+
+    A session open to people outside the trial (a Schwartz Round open to all
+    the authority's staff) serves everyone in the room, so its cost is shared
+    over its head count, and the trial's participants bear their share of it:
+    those logged as attending over the head count.  Staff time costed as
+    head count x hours then comes to the participants' own time only.
+
+    Parameters
+    ----------
+    events : DataFrame
+        The delivery events of the participants' arm: ``event_type``,
+        ``unit_column`` (who or what the event is for), and where known
+        ``site_column``, ``session_column`` (the session an event belongs
+        to: held, attended, a panel meeting before it) and
+        ``head_count_column`` (everyone in the room, on session events).
+        Attendance events must be the trial participants' only.
+    session_event, attendance_event : str
+        The event type of a session held, and of a participant attending one.
+
+    Returns
+    -------
+    Series
+        From 0 to 1, aligned with ``events``: pass it to :func:`build_ledger`
+        as ``share_column``.  All 1 when no session has a head count.
+
+    Raises
+    ------
+    ValueError
+        When a needed column is missing, the two event types are the same, or
+        a head count is negative or infinite.
+
+    Notes
+    -----
+    For a session :math:`s` with head count :math:`H_s` and :math:`P_s`
+    distinct participants logged at it, the room is :math:`N_s = \\max(H_s,
+    P_s)` (where :math:`H_s` is missing, :math:`P_s`; where the session's
+    id is missing too, the site's unmatched attendances spread evenly over
+    such sessions), and the participants' share is :math:`P_s / N_s`.  Every
+    event of the session (held, and any other event carrying its id, such as
+    the panel meeting before it) takes that share.  An attendance is the
+    participant's own: share 1.  Any other event at a site that held
+    sessions (set-up such as training, which serves all the site's
+    sessions, or an event whose session is not known) takes the site's
+    share :math:`\\sum_s P_s / \\sum_s N_s`, with :math:`\\sum_s P_s` counting
+    every attendance logged at the site; so does a session whose room is 0.
+    Events at a site that held no session, and a site whose rooms are all
+    empty, take share 1.
+    """
+    if not isinstance(events, pd.DataFrame):
+        raise ValueError(
+            f"'events' must be a DataFrame of delivery events. Got {type(events).__name__} instead."
+        )
+    missing = [c for c in ("event_type", unit_column) if c not in events]
+    if missing:
+        raise ValueError(
+            f"The delivery events need the columns {', '.join(missing)} to share costs by head "
+            f"count. Got columns {', '.join(map(str, events.columns))} instead."
+        )
+    if session_event == attendance_event:
+        raise ValueError(
+            "'session_event' and 'attendance_event' must differ: a session's head count is "
+            f"shared by the attendances logged at it. Got {session_event!r} for both."
+        )
+    share = pd.Series(1.0, index=events.index, name="share")
+    kind = events["event_type"].astype(str).to_numpy()
+    is_session = kind == session_event
+    is_attendance = kind == attendance_event
+
+    def column(name: str) -> pd.Series:
+        if name in events:
+            return events[name].map(_label).astype(object)
+        return pd.Series(None, index=events.index, dtype=object)
+
+    head = (
+        pd.to_numeric(events[head_count_column], errors="coerce").to_numpy(float)
+        if head_count_column in events
+        else np.full(len(events), np.nan)
+    )
+    counted = is_session & ~np.isnan(head)
+    if not counted.any():
+        return share
+    bad = counted & (~np.isfinite(head) | (head < 0))
+    if bad.any():
+        raise ValueError(
+            f"A session's '{head_count_column}' (its head count) must be a finite number at "
+            f"least 0. Got {head[bad][:3].tolist()} on '{session_event}' events instead."
+        )
+    site = column(site_column).where(column(site_column).notna(), "").to_numpy(object)
+    session = column(session_column).to_numpy(object)
+    known = pd.notna(session)
+    # participants logged at each session, each once
+    at = pd.DataFrame(
+        {
+            "site": site[is_attendance],
+            "session": session[is_attendance],
+            "unit": events[unit_column].astype(str).to_numpy()[is_attendance],
+        }
+    )
+    matched = at[at["session"].notna()].drop_duplicates()
+    logged = matched.groupby(["site", "session"]).size()
+    trial_at_site = (
+        pd.concat([matched, at[at["session"].isna()]]).groupby("site").size()
+        if len(at)
+        else pd.Series(dtype=float)
+    )
+    held = pd.DataFrame(
+        {
+            "site": site[is_session],
+            "session": session[is_session],
+            "head": head[is_session],
+            "known": known[is_session],
+        }
+    )
+    keys = list(zip(held["site"], held["session"], strict=True))
+    held["logged"] = [
+        float(logged.get(key, 0)) if ok else np.nan
+        for key, ok in zip(keys, held["known"], strict=True)
+    ]
+    # where no head count was recorded the room is at least the participants logged at it
+    room = np.where(np.isnan(held["head"]), held["logged"], np.fmax(held["head"], held["logged"]))
+    held["room"] = room
+    # a session with neither a head count nor an id: the site's attendances not matched to a
+    # session with an id, spread evenly over such sessions
+    blind = held["room"].isna()
+    if blind.any():
+        matched_at_site = held.groupby("site")["logged"].sum()
+        blind_at_site = blind.groupby(held["site"]).sum()
+        spare = (trial_at_site.reindex(blind_at_site.index).fillna(0) - matched_at_site).clip(
+            lower=0
+        )
+        held.loc[blind, "room"] = (held.loc[blind, "site"].map(spare / blind_at_site)).to_numpy()
+    room_at_site = held.groupby("site")["room"].sum()
+    trial = trial_at_site.reindex(room_at_site.index).fillna(0.0)
+    room_at_site = np.fmax(room_at_site, trial)
+    site_share = (trial / room_at_site).where(room_at_site > 0, 1.0)
+    # every event at a site that held sessions starts at the site's share
+    in_site = pd.Series(site).map(site_share).to_numpy(float)
+    values = np.where(np.isnan(in_site), 1.0, in_site)
+    # events of a session with a room take the session's share
+    with_room = held[held["known"] & (held["room"] > 0)]
+    session_share = dict(
+        zip(
+            zip(with_room["site"], with_room["session"], strict=True),
+            (with_room["logged"] / with_room["room"]).to_numpy(float),
+            strict=True,
+        )
+    )
+    if session_share:
+        of_session = np.array(
+            [
+                session_share.get((s, r), np.nan) if ok else np.nan
+                for s, r, ok in zip(site, session, known, strict=True)
+            ],
+            dtype=float,
+        )
+        values = np.where(np.isnan(of_session), values, of_session)
+    values[is_attendance] = 1.0
+    share[:] = values
+    return share
 
 
 # ---------------------------------------------------------------------------
@@ -864,15 +1066,20 @@ class CostSummary:
     """Costs per participant (randomised, took up, completed) and per Round.
 
     Every figure is a :class:`CostBreakdown` (total, direct, staff time), each
-    undiscounted beside discounted.  ``per_round`` and
-    ``per_attendee_per_round`` use running costs only (set-up such as
-    training excluded, as in the CASCADE table) and are None unless Rounds
-    were counted.  Figures with a zero denominator are NaN (None in JSON).
+    undiscounted beside discounted.  ``total``, ``setup`` and ``running`` are
+    the whole cost of delivery; ``participants`` is the trial participants'
+    share of it (the same unless sessions were open to others), which the
+    per-participant figures divide.  ``per_round`` and
+    ``per_attendee_per_round`` use the whole running cost (set-up such as
+    training excluded, as in the CASCADE table), everyone's staff time
+    included, and are None unless Rounds were counted.  Figures with a zero
+    denominator are NaN (None in JSON).
     """
 
     total: CostBreakdown
     setup: CostBreakdown
     running: CostBreakdown
+    participants: CostBreakdown
     per_randomised: CostBreakdown
     per_taker: CostBreakdown
     per_completer: CostBreakdown
@@ -898,6 +1105,7 @@ class CostSummary:
             "total": self.total.to_dict(),
             "setup": self.setup.to_dict(),
             "running": self.running.to_dict(),
+            "participants": self.participants.to_dict(),
             "per_randomised": self.per_randomised.to_dict(),
             "per_taker": self.per_taker.to_dict(),
             "per_completer": self.per_completer.to_dict(),
@@ -949,6 +1157,7 @@ def cost_per_participant(
     n_rounds: int | None = None,
     attendances: float | None = None,
     delivery_years: float = 1.0,
+    participants_ledger: pd.DataFrame | None = None,
 ) -> CostSummary:
     """Cost per participant randomised, per taker and per completer; per Round.
 
@@ -968,6 +1177,11 @@ def cost_per_participant(
         mean attendance per Round.  Needs ``n_rounds``.
     delivery_years : float
         Years the costs were spent over, for the EEF band per year.
+    participants_ledger : DataFrame, optional
+        The trial participants' share of ``ledger`` (:func:`build_ledger`
+        with ``share_column`` from :func:`head_count_shares`), when sessions
+        are open to people outside the trial.  The per-participant figures
+        divide it; by default they divide ``ledger``.
 
     Returns
     -------
@@ -975,8 +1189,11 @@ def cost_per_participant(
 
     Notes
     -----
-    With :math:`C` the ledger's total cost, the figures are :math:`C/n_r`,
-    :math:`C/n_t` and :math:`C/n_c`.  With :math:`C_{run}` the running cost
+    With :math:`C` the participants' total cost (``participants_ledger``, or
+    ``ledger``), the figures are :math:`C/n_r`, :math:`C/n_t` and
+    :math:`C/n_c`.  A session open to others costs the participants only
+    their share of its head count (staff time: only their own), so people
+    outside the trial do not raise the cost per participant.  With :math:`C_{run}` the running cost
     (set-up excluded), :math:`R` Rounds and :math:`A` attendances, the cost
     per Round is :math:`C_{run}/R` and per attendee per Round
     :math:`C_{run}/A = (C_{run}/R) / (A/R)`: the cost of a Round divided by
@@ -1009,15 +1226,21 @@ def cost_per_participant(
         )
     total = _breakdown(ledger)
     running = _breakdown(ledger[ledger["category"] == "running"])
-    per_randomised = _divide(total, n_randomised_intervention)
+    if participants_ledger is None:
+        participants = total
+    else:
+        _check_ledger(participants_ledger)
+        participants = _breakdown(participants_ledger)
+    per_randomised = _divide(participants, n_randomised_intervention)
     per_year = per_randomised.total.undiscounted / delivery_years
     return CostSummary(
         total=total,
         setup=_breakdown(ledger[ledger["category"] == "setup"]),
         running=running,
+        participants=participants,
         per_randomised=per_randomised,
-        per_taker=_divide(total, n_took_up),
-        per_completer=_divide(total, n_completed),
+        per_taker=_divide(participants, n_took_up),
+        per_completer=_divide(participants, n_completed),
         per_round=None if n_rounds is None else _divide(running, n_rounds),
         per_attendee_per_round=None if attendances is None else _divide(running, attendances),
         n_randomised_intervention=int(n_randomised_intervention),
@@ -1556,6 +1779,7 @@ def one_way_sensitivity(
     time_column: str | None = None,
     site_column: str = "site",
     organisation_column: str = "organisation",
+    share_column: str | None = None,
 ) -> pd.DataFrame:
     """Tornado data: cost per participant as each unit cost moves alone.
 
@@ -1563,6 +1787,9 @@ def one_way_sensitivity(
     ----------
     events, cost_model, start_date, discount_rate, time_column, site_column, organisation_column
         As for :func:`build_ledger`.
+    share_column : str, optional
+        As for :func:`build_ledger`: the participants' share of each event, so
+        the tornado moves the cost per participant the summary reports.
     n_participants : int
         The denominator, usually those randomised to the intervention.
     vary : float
@@ -1631,6 +1858,7 @@ def one_way_sensitivity(
         time_column=time_column,
         site_column=site_column,
         organisation_column=organisation_column,
+        share_column=share_column,
     )
     base = np.array([ledger["cost_discounted"].sum(), ledger["cost"].sum()], dtype=float)
     rows = []

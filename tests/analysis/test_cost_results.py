@@ -15,10 +15,13 @@ DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 SEED_SITES = ("LA1", "LA3", "LA4", "LA5", "LA6")
 
 
-def _schwartz(rounds_per_site: int = 4, attendees: int = 10, headcount: int = 25):
+def _schwartz(
+    rounds_per_site: int = 4, attendees: int = 10, headcount: int = 25, round_ids: bool = False
+):
     """Five LAs: LA1, LA4 and LA6 run Rounds; 20 staff each, all with a GHQ-12 endline.
 
     Each Round has ``headcount`` people in the room, ``attendees`` of them in the trial.
+    With ``round_ids`` each Round's events (held, panel meeting, attended) carry its id.
     """
     design = load_design(DESIGNS / "schwartz_rounds.yaml")
     rng = np.random.default_rng(7)
@@ -45,6 +48,7 @@ def _schwartz(rounds_per_site: int = 4, attendees: int = 10, headcount: int = 25
         events.append({"unit_id": site, "event_type": "training_held", "occurred_at": day})
         for r in range(rounds_per_site):
             when = day + pd.Timedelta(days=30 * (r + 1))
+            held = {"round_id": f"{site}-R{r + 1}"} if round_ids else {}
             events.append(
                 {
                     "unit_id": site,
@@ -52,13 +56,19 @@ def _schwartz(rounds_per_site: int = 4, attendees: int = 10, headcount: int = 25
                     "occurred_at": when,
                     "hours": 1.0,
                     "attendees": headcount,
+                    **held,
                 }
             )
             events.append(
-                {"unit_id": site, "event_type": "panel_meeting_held", "occurred_at": when}
+                {"unit_id": site, "event_type": "panel_meeting_held", "occurred_at": when, **held}
             )
             events += [
-                {"unit_id": f"{site}-{i:02d}", "event_type": "attended", "occurred_at": when}
+                {
+                    "unit_id": f"{site}-{i:02d}",
+                    "event_type": "attended",
+                    "occurred_at": when,
+                    **held,
+                }
                 for i in range(attendees)
             ]
     # a Round run by mistake in a waiting-list LA: contamination, not an intervention cost
@@ -99,10 +109,17 @@ def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination
     assert totals["staff_time"] == pytest.approx(expected_staff)
     assert totals["total"] == pytest.approx(expected_direct + expected_staff)
     assert "LA3" not in {row["site"] for row in section["ledger"]}
+    # the Rounds are open to others: 10 of the 25 in each room are in the trial, so the trial's
+    # participants bear 10/25 of the money and their own time (10 a Round), not colleagues'
+    own_time = 3 * 4 * 10 * 1.0 * 31
+    borne = expected_direct * 10 / 25 + own_time
+    assert totals["participants_total"] == pytest.approx(borne)
+    assert totals["participants_staff_time"] == pytest.approx(own_time)
+    assert totals["others_staff_time"] == pytest.approx(expected_staff - own_time)
     per = section["per_participant"]
-    assert per["randomised"] == pytest.approx(totals["total"] / 60)
-    assert per["took_up"] == pytest.approx(totals["total"] / 36)
-    assert per["completed"] == pytest.approx(totals["total"] / 18)
+    assert per["randomised"] == pytest.approx(borne / 60)
+    assert per["took_up"] == pytest.approx(borne / 36)
+    assert per["completed"] == pytest.approx(borne / 18)
     # per Round: the money, as CASCADE reports it (set-up and attendees' time excluded)
     running_direct = sum(
         4 * (amounts["round"][s] + amounts["panel_meeting"][s]) for s in ("LA1", "LA4", "LA6")
@@ -110,13 +127,22 @@ def test_schwartz_ledger_uses_each_sites_unit_costs_and_leaves_out_contamination
     assert per["per_round"] == pytest.approx(running_direct / 12)
     # shared over everyone in the room (12 Rounds x 25), not only the 10 trial participants
     assert per["per_attendee_per_round"] == pytest.approx(running_direct / 300)
+    # what a Round costs the authority with everyone's time, per Round and per head
+    assert per["per_round_including_staff_time"] == pytest.approx(
+        (running_direct + expected_staff) / 12
+    )
+    assert per["per_attendee_per_round_including_staff_time"] == pytest.approx(
+        (running_direct + expected_staff) / 300
+    )
     # the CASCADE table per LA: Round plus panel meeting, per Round held there
     assert section["per_round_by_site"] == {
         s: pytest.approx(amounts["round"][s] + amounts["panel_meeting"][s])
         for s in ("LA1", "LA4", "LA6")
     }
-    # EEF's band is on the money spent, staff time excluded
-    assert section["direct_per_participant_per_year"] == pytest.approx(expected_direct / 60)
+    # EEF's band is on the participants' share of the money spent, staff time excluded
+    assert section["direct_per_participant_per_year"] == pytest.approx(
+        expected_direct * 10 / 25 / 60
+    )
     assert section["denominators"] == {
         "randomised": 60,
         "took_up": 36,
@@ -165,7 +191,8 @@ def test_more_rounds_cost_more_and_sensitivity_brackets_the_base():
         assert row["base"] == pytest.approx(few["per_participant"]["randomised"])
     hourly = next(r for r in few["sensitivity"] if r["parameter"] == "attendee_time")
     assert hourly["item"] == "Attendee time (£25.00 to £40.00)"
-    assert hourly["high"] - hourly["low"] == pytest.approx(3 * 4 * 25 * (40 - 25) / 60)
+    # the participants' own hours (10 a Round), not the 25 in the room
+    assert hourly["high"] - hourly["low"] == pytest.approx(3 * 4 * 10 * (40 - 25) / 60)
 
 
 def test_letters_cost_per_letter_sent_and_manager_time():
@@ -306,3 +333,78 @@ def test_the_priced_effect_is_the_baseline_adjusted_itt_not_the_raw_difference()
     assert raw < 0 < ancova.estimate  # the imbalance turns the raw difference round
     assert row["incremental_effect"] == pytest.approx(ancova.estimate, rel=1e-9)
     assert row["verdict"] == "trade-off"
+
+
+def test_a_round_open_to_others_costs_participants_their_head_count_share_and_their_own_time():
+    """80 in the room, 10 from the trial: 10/80 of the money and 10 people's hours.
+
+    Before the fix every attendee's time was spread over the trial's participants, so
+    colleagues outside the trial raised the cost per participant.
+    """
+    design, data, events = _schwartz(rounds_per_site=1, attendees=10, headcount=80, round_ids=True)
+    section, _ = costs_section(design, events, data, rng=np.random.default_rng(8), n_boot=200)
+    amounts = {i["name"]: i["amount"] for i in design.costs["items"]}
+    sites = ("LA1", "LA4", "LA6")
+    money = sum(amounts[k][s] for s in sites for k in ("training", "panel_meeting", "round"))
+    own_time = 3 * 10 * 1.0 * 31  # one Round a site, 10 trial attendees, an hour, £31
+    assert section["per_participant"]["randomised"] == pytest.approx(
+        (money * 10 / 80 + own_time) / 60
+    )
+    totals = section["totals"]
+    assert totals["participants_total"] == pytest.approx(money * 10 / 80 + own_time)
+    assert totals["participants_staff_time"] == pytest.approx(own_time)
+    # the bootstrap prices the same cost
+    ghq = section["cost_effectiveness"][0]
+    assert ghq["incremental_cost"] == pytest.approx(section["per_participant"]["randomised"])
+    # twice as many colleagues from outside the trial: 10 + 2 x 70 in the room
+    design, data, crowded = _schwartz(
+        rounds_per_site=1, attendees=10, headcount=150, round_ids=True
+    )
+    more, _ = costs_section(design, crowded, data, rng=np.random.default_rng(8), n_boot=200)
+
+    def hourly_range(section: dict) -> float:  # the staff-time cost per participant, £25-£40
+        row = next(r for r in section["sensitivity"] if r["parameter"] == "attendee_time")
+        return row["high"] - row["low"]
+
+    assert hourly_range(more) == pytest.approx(hourly_range(section))
+    assert hourly_range(section) == pytest.approx(3 * 10 * 1.0 * (40 - 25) / 60)
+    assert more["totals"]["participants_staff_time"] == pytest.approx(own_time)
+    assert more["totals"]["others_staff_time"] == pytest.approx(3 * 140 * 31)
+    assert more["totals"]["participants_direct"] == pytest.approx(money * 10 / 150)
+    assert more["per_participant"]["randomised"] < section["per_participant"]["randomised"]
+    # the Round's own cost is the same money over more heads
+    assert more["per_participant"]["per_round"] == section["per_participant"]["per_round"]
+    assert more["per_participant"]["per_attendee_per_round"] == pytest.approx(
+        section["per_participant"]["per_attendee_per_round"] * 80 / 150
+    )
+
+
+def test_interventions_without_sessions_are_costed_whole_to_their_participants():
+    """Letters have no head count: nothing is apportioned away (same as before the fix)."""
+    design = load_design(DESIGNS / "letters.yaml")
+    ids = [f"P{i:03d}" for i in range(8)]
+    data = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "arm": ["letter"] * 4 + ["control"] * 4,
+            "cluster": np.nan,
+            "organisation": "Dudley",
+            "took_up": [1] * 4 + [0] * 4,
+            "completed": [1] * 4 + [0] * 4,
+            "feeling_valued_endline": np.r_[np.full(4, 6.0), np.full(4, 5.5)],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "unit_id": ids[:4],
+            "event_type": "letter_sent",
+            "occurred_at": pd.Timestamp("2019-04-10"),
+            "quantity": np.nan,
+            "hours": np.nan,
+            "attendees": 30.0,  # a head count on events that are not sessions changes nothing
+            "contaminated": False,
+        }
+    )
+    section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
+    assert section["totals"]["participants_total"] == pytest.approx(section["totals"]["total"])
+    assert section["totals"]["others_staff_time"] == pytest.approx(0)
