@@ -1385,6 +1385,15 @@ def _costs_view(results: Mapping) -> dict | None:
             ("direct", "Direct costs"),
             ("staff_time", "Staff time"),
             ("total_discounted", "Total, discounted"),
+            # sessions open to others: what the trial's participants bear, and what they do not
+            (
+                "participants_total",
+                "Borne by the trial's participants (their share of each session's head count, and their own time)",
+            ),
+            (
+                "others_staff_time",
+                "Staff time of attendees outside the trial (a cost to the employer, not per participant)",
+            ),
         )
         if totals.get(key) is not None
     ]
@@ -1396,6 +1405,11 @@ def _costs_view(results: Mapping) -> dict | None:
         ("per_cluster", "Per cluster"),
         ("per_round", "Per Round (direct running costs, excluding training)"),
         ("per_attendee_per_round", "Per attendee per Round"),
+        ("per_round_including_staff_time", "Per Round, with every attendee's staff time"),
+        (
+            "per_attendee_per_round_including_staff_time",
+            "Per attendee per Round, with their staff time",
+        ),
     )
     per_rows = [
         {
