@@ -210,13 +210,14 @@ def sap_flow(
     logger = get_run_logger()
     trial = load_design_task(design)
     require_current_design(trial, stage="register its analysis plan")
-    stored = check_registration(trial, late, reason)
     store = Store()
     plan = build_sap(trial, n=n if n is not None else _sample_size(store, trial), icc=icc)
     digest = sap_hash(plan)
     previous, _ = registered_sap(store, trial.id)
+    # this very plan registered before: its files are written again, nothing is registered
     new = previous is None or previous.get("sap_hash") != digest
     if new:
+        stored = check_registration(trial, late, reason)
         registration = {
             "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat("T", "seconds"),
             "sap_hash": digest,

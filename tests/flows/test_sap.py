@@ -147,3 +147,15 @@ def test_an_amendment_after_registration_is_a_deviation(tmp_path):
         "Randomisation inference used 10 draws"
         in sap_status(amended, ri_draws=10)["deviations"][-1]
     )
+
+
+def test_after_outcome_data_the_registered_plan_can_be_written_again_but_not_changed(tmp_path):
+    design = _randomised(tmp_path)
+    first = sap_flow("letters", pdf=False)
+    _store_outcomes(design, "endline")
+    Path(first["files"]["html"]).unlink()
+    again = sap_flow("letters", pdf=False)  # the same plan: files back, no new registration
+    assert again["new"] is False and Path(again["files"]["html"]).is_file()
+    with pytest.raises(SapRefusedError, match="3 outcome value"):
+        sap_flow("letters", n=999, pdf=False)  # a different plan is a new registration: refused
+    assert len(_registrations("letters")) == 1
