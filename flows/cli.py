@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 EXIT_REJECTED = 1  # the input (design, file, value) was refused; the message says what to fix
 EXIT_USAGE = 2  # unknown command or option, missing argument (typer's own code)
 EXIT_INTERNAL = 3  # an unexpected error: not the input's fault; the traceback is in the log
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C outside a command; inside one, typer prints "Aborted!" (exit 1)
 
 #: Commands that run no Prefect flow: they skip Prefect's set-up entirely.
 LIGHT_COMMANDS = frozenset({"validate", "power", "schema", "status", "server", "audit"})
@@ -41,8 +41,7 @@ app = typer.Typer(
     help="trialflow: run and evaluate randomised trials of staff-wellbeing interventions.\n\n"
     "Exit codes: 0 done; 1 the input was refused (a design, file or value; the error line "
     "says what to fix and nothing was stored); 2 usage error (unknown command or option); "
-    "3 internal error (the traceback is in <TRIALFLOW_HOME>/logs/trialflow.log); "
-    "130 interrupted.\n\n"
+    "3 internal error (the traceback is in <TRIALFLOW_HOME>/logs/trialflow.log).\n\n"
     "Flow commands write Prefect's log to <TRIALFLOW_HOME>/logs/trialflow.log (--verbose also "
     "shows it) and use the server of `trialflow server start` when one runs, else a temporary one.",
     no_args_is_help=True,

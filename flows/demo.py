@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task
 from flows.letters import letters_flow
-from flows.pipeline import default_drop, pipeline_flow
+from flows.pipeline import STAGES, default_drop, pipeline_flow
 from flows.report import report_flow
 from flows.safe_io import write_csv
 from flows.store import Store
@@ -136,7 +136,9 @@ def run_trial(name: str, pdf: bool = True) -> dict:
         timed("letters", letters_flow, name, str(files["feedback"]), day)
     stages(pipeline_flow(name, str(drop), ["deliveries"]))
     timed("simulate", simulate_outcome_files, design, drop)
-    reports = stages(pipeline_flow(name, str(drop), pdf=pdf))["report"]
+    # randomise and deliveries ran just above; the rest of the pipeline, in order
+    rest = [stage for stage in STAGES if stage not in ("randomise", "deliveries")]
+    reports = stages(pipeline_flow(name, str(drop), rest, pdf=pdf))["report"]
     return {"summary": summary_row(design), "reports": reports, "seconds": seconds}
 
 
