@@ -15,13 +15,19 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.dataset import foreign_dataset
+from analysis.exploratory import (
+    check_label,
+    exploratory_changes,
+    exploratory_design,
+    mark_exploratory,
+)
 from analysis.instruments import WRQOL_SCORING
 from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
 from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.export import load_analysis_dataset
 from flows.integrity import require_current_design
 from flows.progress import progress_callback
-from flows.safe_io import write_text
+from flows.safe_io import inside, write_text
 from flows.sources import read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store, audit_log, delivery_events, quarantine
@@ -136,12 +142,21 @@ def analyse_task(
     )
 
 
+def exploratory_folder(folder: Path, label: str) -> Path:
+    """Where an exploratory analysis goes: ``<folder>/exploratory/<label>/``, never ``<folder>``."""
+    return inside(folder, f"exploratory/{check_label(label)}")
+
+
 @task(name="write results", cache_policy=NO_CACHE, **IO_RETRIES)
-def write_results(design: TrialDesign, results: dict, out: str | None) -> Path:
+def write_results(
+    design: TrialDesign, results: dict, out: str | None, label: str | None = None
+) -> Path:
     import jsonschema
 
     jsonschema.validate(results, json.loads(SCHEMA_PATH.read_text()))
     folder = Path(out) if out else results_path(design.id).parent
+    if label is not None:  # exploratory: its own folder, so the pre-specified file is never touched
+        folder = exploratory_folder(folder, label)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
     write_text(path, dump_results(results))
@@ -157,24 +172,76 @@ def write_results(design: TrialDesign, results: dict, out: str | None) -> Path:
     return path
 
 
+def _check_covariates(frame: pd.DataFrame, design: TrialDesign, covariates: list[str]) -> None:
+    """Exploratory covariates are baseline columns of the dataset, not the arm or an outcome."""
+    missing = [c for c in covariates if c not in frame]
+    if missing:
+        raise ValueError(
+            f"'--covariates' names {', '.join(repr(c) for c in missing)}, not a column of "
+            f"{design.id}'s analysis dataset. Choose from: {', '.join(map(str, frame.columns))}. "
+            f"Got {', '.join(covariates)} instead."
+        )
+    outcomes = {f"{o.name}_endline" for o in design.outcomes}
+    banned = [c for c in covariates if c in {"arm", "participant_id"} | outcomes]
+    if banned:
+        raise ValueError(
+            f"'--covariates' cannot adjust for {', '.join(repr(c) for c in banned)}: the arm, "
+            "the participant id and endline outcomes are not baseline covariates. "
+            f"Got {', '.join(covariates)} instead."
+        )
+
+
 @flow(name="analyse", log_prints=True, **STAGE_HOOKS)
 def analyse_flow(
-    design: str, data: str | None = None, out: str | None = None, ri_draws: int | None = None
+    design: str,
+    data: str | None = None,
+    out: str | None = None,
+    ri_draws: int | None = None,
+    covariates: list[str] | None = None,
+    se_type: str | None = None,
+    label: str | None = None,
 ) -> dict:
-    """Analyse a trial from the store (or an analysis dataset file) into results.json."""
+    """Analyse a trial from the store (or an analysis dataset file) into results.json.
+
+    ``covariates`` and ``se_type`` replace the design's analysis options for an
+    exploratory reanalysis, which needs a ``label``: it is written to
+    ``exploratory/<label>/results.json`` beside the pre-specified file, marked
+    ``analysis_status: exploratory`` (see :mod:`analysis.exploratory`).
+    """
     if ri_draws is not None and not 0 <= ri_draws <= MAX_RI_DRAWS:
         # before any data is read: the analysis would refuse it only after loading
         raise ValueError(
             f"'--ri-draws' must be between 0 and {MAX_RI_DRAWS}. Got {ri_draws} instead."
         )
+    if label is None and (covariates is not None or se_type is not None):
+        given = " and ".join(
+            o for o, v in (("--covariates", covariates), ("--se-type", se_type)) if v is not None
+        )
+        raise ValueError(
+            f"{given} change the pre-specified analysis, so they need '--label NAME': the "
+            "results then go to exploratory/NAME/results.json, marked exploratory, and the "
+            f"pre-specified results.json is never overwritten. Got {given} without a label."
+        )
+    if label is not None:
+        check_label(label)
     logger = get_run_logger()
     trial = load_design_task(design)
     require_current_design(trial, stage="analyse")
+    changes = (
+        exploratory_changes(trial, covariates=covariates, se_type=se_type)
+        if label is not None
+        else None
+    )
     frame, events, extras = load_data(trial, data)
+    if changes and "covariates" in changes:
+        _check_covariates(frame, trial, changes["covariates"]["exploratory"])
     if not data:  # a dataset file brings its own scores; the store's were scored here
         extras["placeholder_scoring"] = placeholder_scoring(trial, design)
-    results = analyse_task(frame, trial, events, extras, ri_draws)
-    path = write_results(trial, results, out)
+    analysed = exploratory_design(trial, changes) if changes else trial
+    results = analyse_task(frame, analysed, events, extras, ri_draws)
+    if changes:
+        results = mark_exploratory(results, trial, label=label, changes=changes)
+    path = write_results(trial, results, out, label)
     primary = next((o for o in results["outcomes"] if o["primary"]), None)
     if primary:
         itt = primary["estimates"][0]
@@ -182,6 +249,9 @@ def analyse_flow(
             f"{trial.title}: ITT on {primary['label']} = {itt['estimate']:.2f} "
             f"(95% CI {itt['ci_low']:.2f} to {itt['ci_high']:.2f}; p = {itt['p_value']:.3f}; RI p = {itt.get('ri_p_value')})."
         )
-        create_markdown_artifact(key=f"{trial.id.replace('_', '-')}-primary-result", markdown=line)
+        key = f"{trial.id}-primary-result" if label is None else f"{trial.id}-exploratory-{label}"
+        if label is not None:  # never in the pre-specified result's artifact
+            line = f"EXPLORATORY analysis '{label}' (not pre-specified). {line}"
+        create_markdown_artifact(key=key.replace("_", "-"), markdown=line)
         logger.info(line)
     return {"results": str(path)}

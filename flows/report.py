@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from analysis.results import SCHEMA_PATH
 from flows import settings
+from flows.analyse import exploratory_folder
 from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, resolve_design_path
 from flows.integrity import require_results_design
@@ -94,6 +95,32 @@ def find_results(root: Path, trial_ids: list[str] | None = None) -> dict[str, Pa
     order = {t: i for i, t in enumerate(_PORTFOLIO_ORDER)}
     paths.sort(key=lambda p: (order.get(p.parent.parent.name, len(order)), p.parent.parent.name))
     return {p.parent.parent.name: p for p in paths}
+
+
+def _exploratory_results(
+    root: Path, wanted: list[str] | None, label: str, portfolio: bool
+) -> dict[str, Path]:
+    """The one exploratory results.json named by trial and label, checked to be exploratory."""
+    if not wanted or portfolio:
+        raise ValueError(
+            f"'--label' reports one trial's exploratory analysis: name the trial, without "
+            f"--portfolio. Got --label {label!r} "
+            + ("with --portfolio." if portfolio else "without a trial.")
+        )
+    trial = wanted[0]
+    path = exploratory_folder(root / trial / "analysis", label) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No exploratory results '{label}' for '{trial}': expected {path}. Run "
+            f"`trialflow analyse {trial} --label {label} --covariates ... --se-type ...` first."
+        )
+    status = json.loads(path.read_text(encoding="utf-8")).get("analysis_status")
+    if status != "exploratory":
+        raise ValueError(
+            f"The results file '{path}' is not marked 'analysis_status: exploratory', so it "
+            f"is not reported as exploratory analysis '{label}'. Got {status!r} instead."
+        )
+    return {trial: path}
 
 
 @task(name="read results", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -188,6 +215,7 @@ def report_flow(
     out_dir: str | None = None,
     pdf: bool = True,
     trial_reports: bool = True,
+    label: str | None = None,
 ) -> dict:
     """Render trial reports (and the portfolio) from results.json files.
 
@@ -207,6 +235,10 @@ def report_flow(
         Write a PDF beside each HTML file.
     trial_reports : bool
         False writes only the portfolio (the trials' own reports are current).
+    label : str, optional
+        Report the trial's exploratory analysis of that name
+        (``<trial>/analysis/exploratory/<label>/results.json``) into
+        ``<out>/exploratory/<label>/``, marked exploratory on every page.
 
     Returns
     -------
@@ -218,7 +250,11 @@ def report_flow(
     root = results_root(results_dir)
     folder = reports_dir(out_dir)
     wanted = [_trial_id(design)] if design else None
-    results = load_results(find_results(root, wanted))
+    if label is not None:
+        results = load_results(_exploratory_results(root, wanted, label, portfolio))
+        folder = exploratory_folder(folder, label)
+    else:
+        results = load_results(find_results(root, wanted))
     if portfolio and design:
         # the portfolio covers every trial, not just the one asked for
         everything = load_results(find_results(root))
@@ -237,7 +273,11 @@ def report_flow(
             None,
             trial,
             "report-written",
-            {"html": Path(written["html"]).name, "pdf": "pdf" in written},
+            {
+                "html": Path(written["html"]).name,
+                "pdf": "pdf" in written,
+                **({"exploratory": label} if label else {}),
+            },
             file_hash=file_sha256(written["html"]),
             design_hash=design_hash,
             once=True,
@@ -245,8 +285,12 @@ def report_flow(
         reports[trial] = written
         on_progress(len(reports), total)
         headlines[trial] = " ".join(headline_sentences(normalise_results(document)))
+        if label:  # the headline is the exploratory model's, and must say so wherever it goes
+            headlines[trial] = (
+                f"EXPLORATORY analysis '{label}', not pre-specified: {headlines[trial]}"
+            )
         create_markdown_artifact(
-            key=_artifact_key(trial, "report-headline"),
+            key=_artifact_key(trial, f"exploratory-{label}" if label else "report-headline"),
             markdown=f"## {document['trial']['title']}\n\n{headlines[trial]}\n\n"
             + report_links(written),
             description=f"Headline of the {trial} report",

@@ -1621,6 +1621,10 @@ def trial_view(results: Mapping) -> dict:
         "costs": _costs_view(results),
         "methods": _methods_view(results, sup),
         "sap": sap_view(results),
+        # an exploratory reanalysis (analyse --label): banner, page margins and methods say so
+        "exploratory": results.get("exploratory")
+        if results.get("analysis_status") == "exploratory"
+        else None,
         "suppressed": sup.any,
         "footnote": DISCLOSURE_FOOTNOTE,
         "mark": SUPPRESSED_MARK,
