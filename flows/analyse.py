@@ -44,11 +44,22 @@ def results_path(trial_id: str) -> Path:
 
 
 def load_cost_events(store: Store, trial_id: str) -> pd.DataFrame:
-    """The delivery events with the fields costs are driven by."""
+    """The delivery events with the fields costs are driven by.
+
+    ``round_id`` ties a Round's panel meeting, steering group and attendances to
+    it, so each Round's cost is shared over its own head count.
+    """
     c = delivery_events.c
     events = store.read(
         sa.select(
-            c.unit_id, c.event_type, c.occurred_at, c.quantity, c.hours, c.attendees, c.contaminated
+            c.unit_id,
+            c.event_type,
+            c.occurred_at,
+            c.quantity,
+            c.hours,
+            c.attendees,
+            c.round_id,
+            c.contaminated,
         ).where(c.trial_id == trial_id)
     )
     events["occurred_at"] = pd.to_datetime(events["occurred_at"])
