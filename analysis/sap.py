@@ -334,6 +334,8 @@ def sap_adherence(
     ri_draws: int | None = None,
     data_source: str = "store",
     earlier_registrations: int = 0,
+    exploratory_label: str | None = None,
+    exploratory_changes: Mapping[str, Mapping] | None = None,
 ) -> dict:
     """Whether the analysis followed the registered plan, with every deviation.
 
@@ -354,6 +356,9 @@ def sap_adherence(
         ``"store"``, or the name of a dataset file analysed instead.
     earlier_registrations : int
         Registrations before the latest one (a late one replacing them is a deviation).
+    exploratory_label, exploratory_changes
+        An exploratory reanalysis (``trialflow analyse --label``) and what it
+        changes, ``{option: {"prespecified": .., "exploratory": ..}}``: a deviation.
 
     Returns
     -------
@@ -407,6 +412,15 @@ def sap_adherence(
         deviations.append(
             f"Randomisation inference used {ri_draws} draws (--ri-draws), not the {planned} the "
             "plan pre-specified."
+        )
+    if exploratory_label is not None:
+        changed = "; ".join(
+            f"{option} {change.get('exploratory')!r} instead of {change.get('prespecified')!r}"
+            for option, change in (exploratory_changes or {}).items()
+        )
+        deviations.append(
+            f"An exploratory analysis ('{exploratory_label}'), not the pre-specified one"
+            + (f": {changed}." if changed else ".")
         )
     if data_source != "store":
         deviations.append(

@@ -95,6 +95,8 @@ def sap_status(
     ri_draws: int | None = None,
     data_source: str = "store",
     store: Store | None = None,
+    exploratory_label: str | None = None,
+    exploratory_changes: dict | None = None,
 ) -> dict:
     """results.json's ``sap`` field: the registered plan (if any) against the analysis that runs.
 
@@ -109,6 +111,8 @@ def sap_status(
         ri_draws=ri_draws,
         data_source=data_source,
         earlier_registrations=earlier,
+        exploratory_label=exploratory_label,
+        exploratory_changes=exploratory_changes,
     )
 
 
@@ -269,6 +273,18 @@ def sap_flow(
 
 
 @task(name="compare with the registered plan", cache_policy=NO_CACHE, **IO_RETRIES)
-def sap_status_task(design: TrialDesign, ri_draws: int | None, data_source: str) -> dict:
-    """:func:`sap_status` as a task of the analysis flow."""
-    return sap_status(design, ri_draws=ri_draws, data_source=data_source)
+def sap_status_task(
+    design: TrialDesign,
+    ri_draws: int | None,
+    data_source: str,
+    label: str | None = None,
+    changes: dict | None = None,
+) -> dict:
+    """:func:`sap_status` as a task of the analysis flow (``label``: an exploratory reanalysis)."""
+    return sap_status(
+        design,
+        ri_draws=ri_draws,
+        data_source=data_source,
+        exploratory_label=label,
+        exploratory_changes=changes,
+    )

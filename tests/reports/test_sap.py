@@ -208,3 +208,18 @@ def test_the_trial_report_says_whether_the_plan_was_followed(results):
     older = copy.deepcopy(followed)
     del older["sap"]
     assert "do not say whether a statistical analysis plan was registered" in render_trial(older)
+
+
+def test_an_exploratory_reanalysis_is_a_deviation():
+    design = _design("letters")
+    status = sap_adherence(
+        _registration(design),
+        design=design,
+        exploratory_label="hc3_team",
+        exploratory_changes={"se_type": {"prespecified": None, "exploratory": "HC3"}},
+    )
+    assert status["followed"] is False
+    assert status["deviations"] == [
+        "An exploratory analysis ('hc3_team'), not the pre-specified one: se_type 'HC3' "
+        "instead of None."
+    ]
