@@ -248,6 +248,11 @@ def analyse_flow(
         _check_covariates(frame, trial, changes["covariates"]["exploratory"])
     if not data:  # a dataset file brings its own scores; the store's were scored here
         extras["placeholder_scoring"] = placeholder_scoring(trial, design)
+    from flows.sap import sap_status_task  # issue 16.2: the registered plan against this analysis
+
+    extras["sap"] = sap_status_task(
+        trial, ri_draws, Path(data).name if data else "store", label, changes
+    )
     analysed = exploratory_design(trial, changes) if changes else trial
     results = analyse_task(frame, analysed, events, extras, ri_draws)
     if changes:
