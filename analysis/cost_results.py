@@ -127,6 +127,21 @@ def _session_events(design: TrialDesign, arm: str) -> tuple[str, str] | None:
     return None
 
 
+def _short_head_counts(events: pd.DataFrame, sessions: tuple[str, str]) -> tuple[int, int]:
+    """(sessions whose head count is below the participants logged at them, sessions with both)."""
+    if "round_id" not in events:
+        return 0, 0
+    held = events[(events["event_type"] == sessions[0]) & events["round_id"].notna()]
+    held = held[held["attendees"].notna()]
+    logged = events[(events["event_type"] == sessions[1]) & events["round_id"].notna()]
+    per = logged.groupby([logged["site"].astype(str), logged["round_id"].astype(str)])[
+        "unit_id"
+    ].nunique()
+    keys = pd.MultiIndex.from_arrays([held["site"].astype(str), held["round_id"].astype(str)])
+    there = per.reindex(keys).fillna(0).to_numpy(float)
+    return int((there > held["attendees"].to_numpy(float)).sum()), len(held)
+
+
 def _participant_costs(
     events: pd.DataFrame, data: pd.DataFrame, design: TrialDesign, model, start
 ) -> pd.Series:  # noqa: ANN001
@@ -328,6 +343,14 @@ def costs_section(
         warnings.append("No delivery events for the intervention arm: costs are not estimated.")
         return None, warnings
     sessions = _session_events(design, active[0])
+    if sessions is not None:
+        short, counted = _short_head_counts(costed, sessions)
+        if short:
+            warnings.append(
+                f"{short} of {counted} '{sessions[0]}' events have a head count below the trial "
+                f"participants logged at them ('{sessions[1]}'): the room is taken as those "
+                "logged, so they bear the whole of its cost."
+            )
     costed = costed.assign(
         **{
             _SHARE: 1.0

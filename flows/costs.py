@@ -36,13 +36,24 @@ def costs_markdown(title: str, costs: dict) -> str:
         "randomised": "per participant randomised to the intervention",
         "took_up": "per participant who took it up",
         "completed": "per completer",
-        "per_round": "per Round (running costs)",
+        "per_round": "per Round (direct running costs)",
         "per_attendee_per_round": "per attendee per Round",
+        "per_round_including_staff_time": "per Round, with every attendee's staff time",
+        "per_attendee_per_round_including_staff_time": "per attendee per Round, with their staff time",
     }
+    totals = costs["totals"]
+    # sessions open to others: the trial's participants bear only their share of the head count
+    borne = (
+        f" (the trial's participants bear {_money(totals['participants_total'])}: their share "
+        f"of each session's head count and their own time)"
+        if totals.get("participants_total") is not None
+        and abs(totals["participants_total"] - totals["total"]) > 0.005
+        else ""
+    )
     lines = [
         f"## Costs: {title}",
         "",
-        f"Total {_money(costs['totals']['total'])} ({costs.get('currency_year')} prices); "
+        f"Total {_money(totals['total'])} ({costs.get('currency_year')} prices){borne}; "
         f"EEF cost band **{costs.get('eef_band')}**.",
         "",
         "| figure | undiscounted | discounted |",

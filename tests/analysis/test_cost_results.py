@@ -408,3 +408,27 @@ def test_interventions_without_sessions_are_costed_whole_to_their_participants()
     section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
     assert section["totals"]["participants_total"] == pytest.approx(section["totals"]["total"])
     assert section["totals"]["others_staff_time"] == pytest.approx(0)
+
+
+def test_a_head_count_below_the_trial_attendees_logged_is_said_and_raised_to_them():
+    design, data, events = _schwartz(rounds_per_site=1, attendees=10, headcount=80, round_ids=True)
+    first = events.index[events["event_type"] == "round_held"][0]
+    events.loc[first, "attendees"] = 6  # fewer in the room than the 10 logged at it
+    section, warnings = costs_section(
+        design, events, data, rng=np.random.default_rng(8), n_boot=200
+    )
+    assert (
+        "1 of 3 'round_held' events have a head count below the trial participants logged at "
+        "them ('attended'): the room is taken as those logged, so they bear the whole of its cost."
+        in warnings
+    )
+    amounts = {i["name"]: i["amount"] for i in design.costs["items"]}
+    site = events.loc[first, "unit_id"]
+    whole = sum(amounts[k][site] for k in ("training", "panel_meeting", "round"))
+    rest = sum(
+        amounts[k][s]
+        for s in ("LA1", "LA4", "LA6")
+        if s != site
+        for k in ("training", "panel_meeting", "round")
+    )
+    assert section["totals"]["participants_direct"] == pytest.approx(whole + rest * 10 / 80)
