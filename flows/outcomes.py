@@ -75,7 +75,7 @@ from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, outcome_values, participants
 from reports.templating import html_environment
 from trial_designs.design import TrialDesign
-from trial_designs.scale_files import declared_instrument, read_wrqol_scoring
+from trial_designs.scale_files import read_wrqol_scoring, survey_instrument
 
 __all__ = [
     "CONFLICT_RULE",
@@ -180,7 +180,7 @@ def survey_instruments(design: TrialDesign) -> list[InstrumentSpec]:
                 label=outcome.label,
             )
         else:
-            specs.setdefault(outcome.instrument, declared_instrument(outcome.instrument))
+            specs.setdefault(outcome.instrument, survey_instrument(outcome.instrument))
     return list(specs.values())
 
 

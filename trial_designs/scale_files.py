@@ -8,16 +8,19 @@ and the free instruments added as files only: the Copenhagen Burnout
 Inventory's work-related scale (``cbi_work``) and the General Self-Efficacy
 scale (``gse``).
 
-A design names a packaged scale as an outcome's ``instrument``.  The four
-instruments :data:`analysis.instruments.INSTRUMENTS` already scores keep
-that scorer (their files score identically: tests/analysis/test_scales.py);
-any other packaged scale is scored from its file.  WRQoL's licensed map is
-dropped in without code as a scale file the design names under
+A design names a packaged scale as an outcome's ``instrument``.  The survey
+ingest scores every instrument from its file (:func:`survey_instrument`):
+SWEMWBS, GHQ-12 and ONS4 from theirs, which score exactly as the built-in
+scorers of :mod:`analysis.instruments` (tests/analysis/test_scales.py), CBI
+and GSE from theirs only; WRQoL with the map in the file the design names.
+A licensee drops the official WRQoL map in without code: a copy of
+``wrqol.yaml`` with the map and ``placeholder: false``, named by the design's
 ``survey.options.wrqol_scoring`` (see the header of ``wrqol.yaml``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
@@ -38,6 +41,7 @@ __all__ = [
     "known_instruments",
     "load_scale_file",
     "read_wrqol_scoring",
+    "survey_instrument",
     "packaged_scales",
 ]
 
@@ -112,3 +116,17 @@ def declared_instrument(name: str) -> InstrumentSpec:
         f"The instrument '{name}' is not known. Choose one of: "
         f"{', '.join(known_instruments())}. Got '{name}' instead."
     )
+
+
+def survey_instrument(name: str) -> InstrumentSpec:
+    """The spec the survey ingest scores ``name`` with: from its scale file where it has one.
+
+    SWEMWBS, GHQ-12 and ONS4 keep their built-in description (labels, rule
+    names: the data dictionary reads as before) but are scored from their
+    packaged files, which score exactly as the built-in scorers.  WRQoL keeps
+    the built-in scorer with the map the design names (its licensee's file).
+    """
+    spec = declared_instrument(name)
+    if spec.scale is None and name != "wrqol" and name in packaged_scales():
+        spec = dataclasses.replace(spec, scale=packaged_scales()[name])
+    return spec

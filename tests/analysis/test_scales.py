@@ -265,3 +265,15 @@ def test_the_item_wording_is_kept_for_every_cbi_item():
     scale = packaged_scales()["cbi_work"]
     assert [i.reverse for i in scale.items] == [False] * 6 + [True]
     assert re.search("energy for family and friends", scale.items[6].label)
+
+
+def test_the_survey_ingest_scores_the_built_in_instruments_from_their_files():
+    from trial_designs.scale_files import survey_instrument
+
+    for name in ("swemwbs", "ghq12", "ons4"):
+        spec = survey_instrument(name)
+        # the description (and so the data dictionary) is the built-in one; the scoring is the file's
+        assert spec == INSTRUMENTS[name] and spec.to_dict() == INSTRUMENTS[name].to_dict()
+        assert spec.scale is packaged_scales()[name]
+    assert survey_instrument("wrqol").scale is None  # scored with the map the design names
+    assert survey_instrument("cbi_work").scale is packaged_scales()["cbi_work"]
