@@ -232,6 +232,16 @@ def build_sap(
         time or place: the same design and inputs give the same plan, byte for
         byte, so its :func:`sap_hash` can be registered and checked.
     """
+    # the inputs given are checked here, not left to a "not computed" note in the plan
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(
+            f"The sample size 'n' for the MDES must be a positive whole number of individuals. "
+            f"Got {n!r} instead."
+        )
+    if icc is not None and not 0 <= icc < 1:
+        raise ValueError(
+            f"The 'icc' for the MDES must be at least 0 and below 1. Got {icc!r} instead."
+        )
     se_type, clustered_by = _se_type(design)
     draws = design.analysis.ri_draws
     methods = _methods(design, se_type, draws, clustered_by)

@@ -223,3 +223,24 @@ def test_an_exploratory_reanalysis_is_a_deviation():
         "An exploratory analysis ('hc3_team'), not the pre-specified one: se_type 'HC3' "
         "instead of None."
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"n": 0},
+            r"^The sample size 'n' for the MDES must be a positive whole number of "
+            r"individuals\. Got 0 instead\.$",
+        ),
+        ({"n": 12.5}, r"whole number of individuals\. Got 12\.5 instead\.$"),
+        (
+            {"icc": 1.5},
+            r"^The 'icc' for the MDES must be at least 0 and below 1\. Got 1\.5 instead\.$",
+        ),
+        ({"icc": -0.1}, r"Got -0\.1 instead\.$"),
+    ],
+)
+def test_impossible_mdes_inputs_are_refused(given, message):
+    with pytest.raises(ValueError, match=message):
+        build_sap(_design("coffee"), **{"n": 100, **given})
