@@ -397,7 +397,7 @@ def sap_adherence(
     registered = registration.get("section_hashes") or {}
     for name, title in ANALYSIS_SECTIONS.items():
         if name in registered and registered[name] != current[name]:
-            deviations.append(f"The {title} differ(s) from the registered plan.")
+            deviations.append(f"The plan's {title} section is not the one registered.")
     amended = False
     cutoff = dt.datetime.fromisoformat(registered_at).replace(tzinfo=None)
     for amendment in sorted(amendments, key=lambda a: str(a["at"])):

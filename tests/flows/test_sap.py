@@ -139,7 +139,7 @@ def test_an_amendment_after_registration_is_a_deviation(tmp_path):
     amend_design(amended, reason="adjust for team after all")
     status = sap_status(amended)
     assert status["followed"] is False
-    assert status["deviations"][0] == "The model differ(s) from the registered plan."
+    assert status["deviations"][0] == "The plan's model section is not the one registered."
     assert status["deviations"][1].startswith("Design amended on ")
     assert "(reason: adjust for team after all): analysis.covariates" in status["deviations"][1]
     # an analysis with other RI draws than planned is a deviation too

@@ -152,7 +152,7 @@ def test_every_deviation_is_listed():
     )
     assert status["followed"] is False
     assert status["deviations"] == [
-        "The model differ(s) from the registered plan.",
+        "The plan's model section is not the one registered.",
         "Design amended on 01 Dec 2026 after the plan was registered (reason: adjust for team): "
         "analysis.covariates: [] -> ['team'].",
         "Randomisation inference used 100 draws (--ri-draws), not the 2000 the plan pre-specified.",
