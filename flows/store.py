@@ -334,6 +334,12 @@ class Store:
         """
         dialect = self.engine.dialect.name
         with self.engine.begin() as conn:
+            if dialect == "postgresql":
+                # Two stores opening at once both replaced the function and failed with "tuple
+                # concurrently updated": take turns (SQLite: BEGIN IMMEDIATE already does).
+                from flows.migrations import lock_schema
+
+                lock_schema(conn)
             missing = [t for t in _APPEND_ONLY if t in existed and not self._guarded(conn, t)]
             for table in _APPEND_ONLY:
                 if dialect == "sqlite":
@@ -343,7 +349,9 @@ class Store:
                             f"BEFORE {action} ON {table} BEGIN "
                             f"SELECT RAISE(ABORT, '{table} is append-only'); END"
                         )
-                elif dialect == "postgresql":
+                elif dialect == "postgresql" and not self._guarded(conn, table):
+                    # Only when missing: DROP TRIGGER takes an exclusive lock on the table, so
+                    # every open waited behind any enrolment writing to it.
                     # text(), not exec_driver_sql: the driver would read RAISE's '%' as a
                     # placeholder (psycopg: "incomplete placeholder"); text() escapes it.
                     conn.execute(
@@ -353,7 +361,6 @@ class Store:
                             "END $$ LANGUAGE plpgsql"
                         )
                     )
-                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
                     conn.exec_driver_sql(
                         f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                         "FOR EACH ROW EXECUTE FUNCTION trialflow_append_only()"
@@ -402,7 +409,10 @@ class Store:
     def read(self, query: sa.Select) -> pd.DataFrame:
         """Run a read query into a DataFrame."""
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(query).mappings().all())
+            result = conn.execute(query)
+            # no rows still gives the query's columns: `analyse` of a trial without a
+            # delivery log read events["occurred_at"] of a column-less frame (KeyError)
+            return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
 
     # -- trials and allocations ---------------------------------------------------
     def trial(self, trial_id: str) -> dict | None:

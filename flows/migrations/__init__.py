@@ -32,7 +32,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-__all__ = ["StoreTooNewError", "head_revision", "store_revision", "upgrade_store"]
+__all__ = [
+    "StoreTooNewError",
+    "head_revision",
+    "lock_schema",
+    "store_revision",
+    "upgrade_store",
+]
 
 _HERE = Path(__file__).resolve().parent
 #: Any 64-bit number, the same in every trialflow: serialises concurrent upgrades on PostgreSQL.
@@ -64,6 +70,15 @@ def head_revision() -> str:
 def store_revision(connection: sa.Connection) -> str | None:
     """The store's revision, or None for an empty store or one from before migrations."""
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def lock_schema(connection: sa.Connection) -> None:
+    """On PostgreSQL, wait for and hold (until commit) the lock that serialises schema changes.
+
+    SQLite needs none: the store's transactions begin with ``BEGIN IMMEDIATE``.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
 
 
 def _check_known(revision: str | None, url: sa.URL) -> None:
@@ -100,8 +115,7 @@ def upgrade_store(engine: sa.Engine) -> bool:
     _check_known(current, engine.url)
     with engine.begin() as conn:
         # SQLite: the store's engine began with BEGIN IMMEDIATE, so this holds the write lock.
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+        lock_schema(conn)
         current = store_revision(conn)  # again, under the lock: another process may have run
         _check_known(current, engine.url)
         if current == head:
