@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint format serve deployments clean postgres
+.PHONY: install demo test bench lint format serve deployments clean postgres r-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/trialflow demo
 
-test: $(STAMP) postgres
+test: $(STAMP) postgres r-deps
 	$(BIN)/python -m pytest -q
 
 # The store tests run on SQLite and on a real PostgreSQL server, which tests/flows/conftest.py
@@ -32,6 +32,19 @@ postgres:
 	  echo "Installing PostgreSQL (Debian's postgresql) for the store tests"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
+
+# The export test runs the generated primary_analysis.R (estimatr's lm_robust/iv_robust) and
+# reads the .dta back with haven. Debian's R packages, installed here where R or one of them
+# is missing (the check loads each). Needs root or sudo, like postgres.
+R_DEBS := r-base-core r-cran-estimatr r-cran-clubsandwich r-cran-aer r-cran-haven
+R_LIBRARIES := estimatr clubSandwich AER haven
+r-deps:
+	@if ! Rscript -e 'for (p in commandArgs(TRUE)) suppressMessages(library(p, character.only = TRUE))' \
+	    $(R_LIBRARIES) > /dev/null 2>&1; then \
+	  echo "Installing R and estimatr, clubSandwich, AER, haven (Debian) for the export test"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(R_DEBS); \
 	fi
 
 bench: $(STAMP)
