@@ -448,10 +448,14 @@ def outcomes_ingest(
 def export(
     design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
     out: Path = typer.Option(
-        ..., "--out", help="Folder for the analysis dataset and data dictionary."
+        ...,
+        "--out",
+        help="Folder for the analysis dataset, data dictionary and R/Stata scripts.",
     ),
 ) -> None:
-    """Write the analysis dataset (CSV + Parquet) and its data dictionary."""
+    """Write the analysis dataset (CSV, Parquet, labelled Stata .dta), its data dictionary
+    (with the pre-specified model as a formula) and primary_analysis.R / .do, which refit
+    the primary ITT and CACE (R with estimatr reproduces results.json)."""
     from flows.export import export_flow
 
     try:
