@@ -15,6 +15,9 @@ from trial_designs.randomise import randomise, sequence_slot
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
+# Every test but the first runs on SQLite and on PostgreSQL (tests/flows/conftest.py).
+on_both = pytest.mark.usefixtures("store_backend")
+
 
 def _randomised(name: str = "letters") -> tuple[Store, object, pd.DataFrame]:
     design = load_design(DESIGNS / f"{name}.yaml")
@@ -31,6 +34,7 @@ def test_store_defaults_to_sqlite_in_wal_mode_under_trialflow_home(_isolated_hom
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+@on_both
 def test_randomising_twice_is_refused_and_force_is_logged():
     store, design, roster = _randomised()
     before = store.allocations("letters")
@@ -59,6 +63,7 @@ def test_randomising_twice_is_refused_and_force_is_logged():
     assert len(forced) == 1 and "wrong roster uploaded" in forced["details_json"].iloc[0]
 
 
+@on_both
 def test_allocations_and_audit_are_append_only():
     store, _design, _roster = _randomised()
     for statement in (
@@ -74,6 +79,7 @@ def test_allocations_and_audit_are_append_only():
     assert len(store.allocations("letters")) == 391
 
 
+@on_both
 def test_unique_unit_constraint_blocks_a_double_allocation():
     store, design, _roster = _randomised()
     row = store.allocations("letters").iloc[0].to_dict()
@@ -84,6 +90,7 @@ def test_unique_unit_constraint_blocks_a_double_allocation():
         conn.execute(sa.table("allocations", *[sa.column(c) for c in row]).insert().values(**row))
 
 
+@on_both
 def test_audit_records_who_when_version_seed_hash_and_position():
     store, design, _roster = _randomised()
     audit = store.audit("letters")
@@ -126,6 +133,7 @@ def _newcomer(pid: str, stratum: str = "Dudley") -> pd.DataFrame:
     )
 
 
+@on_both
 def test_late_entrants_take_the_next_slots_of_their_stratum():
     store, design, _roster = _randomised()
     n_dudley = int((store.allocations("letters")["stratum"] == "Dudley").sum())
@@ -161,7 +169,7 @@ def _enrol_in_process(home: str, pid: str, barrier) -> None:  # runs in a child 
     os.environ["TRIALFLOW_HOME"] = home
     design = load_design(DESIGNS / "letters.yaml")
     store = Store()
-    barrier.wait()
+    barrier.wait(120)  # a sibling that died before the race must not hang the suite
     store.enrol(
         design=design,
         newcomers=_newcomer(pid),
@@ -170,6 +178,7 @@ def _enrol_in_process(home: str, pid: str, barrier) -> None:  # runs in a child 
     )
 
 
+@on_both
 def test_two_processes_enrolling_the_same_person_make_one_allocation(_isolated_home):
     store, _design, _roster = _randomised()
     ctx = mp.get_context("spawn")
@@ -192,6 +201,7 @@ def test_two_processes_enrolling_the_same_person_make_one_allocation(_isolated_h
     assert len(set(positions)) == 3
 
 
+@on_both
 def test_bad_roster_is_reported_by_row_and_nothing_is_written():
     design = load_design(DESIGNS / "coffee.yaml")
     roster = pd.read_csv(GOLDEN / "coffee_roster.csv", dtype=str).head(6).copy()
@@ -212,6 +222,7 @@ def test_bad_roster_is_reported_by_row_and_nothing_is_written():
     assert Store().trial("coffee") is None
 
 
+@on_both
 def test_forced_rerandomisation_keeps_round_one_late_entrants_and_their_pii():
     design = load_design(DESIGNS / "letters.yaml")
     roster = pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str).head(40)
