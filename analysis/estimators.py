@@ -621,14 +621,40 @@ def covariate_frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFra
     return pd.concat(parts, axis=1)
 
 
+def _collinear_columns(matrix: np.ndarray) -> list[bool]:
+    """For each column, whether the columns kept before it already explain it.
+
+    A column is kept when its distance from the span of the kept columns is more than
+    ``_COLLINEARITY_TOLERANCE`` of its own length.  Each flag is computed against the kept
+    columns only, so a design with more columns than rows (a small subgroup with a team
+    covariate) or an all-zero column (a team absent from a subgroup) never shifts or hides
+    a later column, as reading the diagonal of an unpivoted QR did.
+    """
+    n_rows, n_cols = matrix.shape
+    basis = np.empty((n_rows, min(n_rows, n_cols)))
+    kept = 0
+    flags = []
+    for j in range(n_cols):
+        column = matrix[:, j]
+        length = np.linalg.norm(column)
+        residual = column.copy()
+        # twice: one pass of classical Gram-Schmidt loses orthogonality in floating point
+        for _ in range(2):
+            residual -= basis[:, :kept] @ (basis[:, :kept].T @ residual)
+        distance = np.linalg.norm(residual)
+        bad = kept == basis.shape[1] or distance <= _COLLINEARITY_TOLERANCE * max(length, 1e-300)
+        flags.append(bool(bad))
+        if not bad:
+            basis[:, kept] = residual / distance
+            kept += 1
+    return flags
+
+
 def _drop_collinear(
     frame: pd.DataFrame, protected: Sequence[str]
 ) -> tuple[pd.DataFrame, list[str]]:
     """Drop each column that the columns before it explain (R's lm order), never a protected one."""
-    matrix = frame.to_numpy(float)
-    _, r = np.linalg.qr(matrix)
-    norms = np.linalg.norm(matrix, axis=0)
-    collinear = np.abs(np.diag(r)) <= _COLLINEARITY_TOLERANCE * np.maximum(norms, 1e-300)
+    collinear = _collinear_columns(frame.to_numpy(float))
     dropped = [c for c, bad in zip(frame.columns, collinear, strict=True) if bad]
     clash = [c for c in dropped if c in protected]
     if clash:
