@@ -148,9 +148,17 @@ def stata_script(model: PrimaryModel, *, trial_id: str, design_hash: str, data_f
     ]
     if model.iv_formula:
         iv_vce = "vce(robust)" if not model.cluster else f"vce(cluster {model.cluster})"
+        same = model.se_type == ("CR1" if model.cluster else "HC1")
         lines += [
             "* CACE: assignment to the active arm instruments uptake; small = t and F with "
-            "small-sample scaling",
+            "small-sample scaling.",
+            "* ivregress offers only vce(robust) (HC1 with small) and vce(cluster) (CR1): "
+            + (
+                "the same standard errors as trialflow's."
+                if same
+                else f"the estimate matches results.json, the standard errors (trialflow's "
+                f"{model.se_type}) do not; primary_analysis.R reproduces them."
+            ),
             f"ivregress 2sls {model.response} {rhs} (took_up = 1.arm), {iv_vce} small".replace(
                 "  ", " "
             ),

@@ -79,6 +79,10 @@ def test_cluster_trial_states_cr2_by_building_and_cace_when_uptake_is_partial():
     )
     full = _dataset(coffee).assign(took_up=lambda d: (d["arm"] != "control").astype(int))
     assert primary_model(full, coffee).iv_formula is None  # 100% uptake: no CACE
+    do = stata_script(model, trial_id="coffee", design_hash="h", data_file="coffee_analysis.dta")
+    assert "regress swemwbs_endline i.arm swemwbs_baseline, vce(cluster cluster)\n" in do
+    assert "ivregress 2sls swemwbs_endline swemwbs_baseline (took_up = 1.arm), " in do
+    assert "not trialflow's CR2" in do  # Stata's cluster SEs are CR1: said, not hidden
     markdown = model_markdown(model)
     assert "`swemwbs_endline ~ arm + swemwbs_baseline`" in markdown
     assert "clustered by building" in markdown
