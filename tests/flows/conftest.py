@@ -154,4 +154,8 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_url")
         monkeypatch.setenv("TRIALFLOW_DATABASE_URL", url)
+        from flows.settings import get_settings
+
+        # a setting that stopped reaching the store would run the "PostgreSQL" test on SQLite
+        assert get_settings().database_url == url
     return request.param

@@ -28,6 +28,9 @@ from trial_designs.simulate_deliveries import simulate_deliveries
 pytestmark = pytest.mark.flow
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
+# The tests that write to the store run on SQLite and on PostgreSQL (issue 18.1).
+on_both = pytest.mark.usefixtures("store_backend")
+
 
 def _randomise(name: str, tmp_path: Path):  # noqa: ANN202
     design = load_design(DESIGNS / f"{name}.yaml")
@@ -61,6 +64,7 @@ def goal_setting(prefect_server, tmp_path):
     return design, people, log, path
 
 
+@on_both
 def test_bad_rows_are_quarantined_good_rows_stored_and_contamination_flagged(goal_setting):
     design, people, log, path = goal_setting
     result = deliveries_ingest_flow("goal_setting", str(path))
@@ -94,6 +98,7 @@ def test_bad_rows_are_quarantined_good_rows_stored_and_contamination_flagged(goa
     assert Path(result["quarantine_report"]).exists()
 
 
+@on_both
 def test_reingest_adds_nothing_and_an_overlapping_export_adds_only_new_events(
     goal_setting, tmp_path
 ):
@@ -128,6 +133,7 @@ def test_reingest_adds_nothing_and_an_overlapping_export_adds_only_new_events(
     assert after["quarantine"] == before["quarantine"]
 
 
+@on_both
 def test_attendance_counts_only_at_rounds_held_in_this_file_or_an_earlier_one(
     prefect_server, tmp_path
 ):
@@ -216,6 +222,7 @@ def test_attendance_counts_only_at_rounds_held_in_this_file_or_an_earlier_one(
     assert latest["contaminated"].astype(bool).tolist() == [False, False, False, True]
 
 
+@on_both
 def test_a_file_missing_mapped_columns_fails_naming_them_and_writes_nothing(goal_setting, tmp_path):
     _design, _people, log, _path = goal_setting
     broken = tmp_path / "old_export.csv"
@@ -229,6 +236,7 @@ def test_a_file_missing_mapped_columns_fails_naming_them_and_writes_nothing(goal
     assert not (trialflow_home() / "archive" / "goal_setting").exists()
 
 
+@on_both
 def test_a_write_that_fails_half_way_leaves_nothing_behind(goal_setting, monkeypatch):
     design, people, _log, path = goal_setting
     frame = read_deliveries(path, design.interventions[0])
@@ -252,6 +260,7 @@ def test_a_write_that_fails_half_way_leaves_nothing_behind(goal_setting, monkeyp
     assert _counts("goal_setting") == {"delivery_events": 0, "quarantine": 0, "ingested_files": 0}
 
 
+@on_both
 def test_the_daily_stage_ingests_each_file_in_the_drop_folder_once(goal_setting, tmp_path):
     _design, _people, log, _path = goal_setting
     drop = tmp_path / "drop"

@@ -34,6 +34,9 @@ COFFEE = load_design(DESIGNS / "coffee.yaml")
 GOALS = load_design(DESIGNS / "goal_setting.yaml")
 ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
 
+# The tests that write to the store run on SQLite and on PostgreSQL (issue 18.1).
+on_both = pytest.mark.usefixtures("store_backend")
+
 
 def _response(pid: str | None, day: str | None = "2020-03-12", answer: int = 3, **cells) -> dict:
     return {"participant_id": pid, "collected_on": day, **dict.fromkeys(ITEMS, str(answer)),
@@ -315,6 +318,7 @@ def _rows(values: dict[str, list[float]], source_rows=(2, 3)) -> OutcomeRows:
     )
 
 
+@on_both
 def test_stored_values_are_skipped_when_equal_and_quarantined_when_different():
     stored = pd.DataFrame(
         {
@@ -365,6 +369,7 @@ def _file_rows(rows: list[dict]) -> pd.DataFrame:
     )
 
 
+@on_both
 @pytest.mark.flow
 def test_survey_ingest_quarantines_bad_rows_stores_the_rest_and_is_idempotent(
     prefect_server, tmp_path, _isolated_home
@@ -428,6 +433,7 @@ def test_survey_ingest_quarantines_bad_rows_stores_the_rest_and_is_idempotent(
     assert kept["value"].tolist() == [3.0]  # the stored answer was not overwritten
 
 
+@on_both
 @pytest.mark.flow
 def test_files_that_cannot_be_used_write_nothing(prefect_server, tmp_path):
     ids = _randomised()
@@ -453,6 +459,7 @@ def test_files_that_cannot_be_used_write_nothing(prefect_server, tmp_path):
     assert _counts() == before
 
 
+@on_both
 @pytest.mark.flow
 def test_hr_extract_ingest_stores_absence_and_turnover(prefect_server, tmp_path):
     ids = _randomised()

@@ -12,7 +12,8 @@ from flows.store import AlreadyRandomisedError, Store
 from trial_designs.design import load_design
 from trial_designs.simulate import simulate_late_entrants, simulate_roster
 
-pytestmark = pytest.mark.flow
+# Every test runs on SQLite and on PostgreSQL (tests/flows/conftest.py, issue 18.1).
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("store_backend")]
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
