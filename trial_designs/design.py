@@ -960,6 +960,32 @@ def _item_path(loc: tuple[Any, ...], data: Any) -> str:  # noqa: ANN401
     return text
 
 
+#: How many characters of a rejected value an error message shows.
+_SHOWN_CHARACTERS = 60
+
+
+def _cut(text: str) -> str:
+    """``text`` cut to ``_SHOWN_CHARACTERS`` with an ellipsis: never a whole file."""
+    if len(text) <= _SHOWN_CHARACTERS:
+        return text
+    return text[: _SHOWN_CHARACTERS - 1] + "…"
+
+
+def _shown(value: Any) -> str:  # noqa: ANN401 - any value a YAML file can hold
+    """``repr(value)``, cut as :func:`_cut` does."""
+    return _cut(repr(value))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line: the problem and where, without its multi-line snippet."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    first = " ".join(str(exc).split())
+    return first if len(first) <= 2 * _SHOWN_CHARACTERS else first[: 2 * _SHOWN_CHARACTERS] + "…"
+
+
 def _error_line(err: Mapping[str, Any], data: Any) -> str:  # noqa: ANN401
     """One pydantic error as ``<item>: '<field>' <rule>. Got <value> instead.``"""
     loc = tuple(err["loc"])
@@ -973,9 +999,11 @@ def _error_line(err: Mapping[str, Any], data: Any) -> str:  # noqa: ANN401
         model = _model_at(parent)
         fields = list(model.model_fields) if model is not None else []
         hint = _did_you_mean(key, fields, prefix="; did you mean")
+        # the key of a text file read as YAML can be a whole line of it: show only its start
+        shown = _cut(str(key))
         if hint:
-            return f"{lead}'{key}' is not a field{hint}"
-        return f"{lead}'{key}' is not a field. Choose one of: {', '.join(fields)}."
+            return f"{lead}'{shown}' is not a field{hint}"
+        return f"{lead}'{shown}' is not a field. Choose one of: {', '.join(fields)}."
     if kind == "missing":
         return f"{lead}the required field '{key}' is missing."
     if kind == "literal_error":
@@ -995,7 +1023,7 @@ def _error_line(err: Mapping[str, Any], data: Any) -> str:  # noqa: ANN401
         where = _item_path(loc, data)
         text = f"{where}: {message}" if where else message
     if "Got" not in message and not isinstance(value, (dict, list)):
-        text += f". Got {value!r} instead"
+        text += f". Got {_shown(value)} instead"
     return text + "."
 
 
@@ -1011,15 +1039,29 @@ def load_design(path: str | Path) -> TrialDesign:
         'primay' is not a field; did you mean 'primary'?"``.
     """
     path = Path(path)
+    # every message names the file and the rule on one line, and never echoes more than the
+    # start of what the file holds: `trialflow sap /etc/passwd` printed the whole file
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DesignError(f"Design file {path} does not exist.") from None
+    except IsADirectoryError:
+        raise DesignError(
+            f"Design file {path} is a directory; give the design's YAML file inside it."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DesignError(
+            f"{path.name}: is not a text file (byte {exc.start} is not UTF-8); a design is a "
+            "YAML text file."
+        ) from None
+    except OSError as exc:
+        raise DesignError(f"Design file {path} cannot be read: {exc.strerror}.") from None
     except yaml.YAMLError as exc:
-        raise DesignError(f"{path.name}: is not valid YAML: {exc}") from None
+        raise DesignError(f"{path.name}: is not valid YAML: {_yaml_problem(exc)}.") from None
     if not isinstance(data, dict):
         raise DesignError(
-            f"{path.name}: must hold a mapping of design fields. Got {data!r} instead."
+            f"{path.name}: must hold a mapping of design fields (id: ..., arms: ...). "
+            f"Got {_shown(data)} instead."
         )
     try:
         return TrialDesign.model_validate(data)
