@@ -7,6 +7,12 @@
 #   TRIALFLOW_HOME=/srv/trials make serve        # drop folders: /srv/trials/drop/<trial>/
 #   PREFECT_SERVER_API_PORT=4300 make serve      # another port
 #
+# Several coordinators on one PostgreSQL server (both settings are passed through as they are;
+# the drivers, psycopg and asyncpg, are installed by `make install`):
+#   TRIALFLOW_DATABASE_URL=postgresql+psycopg://USER:PASS@HOST:5432/trialflow \
+#   PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://USER:PASS@HOST:5432/prefect \
+#   make serve
+#
 # Every TRIALFLOW_* setting (flows/settings.py) is passed on to the worker, so scheduled runs
 # read and write under the same TRIALFLOW_HOME as the commands you type.
 set -euo pipefail
