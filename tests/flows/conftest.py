@@ -132,6 +132,8 @@ def postgres_server() -> Iterator[PostgresServer]:
             pytest.fail(
                 f"pg_ctl start failed ({start.returncode}):\n{start.stdout}\n{start.stderr}\n{log}"
             )
+        version = server.run(str(bindir / "postgres"), "--version").stdout.strip()
+        _PG_SERVER.append(f"{version}, 127.0.0.1:{server.port}")
         yield server
     finally:
         server.run(str(bindir / "pg_ctl"), "-D", str(server.data), "-m", "immediate", "stop")
@@ -159,3 +161,20 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         # a setting that stopped reaching the store would run the "PostgreSQL" test on SQLite
         assert get_settings().database_url == url
     return request.param
+
+
+# CI's log shows that the PostgreSQL tests ran, and on which server (issue 18.1 done-when).
+_PG_RESULTS: dict[str, int] = {}
+_PG_SERVER: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "postgres" in report.nodeid and (report.when == "call" or report.outcome != "passed"):
+        _PG_RESULTS[report.outcome] = _PG_RESULTS.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if _PG_RESULTS:
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(_PG_RESULTS.items()))
+        server = _PG_SERVER[0] if _PG_SERVER else "no server started"
+        terminalreporter.write_line(f"PostgreSQL tests ({server}): {counts}")
