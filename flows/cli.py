@@ -22,7 +22,13 @@ from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.common import resolve_design_path
-from trial_designs.design import DesignError, design_json_schema, load_design
+from trial_designs.design import (
+    MAX_RI_DRAWS,
+    MAX_SIMULATIONS,
+    DesignError,
+    design_json_schema,
+    load_design,
+)
 
 if TYPE_CHECKING:
     from analysis.power import PowerCalculation
@@ -702,6 +708,13 @@ def diagnose(
     ),
 ) -> None:
     """Simulation-based design diagnosis: power, bias, RMSE and coverage of each estimator."""
+    if not 1 <= sims <= MAX_SIMULATIONS:
+        # before the flow and its temporary Prefect server (~38 s): chunk_seeds says
+        # the same, but only once the flow has started
+        _fail(
+            f"'sims' must be between 1 and {MAX_SIMULATIONS}. Got {sims} instead: power to "
+            "within 0.3 percentage points needs about 100000, and each simulation refits the trial."
+        )
     from flows.diagnose import run_diagnosis
     from flows.settings import get_settings
 
@@ -768,6 +781,9 @@ def analyse(
 
     With --covariates/--se-type and --label, run an exploratory reanalysis instead.
     """
+    if ri_draws is not None and not 0 <= ri_draws <= MAX_RI_DRAWS:
+        # before the flow and its temporary Prefect server (~38 s); analyse_flow says the same
+        _fail(f"'--ri-draws' must be between 0 and {MAX_RI_DRAWS}. Got {ri_draws} instead.")
     from analysis.exploratory import parse_covariates
     from flows.analyse import analyse_flow
 
