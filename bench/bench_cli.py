@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALFLOW = str(Path(sys.executable).with_name("trialflow"))
+COFFEE = ROOT / "trial_designs" / "coffee.yaml"
 REPEATS = 3
 LIGHT_TARGET_S = 1.0
 FLOW_OVERHEAD_TARGET_S = 3.0
@@ -79,9 +80,7 @@ def main() -> None:
     compare(
         "trialflow validate coffee",
         [TRIALFLOW, "validate", "coffee"],
-        _python(
-            "from trial_designs.design import load_design\nload_design('trial_designs/coffee.yaml')"
-        ),
+        _python(f"from trial_designs.design import load_design\nload_design({str(COFFEE)!r})"),
         f"< {LIGHT_TARGET_S:g} s",
     )
     compare(
@@ -96,7 +95,7 @@ def main() -> None:
         "from trial_designs.simulate import simulate_roster\n"
         "from flows.safe_io import write_csv\n"
         f"out = Path({sim!r}); out.mkdir(parents=True, exist_ok=True)\n"
-        "design = load_design('trial_designs/coffee.yaml')\n"
+        f"design = load_design({str(COFFEE)!r})\n"
         "write_csv(simulate_roster(design, rng=np.random.default_rng([1, 1])), out / 'roster.csv')"
     )
     simulate = [TRIALFLOW, "simulate", "coffee", "--out", sim]
