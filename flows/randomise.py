@@ -17,11 +17,11 @@ from flows.safe_io import write_csv
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store
-from trial_designs.design import ALGORITHM_VERSION, TrialDesign
+from trial_designs.design import ALGORITHM_VERSION, DesignError, TrialDesign
 from trial_designs.minimise import minimisation_allocator
 from trial_designs.randomise import Allocation, randomise, sequence_slot, stratum_keys
 
-__all__ = ["enrol_flow", "preview_randomisation", "randomise_flow"]
+__all__ = ["enrol_flow", "preview_randomisation", "randomise_flow", "refuse_new_units"]
 
 
 @task(name="read roster", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -169,6 +169,49 @@ def randomise_flow(
     }
 
 
+def refuse_new_units(design: TrialDesign, new_units: list[str], allocated: pd.Series) -> None:
+    """Refuse late units of a design whose arms declare exact counts (``n_units``).
+
+    ``n_units`` promises exactly that many units per arm for the whole trial, and the
+    randomisation fixed them; any arm given to a new unit breaks the promise (and the
+    analysis' n_units:(N - n_units) probabilities), so the unit is refused rather than
+    allocated from a 1:1 sequence as before. Late participants of an allocated cluster
+    join it as usual.
+
+    Parameters
+    ----------
+    design : TrialDesign
+    new_units : list of str
+        Units (clusters, or participants in an individually randomised trial) that the
+        active round has not allocated.
+    allocated : Series
+        The arm of each unit the active round allocated.
+
+    Raises
+    ------
+    DesignError
+        When the design declares ``n_units`` and ``new_units`` is not empty.
+    """
+    if not design.fixed_counts or not new_units:
+        return
+    word = "cluster" if design.unit == "cluster" else "participant"
+    counts = allocated.value_counts()
+    fixed = ", ".join(f"{arm} {int(counts.get(arm, 0))}" for arm in design.arm_names)
+    shown = ", ".join(repr(u) for u in sorted(new_units)[:5])
+    more = f" and {len(new_units) - 5} more" if len(new_units) > 5 else ""
+    joiners = (
+        "Participants of a randomised cluster can join it; for a new cluster, "
+        if design.unit == "cluster"
+        else "For a new participant, "
+    )
+    raise DesignError(
+        f"Trial '{design.id}' declares exact arm counts (n_units), fixed at randomisation "
+        f"({fixed} of {len(allocated)} {word}s), so a new {word} cannot be allocated late "
+        f"without breaking them; nothing was enrolled. {joiners}amend the design to declare "
+        f"ratios or randomise it separately. Got new {word}(s) {shown}{more} instead."
+    )
+
+
 @task(name="enrol late entrants", cache_policy=NO_CACHE, **IO_RETRIES)
 def enrol_task(
     design: TrialDesign, table: pd.DataFrame, pii: pd.DataFrame | None = None
@@ -179,9 +222,17 @@ def enrol_task(
         unit_id=unit.astype("str"),
         stratum=stratum_keys(table, design.strata),
     )
+    if design.fixed_counts:
+        current = Store().allocations(design.id)
+        allocated = current.set_index("unit_id")["arm"]
+        new_units = sorted(set(newcomers["unit_id"]) - set(allocated.index))
+        refuse_new_units(design, new_units, allocated)
     block_sizes = design.randomisation.block_sizes or (2 * sum(design.ratios),)
 
     def allocate_slot(stratum: str, position: int, n_initial: int | None) -> str:
+        if design.fixed_counts:
+            # a unit allocated by another process after the check above: still refused
+            refuse_new_units(design, [f"(sequence position {position})"], allocated)
         code = sequence_slot(
             ratios=design.ratios,
             block_sizes=block_sizes,
