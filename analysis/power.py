@@ -12,11 +12,22 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 # scipy.special, not scipy.stats: the same t and normal functions, imported in a third of the time
 from scipy import special
 
-__all__ = ["ALTERNATIVES", "DISTRIBUTIONS", "PowerCalculation", "mdes", "power_for_effect"]
+if TYPE_CHECKING:
+    from trial_designs.design import TrialDesign
+
+__all__ = [
+    "ALTERNATIVES",
+    "DISTRIBUTIONS",
+    "PowerCalculation",
+    "design_allocation",
+    "mdes",
+    "power_for_effect",
+]
 
 
 class _Reference:
@@ -343,3 +354,55 @@ def power_for_effect(
         multiplier=multiplier,
         **design,
     )
+
+
+def design_allocation(design: TrialDesign, *, n_units: int | None) -> tuple[float, str]:
+    """The share P allocated to the first active arm against control, as the design allocates.
+
+    Parameters
+    ----------
+    design : TrialDesign
+    n_units : int, optional
+        Units randomised (clusters in a cluster trial, else participants).  Read only
+        when an arm declares exact counts (``n_units``) and leaves another arm the rest;
+        ``None`` then means the design's listed clusters.  When every arm declares a
+        count, their sum is the number randomised.
+
+    Returns
+    -------
+    allocation, source : float, str
+        ``P`` and where it came from: ``"design coffee: coffee 6 : control 7 (n_units of
+        13 clusters)"``.  Arms with exact counts have ``ratio`` 1 unused, so reading
+        ``ratio`` gave P = 0.5 for a 7:6 design.
+
+    Raises
+    ------
+    ValueError
+        If the declared counts do not fit ``n_units`` units, or it is needed and unknown.
+    """
+    word = "clusters" if design.unit == "cluster" else "participants"
+    if all(a.n_units is not None for a in design.arms):
+        n_units = sum(a.n_units for a in design.arms)  # every count declared: they are N
+    elif design.fixed_counts and n_units is None:
+        if design.unit == "cluster" and design.clusters:
+            n_units = len(design.clusters)
+        else:
+            raise ValueError(
+                f"Design '{design.id}' declares exact arm counts (n_units) and an arm that takes "
+                f"the rest, so the allocation depends on how many {word} are randomised. Give "
+                "that number or the allocation. Got neither instead."
+            )
+    counts = design.allocation_ratios(n_units) if design.fixed_counts else design.ratios
+    arms = list(design.arms)
+    treated = next(i for i, a in enumerate(arms) if not a.control)
+    control = next(i for i, a in enumerate(arms) if a.control)
+    allocation = counts[treated] / (counts[treated] + counts[control])
+    source = (
+        f"design {design.id}: {arms[treated].name} {counts[treated]} : "
+        f"{arms[control].name} {counts[control]}"
+    )
+    if design.fixed_counts:
+        source += f" (n_units of {n_units} {word})"
+    if len(arms) > 2:
+        source += " (first active arm vs control)"
+    return allocation, source

@@ -508,7 +508,10 @@ def analyse_trial(
     results = {
         "schema_version": SCHEMA_VERSION,
         "trial": _trial_section(
-            design, extras.pop("data_source", "store"), extras.pop("balance_score", None)
+            design,
+            extras.pop("data_source", "store"),
+            extras.pop("balance_score", None),
+            _allocation_ratios(data, design),
         ),
         "dates": {
             k: (v.isoformat() if hasattr(v, "isoformat") else v)
@@ -715,7 +718,35 @@ def _cace(
     }
 
 
-def _trial_section(design: TrialDesign, data_source: str, balance_score: float | None) -> dict:
+def _allocation_ratios(data: pd.DataFrame, design: TrialDesign) -> tuple[int, ...]:
+    """Each arm's allocation ratio as randomised.
+
+    Arms with exact counts (``n_units``) leave ``ratio`` at 1, so a 7:6 design read "ratio 1"
+    for each arm: their ratio is the count, the arm without one taking the rest of the units
+    randomised (the design's clusters, else the data's units).
+    """
+    if not design.fixed_counts:
+        return design.ratios
+    if all(a.n_units is not None for a in design.arms):
+        return tuple(a.n_units for a in design.arms)
+    unit = "cluster" if design.unit == "cluster" and "cluster" in data else None
+    if design.unit == "cluster" and design.clusters:
+        n_units = len(design.clusters)
+    else:
+        n_units = int(data[unit].nunique()) if unit else len(data)
+    try:
+        return design.allocation_ratios(n_units)
+    except ValueError:  # a dataset short of units: count each arm's units in it
+        counts = data.groupby("arm")[unit].nunique() if unit else data["arm"].value_counts()
+        return tuple(int(counts.get(a, 0)) for a in design.arm_names)
+
+
+def _trial_section(
+    design: TrialDesign,
+    data_source: str,
+    balance_score: float | None,
+    ratios: tuple[int, ...],
+) -> dict:
     return {
         "id": design.id,
         "title": design.title,
@@ -725,8 +756,8 @@ def _trial_section(design: TrialDesign, data_source: str, balance_score: float |
         "cluster_se_by": design.analysis.cluster_se_by,
         "strata": list(design.strata),
         "arms": [
-            {"name": a.name, "label": a.label or a.name, "ratio": a.ratio, "control": a.control}
-            for a in design.arms
+            {"name": a.name, "label": a.label or a.name, "ratio": ratio, "control": a.control}
+            for a, ratio in zip(design.arms, ratios, strict=True)
         ],
         "control_arm": design.control_arm,
         "design_hash": design.design_hash,

@@ -519,7 +519,7 @@ def power(
     as_json: bool = typer.Option(False, "--json", help="Print the calculation as JSON."),
 ) -> None:
     """Minimum detectable effect size (MDES), or the power to detect --effect-size (Bloom 2006)."""
-    from analysis.power import mdes, power_for_effect
+    from analysis.power import design_allocation, mdes, power_for_effect
 
     if target_power is not None and effect_size is not None:
         _fail(
@@ -540,14 +540,13 @@ def power(
     if allocation is not None:
         source["allocation"] = "option"
     elif trial is not None:
-        treated = next(a for a in trial.arms if not a.control)
-        control = next(a for a in trial.arms if a.control)
-        allocation = treated.ratio / (treated.ratio + control.ratio)
-        source["allocation"] = (
-            f"design {trial.id}: {treated.name} {treated.ratio} : {control.name} {control.ratio}"
-        )
-        if len(trial.arms) > 2:
-            source["allocation"] += " (first active arm vs control)"
+        # the design's actual allocation: arms with exact counts (n_units) leave 'ratio' at 1
+        try:
+            allocation, source["allocation"] = design_allocation(
+                trial, n_units=clusters if trial.unit == "cluster" else n
+            )
+        except ValueError as exc:
+            _fail(str(exc))
     else:
         allocation, source["allocation"] = 0.5, "default"
     if clusters is not None or cluster_size is not None:
