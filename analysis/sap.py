@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from analysis.power import mdes
+from analysis.power import design_allocation, mdes
 from analysis.results import _methods
 from trial_designs.design import TrialDesign
 
@@ -144,7 +144,8 @@ def _power(
     """The MDES at the inputs ``trialflow power DESIGN --n N [--icc X]`` defaults to."""
     treated = next(a for a in design.arms if not a.control)
     control = next(a for a in design.arms if a.control)
-    allocation = treated.ratio / (treated.ratio + control.ratio)
+    # An arm with exact counts (n_units) has ratio 1 unused: the allocation is the counts'.
+    allocation, _ = design_allocation(design, n_units=None if design.unit == "cluster" else n)
     section: dict[str, Any] = {
         "n": n,
         "alpha": alpha,
@@ -274,7 +275,14 @@ def build_sap(
             "cluster_by": design.cluster_by,
             "strata": strata,
             "arms": [
-                {"name": a.name, "label": a.label or a.name, "ratio": a.ratio, "control": a.control}
+                {
+                    "name": a.name,
+                    "label": a.label or a.name,
+                    "allocation": f"{a.n_units} units"
+                    if a.n_units is not None
+                    else ("the rest" if design.fixed_counts else f"ratio {a.ratio}"),
+                    "control": a.control,
+                }
                 for a in design.arms
             ],
             "randomisation": design.randomisation.method,

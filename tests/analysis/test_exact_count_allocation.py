@@ -100,3 +100,20 @@ def test_results_and_report_give_each_arm_its_count_not_ratio_1():
     assert data.groupby("arm")["cluster"].nunique().to_dict() == {"control": 7, "coffee": 6}
     html = " ".join(render_trial(results).split())
     assert "No coffee (ratio 7, control); coffee (ratio 6)" in html
+
+
+def test_the_analysis_plan_takes_six_of_thirteen_buildings_from_the_design(tmp_path):
+    from analysis.sap import build_sap
+    from reports.sap import render_sap
+    from trial_designs.design import load_design
+
+    path = tmp_path / "coffee_exact.yaml"
+    path.write_text(yaml.safe_dump(_coffee_spec({"name": "coffee", "n_units": 6})))
+    design = load_design(path)
+    plan = build_sap(design, n=377, icc=0.05)
+    expected = mdes(n=377, n_clusters=13, icc=0.05, allocation=6 / 13).effect_size
+    assert plan["power"]["allocation"] == pytest.approx(6 / 13, rel=1e-12)
+    assert plan["power"]["calculations"][0]["mdes"] == pytest.approx(expected, rel=1e-12)
+    html = render_sap(plan, sap_hash="0" * 64, registered_at=None)
+    assert "(coffee, 6 units)" in html and "(control, the rest, control)" in html
+    assert "ratio 1" not in html
