@@ -169,3 +169,77 @@ def test_a_store_newer_than_the_code_is_refused(backend, request):
     # nothing was written: still the future revision
     with store.engine.connect() as conn:
         assert store_revision(conn) == "0099_from_the_future"
+
+
+def test_a_postgresql_store_from_before_migrations_upgrades_in_place(postgres_url):
+    # The same old rows, in a PostgreSQL store at the baseline schema as 4effa0d created it.
+    from alembic import command
+
+    from flows.migrations import _config
+
+    old = sa.create_engine(f"sqlite:///{OLD_STORE}")
+    old_columns = {
+        name: [c["name"] for c in sa.inspect(old).get_columns(name)]
+        for name in sa.inspect(old).get_table_names()
+    }
+    server = sa.create_engine(postgres_url)
+    before: dict[str, list[tuple]] = {}
+    with server.begin() as conn:
+        command.upgrade(_config(conn), "0001_baseline")
+        conn.execute(sa.text("DROP TABLE alembic_version"))  # 4effa0d had none
+        for table in metadata.sorted_tables:  # parents first
+            if table.name not in old_columns:
+                continue
+            columns = [table.c[n] for n in old_columns[table.name]]
+            key = list(table.primary_key.columns)
+            with old.connect() as source:
+                rows = [
+                    dict(r) for r in source.execute(sa.select(*columns).order_by(*key)).mappings()
+                ]
+            before[table.name] = [tuple(r.values()) for r in rows]
+            conn.execute(table.insert(), rows)
+            serial = [c.name for c in key if c.autoincrement is True]
+            for column in serial:  # as if the rows had been inserted one by one
+                conn.execute(
+                    sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "
+                        f"(SELECT max({column}) FROM {table.name}))"
+                    )
+                )
+        # and its guards, as 4effa0d meant to make them (its own attempt failed through
+        # psycopg, which read RAISE's '%' as a placeholder)
+        conn.execute(
+            sa.text(
+                "CREATE FUNCTION trialflow_append_only() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
+            )
+        )
+        for name in ("allocations", "audit_log"):
+            conn.execute(
+                sa.text(
+                    f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
+                    "FOR EACH ROW EXECUTE FUNCTION trialflow_append_only()"
+                )
+            )
+    assert sum(len(rows) for rows in before.values()) > 8000
+
+    store = Store(postgres_url)
+
+    with store.engine.connect() as conn:
+        assert store_revision(conn) == head_revision()
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        for name, rows in before.items():
+            table = metadata.tables[name]
+            columns = [table.c[n] for n in old_columns[name]]
+            got = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns)).all()
+            if name == "audit_log":  # plus the row sealing the old ones into the chain
+                assert got[-1].event == CHAIN_STARTED
+                got = got[:-1]
+            assert [tuple(r) for r in got] == rows, name
+    verified = verify_audit_chain(store)
+    assert verified.ok, [p.line() for p in verified.problems]
+    with (
+        pytest.raises(sa.exc.DBAPIError, match="audit_log is append-only"),
+        store.engine.begin() as c,
+    ):
+        c.exec_driver_sql("DELETE FROM audit_log")
