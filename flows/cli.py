@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
+from rich.text import Text
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.common import resolve_design_path
@@ -53,9 +54,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
+#: Markup off: every value printed (ids, organisations, teams, file names, labels) is data and
+#: shows verbatim, so a roster cell 'Dudley [/]' is text, not a closing tag (MarkupError) and
+#: 'Team [a]' keeps its '[a]'. Styled words are Text objects (see _bold).
+console = Console(markup=False)
 #: Errors go to stderr, so output piped into a file stays clean.
 err_console = Console(stderr=True)
+
+
+def _bold(text: object, style: str = "bold") -> Text:
+    """``text`` styled, taken literally (no markup), for the markup-free console."""
+    return Text(str(text), style=style)
 
 
 def _fail(message: str, code: int = EXIT_REJECTED) -> None:
@@ -343,8 +352,10 @@ def deliveries_ingest(
         console.print(f"Quarantined rows and reasons: {result['quarantine_report']}")
     if result.get("contaminated_units"):
         console.print(
-            f"[bold]{result['contaminated_units']} control-arm unit(s)[/] received the "
-            "intervention; their events are flagged as contaminated."
+            Text.assemble(
+                _bold(f"{result['contaminated_units']} control-arm unit(s)"),
+                " received the intervention; their events are flagged as contaminated.",
+            )
         )
 
 
@@ -658,9 +669,9 @@ def _power_table(
         ("SE (SD units)", f"{result.standard_error:.4f}", "√((1-R²) deff / (P(1-P) n))"),
     ]
     if solving_mdes:
-        rows.append(("MDES d", f"[bold]{result.effect_size:.3f}[/]", "M × SE"))
+        rows.append(("MDES d", _bold(f"{result.effect_size:.3f}"), "M × SE"))
     else:
-        rows.append(("power", f"[bold]{result.power:.1%}[/]", "F(d / SE - critical)"))
+        rows.append(("power", _bold(f"{result.power:.1%}"), "F(d / SE - critical)"))
     for row in rows:
         table.add_row(*row)
     return table
@@ -976,7 +987,15 @@ def audit_verify(
 ) -> None:
     """Walk the audit log's hash chain; name every edited, inserted or deleted row (exit 1)."""
     from flows.audit import verify_audit_chain
+    from flows.store import Store
 
+    if trial is not None:
+        store = Store()
+        if store.trial(trial) is None and not len(store.audit(trial)):
+            _fail(
+                f"The trial '{trial}' is not known: unknown trial (no trial and no audit rows "
+                "by that id in the store)."
+            )
     check = verify_audit_chain(None, trial)
     scope = f"{check.trial_rows} rows of trial '{trial}' among " if trial else ""
     if check.ok:
@@ -1046,8 +1065,10 @@ def _print_status(summary: dict) -> None:
     """The status as four small tables and a list, in the order a coordinator reads them."""
     head = summary["trial"]
     console.print(
-        f"[bold]{head['id']}[/]: {head['title']} (round {head['round']}, "
-        f"design {head['design_hash'][:12]})",
+        Text.assemble(
+            _bold(head["id"]),
+            f": {head['title']} (round {head['round']}, design {head['design_hash'][:12]})",
+        ),
         highlight=False,
     )
     arms = Table(title="Arms")
@@ -1067,16 +1088,16 @@ def _print_status(summary: dict) -> None:
         stages.add_row(
             row["stage"],
             row["last_run"],
-            f"[{colour}]{row['status']}[/]",
-            rich_escape(row["result"]),
+            _bold(row["status"], colour),
+            row["result"],
         )
     console.print(stages)
     if summary["drop"]:
-        drop = Table(title=f"Drop folder {rich_escape(summary['drop_folder'])}")
+        drop = Table(title=f"Drop folder {summary['drop_folder']}")
         for column in ("file", "kind", "status"):
             drop.add_column(column)
         for row in summary["drop"]:
-            drop.add_row(rich_escape(row["file"]), row["kind"], row["status"])
+            drop.add_row(row["file"], row["kind"], row["status"])
         console.print(drop)
     else:
         console.print(f"Drop folder {summary['drop_folder']}: no input files.", highlight=False)
@@ -1096,9 +1117,9 @@ def _print_status(summary: dict) -> None:
         highlight=False,
     )
     if summary["attention"]:
-        console.print("[bold]Needs attention:[/]")
+        console.print(_bold("Needs attention:"))
         for item in summary["attention"]:
-            console.print(f"  - {rich_escape(item)}", highlight=False)
+            console.print(f"  - {item}", highlight=False)
     else:
         console.print("Nothing needs attention.")
 
@@ -1196,7 +1217,7 @@ def progress_bars(*, enabled: bool | None = None) -> Iterator[None]:
     )
 
     bars = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # names files: data, not markup
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
