@@ -876,7 +876,11 @@ def _retry_io_only(task, task_run, state) -> bool:  # noqa: ANN001
     return False
 
 
-@task(name="fingerprint file", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(
+    name="fingerprint file",
+    cache_policy=NO_CACHE,
+    **{**IO_RETRIES, "retry_condition_fn": _retry_io_only},
+)
 def fingerprint(path: str) -> str:
     return file_hash(path)
 

@@ -15,19 +15,57 @@ import pandas as pd
 
 from flows.safe_io import atomic_path
 
-__all__ = ["SourceError", "archive_file", "file_hash", "read_table", "rename_to_canonical"]
+__all__ = [
+    "SourceError",
+    "archive_file",
+    "file_hash",
+    "read_table",
+    "rename_to_canonical",
+    "require_file",
+]
 
 
 class SourceError(ValueError):
     """A file that cannot be read at all."""
 
 
+def require_file(path: str | Path) -> Path:
+    """``path`` as a Path, if it is a file that can be opened.
+
+    Raises
+    ------
+    SourceError
+        Naming the path when it does not exist, is a folder or cannot be read:
+        the person gave the wrong path, which no retry will fix.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"File {path} does not exist.")
+    if path.is_dir():
+        raise SourceError(f"{path} is a folder, not a file: give the CSV or XLSX file itself.")
+    if not path.is_file():
+        raise SourceError(f"{path} is not a regular file: give the CSV or XLSX file itself.")
+    return path
+
+
 def file_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes."""
+    """SHA-256 of a file's bytes.
+
+    Raises
+    ------
+    SourceError
+        When ``path`` is missing, a folder or unreadable (see :func:`require_file`).
+    """
+    path = require_file(path)
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except PermissionError:
+        raise SourceError(
+            f"File {path} cannot be read: permission denied. Ask its owner to share it."
+        ) from None
     return digest.hexdigest()
 
 
@@ -37,11 +75,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     Everything is read as strings so that a bad value (``"five"`` in a number
     column) reaches the checks, which name it, instead of failing the read.
     """
-    path = Path(path)
-    if not path.exists():
-        raise SourceError(f"File {path} does not exist.")
+    path = require_file(path)
     suffix = path.suffix.lower()
-    if path.is_file() and path.stat().st_size == 0:
+    if path.stat().st_size == 0:
         raise SourceError(
             f"File {path.name} is empty (0 bytes): a table needs a header row naming its "
             "columns and one row per record. Was it saved or copied completely?"
