@@ -44,7 +44,9 @@ if TYPE_CHECKING:
     from flows.store import Store
 
 __all__ = [
+    "ALLOCATION_EVENTS",
     "GENESIS",
+    "GUARD_RESTORED",
     "Actor",
     "AuditProblem",
     "AuditVerification",
@@ -59,6 +61,12 @@ __all__ = [
 
 #: The ``prev_hash`` of the first row of a chain.
 GENESIS = "0" * 64
+
+#: The event a store writes when it finds an append-only trigger missing and puts it back.
+GUARD_RESTORED = "append-only-guard-restored"
+
+#: Audit events that record one allocation row each (same trial, round and unit).
+ALLOCATION_EVENTS = ("allocated", "enrolled")
 
 #: The event that seals rows written before the chain (or without hashes) into it.
 CHAIN_STARTED = "audit-chain-started"
@@ -339,9 +347,14 @@ class AuditProblem:
 
     audit_id: int | None
     problem: str
+    #: What the problem is about when it is not an audit row (an allocation row).
+    subject: str | None = None
 
     def line(self) -> str:
-        where = f"row {self.audit_id}" if self.audit_id is not None else "end of log"
+        if self.subject is not None:
+            where = self.subject
+        else:
+            where = f"row {self.audit_id}" if self.audit_id is not None else "end of log"
         return f"{where}: {self.problem}"
 
 
@@ -440,6 +453,15 @@ def verify_audit_chain(
                 )
             expected = row["row_hash"]  # the stored hash, so one edit is reported once
             previous_id = row["audit_id"]
+        guard_rows = [
+            dict(r)
+            for r in conn.execute(
+                sa.select(audit_log.c.audit_id, audit_log.c.at, audit_log.c.details_json)
+                .where(audit_log.c.event == GUARD_RESTORED)
+                .order_by(audit_log.c.audit_id)
+            ).mappings()
+        ]
+        allocation_problems = _check_allocations(conn)
     if pending:
         ids = f"{pending[0]['audit_id']}-{pending[-1]['audit_id']}"
         problems.append(
@@ -449,6 +471,115 @@ def verify_audit_chain(
                 "version before the chain); the next trialflow write seals them",
             )
         )
+    for row in guard_rows:
+        # The guard is only ever missing if someone dropped it: while it was off, rows of
+        # those tables could be edited or deleted, so the event is a problem, not a note.
+        try:
+            tables = json.loads(row["details_json"] or "{}").get("tables") or ["?"]
+        except (ValueError, AttributeError):
+            tables = ["?"]
+        problems.append(
+            AuditProblem(
+                row["audit_id"],
+                f"the append-only guard of {', '.join(map(str, tables))} was found missing "
+                f"and restored at {_canonical_value(row['at'])} UTC: it was dropped outside "
+                "trialflow, and rows of those tables could have been changed while it was off",
+            )
+        )
+    problems.extend(allocation_problems)
     return AuditVerification(
         rows=n, trial_rows=n_trial, head_hash=expected, problems=tuple(problems)
     )
+
+
+def _check_allocations(conn: sa.Connection) -> list[AuditProblem]:
+    """Compare every allocation row with the audit row written with it in the same transaction.
+
+    The allocations table has its own append-only guard, but a guard can be dropped;
+    the audit rows are hash-chained, so they are the reference.  Each allocation
+    (trial, round, unit) must have exactly one ``allocated``/``enrolled`` audit row
+    with the same arm, sequence and sequence position, and each such audit row must
+    still have its allocation.
+    """
+    from flows.store import allocations, audit_log
+
+    columns = ("arm", "sequence", "sequence_position")
+    stored: dict[tuple, dict[str, Any]] = {}
+    for row in conn.execute(
+        sa.select(
+            allocations.c.allocation_id,
+            allocations.c.trial_id,
+            allocations.c.round,
+            allocations.c.unit_id,
+            *(allocations.c[c] for c in columns),
+        ).order_by(allocations.c.allocation_id)
+    ).mappings():
+        stored[(row["trial_id"], row["round"], row["unit_id"])] = dict(row)
+    logged: dict[tuple, dict[str, Any]] = {}
+    problems: list[AuditProblem] = []
+    for row in conn.execute(
+        sa.select(
+            audit_log.c.audit_id,
+            audit_log.c.trial_id,
+            audit_log.c.event,
+            audit_log.c.round,
+            audit_log.c.unit_id,
+            *(audit_log.c[c] for c in columns),
+        )
+        .where(audit_log.c.event.in_(ALLOCATION_EVENTS))
+        .order_by(audit_log.c.audit_id)
+    ).mappings():
+        key = (row["trial_id"], row["round"], row["unit_id"])
+        if key in logged:
+            problems.append(
+                AuditProblem(
+                    row["audit_id"],
+                    f"a second '{row['event']}' row for unit '{key[2]}' of trial '{key[0]}' "
+                    f"round {key[1]} (the first is row {logged[key]['audit_id']})",
+                )
+            )
+            continue
+        logged[key] = dict(row)
+    for key, audit in logged.items():
+        trial, round_no, unit = key
+        where = f"allocation of unit '{unit}' (trial '{trial}', round {round_no})"
+        alloc = stored.get(key)
+        if alloc is None:
+            problems.append(
+                AuditProblem(
+                    audit["audit_id"],
+                    f"audit row {audit['audit_id']} ('{audit['event']}', arm "
+                    f"'{audit['arm']}') has no allocation row: it was deleted from the "
+                    "allocations table",
+                    subject=where,
+                )
+            )
+            continue
+        changed = [
+            f"{c} '{alloc[c]}' where the audit log says '{audit[c]}'"
+            for c in columns
+            if _canonical_value(alloc[c]) != _canonical_value(audit[c])
+        ]
+        if changed:
+            problems.append(
+                AuditProblem(
+                    audit["audit_id"],
+                    f"allocation row {alloc['allocation_id']} has {'; '.join(changed)} "
+                    f"(audit row {audit['audit_id']}): the allocation was edited",
+                    subject=where,
+                )
+            )
+    for key, alloc in stored.items():
+        if key not in logged:
+            trial, round_no, unit = key
+            problems.append(
+                AuditProblem(
+                    None,
+                    f"allocation row {alloc['allocation_id']} (arm '{alloc['arm']}', "
+                    f"position {alloc['sequence_position']}) has no 'allocated' or "
+                    "'enrolled' audit row: it was inserted outside trialflow, or its audit row "
+                    "was deleted",
+                    subject=f"allocation of unit '{unit}' (trial '{trial}', round {round_no})",
+                )
+            )
+    return problems

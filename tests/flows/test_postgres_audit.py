@@ -73,8 +73,10 @@ def test_an_edit_behind_the_guard_is_found_and_the_guard_restored(pg_store):
     ):
         conn.exec_driver_sql("DELETE FROM audit_log")
     check = verify_audit_chain(reopened)
-    assert [p.audit_id for p in check.problems] == [victim]
-    assert "edited" in check.problems[0].problem
+    chain = [p for p in check.problems if p.subject is None and "guard" not in p.problem]
+    assert [p.audit_id for p in chain] == [victim]
+    assert "edited" in chain[0].problem
+    assert any("guard of audit_log was found missing" in p.problem for p in check.problems)
 
 
 def test_a_deleted_row_leaves_a_gap(pg_store):
@@ -84,8 +86,27 @@ def test_a_deleted_row_leaves_a_gap(pg_store):
         conn.exec_driver_sql(f"DELETE FROM audit_log WHERE audit_id = {ids[10]}")
         conn.exec_driver_sql("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
     check = verify_audit_chain(pg_store)
-    assert [p.audit_id for p in check.problems] == [ids[11]]
-    assert f"ids jump from {ids[9]} to {ids[11]}" in check.problems[0].problem
+    chain = [p for p in check.problems if p.subject is None]
+    assert [p.audit_id for p in chain] == [ids[11]]
+    assert f"ids jump from {ids[9]} to {ids[11]}" in chain[0].problem
+    # the deleted row was an 'allocated' row: its allocation now has none
+    assert [p.problem for p in check.problems if p.subject] == [
+        p.problem for p in check.problems if "no 'allocated' or 'enrolled' audit row" in p.problem
+    ]
+
+
+def test_a_flipped_allocation_behind_a_disabled_guard_is_found(pg_store):
+    unit, arm = pg_store.allocations("letters")[["unit_id", "arm"]].iloc[2]
+    other = "control" if arm != "control" else "letter"
+    with pg_store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE allocations DISABLE TRIGGER allocations_append_only")
+        conn.exec_driver_sql(f"UPDATE allocations SET arm = '{other}' WHERE unit_id = '{unit}'")
+        conn.exec_driver_sql("ALTER TABLE allocations ENABLE TRIGGER allocations_append_only")
+    check = verify_audit_chain(pg_store)
+    assert [p.subject for p in check.problems] == [
+        f"allocation of unit '{unit}' (trial 'letters', round 1)"
+    ]
+    assert f"arm '{other}' where the audit log says '{arm}'" in check.problems[0].problem
 
 
 def _append_events(url: str, worker: int, n: int, barrier) -> None:  # runs in a child process
