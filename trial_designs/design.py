@@ -501,6 +501,13 @@ class FollowUp(_Frozen):
             raise ValueError(
                 f"window_end must be after window_start. Got {self.window_start} to {self.window_end} instead"
             )
+        # outcomes measured before allocation cannot show its effect
+        for name, day in (("randomisation", self.randomisation), ("baseline", self.baseline)):
+            if self.endline <= day:
+                raise ValueError(
+                    f"endline must be after {name} ({day}). Got endline {self.endline} and "
+                    f"{name} {day} instead"
+                )
         return self
 
 
@@ -606,6 +613,7 @@ class TrialDesign(_Frozen):
             self._costs_follow_events()
         self._counts_are_possible()
         self._dataset_columns_are_known()
+        self._subgroups_are_known()
         primaries = [o.name for o in self.outcomes if o.primary]
         if self.outcomes and len(primaries) != 1:
             raise ValueError(f"exactly one outcome must be primary. Got {primaries} instead")
@@ -728,6 +736,28 @@ class TrialDesign(_Frozen):
                     f"at least one. Add clusters or change the allocation. Got {n} clusters at "
                     f"{declared} instead"
                 )
+
+    def _subgroups_are_known(self) -> None:
+        """A subgroup the dataset cannot hold was skipped by the analysis without a word."""
+        known = [
+            *ROSTER_FIELDS,
+            "stratum",
+            "cluster",
+            *self.strata,
+            *([self.cluster_by] if self.cluster_by else []),
+            *self.roster.covariates,
+            *self.analysis.covariates,
+            *self.analysis.columns,
+        ]
+        for name in self.analysis.subgroups:
+            if name in known:
+                continue
+            hint = _did_you_mean(name, known, prefix="; did you mean")
+            raise ValueError(
+                f"analysis.subgroups: '{name}' is not a column of the analysis dataset"
+                f"{hint or '.'} Choose one of: {', '.join(dict.fromkeys(known))}. "
+                f"Got '{name}' instead"
+            )
 
     def _dataset_columns_are_known(self) -> None:
         """``analysis.columns`` names fields an analysis reads, so a typo is not ignored."""
@@ -1027,6 +1057,35 @@ def _error_line(err: Mapping[str, Any], data: Any) -> str:  # noqa: ANN401
     return text + "."
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word, so a second ``seed:``
+    further down silently replaced the first.
+    """
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201, FBT002 - PyYAML's API
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)  # merge keys ('<<') are not duplicates
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = lines.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"the key '{_cut(str(key))}' is written twice in one mapping (first at "
+                        f"line {first}); the second would silently replace the first. Keep one",
+                        key_node.start_mark,
+                    )
+                lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_design(path: str | Path) -> TrialDesign:
     """Load and validate a design YAML file.
 
@@ -1042,7 +1101,7 @@ def load_design(path: str | Path) -> TrialDesign:
     # every message names the file and the rule on one line, and never echoes more than the
     # start of what the file holds: `trialflow sap /etc/passwd` printed the whole file
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except FileNotFoundError:
         raise DesignError(f"Design file {path} does not exist.") from None
     except IsADirectoryError:
