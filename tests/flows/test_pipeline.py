@@ -70,9 +70,12 @@ def test_the_demo_runs_every_stage_then_reruns_change_only_what_is_new(demo_tria
         assert row["lost"] == consort[row["arm"]]["lost"]
     assert results["balance"]["table"] and results["balance"]["auc"] is None  # cluster trial
     costs = results["costs"]
+    # Rounds are open to all the authority's staff: participants bear their share of each
+    # Round's head count and their own time, not the whole cost of the Rounds
     assert costs["per_participant"]["randomised"] == pytest.approx(
-        costs["totals"]["total"] / costs["denominators"]["randomised"]
+        costs["totals"]["participants_total"] / costs["denominators"]["randomised"]
     )
+    assert costs["totals"]["participants_total"] < costs["totals"]["total"]
     assert costs["per_participant"]["per_round"] > 0
     assert [row["outcome"] for row in costs["cost_effectiveness"]] == [
         "ghq12",
