@@ -157,8 +157,9 @@ def amend_design(
                 f"The design given is already trial '{design.id}''s current design "
                 f"({design.design_hash[:12]}): nothing to amend."
             )
-        changes = design_diff(json.loads(row["design_json"]), json.loads(design.canonical_json()))
-        refused = allocation_changes(changes, today=today)
+        before, after = json.loads(row["design_json"]), json.loads(design.canonical_json())
+        changes = design_diff(before, after)
+        refused = allocation_changes(changes, today=today, old=before, new=after)
         if refused:
             lines = "\n".join(f"  {c.line()}  ({why})" for c, why in refused)
             raise AmendmentRefusedError(

@@ -16,8 +16,10 @@ from typing import Any
 __all__ = [
     "ALLOCATION_FIELDS",
     "AMENDABLE_WITHIN_ALLOCATION_FIELDS",
+    "ROSTER_COLUMN_REASON",
     "Change",
     "allocation_changes",
+    "allocation_fields",
     "design_diff",
     "format_changes",
 ]
@@ -137,7 +139,50 @@ def _dates(value: Any) -> list[dt.date]:  # noqa: ANN401
     return []
 
 
-def allocation_changes(changes: list[Change], *, today: dt.date) -> list[tuple[Change, str]]:
+#: Why a ``roster.columns`` entry behind the allocation is fixed (see :func:`allocation_fields`).
+ROSTER_COLUMN_REASON = (
+    "it says which roster column holds the {role} '{field}': another column would put "
+    "people in other {what} than the ones they were allocated in"
+)
+
+
+def allocation_fields(document: Mapping[str, Any] | None) -> dict[str, str]:
+    """The roster fields whose column mapping the allocation depends on, with their role.
+
+    ``id`` (who is who), each stratum, ``cluster_by`` and the minimisation
+    factors: remapping any of them to another roster column (``roster.columns``)
+    re-sorts people into strata or clusters after they were allocated.
+    """
+    if not document:
+        return {}
+    roles: dict[str, str] = {"id": "participant id"}
+    for name in document.get("strata") or []:
+        roles.setdefault(str(name), "stratum")
+    if document.get("cluster_by"):
+        roles.setdefault(str(document["cluster_by"]), "cluster")
+    randomisation = document.get("randomisation") or {}
+    minimisation = randomisation.get("minimisation") if isinstance(randomisation, dict) else None
+    if isinstance(minimisation, dict):
+        for name in minimisation.get("factors") or []:
+            roles.setdefault(str(name), "minimisation factor")
+    return roles
+
+
+_WHAT = {
+    "participant id": "records",
+    "stratum": "strata",
+    "cluster": "clusters",
+    "minimisation factor": "groups",
+}
+
+
+def allocation_changes(
+    changes: list[Change],
+    *,
+    today: dt.date,
+    old: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+) -> list[tuple[Change, str]]:
     """The changes an amendment may not make, each with the reason.
 
     Parameters
@@ -146,6 +191,11 @@ def allocation_changes(changes: list[Change], *, today: dt.date) -> list[tuple[C
         From :func:`design_diff`.
     today : datetime.date
         Dates on or before it have passed (an argument, so the rule is testable).
+    old, new : Mapping, optional
+        The two design documents.  Given, a change to the ``roster.columns``
+        entry behind ``id``, a stratum, ``cluster_by`` or a minimisation factor
+        (of either version) is refused too: the same name on another column
+        sorts people differently.
 
     Returns
     -------
@@ -156,8 +206,25 @@ def allocation_changes(changes: list[Change], *, today: dt.date) -> list[tuple[C
         future.
     """
     refused = []
+    behind = {**allocation_fields(new), **allocation_fields(old)}
     for change in changes:
         root = _root(change.path)
+        if change.path.startswith("roster.columns"):
+            # a change of the whole mapping (absent on one side) or of one entry
+            names = (
+                [change.path.split(".", 2)[2]] if change.path.count(".") >= 2 else sorted(behind)
+            )
+            hit = [n for n in names if n in behind]
+            if hit:
+                field = hit[0]
+                role = behind[field]
+                refused.append(
+                    (
+                        change,
+                        ROSTER_COLUMN_REASON.format(role=role, field=field, what=_WHAT[role]),
+                    )
+                )
+                continue
         leaf = change.path.rsplit(".", 1)[-1]
         if root in ALLOCATION_FIELDS:
             if leaf in AMENDABLE_WITHIN_ALLOCATION_FIELDS and "." in change.path:

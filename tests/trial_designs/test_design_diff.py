@@ -127,3 +127,20 @@ def test_format_changes_caps_the_list():
         "  f2: 2 -> 3",
         "  ... and 22 more",
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "role"),
+    [
+        ("roster.columns.organisation", "region", "stratum"),
+        ("roster.columns.id", "payroll_no", "participant id"),
+    ],
+)
+def test_the_roster_column_behind_an_allocation_field_is_refused(path, value, role):
+    old = _doc()
+    changes = _edit(path, value)
+    refused = allocation_changes(changes, today=TODAY, old=old, new=old)
+    assert [c.path for c, _ in refused] == [path]
+    assert f"holds the {role}" in refused[0][1]
+    # the roster column of a field no allocation depends on may move
+    assert allocation_changes(_edit("roster.columns.role", "job"), today=TODAY, old=old) == []
