@@ -20,6 +20,7 @@ __all__ = [
     "IO_RETRIES",
     "NOT_TRANSIENT",
     "embedded_prefect",
+    "load_design_once",
     "load_design_task",  # noqa: F822 - built on first use by __getattr__
     "output_dir",
     "resolve_design_path",
@@ -80,13 +81,42 @@ def resolve_design_path(design: str | Path) -> Path:
     return found if found is not None else path
 
 
+#: Designs already parsed in this process, by resolved path and the file's bytes.
+_DESIGNS: dict[tuple[str, bytes], Any] = {}
+_DESIGNS_KEPT = 32
+
+
+def load_design_once(path: str | Path):  # noqa: ANN201 - a TrialDesign
+    """:func:`trial_designs.design.load_design`, parsed once per process while the file is unchanged.
+
+    A trial's stages each resolve its design (the demo: about 45 times over
+    four trials), and parsing the YAML and validating it costs tens of
+    milliseconds each time.  The key is the file's bytes, so an edited file
+    is parsed again; a file that cannot be read or is rejected is never
+    kept, so ``load_design`` gives its own message each time.  The design is
+    frozen, so sharing one object is safe.
+    """
+    path = Path(path)
+    try:
+        key = (str(path.resolve()), path.read_bytes())
+    except OSError:
+        return load_design(path)  # its message names the problem
+    found = _DESIGNS.get(key)
+    if found is None:
+        found = load_design(path)
+        if len(_DESIGNS) >= _DESIGNS_KEPT:
+            _DESIGNS.pop(next(iter(_DESIGNS)))
+        _DESIGNS[key] = found
+    return found
+
+
 def _make_load_design_task():  # noqa: ANN202 - a Prefect task
     from prefect import task
     from prefect.cache_policies import NO_CACHE
 
     @task(name="load design", cache_policy=NO_CACHE)
     def load_design_task(design: str | Path):  # noqa: ANN202 - returns a TrialDesign
-        return load_design(resolve_design_path(design))
+        return load_design_once(resolve_design_path(design))
 
     return load_design_task
 

@@ -4,12 +4,13 @@ Reports read only results.json (``<trialflow home>/out/<trial>/analysis/
 results.json`` by default), never the store, so an evaluator can render a
 report from results produced anywhere.  Each file is checked against
 ``analysis/results.schema.json`` before it is rendered.  The flow writes
-``reports/out/<trial>.html`` and ``.pdf`` (and ``portfolio.html``/``.pdf``)
+``<TRIALFLOW_HOME>/reports/<trial>.html`` and ``.pdf`` (and ``portfolio.html``/``.pdf``)
 and publishes each headline as a Prefect markdown artifact.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -56,7 +57,7 @@ def results_root(results_dir: str | None = None) -> Path:
 
 
 def reports_dir(out_dir: str | None = None) -> Path:
-    """Where reports are written: given, ``$TRIALFLOW_REPORTS_DIR``, or ``reports/out``."""
+    """Where reports are written: given, ``$TRIALFLOW_REPORTS_DIR``, or ``<home>/reports``."""
     return Path(out_dir) if out_dir else settings.get_settings().reports_dir
 
 
@@ -129,15 +130,29 @@ def read_results(paths: dict[str, Path]) -> dict[str, dict]:
     return {trial: json.loads(path.read_text(encoding="utf-8")) for trial, path in paths.items()}
 
 
+@functools.cache
+def _results_validator():  # noqa: ANN202 - a jsonschema validator
+    """The results schema's validator, its schema checked once per process (seconds over a demo)."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 @task(name="check results", cache_policy=NO_CACHE)
 def check_results(documents: dict[str, dict], paths: dict[str, Path]) -> dict[str, dict]:
     """Refuse, by file name and place, any document that does not match the results schema."""
     import jsonschema
 
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = _results_validator()
     for trial, results in documents.items():
         try:
-            jsonschema.validate(results, schema)
+            # what jsonschema.validate does, without checking the schema itself each time
+            error = jsonschema.exceptions.best_match(validator.iter_errors(results))
+            if error is not None:
+                raise error
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
             raise ValueError(
@@ -230,7 +245,7 @@ def report_flow(
         The folder holding ``<trial>/analysis/results.json`` (default
         ``<trialflow home>/out``).
     out_dir : str, optional
-        Where to write (default ``reports/out``).
+        Where to write (default ``<TRIALFLOW_HOME>/reports``).
     pdf : bool
         Write a PDF beside each HTML file.
     trial_reports : bool
