@@ -259,6 +259,16 @@ class RosterSpec(_Frozen):
             )
         if "id" not in value:
             raise ValueError("must map the 'id' field")
+        # two fields read from one column: e.g. 'organisation: team' would stratify by team
+        seen: dict[str, str] = {}
+        for name, column in value.items():
+            if column in seen:
+                raise ValueError(
+                    f"maps two roster fields to the same column: '{seen[column]}' and "
+                    f"'{name}' both read column '{column}'. Each field needs its own column. "
+                    f"Got {seen[column]}: {column}, {name}: {column} instead"
+                )
+            seen[column] = name
         return value
 
 
