@@ -829,7 +829,9 @@ def report(
         "--results",
         help="Folder holding <trial>/analysis/results.json (default .trialflow/out).",
     ),
-    out: Path = typer.Option(None, "--out", help="Folder for the reports (default reports/out)."),
+    out: Path = typer.Option(
+        None, "--out", help="Folder for the reports (default <TRIALFLOW_HOME>/reports)."
+    ),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write a PDF beside each HTML file."),
     label: str = typer.Option(
         None,

@@ -4,7 +4,7 @@
 |--------------------------|-------------------------------------------|--------------|
 | `TRIALFLOW_HOME`         | `./.trialflow` (resolved against the current folder) | The working folder: the store, drop folders, archives, outputs and Prefect's home are under it. |
 | `TRIALFLOW_DATABASE_URL` | `sqlite:///<home>/trialflow.db`           | The store, as a SQLAlchemy URL (e.g. `postgresql+psycopg://host/trials`). |
-| `TRIALFLOW_REPORTS_DIR`  | `reports/out` (relative to the current folder) | Where trial and portfolio reports (HTML, PDF) are written. |
+| `TRIALFLOW_REPORTS_DIR`  | `<home>/reports`                          | Where trial and portfolio reports (HTML, PDF) are written. |
 | `TRIALFLOW_DESIGNS_DIR`  | the packaged `trial_designs/`             | The designs folder: every `*.yaml` design in it gets deployments (`make deployments`), and a design named by id (`coffee`) is looked up here first, then among the packaged designs. |
 | `TRIALFLOW_DASK_ADDRESS` | none: no cluster, or `--dask-workers N`   | The Dask scheduler `trialflow diagnose` runs on, e.g. `tcp://host:8786`. |
 | `PREFECT_HOME`           | `<home>/prefect`                          | Prefect's own folder (its temporary server's database); set by trialflow only if unset. |
@@ -18,6 +18,7 @@ An empty value counts as unset.  Folders derived from home, one per trial
 | `<home>/archive/<trial>/` | Every ingested file, stored under its content hash. |
 | `<home>/out/<trial>/`     | Outputs: allocation lists, letters, `analysis/results.json`, the uptake dashboard, cost tables. |
 | `<home>/trialflow.db`     | The SQLite store (unless `TRIALFLOW_DATABASE_URL` is set). |
+| `<home>/reports/`         | Trial and portfolio reports, HTML and PDF (unless `TRIALFLOW_REPORTS_DIR` is set). |
 
 Settings are read from the environment each time :func:`get_settings` is
 called (it is cheap), so a deployment run resolves its drop folder under the
@@ -44,8 +45,9 @@ __all__ = [
 
 #: The working folder unless ``TRIALFLOW_HOME`` says otherwise.
 DEFAULT_HOME = Path(".trialflow")
-#: Where reports go unless ``TRIALFLOW_REPORTS_DIR`` says otherwise (git-ignored).
-DEFAULT_REPORTS_DIR = Path("reports/out")
+#: Where reports go unless ``TRIALFLOW_REPORTS_DIR`` says otherwise: this folder under
+#: ``TRIALFLOW_HOME``, as every other output, so two homes never overwrite each other's reports.
+DEFAULT_REPORTS_DIR = Path("reports")
 #: The seed designs shipped with trialflow.
 PACKAGED_DESIGNS_DIR = Path(__file__).resolve().parent.parent / "trial_designs"
 
@@ -105,7 +107,9 @@ class Settings:
         return cls(
             home=home,
             database_url=value("TRIALFLOW_DATABASE_URL") or f"sqlite:///{home / 'trialflow.db'}",
-            reports_dir=Path(value("TRIALFLOW_REPORTS_DIR") or DEFAULT_REPORTS_DIR).expanduser(),
+            reports_dir=Path(value("TRIALFLOW_REPORTS_DIR")).expanduser()
+            if value("TRIALFLOW_REPORTS_DIR")
+            else home / DEFAULT_REPORTS_DIR,
             designs_dir=Path(value("TRIALFLOW_DESIGNS_DIR") or PACKAGED_DESIGNS_DIR).expanduser(),
             dask_address=value("TRIALFLOW_DASK_ADDRESS"),
         )

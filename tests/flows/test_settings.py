@@ -20,7 +20,7 @@ def test_defaults_when_nothing_is_set(tmp_path, monkeypatch):
     assert config.home == tmp_path / ".trialflow"
     assert config.database_url == f"sqlite:///{tmp_path / '.trialflow' / 'trialflow.db'}"
     assert config.uses_default_database
-    assert config.reports_dir == Path("reports/out")
+    assert config.reports_dir == tmp_path / ".trialflow" / "reports"
     assert config.designs_dir == PACKAGED_DESIGNS_DIR
     assert config.dask_address is None
     assert config.prefect_home == tmp_path / ".trialflow" / "prefect"
@@ -134,3 +134,30 @@ def test_importing_settings_imports_no_prefect():
         cwd=ROOT,
     )
     assert done.stdout.strip() == "False"
+
+
+def test_reports_go_under_trialflow_home_unless_told_otherwise(
+    prefect_server, tmp_path, monkeypatch
+):
+    """Two homes used from one folder once overwrote each other's reports in ./reports/out."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    fixtures = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
+    home = tmp_path / "home"
+    results = home / "out" / "coffee" / "analysis"
+    results.mkdir(parents=True)
+    shutil.copy(fixtures / "coffee.results.json", results / "results.json")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("TRIALFLOW_HOME", str(home))
+    monkeypatch.delenv("TRIALFLOW_REPORTS_DIR", raising=False)
+    assert Settings.from_env().reports_dir == home / "reports"
+    done = CliRunner().invoke(app, ["report", "coffee", "--no-pdf"])
+    assert done.exit_code == 0, done.output
+    assert (home / "reports" / "coffee.html").is_file()
+    assert not (elsewhere / "reports").exists()

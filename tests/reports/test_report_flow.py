@@ -7,6 +7,7 @@ which would double these tests; its tasks are called with ``.fn``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import zlib
@@ -55,7 +56,7 @@ def test_missing_results_say_what_to_run(results_tree, tmp_path):
 
 def test_default_folders(monkeypatch, tmp_path):
     monkeypatch.delenv("TRIALFLOW_REPORTS_DIR", raising=False)
-    assert reports_dir() == Path("reports/out")
+    assert reports_dir() == Path(os.environ["TRIALFLOW_HOME"]) / "reports"
     monkeypatch.setenv("TRIALFLOW_REPORTS_DIR", str(tmp_path))
     assert reports_dir() == tmp_path
     assert (
