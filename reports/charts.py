@@ -62,6 +62,10 @@ _STYLE = {
     "axes.spines.right": False,
     "svg.fonttype": "none",  # real text: selectable, searchable, and much smaller
     "svg.hashsalt": "trialflow-reports",  # stable ids: identical input, identical SVG
+    # every label comes from data (outcome and trial names, money): literal text, never TeX,
+    # so 'Feeling valued ($\frac{a}{$ scale)' or '$100 to $200' draws as written
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 
