@@ -166,6 +166,13 @@ def randomise(
             )
         return
     console.print(f"Coordinator's allocation list: {result['allocation_list']}", soft_wrap=True)
+    if result.get("design_changes"):
+        console.print(
+            "Re-randomised under a changed design (recorded in the audit log's "
+            "'re-randomised' row):\n" + "\n".join(f"  {c}" for c in result["design_changes"]),
+            highlight=False,
+            markup=False,
+        )
     if result.get("superseded"):
         console.print(
             f"{result['superseded']} earlier participant(s) are not in this roster: kept on "

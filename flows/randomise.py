@@ -130,6 +130,21 @@ def randomise_flow(
     table, pii = read_roster(roster, trial)
     check_roster_task(table, trial, Path(roster).name)
     allocation = allocate_task(table, trial)
+    stored = Store().trial(trial.id) if force else None
+    design_changes: list[str] = []
+    if stored is not None and stored["design_hash"] != trial.design_hash:
+        # logged before the store decides (it refuses amendable changes; others it records
+        # in the re-randomised audit row); the CLI prints them after a run that stored
+        from flows.store import forced_design_changes
+
+        design_changes = [c.line() for c in forced_design_changes(stored["design_json"], trial)[0]]
+        logger.warning(
+            "The design differs from the one trial '%s' ran under (%s -> %s):\n%s",
+            trial.id,
+            stored["design_hash"][:12],
+            trial.design_hash[:12],
+            "\n".join(f"  {line}" for line in design_changes),
+        )
     round_no = store_allocation(trial, allocation, table, pii, reason if force else None)
     record_audit_event(
         None,
@@ -166,6 +181,7 @@ def randomise_flow(
         "allocation_list": str(listing),
         "balance_score": allocation.balance_score,
         "superseded": superseded,
+        "design_changes": design_changes,
     }
 
 

@@ -29,6 +29,8 @@ from flows.audit import append_audit_rows, current_actor
 __all__ = [
     "DEFAULT_HOME",
     "AlreadyRandomisedError",
+    "ForcedDesignChangeError",
+    "forced_design_changes",
     "AlreadyWithdrawnError",
     "Store",
     "metadata",
@@ -263,6 +265,30 @@ class AlreadyRandomisedError(RuntimeError):
     """A trial that has allocations already; re-randomising needs force and a reason."""
 
 
+class ForcedDesignChangeError(AlreadyRandomisedError):
+    """A forced re-randomisation under a design that changes fields an amendment should record."""
+
+
+def forced_design_changes(stored_json: str, design) -> tuple[list, list]:  # noqa: ANN001
+    """What a forced re-randomisation under ``design`` changes, split by how it must be recorded.
+
+    Returns ``(changes, amendable)``: every field that differs from the stored
+    design document, and those of them an amendment could record (wording,
+    costs, future dates: anything :func:`allocation_changes` does not refuse).
+    """
+    from trial_designs.design_diff import allocation_changes, design_diff
+
+    before, after = json.loads(stored_json), json.loads(design.canonical_json())
+    changes = design_diff(before, after)
+    fixed = {
+        c.path
+        for c, _why in allocation_changes(
+            changes, today=dt.datetime.now(dt.UTC).date(), old=before, new=after
+        )
+    }
+    return changes, [c for c in changes if c.path not in fixed]
+
+
 class AlreadyWithdrawnError(ValueError):
     """A participant who was withdrawn before; withdrawing again changes nothing."""
 
@@ -464,6 +490,23 @@ class Store:
                         'randomise again. To override, run with --force --reason "..."; the old '
                         "allocations are kept and the override is logged."
                     )
+                design_changes: list = []
+                if existing["design_hash"] != design.design_hash:
+                    design_changes, amendable = forced_design_changes(
+                        existing["design_json"], design
+                    )
+                    if amendable and force_reason:
+                        # Wording, costs and future dates have their own record (the
+                        # amendments table); a re-randomisation would change them silently.
+                        lines = "\n".join(f"  {c.line()}" for c in amendable)
+                        raise ForcedDesignChangeError(
+                            f"Trial '{design.id}' runs under design "
+                            f"{existing['design_hash'][:12]}; the design given "
+                            f"({design.design_hash[:12]}) also changes fields an amendment "
+                            f"records:\n{lines}\nRecord them first with `trialflow amend "
+                            f'{design.id} --design <file> --reason "..."`, then re-randomise. '
+                            "Nothing was stored."
+                        )
                 round_no = existing["active_round"] + (1 if n_alloc else 0)
                 # keep the document of the design being replaced, so it can still be diffed
                 self.insert_new(
@@ -551,6 +594,10 @@ class Store:
             if force_reason:
                 details["forced"] = True
                 details["reason"] = force_reason
+            if existing is not None and existing["design_hash"] != design.design_hash:
+                # the allocation fields an amendment may not change: this row is their record
+                details["previous_design_hash"] = existing["design_hash"]
+                details["design_changes"] = [c.line() for c in design_changes]
             common = {
                 "trial_id": design.id,
                 "at": now,
