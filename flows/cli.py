@@ -267,7 +267,46 @@ def run(
     except (DesignError, FileNotFoundError, LookupError, ValueError) as exc:
         _fail(str(exc))
     for stage, outcome in done["stages"].items():
-        console.print(f"{stage} ({done['seconds'][stage]} s): {outcome}")
+        console.print(
+            f"{stage} ({done['seconds'][stage]} s): {_stage_text(stage, outcome)}",
+            highlight=False,
+        )
+
+
+def _stage_text(stage: str, outcome: object) -> str:
+    """What a pipeline stage did as one readable line (it printed raw Python dicts)."""
+    if stage == "costs" and isinstance(outcome, dict) and "summary" in outcome:
+        files = "; ".join(f"{name}: {path}" for name, path in outcome["files"].items())
+        return " ".join([*_costs_lines(outcome), *([files] if files else [])])
+    if stage == "report" and isinstance(outcome, dict):
+        return "; ".join(
+            f"{trial}: " + "  ".join(p for p in paths.values() if p)
+            if isinstance(paths, dict)
+            else f"{trial}: {paths}"
+            for trial, paths in outcome.items()
+        )
+    if isinstance(outcome, dict):
+        return "; ".join(f"{key}: {_stage_text('', value)}" for key, value in outcome.items())
+    if isinstance(outcome, (list, tuple)):
+        return "; ".join(_stage_text("", item) for item in outcome) or "nothing to do"
+    return "nothing to do" if outcome is None else str(outcome)
+
+
+def _costs_lines(result: dict) -> list[str]:
+    """The cost summary of ``costs_flow``: the headline, then each cost-effectiveness sentence."""
+    summary = result.get("summary")
+    if not summary:
+        return [
+            f"{result['trial']}: results.json has no costs (the design declares no cost model, "
+            "or no deliveries were logged); nothing written."
+        ]
+    per = summary["per_participant_randomised"]
+    return [
+        f"{result['trial']}: total £{summary['total']:,.2f} ({summary['currency_year']} prices); "
+        + (f"£{per:,.2f} per participant randomised; " if per is not None else "")
+        + f"EEF cost band {summary['eef_band']}.",
+        *summary["cost_effectiveness"],
+    ]
 
 
 @app.command()
@@ -1037,24 +1076,12 @@ def costs(
         result = costs_flow(str(design))
     except (DesignError, FileNotFoundError, LookupError, ValueError) as exc:
         _fail(str(exc))
-    summary = result.get("summary")
-    if not summary:
-        console.print(
-            f"{result['trial']}: results.json has no costs (the design declares no cost model, "
-            "or no deliveries were logged); nothing written.",
-            highlight=False,
-        )
+    headline, *sentences = _costs_lines(result)
+    console.print(headline, highlight=False)
+    if not result.get("summary"):
         return
-    per = summary["per_participant_randomised"]
-    console.print(
-        f"{result['trial']}: total £{summary['total']:,.2f} ({summary['currency_year']} prices); "
-        + (f"£{per:,.2f} per participant randomised; " if per is not None else "")
-        + f"EEF cost band {summary['eef_band']}.",
-        highlight=False,
-        markup=False,
-    )
-    for sentence in summary["cost_effectiveness"]:
-        console.print(f"  {sentence}", highlight=False, markup=False)
+    for sentence in sentences:
+        console.print(f"  {sentence}", highlight=False)
     for name, path in result["files"].items():
         # a path wrapped over two lines cannot be copied
         console.print(f"{name}: {path}", highlight=False, markup=False, soft_wrap=True)
