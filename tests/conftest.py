@@ -35,3 +35,39 @@ def design_path() -> callable:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def letters_costs_section() -> dict:
+    """A letters costs section from the pure function: 18 letters sent in an arm of 20."""
+    import pandas as pd
+
+    from analysis.cost_results import costs_section
+    from trial_designs.design import load_design
+
+    design = load_design(DESIGNS / "letters.yaml")
+    ids = [f"P{i:03d}" for i in range(40)]
+    data = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "arm": ["letter"] * 20 + ["control"] * 20,
+            "cluster": np.nan,
+            "organisation": "Dudley",
+            "took_up": [1] * 18 + [0] * 22,
+            "completed": [1] * 18 + [0] * 22,
+            "feeling_valued_endline": np.r_[np.full(20, 6.0), np.full(20, 5.5)],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "unit_id": ids[:18],
+            "event_type": "letter_sent",
+            "occurred_at": pd.Timestamp("2019-04-10"),
+            "quantity": np.nan,
+            "hours": np.nan,
+            "attendees": np.nan,
+            "contaminated": False,
+        }
+    )
+    section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
+    return section

@@ -195,32 +195,8 @@ def test_more_rounds_cost_more_and_sensitivity_brackets_the_base():
     assert hourly["high"] - hourly["low"] == pytest.approx(3 * 4 * 10 * (40 - 25) / 60)
 
 
-def test_letters_cost_per_letter_sent_and_manager_time():
-    design = load_design(DESIGNS / "letters.yaml")
-    ids = [f"P{i:03d}" for i in range(40)]
-    data = pd.DataFrame(
-        {
-            "participant_id": ids,
-            "arm": ["letter"] * 20 + ["control"] * 20,
-            "cluster": np.nan,
-            "organisation": "Dudley",
-            "took_up": [1] * 18 + [0] * 22,
-            "completed": [1] * 18 + [0] * 22,
-            "feeling_valued_endline": np.r_[np.full(20, 6.0), np.full(20, 5.5)],
-        }
-    )
-    events = pd.DataFrame(
-        {
-            "unit_id": ids[:18],
-            "event_type": "letter_sent",
-            "occurred_at": pd.Timestamp("2019-04-10"),
-            "quantity": np.nan,
-            "hours": np.nan,
-            "attendees": np.nan,
-            "contaminated": False,
-        }
-    )
-    section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
+def test_letters_cost_per_letter_sent_and_manager_time(letters_costs_section):
+    section = letters_costs_section
     assert section["totals"]["direct"] == pytest.approx(18 * 1.45)
     assert section["totals"]["staff_time"] == pytest.approx(18 * 0.25 * 32)
     assert section["per_participant"]["randomised"] == pytest.approx(18 * (1.45 + 8) / 20)

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from analysis.cost_results import costs_section
 from flows.cli import app
 from flows.randomise import read_roster
 from flows.status import trial_status
@@ -24,36 +23,6 @@ DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 runner = CliRunner()
 
 
-def _letters_costs() -> dict:
-    """A letters costs section from the pure function: 18 letters sent in an arm of 20."""
-    design = load_design(DESIGNS / "letters.yaml")
-    ids = [f"P{i:03d}" for i in range(40)]
-    data = pd.DataFrame(
-        {
-            "participant_id": ids,
-            "arm": ["letter"] * 20 + ["control"] * 20,
-            "cluster": np.nan,
-            "organisation": "Dudley",
-            "took_up": [1] * 18 + [0] * 22,
-            "completed": [1] * 18 + [0] * 22,
-            "feeling_valued_endline": np.r_[np.full(20, 6.0), np.full(20, 5.5)],
-        }
-    )
-    events = pd.DataFrame(
-        {
-            "unit_id": ids[:18],
-            "event_type": "letter_sent",
-            "occurred_at": pd.Timestamp("2019-04-10"),
-            "quantity": np.nan,
-            "hours": np.nan,
-            "attendees": np.nan,
-            "contaminated": False,
-        }
-    )
-    section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
-    return section
-
-
 def _write_results(costs: dict | None) -> Path:
     path = trialflow_home() / "out" / "letters" / "analysis" / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +30,9 @@ def _write_results(costs: dict | None) -> Path:
     return path
 
 
-def test_costs_command_writes_the_ledger_and_prints_the_figures(prefect_server, tmp_path):
+def test_costs_command_writes_the_ledger_and_prints_the_figures(
+    prefect_server, tmp_path, letters_costs_section
+):
     # randomised, so the stage's run is recorded for status
     design = load_design(DESIGNS / "letters.yaml")
     roster_path = tmp_path / "roster.csv"
@@ -70,7 +41,7 @@ def test_costs_command_writes_the_ledger_and_prints_the_figures(prefect_server, 
     Store().record_randomisation(
         design=design, allocation=randomise(roster, design), roster=roster, pii=pii
     )
-    costs = _letters_costs()
+    costs = letters_costs_section
     _write_results(costs)
     result = runner.invoke(app, ["costs", "letters"])
     assert result.exit_code == 0, result.output
