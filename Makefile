@@ -87,4 +87,4 @@ prefect.yaml: scripts/make_prefect_yaml.py $(wildcard trial_designs/*.yaml)
 	$(BIN)/python scripts/make_prefect_yaml.py
 
 clean:
-	rm -rf .trialflow reports/out
+	rm -rf .trialflow
