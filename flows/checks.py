@@ -41,6 +41,22 @@ class RosterError(ValueError):
         # with the UI reads it: rows, columns and rules, never a value (a staff id, say).
         super().__init__(format_problems(file_name, problems, values=False))
 
+    def __reduce__(self) -> tuple:
+        # Prefect pickles a failed flow's exception into its result storage whatever the
+        # persistence settings (flow_engine.handle_exception writes it): only the id-free
+        # message and the rows, columns and rules travel, never a value or the report.
+        where = self.problems[[c for c in ("source_row", "column", "rule") if c in self.problems]]
+        return (_rebuilt_roster_error, (str(self), where.to_dict("list")))
+
+
+def _rebuilt_roster_error(message: str, where: dict) -> RosterError:
+    """A RosterError read back from a pickle: its message, and problems without values."""
+    error = RosterError.__new__(RosterError)
+    ValueError.__init__(error, message)
+    error.problems = pd.DataFrame(where)
+    error.report = message
+    return error
+
 
 def format_problems(
     file_name: str, problems: pd.DataFrame, limit: int = 20, *, values: bool = True
