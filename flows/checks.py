@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,10 @@ __all__ = [
     "Rule",
     "RosterError",
     "check_roster",
+    "exact_ids",
     "format_problems",
+    "id_form_problem",
+    "id_key",
     "quarantine_log",
     "quarantine_summary",
     "units_for_artifact",
@@ -168,11 +172,112 @@ def _problem(
     )
 
 
+# ---------------------------------------------------------------------------
+# participant ids: one exact rule for the roster and every reader that matches ids
+# ---------------------------------------------------------------------------
+def id_key(value: object) -> str:
+    """The form under which two ids read as one to a person: NFKC, case folded, trimmed.
+
+    ``'P10'``, ``'P10 '``, ``'p10'`` and a fullwidth ``'Ｐ10'`` share a key, as do
+    ``'Café'`` in NFC and NFD.  The key is never used to *match* ids (matching is
+    exact, see :func:`exact_ids`); it finds ids that must not both exist.
+    """
+    folded = unicodedata.normalize("NFKC", str(value)).casefold()
+    return unicodedata.normalize("NFKC", folded).strip()
+
+
+def id_form_problem(value: object) -> str | None:
+    """Why an id as written cannot be a participant's id, or None when it can.
+
+    Spaces around an id and control or invisible format characters (a tab, a
+    zero-width space, a byte-order mark) cannot be seen in a spreadsheet, so
+    an id carrying them is refused rather than silently trimmed.
+    """
+    text = str(value)
+    if text != text.strip():
+        return (
+            "This staff id has spaces (or tabs) before or after it, which nobody can see in a "
+            "spreadsheet; remove them."
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        return (
+            "This staff id holds a control or invisible character (a tab, a zero-width space, "
+            "a byte-order mark); retype it."
+        )
+    return None
+
+
+def exact_ids(values: pd.Series) -> pd.Series:
+    """Id cells exactly as written, missing (None) where blank: the one way readers read ids.
+
+    Every reader that matches a file's ids to the trial's participants (the
+    roster, the letters' feedback sheet, survey and HR files, delivery logs)
+    reads them through this function and then matches *exactly*: nothing is
+    trimmed, so ``'P10 '`` never reaches ``'P10'``; it is an unknown id,
+    quarantined with its reason.  Only a cell of nothing but spaces counts as
+    blank.
+    """
+
+    def exact(value: object) -> str | None:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        text = str(value)
+        return text if text.strip() else None
+
+    return pd.Series([exact(v) for v in values], index=values.index, dtype=object, name=values.name)
+
+
+def _id_problems(
+    roster: pd.DataFrame, file_column: str, known_ids: set[str] | None
+) -> list[pd.DataFrame]:
+    """Rules ``id_no_surrounding_space`` and ``id_distinct_when_normalised`` (see check_roster)."""
+    ids = exact_ids(roster["id"])
+    present = roster.assign(id=ids)[ids.notna()]
+    found = []
+    form = present["id"].map(id_form_problem)
+    bad = present[form.notna()]
+    if len(bad):
+        found.append(
+            _problem(bad, "id", file_column, "id_no_surrounding_space", "").assign(
+                message=form[form.notna()].to_numpy()
+            )
+        )
+    keys = present["id"].map(id_key)
+    rows_of: dict[str, list[tuple[int, str]]] = {}
+    for key, row, value in zip(keys, present["source_row"], present["id"], strict=True):
+        rows_of.setdefault(key, []).append((int(row), value))
+    known_by_key = {id_key(k): k for k in (known_ids or ())}
+    messages: dict[int, str] = {}
+    for key, entries in rows_of.items():
+        for row, value in entries:
+            # rows, never values: this message reaches Prefect's log (RosterError's str)
+            others = [f"the id on row {r}" for r, v in entries if v != value]
+            stored = known_by_key.get(key)
+            if stored is not None and stored != value:
+                others.append("the id of a participant already in the trial")
+            if others:
+                messages[row] = (
+                    f"This staff id is the same as {' and '.join(others)} once spaces, letter "
+                    "case and Unicode forms are ignored: a person reads them as one id, so one "
+                    "person's letters or answers could reach the other. Make each id distinct, "
+                    "or write the same person's id the same way."
+                )
+    clash = present[present["source_row"].astype(int).isin(messages)]
+    if len(clash):
+        found.append(
+            _problem(clash, "id", file_column, "id_distinct_when_normalised", "").assign(
+                message=[messages[int(r)] for r in clash["source_row"]]
+            )
+        )
+    return found
+
+
 def check_roster(
     roster: pd.DataFrame,
     design: TrialDesign,
     *,
     known_clusters: set[str] | None = None,
+    known_ids: set[str] | None = None,
     today: dt.date | None = None,
 ) -> pd.DataFrame:
     """Check a roster (canonical column names) against a design.
@@ -184,7 +289,12 @@ def check_roster(
     is yes), ``valid_date`` (start dates parse), ``start_date_not_future`` (no
     start date after ``today``, by default the date the check runs: someone
     who has not started cannot be randomised, and a year like 2205 is a typo),
-    ``has_rows`` (at least one staff row under the header; reported on row 1).
+    ``has_rows`` (at least one staff row under the header; reported on row 1),
+    ``id_no_surrounding_space`` (no spaces, tabs, control or invisible
+    characters around or in an id, see :func:`id_form_problem`) and
+    ``id_distinct_when_normalised`` (no two ids, nor an id and one of
+    ``known_ids`` (the participants already stored, for late entrants), that
+    differ only by spaces, letter case or Unicode form; both rows are named).
 
     Returns
     -------
@@ -217,6 +327,7 @@ def check_roster(
     found.append(
         _problem(dup, "id", cols["id"], "unique_id", "This staff id appears on more than one row.")
     )
+    found += _id_problems(roster, cols["id"], known_ids)
     needed = list(design.strata) + ([design.cluster_by] if design.cluster_by else [])
     for needed_field in needed:
         empty = roster[

@@ -31,6 +31,7 @@ from analysis.uptake import DELIVERY_FIELDS, contaminated_events, contamination
 from flows.checks import (
     PROBLEM_COLUMNS,
     Rule,
+    exact_ids,
     quarantine_log,
     quarantine_markdown,
     quarantine_summary,
@@ -105,6 +106,8 @@ def read_deliveries(path: str | Path, intervention: Intervention) -> pd.DataFram
     for field in DELIVERY_FIELDS:
         if field not in frame:
             frame[field] = None
+    # matched exactly, as every reader matches ids: 'P10 ' is an unknown unit, not 'P10'
+    frame["unit_id"] = exact_ids(frame["unit_id"])
     return frame[["source_row", *DELIVERY_FIELDS]]
 
 

@@ -27,6 +27,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.audit import file_sha256, record_audit_event
+from flows.checks import exact_ids, id_key
 from flows.common import load_design_task, output_dir
 from flows.deliveries import RETRY_IO, event_rows, insert_events, intervention_of
 from flows.integrity import require_current_design
@@ -82,9 +83,11 @@ def read_feedback(path: str | Path) -> pd.DataFrame:
             f"{', '.join(FEEDBACK_COLUMNS)} (and optionally signatory, signatory_title). "
             f"Got columns {[c for c in frame.columns if c != 'source_row']} instead."
         )
-    for column in frame.columns.drop("source_row"):
+    for column in frame.columns.drop(["source_row", "participant_id"]):
         text = frame[column].astype("str").str.strip()
         frame[column] = text.where(frame[column].notna() & (text != ""), None)
+    # ids exactly as written: trimming 'P10 ' to 'P10' once sent one person's feedback to another
+    frame["participant_id"] = exact_ids(frame["participant_id"])
     return frame
 
 
@@ -145,11 +148,17 @@ def letter_contents(
     sheet = feedback.assign(participant_id=feedback["participant_id"].astype("str"))
     problems: list[dict] = []
     arm_of = dict(zip(people["participant_id"], people["arm"], strict=True))
+    near_ids = {id_key(p) for p in arm_of}
     for row in sheet.to_dict("records"):
         pid = row["participant_id"]
         if pid not in arm_of:
+            near = id_key(pid) in near_ids
             problems.append(
-                {"participant_id": pid, "rule": "unknown_participant", "message": "Not a participant of this trial; this feedback row was not used."}
+                {"participant_id": pid, "rule": "unknown_participant", "message": (
+                    "No participant has exactly this id (one differs only by spaces, letter case "
+                    "or accents: ids must be written exactly as in the roster); this feedback row "
+                    "was not used." if near else
+                    "Not a participant of this trial; this feedback row was not used.")}
             )  # fmt: skip
         elif arm_of[pid] != letter_arm:
             problems.append(

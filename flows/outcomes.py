@@ -60,6 +60,7 @@ from analysis.instruments import (
 from flows.checks import (
     PROBLEM_COLUMNS,
     Rule,
+    exact_ids,
     quarantine_log,
     quarantine_markdown,
     quarantine_summary,
@@ -905,8 +906,8 @@ def read_outcome_file(
                 raw[mapping[optional]] = np.nan
     frame = rename_to_canonical(raw, mapping, file_name=name)
     frame = frame[["source_row", *mapping]].reset_index(drop=True)  # free text stops here
-    ids = frame["participant_id"].astype("str").str.strip()
-    frame["participant_id"] = ids.where(frame["participant_id"].notna() & (ids != ""), None)
+    # ids exactly as written: 'P10 ' is an unknown id, quarantined, never stored under 'P10'
+    frame["participant_id"] = exact_ids(frame["participant_id"])
     return frame, mapping
 
 

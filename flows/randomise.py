@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -16,7 +17,7 @@ from flows.integrity import require_current_design
 from flows.safe_io import write_csv
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
-from flows.store import AlreadyRandomisedError, Store
+from flows.store import AlreadyRandomisedError, Store, participants
 from trial_designs.design import ALGORITHM_VERSION, DesignError, TrialDesign
 from trial_designs.minimise import minimisation_allocator
 from trial_designs.randomise import Allocation, randomise, sequence_slot, stratum_keys
@@ -43,6 +44,16 @@ def read_roster(path: str, design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFr
     return roster[keep], pii
 
 
+def _stored_ids(trial_id: str) -> set[str]:
+    """Every participant id the store holds for the trial (earlier rounds' included)."""
+    with Store().engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.select(participants.c.participant_id).where(participants.c.trial_id == trial_id)
+            ).scalars()
+        )
+
+
 @task(name="check roster", cache_policy=NO_CACHE)
 def check_roster_task(
     roster: pd.DataFrame, design: TrialDesign, file_name: str, *, late: bool = False
@@ -53,6 +64,8 @@ def check_roster_task(
         known_clusters=set(roster[design.cluster_by].dropna())
         if late and design.cluster_by
         else None,
+        # a late entrant 'p10' next to a stored 'P10' would be a second person read as one
+        known_ids=_stored_ids(design.id) if late else None,
     )
     if len(problems):
         raise RosterError(file_name, problems)
