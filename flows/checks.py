@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from trial_designs.design import TrialDesign
@@ -218,13 +219,22 @@ def exact_ids(values: pd.Series) -> pd.Series:
     blank.
     """
 
-    def exact(value: object) -> str | None:
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            return None
-        text = str(value)
-        return text if text.strip() else None
+    raw = values.to_numpy(dtype=object, na_value=None)
+    text = pd.Series(raw, dtype="string")  # vectorised: a roster may hold a million ids
+    blank = (text.isna() | (text.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
+    out = np.asarray(text.to_numpy(dtype=object, na_value=None), dtype=object)
+    out[blank] = None
+    return pd.Series(out, index=values.index, dtype=object, name=values.name)
 
-    return pd.Series([exact(v) for v in values], index=values.index, dtype=object, name=values.name)
+
+def _id_keys(ids: pd.Series) -> pd.Series:
+    """:func:`id_key` of every id, vectorised for printable ASCII (a million ids in a second)."""
+    text = ids.astype("string")
+    keys = text.str.lower().str.strip()  # NFKC leaves printable ASCII as it is
+    other = text.str.contains(r"[^\x20-\x7e]", regex=True).fillna(False).to_numpy(dtype=bool)
+    if other.any():
+        keys[other] = [id_key(v) for v in text[other]]
+    return keys.astype(object)
 
 
 def _id_problems(
@@ -234,7 +244,13 @@ def _id_problems(
     ids = exact_ids(roster["id"])
     present = roster.assign(id=ids)[ids.notna()]
     found = []
-    form = present["id"].map(id_form_problem)
+    text = present["id"].astype("string")
+    # only ids that are not plain printable ASCII, or have spaces at an end, can fail the form
+    suspect = (text.str.contains(r"[^\x21-\x7e]", regex=True) & (text != "")).to_numpy(
+        dtype=bool, na_value=False
+    )
+    form = pd.Series(None, index=present.index, dtype=object)
+    form[suspect] = [id_form_problem(v) for v in present["id"][suspect]]
     bad = present[form.notna()]
     if len(bad):
         found.append(
@@ -242,18 +258,30 @@ def _id_problems(
                 message=form[form.notna()].to_numpy()
             )
         )
-    keys = present["id"].map(id_key)
-    rows_of: dict[str, list[tuple[int, str]]] = {}
-    for key, row, value in zip(keys, present["source_row"], present["id"], strict=True):
-        rows_of.setdefault(key, []).append((int(row), value))
-    known_by_key = {id_key(k): k for k in (known_ids or ())}
+    keys = _id_keys(present["id"])
+    known = pd.Series(list(known_ids or ()), dtype=object)
+    # a late entrant whose id is stored as written is that participant (enrol says so); one
+    # whose id is a stored id only once trimmed, folded and normalised is a clash
+    near_stored = pd.Index(keys, dtype=object).isin(
+        pd.Index(_id_keys(known), dtype=object)
+    ) & ~pd.Index(present["id"], dtype=object).isin(pd.Index(known, dtype=object))
+    # only ids whose key is shared (in the roster or with a stored id) can clash
+    shared = keys.duplicated(keep=False).to_numpy() | near_stored
+    rows_of: dict[str, list[tuple[int, str, bool]]] = {}
+    for key, row, value, stored in zip(
+        keys[shared],
+        present["source_row"][shared],
+        present["id"][shared],
+        near_stored[shared],
+        strict=True,
+    ):
+        rows_of.setdefault(key, []).append((int(row), value, bool(stored)))
     messages: dict[int, str] = {}
-    for key, entries in rows_of.items():
-        for row, value in entries:
+    for entries in rows_of.values():
+        for row, value, stored in entries:
             # rows, never values: this message reaches Prefect's log (RosterError's str)
-            others = [f"the id on row {r}" for r, v in entries if v != value]
-            stored = known_by_key.get(key)
-            if stored is not None and stored != value:
+            others = [f"the id on row {r}" for r, v, _ in entries if v != value]
+            if stored:
                 others.append("the id of a participant already in the trial")
             if others:
                 messages[row] = (
