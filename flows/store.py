@@ -190,6 +190,10 @@ quarantine = sa.Table(
     sa.Column("value", sa.Text),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("quarantined_at", sa.DateTime, nullable=False),
+    # SHA-256 of the raw row's values (quarantine_row_key): the same bad row sent again in
+    # another file (an overlapping export) is quarantined once (migration 0003)
+    sa.Column("row_key", sa.String(64), nullable=False),
+    sa.UniqueConstraint("trial_id", "kind", "row_key", "column", "rule", name="uq_quarantine_row"),
 )
 
 delivery_events = sa.Table(
@@ -287,6 +291,40 @@ def forced_design_changes(stored_json: str, design) -> tuple[list, list]:  # noq
         )
     }
     return changes, [c for c in changes if c.path not in fixed]
+
+
+def quarantine_row_key(values: dict | None, *, file_hash: str, row_number: int) -> str:
+    """The content key of a quarantined row: SHA-256 of its raw values, by column name.
+
+    Without the raw row (the archived file unreadable), the key falls back to the
+    file hash and row number, which only matches the same file sent again.
+    """
+    import hashlib
+
+    if values is None:
+        text = f"file:{file_hash}:row:{int(row_number)}"
+    else:
+        text = json.dumps(
+            {str(k): None if not _present(v) else str(v) for k, v in values.items()},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _raw_rows(path: str | None, wanted: set[int]) -> dict[int, dict]:
+    """The raw values of the wanted rows of an archived input file ({} if unreadable)."""
+    from flows.sources import SourceError, read_table
+
+    if not path or not wanted or not Path(path).is_file():
+        return {}
+    try:
+        frame = read_table(path)
+    except (SourceError, OSError, ValueError):
+        return {}
+    frame = frame[frame["source_row"].isin(wanted)]
+    values = frame.drop(columns="source_row").to_dict("records")
+    return dict(zip(frame["source_row"].astype(int), values, strict=True))
 
 
 class AlreadyWithdrawnError(ValueError):
@@ -859,22 +897,14 @@ class Store:
             for p in problems.to_dict("records")
         ]
         if rows:
-            # The same bytes sent again (under another timepoint, say) must not quarantine the
-            # same rows twice: a problem is one (file hash, row, column, rule).
-            seen = set(
-                conn.execute(
-                    sa.select(
-                        quarantine.c.row_number, quarantine.c.column, quarantine.c.rule
-                    ).where(
-                        quarantine.c.trial_id == trial_id,
-                        quarantine.c.kind == kind,
-                        quarantine.c.file_hash == file_hash,
-                    )
-                ).tuples()
-            )
-            rows = [r for r in rows if (r["row_number"], r["column"], r["rule"]) not in seen]
-        if rows:
-            conn.execute(quarantine.insert(), rows)
+            # Keyed on the raw row's content: the same bad row sent again, in the same file or
+            # in an overlapping export, is quarantined once (uq_quarantine_row ignores it).
+            raw = _raw_rows(archived_path, {r["row_number"] for r in rows})
+            for row in rows:
+                row["row_key"] = quarantine_row_key(
+                    raw.get(row["row_number"]), file_hash=file_hash, row_number=row["row_number"]
+                )
+            self.insert_new(conn, quarantine, rows)
         n_bad_rows = int(problems["source_row"].nunique()) if len(problems) else 0
         conn.execute(
             ingested_files.insert().values(
