@@ -7,9 +7,10 @@ row's values (see ``flows.store.quarantine_row_key``), and
 ``uq_quarantine_row`` (trial, kind, row_key, column, rule) stores each bad row
 once, whichever file brought it.
 
-Rows already quarantined get a key from what is on record, their file hash and
-row number (the raw values are not stored); exact duplicates of one such key
-are dropped, the first kept.
+Rows already quarantined get their key from the archived file they came in
+(``ingested_files.archived_path``), or, if it is gone, from their file hash and
+row number; the same bad row quarantined again by an earlier overlapping
+export is then dropped, the first kept.
 
 Revision ID: 0003_quarantine_row_key
 Revises: 0002_audit_chain_amendments
@@ -19,7 +20,11 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 from alembic import op
 
@@ -29,9 +34,35 @@ branch_labels = None
 depends_on = None
 
 
-def _legacy_key(file_hash: str, row_number: int) -> str:
-    # the same as flows.store.quarantine_row_key's fallback, frozen here
-    return hashlib.sha256(f"file:{file_hash}:row:{int(row_number)}".encode()).hexdigest()
+def _key(values: dict | None, file_hash: str, row_number: int) -> str:
+    # flows.store.quarantine_row_key as of this revision, frozen here
+    if values is None:
+        text = f"file:{file_hash}:row:{int(row_number)}"
+    else:
+        text = json.dumps(
+            {str(k): None if _missing(v) else str(v) for k, v in values.items()},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _archived_rows(path: str | None) -> dict[int, dict]:
+    """Raw rows of an archived input file by source row ({} if it is gone or unreadable)."""
+    from flows.sources import read_table
+
+    if not path or not Path(path).is_file():
+        return {}
+    try:
+        frame = read_table(path)
+    except Exception:  # noqa: BLE001 - an unreadable archive falls back to the file key
+        return {}
+    values = frame.drop(columns="source_row").to_dict("records")
+    return dict(zip(frame["source_row"].astype(int), values, strict=True))
 
 
 def upgrade() -> None:
@@ -63,10 +94,19 @@ def upgrade() -> None:
         .where(quarantine.c.row_key.is_(None))
         .order_by(quarantine.c.quarantine_id)
     ).all()
+    archives = dict(
+        bind.execute(
+            sa.text("SELECT file_hash, max(archived_path) FROM ingested_files GROUP BY file_hash")
+        ).all()
+    )
+    raw: dict[str, dict[int, dict]] = {}
     seen: set[tuple] = set()
     duplicates: list[int] = []
     for row in rows:
-        key = _legacy_key(row.file_hash, row.row_number)
+        if row.file_hash not in raw:
+            raw[row.file_hash] = _archived_rows(archives.get(row.file_hash))
+        values = raw[row.file_hash].get(int(row.row_number))
+        key = _key(values, row.file_hash, row.row_number)
         slot = (row.trial_id, row.kind, key, row.column, row.rule)
         if slot in seen:
             duplicates.append(row.quarantine_id)
