@@ -896,6 +896,7 @@ class Store:
             }
             for p in problems.to_dict("records")
         ]
+        added = 0
         if rows:
             # Keyed on the raw row's content: the same bad row sent again, in the same file or
             # in an overlapping export, is quarantined once (uq_quarantine_row ignores it).
@@ -904,7 +905,7 @@ class Store:
                 row["row_key"] = quarantine_row_key(
                     raw.get(row["row_number"]), file_hash=file_hash, row_number=row["row_number"]
                 )
-            self.insert_new(conn, quarantine, rows)
+            added = self.insert_new(conn, quarantine, rows)
         n_bad_rows = int(problems["source_row"].nunique()) if len(problems) else 0
         conn.execute(
             ingested_files.insert().values(
@@ -935,7 +936,7 @@ class Store:
                             "rows_read": rows_read,
                             "rows_stored": rows_stored,
                             "rows_quarantined": n_bad_rows,
-                            "quarantine_rows_added": len(rows),
+                            "quarantine_rows_added": added,
                         },
                         sort_keys=True,
                     ),
