@@ -19,6 +19,7 @@ from flows.safe_io import write_csv
 from flows.store import Store
 from flows.uptake import participant_uptake_from_store
 from flows.workers import demo_processes
+from reports.headline import evidence_caveats
 from trial_designs.design import TrialDesign
 from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
@@ -98,11 +99,16 @@ def summary_row(design: TrialDesign) -> dict:
     uptake = results.get("uptake") or {}
     active = [r for r in uptake.get("funnel", []) if r["arm"] != design.control_arm]
     costs = (results.get("costs") or {}).get("per_participant") or {}
+    effect = (
+        f"{primary['label']}: {itt['estimate']:+.2f} [{itt['ci_low']:+.2f}, {itt['ci_high']:+.2f}]"
+    )
+    if evidence_caveats(results, outcome=primary):  # as the report's first sentence says
+        effect += " (weak evidence: see the report)"
     return {
         "trial": design.title,
         "n": allocated,
         "uptake": f"{active[0]['started_pct']:.0f}% started" if active else "",
-        "primary effect [95% CI]": f"{primary['label']}: {itt['estimate']:+.2f} [{itt['ci_low']:+.2f}, {itt['ci_high']:+.2f}]",
+        "primary effect [95% CI]": effect,
         "cost per participant": f"£{costs['randomised']:,.2f}"
         if costs.get("randomised") is not None
         else "",

@@ -1,0 +1,24 @@
+"""The demo's summary table says when a primary result is weak, as the report's headline does."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flows.analyse import results_path
+from flows.demo import summary_row
+from trial_designs.design import load_design
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "reports" / "fixtures"
+
+
+@pytest.mark.parametrize(("trial", "weak"), [("schwartz_rounds", True), ("letters", False)])
+def test_a_caveated_primary_result_is_marked_weak_in_the_summary(trial, weak):
+    path = results_path(trial)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / f"{trial}.results.json", path)
+    row = summary_row(load_design(ROOT / "trial_designs" / f"{trial}.yaml"))
+    assert row["primary effect [95% CI]"].endswith(" (weak evidence: see the report)") is weak
