@@ -14,7 +14,6 @@ inline CSS and SVG only: no scripts, fonts or images to fetch.
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
@@ -32,6 +31,7 @@ from reports.disclosure import (
     coarsen_cumulative,
     suppress_counts,
 )
+from reports.format import humanise
 from reports.headline import (
     FEW_CLUSTERS_PER_ARM,
     caveat_reasons,
@@ -54,6 +54,7 @@ from reports.headline import (
     placeholder_scoring_note,
     primary_outcome,
 )
+from reports.normalise import normalise_results
 from reports.sap import sap_view
 from reports.templating import html_environment
 
@@ -61,7 +62,6 @@ __all__ = [
     "EEF_BANDS",
     "SECTIONS",
     "PORTFOLIO_SECTIONS",
-    "normalise_results",
     "portfolio_answer",
     "render_portfolio",
     "render_trial",
@@ -170,11 +170,6 @@ def _active(results: Mapping) -> list[str]:
     return [a for a in _arms(results) if a != _control(results)]
 
 
-def _humanise(key: str) -> str:
-    text = key.replace("_", " ")
-    return text[:1].upper() + text[1:]
-
-
 def _pct(numerator: int | None, denominator: int | None, decimals: int = 0) -> str:
     if numerator is None or not denominator:
         return SUPPRESSED_MARK if numerator is None else "\u2014"
@@ -226,175 +221,6 @@ def _standardised(outcome: Mapping, estimate: Mapping) -> tuple[float, float, fl
         values = tuple(estimate[k] / pooled for k in ("estimate", "ci_low", "ci_high"))
     value, low, high = (sign * v for v in values)
     return value, min(low, high), max(low, high)
-
-
-# --------------------------------------------------------------------------- shapes
-
-
-def _amount(value: object) -> float | None:
-    """A number, or the undiscounted figure / estimate of a {undiscounted, discounted} dict."""
-    if isinstance(value, Mapping):
-        for key in ("undiscounted", "estimate", "value"):
-            if key in value:
-                return value[key]
-        return None
-    return value
-
-
-_COST_ALIASES = {
-    "per_randomised": "randomised",
-    "per_taker": "took_up",
-    "per_completer": "completed",
-}
-_COST_COUNTS = {
-    "n_randomised_intervention",
-    "n_took_up",
-    "n_completed",
-    "n_rounds",
-    "attendances",
-    "delivery_years",
-    "per_participant_per_year",
-    "currency_years",
-    "eef_band",
-    "total",
-    "setup",
-    "running",
-}
-
-
-def _normalise_costs(costs: Mapping) -> dict:
-    """The costs section in the schema's flat shape, also from analysis.costs' nested to_dict()."""
-    out = dict(costs)
-    per = dict(out.get("per_participant") or {})
-    flat: dict = {}
-    for key, value in per.items():
-        name = _COST_ALIASES.get(key, key)
-        if key in ("total", "setup", "running"):
-            continue  # whole-trial totals, not per person
-        if isinstance(value, Mapping):
-            flat[name] = value.get("undiscounted")
-            flat[f"{name}_discounted"] = value.get("discounted")
-        elif key in _COST_COUNTS and key not in ("per_round", "per_attendee_per_round"):
-            if key == "eef_band" and not out.get("eef_band"):
-                out["eef_band"] = value
-            continue
-        else:
-            flat[name] = value
-    out["per_participant"] = flat
-    totals = dict(out.get("totals") or {})
-    for key, value in list(totals.items()):
-        if isinstance(value, Mapping) and key.startswith("by_"):
-            for level, figure in value.items():
-                if level in ("setup", "running", "direct", "staff_time"):
-                    totals.setdefault(level, _amount(figure))
-            del totals[key]
-        elif isinstance(value, Mapping):
-            totals[key] = _amount(value)
-            if key == "total" and value.get("discounted") is not None:
-                totals.setdefault("total_discounted", value["discounted"])
-        elif not isinstance(value, (int, float)) and value is not None:
-            del totals[key]
-    out["totals"] = totals
-    rows = []
-    for row in out.get("cost_effectiveness") or []:
-        row = dict(row)
-        effect = row.get("incremental_effect")
-        if isinstance(effect, Mapping):
-            row["effect_ci_low"], row["effect_ci_high"] = (
-                effect.get("ci_low"),
-                effect.get("ci_high"),
-            )
-        row["incremental_cost"] = _amount(row.get("incremental_cost"))
-        row["incremental_effect"] = _amount(effect)
-        icer = row.get("icer")
-        if isinstance(icer, Mapping):
-            finite = [icer.get("ci_low"), icer.get("ci_high")]
-            bounded = icer.get("ci_defined", True) and all(
-                v is not None and math.isfinite(v) for v in finite
-            )
-            row["icer_ci_low"], row["icer_ci_high"] = finite if bounded else (None, None)
-            row["icer"] = icer.get("estimate")
-        row.setdefault("effect_label", row.get("effect_unit") or row.get("outcome_label"))
-        row.setdefault("outcome", row.get("outcome_label"))
-        rows.append(row)
-    out["cost_effectiveness"] = rows
-    return out
-
-
-def _normalise_balance(balance: Mapping, control: str) -> dict:
-    """The baseline table one row per characteristic (and level), arms side by side.
-
-    analysis.balance gives it long: one row per covariate (``"la=Dudley"`` for a
-    level) and arm, with ``n`` observed, ``mean`` (a proportion for binary rows),
-    ``sd``, ``percent`` and ``smd`` (None on control rows).
-    """
-    table = list(balance.get("table") or [])
-    if not table or "covariate" not in table[0] or "arm" not in table[0]:
-        return dict(balance)
-    grouped: dict[str, list] = {}
-    for row in table:
-        grouped.setdefault(row["covariate"], []).append(row)
-    rows = []
-    for covariate, per_arm in grouped.items():
-        binary = per_arm[0].get("kind") == "binary"
-        variable, _, level = str(covariate).partition("=")
-        arms = {}
-        for row in per_arm:
-            n = row.get("n")
-            if binary:
-                mean = row.get("mean")
-                arms[row["arm"]] = {
-                    "n": None if mean is None or n is None else round(mean * n),
-                    "pct": row.get("percent"),
-                    "n_observed": n,
-                }
-            else:
-                arms[row["arm"]] = {"n": n, "mean": row.get("mean"), "sd": row.get("sd")}
-        smd = next(
-            (r.get("smd") for r in per_arm if r["arm"] != control and r.get("smd") is not None),
-            None,
-        )
-        rows.append(
-            {
-                "variable": variable,
-                "label": _humanise(variable),
-                "level": (level or "yes") if binary else None,
-                "kind": "categorical" if binary else "continuous",
-                "arms": arms,
-                "smd": smd,
-            }
-        )
-    return {**balance, "table": rows}
-
-
-def _normalise_attrition(attrition: Mapping) -> dict:
-    """Attrition rows with the names the report uses (analysis.missing says randomised/responded)."""
-    rows = []
-    for row in attrition.get("by_arm") or []:
-        row = dict(row)
-        row.setdefault("allocated", row.get("randomised"))
-        row.setdefault("followed_up", row.get("responded"))
-        row.setdefault("lost_pct", row.get("percent_lost"))
-        rows.append(row)
-    return {**attrition, "by_arm": rows}
-
-
-def normalise_results(results: Mapping) -> dict:
-    """A results.json document with its optional sections in the shapes the schema documents.
-
-    The schema leaves the rows of ``costs``, ``balance`` and ``attrition``
-    open; this accepts both the documented shapes and those the analysis
-    modules' ``to_dict()`` produce, so the report reads either.  Pure: the
-    input is not changed.
-    """
-    doc = copy.deepcopy(dict(results))
-    if doc.get("costs"):
-        doc["costs"] = _normalise_costs(doc["costs"])
-    if doc.get("balance"):
-        doc["balance"] = _normalise_balance(doc["balance"], _control(doc))
-    if doc.get("attrition"):
-        doc["attrition"] = _normalise_attrition(doc["attrition"])
-    return doc
 
 
 # --------------------------------------------------------------------------- disclosure
@@ -791,7 +617,7 @@ def _dates_view(results: Mapping) -> list[dict]:
     dates = results.get("dates") or {}
     rows = [{"label": label, "date": dates[key]} for key, label in order if dates.get(key)]
     rows += [
-        {"label": _humanise(key), "date": value}
+        {"label": humanise(key), "date": value}
         for key, value in dates.items()
         if value and key not in dict(order)
     ]
@@ -828,7 +654,7 @@ def _balance_view(results: Mapping, sup: Suppression) -> dict | None:
                 )
             else:
                 cells.append({"text": SUPPRESSED_MARK, "n": None})
-        label = row.get("label") or _humanise(row["variable"])
+        label = row.get("label") or humanise(row["variable"])
         rows.append(
             {
                 "variable": label,
@@ -934,7 +760,7 @@ def _uptake_view(results: Mapping, sup: Suppression) -> dict | None:
         "time_chart": time_chart,
         "dropped_weeks": dropped_weeks,
         "definition": [
-            {"term": _humanise(k), "value": str(v)} for k, v in definition.items() if v is not None
+            {"term": humanise(k), "value": str(v)} for k, v in definition.items() if v is not None
         ],
         "contamination": contamination,
         "control_label": labels.get(_control(results), _control(results)),
@@ -1059,7 +885,7 @@ def _outcomes_view(results: Mapping, sup: Suppression) -> dict:
     for sub in (primary or {}).get("subgroups") or []:
         subgroups.append(
             {
-                "variable": _humanise(sub["variable"]),
+                "variable": humanise(sub["variable"]),
                 "level": sub["level"],
                 "n": sup.display(("subgroup", primary["name"], sub["variable"], sub["level"])),
                 "estimate": format_effect(sub["estimate"], primary),
@@ -1227,7 +1053,7 @@ def _missing_view(results: Mapping, flow, sup: Suppression) -> dict:
             verdicts.add(verdict)
             sensitivity.append(
                 {
-                    "method": _METHOD_LABELS.get(m["method"], _humanise(m["method"])),
+                    "method": _METHOD_LABELS.get(m["method"], humanise(m["method"])),
                     "estimate": format_effect(m["estimate"], primary),
                     "ci": format_ci(m["ci_low"], m["ci_high"], primary),
                     "p": format_p(m.get("p_value")),
@@ -1424,7 +1250,7 @@ def _costs_view(results: Mapping) -> dict | None:
     per_rows += [
         {
             "field": key,
-            "label": _humanise(key),
+            "label": humanise(key),
             "value": format_money(value),
             "discounted": format_money(per.get(f"{key}_discounted")),
         }
@@ -1564,9 +1390,9 @@ def _methods_view(results: Mapping, sup: Suppression) -> dict:
     rules = [
         {
             "rule": r.get("rule"),
-            "kind": _humanise(str(r.get("kind", ""))),
+            "kind": humanise(str(r.get("kind", ""))),
             "reason": r.get("reason")
-            or _RULE_REASONS.get(r.get("rule"), _humanise(str(r.get("rule")))),
+            or _RULE_REASONS.get(r.get("rule"), humanise(str(r.get("rule")))),
             "rows": sup.display(("validation", i)),
         }
         for i, r in enumerate(validation.get("by_rule") or [])
@@ -1574,7 +1400,7 @@ def _methods_view(results: Mapping, sup: Suppression) -> dict:
     return {
         "design": design,
         "methods": [
-            (_METHOD_KEYS.get(k, _humanise(k)), v if isinstance(v, str) else str(v))
+            (_METHOD_KEYS.get(k, humanise(k)), v if isinstance(v, str) else str(v))
             for k, v in methods.items()
         ],
         "se_types": se_types,

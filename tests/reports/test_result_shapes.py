@@ -8,7 +8,8 @@ import pandas as pd
 from analysis.balance import baseline_table
 from analysis.missing import attrition_table
 from reports.headline import format_money, headline_sentences
-from reports.render import normalise_results, render_trial
+from reports.normalise import normalise_results
+from reports.render import render_trial
 
 
 def _module_shaped(doc: dict) -> dict:
