@@ -19,6 +19,7 @@ __all__ = [
     "check_open_unit",
     "check_positive_finite",
     "is_member",
+    "is_real_number",
     "require_columns",
 ]
 
@@ -39,6 +40,13 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
             f"The '{name}' '{value}' is not known. Choose one of: {', '.join(choices)}. "
             f"Got '{value}' instead."
         )
+
+
+def is_real_number(value: object) -> bool:
+    """Whether ``value`` is a real number: a Python or NumPy int or float, not a bool."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
 
 
 def check_count(name: str, value: object, minimum: int) -> None:
