@@ -20,14 +20,8 @@ from scipy import stats
 from analysis.balance import balance_auc, baseline_table
 from analysis.cost_results import costs_section
 from analysis.effect_sizes import hedges_g_from_estimate, icc_oneway
-from analysis.estimators import (
-    SE_TYPES,
-    _drop_collinear,
-    covariate_frame,
-    fit_cace,
-    fit_itt,
-    ols_fit,
-)
+from analysis.estimators import SE_TYPES, covariate_frame, fit_cace, fit_itt, ols_fit
+from analysis.estimators.design_matrix import drop_collinear
 from analysis.inference import randomisation_inference
 from analysis.multiplicity import holm_adjust
 from analysis.sensitivity import attrition_section, missing_data_sensitivity
@@ -216,7 +210,7 @@ def _subgroups(
         # a subgroup that is also a stratum or a covariate repeats their dummies: drop the
         # repeats (R's lm order) rather than fail on a rank-deficient design
         x = x[["(Intercept)", *(c for c in x.columns if c != "(Intercept)")]]
-        x, _ = _drop_collinear(x, protected=["(Intercept)", treat])
+        x, _ = drop_collinear(x, protected=["(Intercept)", treat])
         fit = ols_fit(
             used[y].to_numpy(float),
             x.to_numpy(float),

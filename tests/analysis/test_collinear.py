@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis.estimators import _drop_collinear
+from analysis.estimators.design_matrix import drop_collinear
 from analysis.results import analyse_trial
 from trial_designs.design import TrialDesign
 
@@ -26,7 +26,7 @@ def test_more_columns_than_rows_keeps_the_first_independent_ones_by_name():
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(rng.normal(size=(4, 7)), columns=[f"c{i}" for i in range(7)])
     frame.insert(0, "(Intercept)", 1.0)
-    kept, dropped = _drop_collinear(frame, protected=["(Intercept)", "c0"])
+    kept, dropped = drop_collinear(frame, protected=["(Intercept)", "c0"])
     assert list(kept.columns) == ["(Intercept)", "c0", "c1", "c2"]
     assert dropped == ["c3", "c4", "c5", "c6"]
     pd.testing.assert_frame_equal(kept, frame[["(Intercept)", "c0", "c1", "c2"]])
@@ -43,7 +43,7 @@ def test_an_all_zero_column_does_not_hide_the_column_after_it():
             "twice_C": [2.0, 0.0, 0.0, 0.0, 0.0],
         }
     )
-    kept, dropped = _drop_collinear(frame, protected=["(Intercept)", "treat"])
+    kept, dropped = drop_collinear(frame, protected=["(Intercept)", "treat"])
     assert dropped == ["team[B]", "twice_C"]
     assert list(kept.columns) == ["(Intercept)", "treat", "team[C]"]
 

@@ -1,0 +1,149 @@
+"""Model matrices from DataFrames: covariates, stratum dummies and R's collinearity drop.
+
+The fits (:mod:`analysis.estimators.fits`) build ``[1, arms, covariates, stratum dummies]``
+here, dropping a column the columns before it explain, as R's ``lm`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["arm_counts", "check_indicators", "covariate_frame", "design_frame", "drop_collinear"]
+
+# A column is collinear with the ones before it when the part of it that they do not
+# explain is below this fraction of its norm (R's lm uses the same tolerance).
+_COLLINEARITY_TOLERANCE = 1e-7
+
+
+def _stratum_dummies(values: pd.Series, name: str) -> pd.DataFrame:
+    labels = values.astype(str)
+    levels = sorted(labels.unique())
+    return pd.DataFrame(
+        {f"{name}[{level}]": (labels == level).to_numpy(float) for level in levels[1:]},
+        index=values.index,
+    )
+
+
+def covariate_frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """Covariates as numeric model columns: numbers as they are, text as fixed effects.
+
+    Parameters
+    ----------
+    data : DataFrame
+    covariates : sequence of str
+        Column names.  A column that is not numeric (or boolean) is categorical.
+
+    Returns
+    -------
+    DataFrame
+        Same index as ``data``.  A numeric covariate keeps its name; a
+        categorical one becomes ``name[level]`` 0/1 columns for every level
+        after the first, levels sorted as text (R's ``factor`` default
+        treatment contrasts), so the order never depends on the rows.  A row
+        missing the category is missing in each of its dummies, so complete-case
+        analyses drop it as they would the text column.
+    """
+    parts = []
+    for name in covariates:
+        values = data[name]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            parts.append(values.astype(float).rename(name))
+            continue
+        present = values.notna()
+        labels = values[present].astype(str)
+        levels = sorted(labels.unique())
+        for level in levels[1:]:
+            column = pd.Series(np.nan, index=data.index, name=f"{name}[{level}]")
+            column[present] = (labels == level).to_numpy(float)
+            parts.append(column)
+    if not parts:
+        return pd.DataFrame(index=data.index)
+    return pd.concat(parts, axis=1)
+
+
+def _collinear_columns(matrix: np.ndarray) -> list[bool]:
+    """For each column, whether the columns kept before it already explain it.
+
+    A column is kept when its distance from the span of the kept columns is more than
+    ``_COLLINEARITY_TOLERANCE`` of its own length.  Each flag is computed against the kept
+    columns only, so a design with more columns than rows (a small subgroup with a team
+    covariate) or an all-zero column (a team absent from a subgroup) never shifts or hides
+    a later column, as reading the diagonal of an unpivoted QR did.
+    """
+    n_rows, n_cols = matrix.shape
+    basis = np.empty((n_rows, min(n_rows, n_cols)))
+    kept = 0
+    flags = []
+    for j in range(n_cols):
+        column = matrix[:, j]
+        length = np.linalg.norm(column)
+        residual = column.copy()
+        # twice: one pass of classical Gram-Schmidt loses orthogonality in floating point
+        for _ in range(2):
+            residual -= basis[:, :kept] @ (basis[:, :kept].T @ residual)
+        distance = np.linalg.norm(residual)
+        bad = kept == basis.shape[1] or distance <= _COLLINEARITY_TOLERANCE * max(length, 1e-300)
+        flags.append(bool(bad))
+        if not bad:
+            basis[:, kept] = residual / distance
+            kept += 1
+    return flags
+
+
+def drop_collinear(frame: pd.DataFrame, protected: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Drop each column that the columns before it explain (R's lm order), never a protected one."""
+    collinear = _collinear_columns(frame.to_numpy(float))
+    dropped = [c for c, bad in zip(frame.columns, collinear, strict=True) if bad]
+    clash = [c for c in dropped if c in protected]
+    if clash:
+        raise ValueError(
+            f"The column(s) {', '.join(clash)} are collinear with the intercept or the columns "
+            "before them, so their effect cannot be estimated. Check the assignment and strata."
+        )
+    return frame.drop(columns=dropped), dropped
+
+
+def design_frame(
+    data: pd.DataFrame,
+    leading: Sequence[str],
+    covariates: Sequence[str],
+    strata: str | None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """``[1, leading, covariates, stratum dummies]`` with collinear columns dropped.
+
+    Returns the design and the names dropped; a ``leading`` column (an arm or an
+    instrument) is never dropped: :func:`drop_collinear` refuses instead.
+    """
+    parts = [pd.DataFrame({"(Intercept)": np.ones(len(data))}, index=data.index)]
+    parts.append(data[list(leading)].astype(float))
+    parts.append(covariate_frame(data, covariates))  # text covariates as fixed effects
+    if strata is not None:
+        parts.append(_stratum_dummies(data[strata], strata))
+    return drop_collinear(pd.concat(parts, axis=1), protected=["(Intercept)", *leading])
+
+
+def check_indicators(data: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Refuse a ``what`` column (treatment, assignment) that is not 0/1, or rows in two arms."""
+    for column in columns:
+        values = data[column]
+        if not values.isin([0, 1]).all():
+            odd = sorted(set(values[~values.isin([0, 1])].tolist()), key=str)[:5]
+            raise ValueError(
+                f"The {what} column '{column}' must hold 0/1 indicators. Got {odd} instead."
+            )
+    if len(columns) > 1 and (data[list(columns)].sum(axis=1) > 1).any():
+        raise ValueError(
+            f"Each row must be in at most one active arm, but some rows have 1 in more than one "
+            f"of {', '.join(columns)}."
+        )
+
+
+def arm_counts(data: pd.DataFrame, columns: Sequence[str]) -> dict[str, int]:
+    """Rows per arm: ``"control"`` (no indicator set) and each indicator column by name."""
+    active = data[list(columns)].sum(axis=1)
+    counts = {"control": int((active == 0).sum())}
+    counts.update({c: int((data[c] == 1).sum()) for c in columns})
+    return counts
