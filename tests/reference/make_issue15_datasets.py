@@ -60,9 +60,67 @@ def attrition(seed: int = 20261130) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["dataset", "arm", "y"]]
 
 
+def repeated_measures(seed: int = 151) -> pd.DataFrame:
+    """Long survey waves: one row per (participant, follow-up wave) answered.
+
+    ``individual``: 240 staff randomised one by one to three arms, three follow-up waves.
+    ``cluster``: 14 sites randomised to two arms, 10-25 staff each, two follow-up waves.
+    Wave effects, arm-by-wave effects, participant (and site) random intercepts, a baseline
+    score that predicts follow-up, and about 15% of wave responses missing.
+    """
+    rng = np.random.default_rng(seed)
+    frames = []
+    designs = {
+        "individual": (None, ["control", "letter", "coach"], ["w1", "w2", "w3"]),
+        "cluster": (14, ["control", "active"], ["w1", "w2"]),
+    }
+    for name, (n_sites, arms, waves) in designs.items():
+        if n_sites is None:
+            n = 240
+            site = np.full(n, "none")
+            arm = rng.permutation(np.resize(arms, n))
+            site_effect = np.zeros(n)
+        else:
+            sizes = rng.integers(10, 26, n_sites)
+            site_arm = rng.permutation(np.resize(arms, n_sites))
+            site = np.repeat([f"s{i:02d}" for i in range(n_sites)], sizes)
+            arm = np.repeat(site_arm, sizes)
+            site_effect = np.repeat(rng.normal(0, 1.2, n_sites), sizes)
+            n = len(site)
+        baseline = np.round(rng.normal(23, 4, n), 2)
+        person = rng.normal(0, 2.5, n)
+        effect = {"control": 0.0, "letter": 0.8, "coach": 1.5, "active": 1.2}
+        for w, wave in enumerate(waves):
+            y = (
+                8
+                + 0.6 * baseline
+                + 0.5 * w
+                + np.array([effect[a] for a in arm]) * (1 + 0.3 * w)
+                + site_effect
+                + person
+                + rng.normal(0, 3, n)
+            )
+            answered = rng.random(n) > 0.15
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "dataset": name,
+                        "participant": [f"{name[0]}{i:03d}" for i in range(n)],
+                        "site": site,
+                        "arm": arm,
+                        "wave": wave,
+                        "baseline": baseline,
+                        "y": np.round(y, 3),
+                    }
+                )[answered]
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
 def main() -> None:
     DATA.mkdir(exist_ok=True)
     attrition().to_csv(DATA / "attrition.csv", index=False, float_format="%.10g")
+    repeated_measures().to_csv(DATA / "repeated_measures.csv", index=False, float_format="%.10g")
 
 
 if __name__ == "__main__":
