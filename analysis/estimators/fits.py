@@ -101,7 +101,7 @@ def ols_fit(
     -----
     ``β = (X'WX)^{-1} X'Wy`` by QR of ``W^{1/2}X``; the covariance and df are
     :func:`robust_vcov`'s.  Estimates equal ``linearmodels`` OLS
-    (tests/analysis/test_estimators.py holds the two together).  The 95% CI is
+    (tests/analysis/estimators/test_fits.py holds the two together).  The 95% CI is
     ``β ± t_{0.975, df} SE`` and the p-value two-sided from ``t(df)``.
     """
     check_se_type(se_type, clusters is not None)

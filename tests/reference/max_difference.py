@@ -3,7 +3,7 @@
     .venv/bin/python tests/reference/max_difference.py            # every model
     .venv/bin/python tests/reference/max_difference.py teams      # models whose name starts so
 
-Fits each model of ``output/`` as tests/analysis/test_estimators.py does, and
+Fits each model of ``output/`` as tests/analysis/estimators/test_fits.py does, and
 for the ``teams`` models also runs the whole analysis (design with
 ``analysis.cluster_se_by: team`` -> ``--data`` file -> results.json) as
 tests/analysis/test_cluster_se_by.py does.  The tests assert the bounds; this
@@ -31,7 +31,7 @@ def _module(path: Path, name: str):  # noqa: ANN202
 
 
 def main(prefix: str = "") -> None:
-    estimators = _module(ROOT / "tests/analysis/test_estimators.py", "h_test_estimators")
+    estimators = _module(ROOT / "tests/analysis/estimators/test_fits.py", "h_test_estimators")
     worst_abs = worst_rel = 0.0
     for name, reference in sorted(estimators.REFERENCE.items()):
         if not name.startswith(prefix):

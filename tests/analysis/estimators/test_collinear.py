@@ -18,7 +18,7 @@ from analysis.estimators.design_matrix import drop_collinear
 from analysis.results import analyse_trial
 from trial_designs.design import TrialDesign
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_results import DESIGNS, _dataset  # noqa: E402
 
 
