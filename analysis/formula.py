@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.estimators import SE_TYPES
 from trial_designs.design import TrialDesign
+from trial_designs.se_types import SE_TYPES
 
 __all__ = ["PrimaryModel", "primary_model", "model_markdown"]
 
@@ -58,7 +58,7 @@ class PrimaryModel:
     clustered_by : str or None
         What that column is (the design's ``cluster_by`` or ``cluster_se_by``).
     se_type : str
-        A key of :data:`analysis.estimators.SE_TYPES`.
+        A key of :data:`trial_designs.se_types.SE_TYPES`.
     arms : tuple of str
         The arms, control first (the reference level of ``arm``).
     cace : bool
@@ -177,7 +177,7 @@ def primary_model(data: pd.DataFrame, design: TrialDesign) -> PrimaryModel:
 
 
 def _has_cace(data: pd.DataFrame, control: str, active: list[str]) -> bool:
-    """The rule of ``analysis.results._cace``: one active arm, uptake partial and above control's."""
+    """The rule of ``analysis.sections.outcomes.cace_estimate``: one active arm, uptake partial and above control's."""
     if "took_up" not in data or len(active) != 1:
         return False
     treated = data["arm"] == active[0]

@@ -28,6 +28,9 @@ from pydantic import (
     model_validator,
 )
 
+from trial_designs.se_types import SE_TYPES
+from trial_designs.uptake_rules import DELIVERY_FIELDS, check_uptake_definition
+
 __all__ = [
     "ALGORITHM_VERSION",
     "DATASET_FIELDS",
@@ -297,8 +300,6 @@ class Intervention(_Frozen):
 
     @model_validator(mode="after")
     def _delivery_vocabulary(self) -> Intervention:
-        from analysis.uptake import DELIVERY_FIELDS, check_uptake_definition  # one rule book
-
         unknown = sorted(set(self.columns) - set(DELIVERY_FIELDS))
         if unknown:
             raise ValueError(
@@ -322,7 +323,7 @@ class SourceSpec(_Frozen):
     ``record_type`` per row (``staff`` rows: fte, effective_from,
     leaving_date; ``absence`` rows: start_date, end_date).  A field left out
     is read from the column of the same name.  Options are listed in
-    :data:`flows.outcomes.SOURCE_OPTIONS`.
+    :data:`intake.outcomes.SOURCE_OPTIONS`.
     """
 
     columns: dict[str, str] = Field(
@@ -467,8 +468,6 @@ class Analysis(_Frozen):
     @field_validator("se_type")
     @classmethod
     def _known_se_type(cls, value: str | None) -> str | None:
-        from analysis.estimators import SE_TYPES  # the estimators' own rule book
-
         if value is not None and value not in SE_TYPES:
             raise ValueError(
                 f"'{value}' is not known. Choose one of: {', '.join(SE_TYPES)}. "
@@ -614,7 +613,7 @@ class TrialDesign(_Frozen):
                     f"intervention '{intervention.name}' names an unknown arm. Choose one of {names}. Got '{intervention.arm}' instead"
                 )
         if self.costs:
-            from analysis.costs import cost_model_from_mapping  # the cost model's own checks
+            from trial_designs.cost_model import cost_model_from_mapping  # the cost model's own checks
 
             try:
                 cost_model_from_mapping(self.costs)
@@ -796,8 +795,6 @@ class TrialDesign(_Frozen):
 
     @model_validator(mode="after")
     def _clustered_standard_errors(self) -> TrialDesign:
-        from analysis.estimators import SE_TYPES  # the estimators' own rule book
-
         se_type, by = self.analysis.se_type, self.analysis.cluster_se_by
         clustered = [t for t, (_, needs_clusters) in SE_TYPES.items() if needs_clusters]
         robust = [t for t in SE_TYPES if t not in clustered]
