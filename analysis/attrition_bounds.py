@@ -1,6 +1,6 @@
 """Bounds on the ITT effect that do not assume outcomes are missing at random.
 
-IPW and multiple imputation (``analysis/missing.py``) assume that, given the covariates,
+IPW and multiple imputation (``analysis/missing/``) assume that, given the covariates,
 who answers the endline survey is unrelated to their outcome. With 40% of staff lost a
 commissioner needs results that do not rest on that. Two kinds of bound are given here:
 

@@ -18,7 +18,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-__all__ = ["COVARIATE_MISSING", "BalanceAUC", "balance_auc", "baseline_table"]
+from common.validation import check_choice, require_columns
+
+__all__ = [
+    "COVARIATE_MISSING",
+    "BalanceAUC",
+    "balance_auc",
+    "baseline_table",
+    "covariate_matrix",
+]
 
 #: How a missing baseline covariate enters a model of arm or of response.
 COVARIATE_MISSING: dict[str, str] = {
@@ -30,16 +38,8 @@ COVARIATE_MISSING: dict[str, str] = {
 _LEVEL_SEPARATOR = "="
 
 
-def _require_columns(data: pd.DataFrame, columns: Sequence[str]) -> None:
-    absent = [c for c in columns if c not in data.columns]
-    if absent:
-        raise ValueError(
-            f"The columns {absent} are not in the data. Columns available: {list(data.columns)}."
-        )
-
-
 def _check_arm(data: pd.DataFrame, arm: str) -> pd.Series:
-    _require_columns(data, [arm])
+    require_columns(data, [arm])
     labels = data[arm]
     if labels.isna().any():
         raise ValueError(
@@ -57,23 +57,43 @@ def _is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
 
 
-def _covariate_matrix(
+def covariate_matrix(
     data: pd.DataFrame, covariates: Sequence[str], *, missing: str = "indicator"
 ) -> tuple[np.ndarray, list[str]]:
     """Numeric design matrix (no intercept) of baseline covariates, standardised.
 
-    Categorical columns become indicators of every level but the first (sorted);
-    missing values follow :data:`COVARIATE_MISSING`.  Columns are centred and scaled
-    so that penalised and iterative fits behave the same whatever the units.
+    The model matrix of the balance classifier (:func:`balance_auc`) and of the response
+    model behind inverse-probability weights (:func:`analysis.missing.ipw.ipw_weights`).
+
+    Parameters
+    ----------
+    data : DataFrame
+    covariates : sequence of str
+        Column names, at least one.  A column that is not numeric (or boolean) is categorical.
+    missing : str, default "indicator"
+        A key of :data:`COVARIATE_MISSING`: how a missing value enters the matrix.
+
+    Returns
+    -------
+    matrix : ndarray, shape (n, p)
+        Categorical columns become indicators of every level but the first (sorted, as
+        ``name=level``); with ``missing="indicator"`` a column with gaps is filled with its
+        mean and gains a ``name=missing`` indicator.  Columns are centred and scaled so
+        that penalised and iterative fits behave the same whatever the units; a column
+        that does not vary is dropped.
+    names : list of str
+        The name of each column of ``matrix``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``missing``, no covariates, a covariate not in ``data``, or (with
+        ``missing="error"``) a covariate with missing values.
     """
-    if missing not in COVARIATE_MISSING:
-        raise ValueError(
-            f"The 'covariate_missing' '{missing}' is not known. Choose one of: "
-            f"{', '.join(COVARIATE_MISSING)}. Got '{missing}' instead."
-        )
+    check_choice("covariate_missing", missing, COVARIATE_MISSING)
     if len(covariates) == 0:
         raise ValueError("The 'covariates' must name at least one column. Got none.")
-    _require_columns(data, covariates)
+    require_columns(data, covariates)
     if missing == "error":
         gaps = [c for c in covariates if data[c].isna().any()]
         if gaps:
@@ -191,7 +211,7 @@ def baseline_table(
     *Statistics in Medicine*, 28, 3083-3107.
     """
     labels = _check_arm(data, arm)
-    _require_columns(data, covariates)
+    require_columns(data, covariates)
     if binary is not None:
         unknown = [b for b in binary if b not in covariates]
         if unknown:
@@ -365,7 +385,7 @@ def balance_auc(
         )
     if isinstance(cv, bool) or not isinstance(cv, int) or cv < 2:
         raise ValueError(f"The 'cv' must be an integer of at least 2. Got {cv!r} instead.")
-    x, names = _covariate_matrix(data, covariates, missing=covariate_missing)
+    x, names = covariate_matrix(data, covariates, missing=covariate_missing)
     codes, arm_levels = pd.factorize(labels, sort=True)
     smallest = int(np.bincount(codes).min())
     if smallest < cv:

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from analysis.balance import _covariate_matrix, _cross_validated_auc, balance_auc, baseline_table
+from analysis.balance import _cross_validated_auc, balance_auc, baseline_table, covariate_matrix
 
 
 def _small() -> pd.DataFrame:
@@ -106,23 +106,23 @@ def test_baseline_table_errors_name_the_problem():
         baseline_table(
             pd.DataFrame({"group": ["a", "b"], "x": [1.0, 2.0]}), arm="group", covariates=["x"]
         )
-    with pytest.raises(ValueError, match=r"columns \['height'\] are not in the data"):
+    with pytest.raises(ValueError, match=r"column\(s\) 'height' are not in the data"):
         baseline_table(_small(), arm="arm", covariates=["height"])
     with pytest.raises(ValueError, match="'arm' must have no missing values"):
         baseline_table(_small().assign(arm=["control", None] * 4), arm="arm", covariates=["age"])
 
 
 def test_covariate_matrix_fills_missing_with_indicators_and_standardises():
-    x, names = _covariate_matrix(_small(), ["age", "la"])
+    x, names = covariate_matrix(_small(), ["age", "la"])
     assert names == ["age", "age=missing", "la=Dudley", "la=Shropshire", "la=missing"]
     np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(x.std(axis=0), 1, rtol=1e-12)
     with pytest.raises(ValueError, match=r"covariates \['age', 'la'\] have missing values"):
-        _covariate_matrix(_small(), ["age", "la"], missing="error")
+        covariate_matrix(_small(), ["age", "la"], missing="error")
     with pytest.raises(
         ValueError, match="'covariate_missing' 'drop' is not known. Choose one of: indicator, error"
     ):
-        _covariate_matrix(_small(), ["age"], missing="drop")
+        covariate_matrix(_small(), ["age"], missing="drop")
 
 
 def _trial(rng, n=240, shift=0.0, arms=("control", "treatment")):
@@ -140,7 +140,7 @@ def _trial(rng, n=240, shift=0.0, arms=("control", "treatment")):
 
 def test_loop_equals_cross_val_predict(rng):
     data = _trial(rng)
-    x, _ = _covariate_matrix(data, ["baseline", "age", "la"])
+    x, _ = covariate_matrix(data, ["baseline", "age", "la"])
     codes = (data["arm"] == "treatment").to_numpy(dtype=int)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=11)
     reference = cross_val_predict(
