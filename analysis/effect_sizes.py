@@ -26,6 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from common.numbers import json_value
+from common.validation import check_choice
+
 __all__ = [
     "CORRECTIONS",
     "EffectSize",
@@ -40,15 +43,6 @@ CORRECTIONS: dict[str, str] = {
     "approximate": "J = 1 - 3 / (4 (n_T + n_C) - 9) (Hedges 1981; WWC, EEF, R esc)",
     "exact": "J = Gamma(v/2) / (sqrt(v/2) Gamma((v-1)/2)), v = n_T + n_C - 2 (Hedges 1981)",
 }
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, bool | str) or value is None:
-        return value
-    if isinstance(value, int | np.integer):
-        return int(value)
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ class EffectSize:
 
     def to_dict(self) -> dict:
         """JSON-safe dict: plain floats and ints, NaN and infinities as None."""
-        return {name: _json_value(value) for name, value in asdict(self).items()}
+        return {name: json_value(value) for name, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -116,20 +110,12 @@ class ICCResult:
 
     def to_dict(self) -> dict:
         """JSON-safe dict: plain floats and ints, NaN and infinities as None."""
-        return {name: _json_value(value) for name, value in asdict(self).items()}
+        return {name: json_value(value) for name, value in asdict(self).items()}
 
 
 # ---------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------
-def _check_choice(name: str, value: str, table: dict[str, str]) -> None:
-    if value not in table:
-        raise ValueError(
-            f"The '{name}' '{value}' is not known. Choose one of: {', '.join(table)}. "
-            f"Got '{value}' instead."
-        )
-
-
 def _check_confidence(confidence: float) -> None:
     if not (isinstance(confidence, int | float) and 0 < confidence < 1):
         raise ValueError(
@@ -265,7 +251,7 @@ def hedges_g_from_estimate(
     Hedges, L. V. (2007). Effect sizes in cluster-randomized designs. *Journal of
     Educational and Behavioral Statistics*, 32, 341-370.
     """
-    _check_choice("correction", correction, CORRECTIONS)
+    check_choice("correction", correction, CORRECTIONS)
     _check_confidence(confidence)
     _check_count("n_treat", n_treat, 2)
     _check_count("n_control", n_control, 2)

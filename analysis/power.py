@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 # scipy.special, not scipy.stats: the same t and normal functions, imported in a third of the time
 from scipy import special
 
+from common.numbers import json_value
+from common.validation import check_choice, check_open_unit
+
 if TYPE_CHECKING:
     from trial_designs.design import TrialDesign
 
@@ -88,30 +91,7 @@ class PowerCalculation:
 
     def to_dict(self) -> dict:
         """JSON-safe dict of plain floats, ints and strings."""
-        return {
-            name: (
-                (float(value) if math.isfinite(value) else None)
-                if isinstance(value, float)
-                else value
-            )
-            for name, value in asdict(self).items()
-        }
-
-
-def _check_choice(name: str, value: str, table: dict[str, str]) -> None:
-    if value not in table:
-        raise ValueError(
-            f"The '{name}' '{value}' is not known. Choose one of: {', '.join(table)}. "
-            f"Got '{value}' instead."
-        )
-
-
-def _check_open_unit(name: str, value: float, *, closed_low: bool = False) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok and (0 <= value < 1 if closed_low else 0 < value < 1)
-    if not ok:
-        interval = "[0, 1)" if closed_low else "(0, 1)"
-        raise ValueError(f"The '{name}' must lie in {interval}. Got {value!r} instead.")
+        return {name: json_value(value) for name, value in asdict(self).items()}
 
 
 def _design(
@@ -128,12 +108,12 @@ def _design(
     alternative: str,
 ) -> dict:
     """Check the arguments and resolve the design: SE, df, design effect, critical value."""
-    _check_choice("distribution", distribution, DISTRIBUTIONS)
-    _check_choice("alternative", alternative, ALTERNATIVES)
-    _check_open_unit("alpha", alpha)
-    _check_open_unit("allocation", allocation)
-    _check_open_unit("r2", r2, closed_low=True)
-    _check_open_unit("icc", icc, closed_low=True)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    check_choice("alternative", alternative, ALTERNATIVES)
+    check_open_unit("alpha", alpha)
+    check_open_unit("allocation", allocation)
+    check_open_unit("r2", r2, closed_low=True)
+    check_open_unit("icc", icc, closed_low=True)
     if isinstance(n, bool) or not isinstance(n, numbers.Real) or not math.isfinite(n) or n <= 0:
         raise ValueError(f"The 'n' must be a positive number of individuals. Got {n!r} instead.")
     if (
@@ -264,7 +244,7 @@ def mdes(
     Bloom, H. S. (2006). The core analytics of randomized experiments for social
     research. MDRC Working Papers on Research Methodology.
     """
-    _check_open_unit("power", power)
+    check_open_unit("power", power)
     design = _design(
         n=n,
         alpha=alpha,
