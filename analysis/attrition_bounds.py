@@ -184,8 +184,22 @@ def imbens_manski_interval(
     return lower - c * se_lower, upper + c * se_upper, float(c)
 
 
+def _interval(
+    lower: float, upper: float, se_lower: float, se_upper: float, level: float
+) -> tuple[float, float, float]:
+    """Imbens-Manski, except that bounds known without sampling error are their own CI."""
+    if se_lower == 0 and se_upper == 0:
+        return lower, upper, float(stats.norm.ppf(0.5 + level / 2))
+    return imbens_manski_interval(lower, upper, se_lower, se_upper, level=level)
+
+
 def _split_arms(
-    data: pd.DataFrame, outcome: str, arm: str, treatment: object, control: object
+    data: pd.DataFrame,
+    outcome: str,
+    arm: str,
+    treatment: object,
+    control: object,
+    min_observed: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The outcome of each arm (NaN where missing), refusing unusable input by name."""
     require_columns(data, [outcome, arm])
@@ -221,6 +235,11 @@ def _split_arms(
             raise ValueError(
                 f"The {role} arm {label!r} has no observed '{outcome}' "
                 f"({rows.sum()} randomised, 0 observed): no bound can be computed."
+            )
+        if (~np.isnan(y)).sum() < min_observed:
+            raise ValueError(
+                f"The {role} arm {label!r} has {int((~np.isnan(y)).sum())} observed "
+                f"'{outcome}'; at least {min_observed} are needed for a standard error."
             )
         arms[role] = y
     return arms["treatment"], arms["control"]
@@ -290,8 +309,8 @@ def lee_bounds(
     Raises
     ------
     ValueError
-        Naming the column, arm or option at fault: an arm with no rows or no observed
-        outcome, a non-numeric outcome, a missing arm label, a ``level`` outside (0, 1).
+        Naming the column, arm or option at fault: an arm with no rows or fewer than 2
+        observed outcomes, a non-numeric outcome, a missing arm label, a ``level`` outside (0, 1).
 
     Notes
     -----
@@ -304,6 +323,7 @@ def lee_bounds(
     independent implementation to rounding error. When the shares are exactly equal no arm
     is trimmed and the ``var(p)`` term is dropped, so the SEs are those of a difference in
     means (Lee's asymptotics assume ``p > 0``; at ``p = 0`` the bound is not differentiable).
+    When both SEs are 0 (no spread in the kept outcomes) the interval is the bounds.
 
     With ties at the cut, the boundary respondent enters the trimmed mean with fractional
     weight (the trimmed mean is the integral of the empirical quantile function over the
@@ -315,7 +335,7 @@ def lee_bounds(
     Imbens, G. W., & Manski, C. F. (2004). *Econometrica*, 72(6), 1845-1857.
     """
     check_open_unit("level", level)
-    y1, y0 = _split_arms(data, outcome, arm, treatment, control)
+    y1, y0 = _split_arms(data, outcome, arm, treatment, control, min_observed=2)
     n1, n0 = len(y1), len(y0)
     obs1, obs0 = y1[~np.isnan(y1)], y0[~np.isnan(y0)]
     m1, m0 = len(obs1), len(obs0)
@@ -329,7 +349,7 @@ def lee_bounds(
         mean1, var1, mean0, var0 = obs1.mean(), obs1.var(), obs0.mean(), obs0.var()
         estimate = float(mean1 - mean0)
         se = math.sqrt(var1 / m1 + var0 / m0)
-        ci_low, ci_high, c = imbens_manski_interval(estimate, estimate, se, se, level=level)
+        ci_low, ci_high, c = _interval(estimate, estimate, se, se, level)
         return Bounds("lee", estimate, estimate, se, se, ci_low, ci_high, level, c,
                       n1, n0, m1, m0, None, 0.0)  # fmt: skip
 
@@ -358,7 +378,7 @@ def lee_bounds(
         # Trimming the control arm: the highest control values give the lower bound.
         lower, se_lower = other_mean - high_mean, math.sqrt(high_var)
         upper, se_upper = other_mean - low_mean, math.sqrt(low_var)
-    ci_low, ci_high, c = imbens_manski_interval(lower, upper, se_lower, se_upper, level=level)
+    ci_low, ci_high, c = _interval(lower, upper, se_lower, se_upper, level)
     return Bounds("lee", lower, upper, se_lower, se_upper, ci_low, ci_high, level, c,
                   n1, n0, m1, m0, trimmed_arm, float(p))  # fmt: skip
 
@@ -425,10 +445,7 @@ def worst_best_bounds(
     lower, upper = lo1 - hi0, hi1 - lo0
     se_lower = math.sqrt(lo1 * (1 - lo1) / n1 + hi0 * (1 - hi0) / n0)
     se_upper = math.sqrt(hi1 * (1 - hi1) / n1 + lo0 * (1 - lo0) / n0)
-    if se_lower == 0 and se_upper == 0:
-        ci_low, ci_high, c = lower, upper, float(stats.norm.ppf(0.5 + level / 2))
-    else:
-        ci_low, ci_high, c = imbens_manski_interval(lower, upper, se_lower, se_upper, level=level)
+    ci_low, ci_high, c = _interval(lower, upper, se_lower, se_upper, level)
     m1, m0 = int((~np.isnan(y1)).sum()), int((~np.isnan(y0)).sum())
     return Bounds("worst_best", lower, upper, se_lower, se_upper, ci_low, ci_high, level, c,
                   n1, n0, m1, m0, None, 0.0)  # fmt: skip

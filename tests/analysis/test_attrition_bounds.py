@@ -162,3 +162,16 @@ def test_hostile_arguments_are_named():
         imbens_manski_interval(1.0, 0.0, 1.0, 1.0)
     with pytest.raises(ValueError, match=r"must not both be 0"):
         imbens_manski_interval(0.0, 1.0, 0.0, 0.0)
+
+
+def test_one_observed_outcome_is_refused_by_lee_naming_the_arm():
+    # One respondent gives a variance of 0 by construction, not a real standard error.
+    with pytest.raises(ValueError, match=r"control arm 'control' has 1 observed 'y'; at least 2"):
+        lee_bounds(frame([1, 2, 3, 4], [2, np.nan, np.nan, np.nan]), **ARMS)
+
+
+def test_bounds_without_spread_are_their_own_interval():
+    # Every observed outcome is 5: the bounds are 0 with SE 0, and the CI is [0, 0].
+    b = lee_bounds(frame([5, 5, 5, np.nan], [5, 5, np.nan, np.nan]), **ARMS)
+    assert (b.lower, b.upper, b.se_lower, b.se_upper) == (0.0, 0.0, 0.0, 0.0)
+    assert (b.ci_low, b.ci_high) == (0.0, 0.0)
