@@ -19,7 +19,7 @@ from flows.safe_io import write_csv
 from flows.store import Store
 from flows.uptake import participant_uptake_from_store
 from flows.workers import demo_processes
-from reports.headline import evidence_caveats
+from reports.evidence import evidence_caveats
 from trial_designs.design import TrialDesign
 from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries

@@ -30,7 +30,8 @@ from flows.safe_io import atomic_path, check_trial_id, inside, write_text
 from flows.status import STAGE_HOOKS
 from reports.headline import headline_sentences
 from reports.normalise import normalise_results
-from reports.render import portfolio_answer, render_portfolio, render_trial
+from reports.portfolio import portfolio_answer
+from reports.render import render_portfolio, render_trial
 from trial_designs.design import load_design
 
 __all__ = [

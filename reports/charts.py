@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from reports.disclosure import SUPPRESSED_MARK  # noqa: E402
-from reports.headline import format_money, format_number, format_percent  # noqa: E402
+from reports.format import format_money, format_number, format_percent  # noqa: E402
 
 __all__ = [
     "PALETTE",
@@ -109,10 +109,7 @@ def _finish(fig, chart_id: str, title: str, description: str) -> Chart:
 
 def _money_tick(value: float, _position: int) -> str:
     """Axis labels in pounds, without pence when the tick is a whole number of pounds."""
-    if float(value).is_integer():
-        text = f"£{abs(value):,.0f}"
-        return ("\u2212" + text) if value < 0 else text
-    return format_money(value)
+    return format_money(value, decimals=0 if float(value).is_integer() else None)
 
 
 def _figure(width: float, height: float):

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reports.disclosure import Relation
-from reports.headline import itt_estimate, primary_outcome
+from reports.lookup import itt_estimate, primary_outcome
 
 __all__ = [
     "ArmFlow",

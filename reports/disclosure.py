@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reports.headline import format_count
+from reports.format import format_count
 
 __all__ = [
     "DISCLOSURE_FOOTNOTE",

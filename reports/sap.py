@@ -10,21 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from pathlib import Path
 
-import jinja2
-
-from reports.templating import html_environment
+from reports.templating import environment
 
 __all__ = ["render_sap", "sap_sentence", "sap_view"]
-
-_TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-def _environment() -> jinja2.Environment:
-    return html_environment(
-        _TEMPLATES, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
-    )
 
 
 def _day(iso: str | None) -> str:
@@ -77,7 +66,7 @@ def render_sap(
     """
     power = sap["power"]
     return (
-        _environment()
+        environment()
         .get_template("sap.html.j2")
         .render(
             title=f"Statistical analysis plan: {sap['trial']['title']}",

@@ -1,4 +1,8 @@
-"""The one way trialflow builds a jinja2 environment: every value is HTML-escaped.
+"""The one jinja2 environment trialflow renders with: every value is HTML-escaped.
+
+:func:`environment` is the environment over ``reports/templates`` that every
+report, dashboard and letter is rendered with; :func:`html_environment` is how
+it (or any other) is built.
 
 Every template trialflow renders is HTML (``*.html.j2``, and CSS included
 into HTML).  ``jinja2.select_autoescape()`` decides by file extension and
@@ -10,11 +14,15 @@ its source (the inline SVG charts), never by a template's choice.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jinja2
 
-__all__ = ["html_environment"]
+__all__ = ["TEMPLATES", "environment", "html_environment"]
+
+#: The folder of every template trialflow renders.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def html_environment(folder: str | Path, **options) -> jinja2.Environment:
@@ -41,4 +49,21 @@ def html_environment(folder: str | Path, **options) -> jinja2.Environment:
             )
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)), autoescape=True, **options
+    )
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The environment every trialflow template is rendered with (built once).
+
+    Over :data:`TEMPLATES`; a name a template uses but is not given is an
+    error (``StrictUndefined``), not a blank; block tags leave no blank lines
+    (``trim_blocks``, ``lstrip_blocks``).
+
+    Returns
+    -------
+    jinja2.Environment
+    """
+    return html_environment(
+        TEMPLATES, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from reports.headline import format_money, headline_sentences
-from reports.render import portfolio_answer, render_portfolio, render_trial
+from reports.format import format_money
+from reports.headline import headline_sentences
+from reports.portfolio import portfolio_answer
+from reports.render import render_portfolio, render_trial
 
 DEMO = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from reports.headline import (
+from reports.evidence import Caveat, effect_verdict, evidence_caveats, evidence_verdict
+from reports.format import (
     MINUS,
-    Caveat,
-    effect_verdict,
-    evidence_caveats,
-    evidence_verdict,
     format_ci,
     format_effect,
     format_money,
     format_number,
     format_p,
     format_percent,
-    headline,
-    headline_sentences,
     outcome_noun,
 )
+from reports.headline import headline, headline_sentences
 
 ALL = (
     "letters",

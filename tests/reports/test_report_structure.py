@@ -6,18 +6,18 @@ import re
 
 import pytest
 
-from reports.headline import (
+from reports.format import (
     format_ci,
     format_count,
     format_effect,
     format_money,
     format_number,
     format_p,
-    headline_sentences,
-    itt_estimate,
-    primary_outcome,
 )
-from reports.render import PORTFOLIO_SECTIONS, SECTIONS, trial_view
+from reports.headline import headline_sentences
+from reports.lookup import itt_estimate, primary_outcome
+from reports.portfolio import PORTFOLIO_SECTIONS
+from reports.trial_view import SECTIONS, trial_view
 
 DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 EDGE_CASES = ("letters_null", "schwartz_rounds_harm", "letters_arm_lost")

@@ -7,7 +7,8 @@ import pandas as pd
 
 from analysis.balance import baseline_table
 from analysis.missing import attrition_table
-from reports.headline import format_money, headline_sentences
+from reports.format import format_money
+from reports.headline import headline_sentences
 from reports.normalise import normalise_results
 from reports.render import render_trial
 

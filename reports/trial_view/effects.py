@@ -1,0 +1,379 @@
+"""The trial report's sections about effects: outcomes (ITT), CACE, and missing data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from reports import charts
+from reports.disclosure import (
+    SUPPRESSED_MARK,
+    Suppression,
+)
+from reports.evidence import (
+    VERDICT_WORDS,
+    effect_verdict,
+    evidence_verdict,
+)
+from reports.format import (
+    flagged_label,
+    format_ci,
+    format_effect,
+    format_mean,
+    format_number,
+    format_p,
+    format_p_is,
+    format_percent,
+    humanise,
+    placeholder_scoring_note,
+)
+from reports.lookup import (
+    active_arms,
+    arm_labels,
+    arm_names,
+    control_arm,
+    itt_estimate,
+    primary_outcome,
+)
+from reports.trial_view._cells import pct
+
+__all__ = ["cace_view", "missing_view", "outcomes_view"]
+
+
+_METHOD_LABELS = {
+    "complete_case": "Complete cases (primary analysis)",
+    "ipw": "Inverse-probability weighting",
+    "multiple_imputation": "Multiple imputation",
+}
+
+
+def _standardised(outcome: Mapping, estimate: Mapping) -> tuple[float, float, float] | None:
+    """Hedges' g and CI, or the effect over the pooled SD, oriented so positive is better."""
+    sign = 1.0 if outcome.get("higher_is_better", True) else -1.0
+    if estimate.get("hedges_g") is not None and estimate.get("hedges_g_ci_low") is not None:
+        values = (estimate["hedges_g"], estimate["hedges_g_ci_low"], estimate["hedges_g_ci_high"])
+    else:
+        arms = [a for a in outcome.get("arms", []) if a.get("sd") and a.get("n", 0) > 1]
+        if len(arms) < 2:
+            return None
+        pooled = math.sqrt(
+            sum((a["n"] - 1) * a["sd"] ** 2 for a in arms) / sum(a["n"] - 1 for a in arms)
+        )
+        if pooled == 0:
+            return None
+        values = tuple(estimate[k] / pooled for k in ("estimate", "ci_low", "ci_high"))
+    value, low, high = (sign * v for v in values)
+    return value, min(low, high), max(low, high)
+
+
+def outcomes_view(results: Mapping, sup: Suppression) -> dict:
+    arms = arm_names(results)
+    labels = arm_labels(results)
+    rows, forest = [], []
+    iccs = []
+    for outcome in results.get("outcomes", []):
+        means = []
+        for arm in arms:
+            summary = next((a for a in outcome.get("arms", []) if a["arm"] == arm), None)
+            if summary is None:
+                means.append({"mean": "\u2014", "n": "\u2014"})
+                continue
+            n_key = ("outcome", outcome["name"], arm, "n")
+            mean_hidden = outcome.get("binary") and not sup.is_shown(
+                ("events", outcome["name"], arm)
+            )
+            means.append(
+                {
+                    "mean": SUPPRESSED_MARK
+                    if mean_hidden or not sup.is_shown(n_key) and summary.get("n")
+                    else format_mean(summary.get("mean"), outcome),
+                    "n": sup.display(n_key),
+                }
+            )
+        itts = [
+            (i, e) for i, e in enumerate(outcome.get("estimates", [])) if e["estimand"] == "ITT"
+        ]
+        if not itts:
+            rows.append(
+                {
+                    "name": outcome["name"],
+                    "label": outcome["label"],
+                    "flag": placeholder_scoring_note(outcome),
+                    "primary": outcome.get("primary", False),
+                    "prespecified": outcome.get("prespecified", True),
+                    "arm": "",
+                    "means": means,
+                    "estimate": "Not estimated",
+                    "ci": "\u2014",
+                    "p": "\u2014",
+                    "p_holm": "\u2014",
+                    "ri_p": "\u2014",
+                    "g": "\u2014",
+                    "n": "\u2014",
+                    "se_type": "\u2014",
+                    "direction": "higher is better"
+                    if outcome.get("higher_is_better", True)
+                    else "lower is better",
+                    "verdict": "not estimated",
+                    "verdict_words": VERDICT_WORDS["not estimated"],
+                }
+            )
+            continue
+        for index, estimate in itts:
+            verdict = evidence_verdict(results, outcome, estimate)
+            rows.append(
+                {
+                    "name": outcome["name"],
+                    "label": outcome["label"],
+                    "flag": placeholder_scoring_note(outcome),
+                    "primary": outcome.get("primary", False),
+                    "prespecified": outcome.get("prespecified", True),
+                    "arm": labels.get(estimate["arm"], estimate["arm"]),
+                    "means": means,
+                    "estimate": format_effect(estimate["estimate"], outcome),
+                    "ci": format_ci(estimate["ci_low"], estimate["ci_high"], outcome),
+                    "p": format_p(estimate["p_value"]),
+                    "p_holm": "not adjusted"
+                    if outcome.get("primary")
+                    else format_p(estimate.get("p_value_holm")),
+                    "ri_p": format_p(estimate.get("ri_p_value")),
+                    "g": format_number(estimate.get("hedges_g"), 2, signed=True),
+                    "n": sup.display(("estimate", outcome["name"], index, "n")),
+                    "se_type": estimate.get("se_type", "\u2014"),
+                    "direction": "higher is better"
+                    if outcome.get("higher_is_better", True)
+                    else "lower is better",
+                    "verdict": verdict,
+                    "verdict_words": VERDICT_WORDS[verdict],
+                }
+            )
+            standard = _standardised(outcome, estimate)
+            if standard:
+                label = outcome["label"] + (
+                    f" ({labels.get(estimate['arm'], estimate['arm'])})" if len(itts) > 1 else ""
+                )
+                if placeholder_scoring_note(outcome):
+                    label += " [placeholder scoring]"
+                forest.append(
+                    {
+                        "label": label,
+                        "value": standard[0],
+                        "low": standard[1],
+                        "high": standard[2],
+                        "primary": outcome.get("primary", False),
+                        "text": f"{format_effect(estimate['estimate'], outcome)} "
+                        f"(95% CI {format_ci(estimate['ci_low'], estimate['ci_high'], outcome)})",
+                    }
+                )
+        if outcome.get("icc") is not None:
+            iccs.append(
+                {
+                    "label": flagged_label(outcome, outcome["label"]),
+                    "primary": outcome.get("primary", False),
+                    "icc": format_number(outcome["icc"], 3),
+                    "ci": format_ci(
+                        outcome.get("icc_ci_low"), outcome.get("icc_ci_high"), {}
+                    ).replace("0.00 ", "0.000 ")
+                    if outcome.get("icc_ci_low") is not None
+                    else "\u2014",
+                }
+            )
+    forest_chart = charts.forest_chart(forest, chart_id="forest") if forest else None
+    subgroups = []
+    primary = primary_outcome(results)
+    for sub in (primary or {}).get("subgroups") or []:
+        subgroups.append(
+            {
+                "variable": humanise(sub["variable"]),
+                "level": sub["level"],
+                "n": sup.display(("subgroup", primary["name"], sub["variable"], sub["level"])),
+                "estimate": format_effect(sub["estimate"], primary),
+                "ci": format_ci(sub["ci_low"], sub["ci_high"], primary),
+                "p": format_p(sub.get("interaction_p_value")),
+            }
+        )
+    return {
+        "arms": [labels.get(a, a) for a in arms],
+        "rows": rows,
+        "forest_chart": forest_chart,
+        "iccs": iccs,
+        "cluster": results.get("trial", {}).get("unit") == "cluster",
+        "subgroups": subgroups,
+        "multiple_arms": len(active_arms(results)) > 1,
+    }
+
+
+def cace_view(results: Mapping, sup: Suppression) -> dict:
+    primary = primary_outcome(results)
+    funnel = (results.get("uptake") or {}).get("funnel") or []
+    labels = arm_labels(results)
+    blocks = []
+    for outcome in results.get("outcomes", []):
+        for estimate in outcome.get("estimates", []):
+            if estimate["estimand"] != "CACE":
+                continue
+            row = next((r for r in funnel if r["arm"] == estimate["arm"]), None)
+            started = sup.value(("funnel", estimate["arm"], "started")) if row else None
+            share = (
+                format_percent(100 * started / row["allocated"])
+                if row and started is not None and row["allocated"]
+                else SUPPRESSED_MARK
+            )
+            itt = itt_estimate(outcome, estimate["arm"])
+            itt_text = format_effect(itt["estimate"], outcome) if itt else "not available"
+            weak = estimate.get("weak_instrument")
+            f_value = estimate.get("first_stage_f")
+            strength = (
+                "a weak instrument (F under 10): the CACE may be badly biased and its CI too narrow"
+                if weak
+                else "a strong instrument (F well above 10)"
+                if f_value is not None
+                else "instrument strength not reported"
+            )
+            blocks.append(
+                {
+                    "outcome": flagged_label(outcome, outcome["label"]),
+                    "primary": outcome.get("primary", False),
+                    "arm": labels.get(estimate["arm"], estimate["arm"]),
+                    "estimate": format_effect(estimate["estimate"], outcome),
+                    "ci": format_ci(estimate["ci_low"], estimate["ci_high"], outcome),
+                    "p": format_p(estimate["p_value"]),
+                    "first_stage_f": format_number(f_value, 1),
+                    "strength": strength,
+                    "itt": itt_text,
+                    "share": share,
+                    "explanation": (
+                        f"The main (ITT) estimate, {itt_text}, "
+                        f"compares everyone offered the {labels.get(estimate['arm'], estimate['arm']).lower()} "
+                        "with everyone not offered it, whether or not they took it up: it is the effect "
+                        "of offering it. Only "
+                        f"{share} of those offered it took it up, so the complier average causal effect "
+                        "(CACE) asks what it did for the people who take it up when it is offered. It "
+                        "uses random assignment as an instrument for uptake, which roughly scales the "
+                        "ITT up by the share who took it up, and it assumes that being offered it, "
+                        "without taking it up, changes nothing."
+                    ),
+                }
+            )
+    if blocks:
+        return {"blocks": blocks, "note": None}
+    partial = [
+        r
+        for r in funnel
+        if r["arm"] != control_arm(results)
+        and r.get("started") is not None
+        and r.get("allocated")
+        and r["started"] < r["allocated"]
+    ]
+    nearly_all = [r for r in partial if r["started"] >= 0.95 * r["allocated"]]
+    if partial and len(nearly_all) == len(partial):
+        shares = [
+            f"{pct(sup.value(('funnel', r['arm'], 'started')), r['allocated'])} of "
+            f"{labels.get(r['arm'], r['arm'])}"
+            for r in nearly_all
+            if sup.is_shown(("funnel", r["arm"], "started"))
+        ]
+        note = (
+            "Not estimated: nearly everyone allocated to the intervention received it"
+            + (f" ({', '.join(shares)})" if shares else "")
+            + ", so the effect of offering it (ITT) and the effect of receiving it are close."
+        )
+    elif partial:
+        note = (
+            "Uptake was partial, but no CACE was estimated in these results; the ITT above is the "
+            "effect of offering the intervention."
+        )
+    elif funnel:
+        note = (
+            "Not estimated: everyone allocated to the intervention received it, so the effect of "
+            "offering it (ITT) and the effect of receiving it are the same."
+        )
+    else:
+        note = "Not estimated: there are no uptake data in these results."
+    if primary is None:
+        note = "Not estimated: no primary outcome."
+    return {"blocks": [], "note": note}
+
+
+def missing_view(results: Mapping, flow, sup: Suppression) -> dict:
+    labels = arm_labels(results)
+    attrition = results.get("attrition") or {}
+    rows = []
+    by_arm = attrition.get("by_arm") or []
+    if by_arm:
+        for row in by_arm:
+            arm = row.get("arm")
+            lost = sup.value(("attrition", arm, "lost"))
+            allocated = sup.value(("attrition", arm, "allocated"))
+            rows.append(
+                {
+                    "label": labels.get(arm, arm),
+                    "allocated": sup.display(("attrition", arm, "allocated")),
+                    "followed_up": sup.display(("attrition", arm, "followed_up")),
+                    "lost": sup.display(("attrition", arm, "lost")),
+                    "pct": pct(lost, allocated, 1),
+                }
+            )
+    else:
+        for arm in flow.level("individuals").arms:
+            lost = sup.value(("consort", arm.arm, "lost"))
+            rows.append(
+                {
+                    "label": arm.label,
+                    "allocated": sup.display(("consort", arm.arm, "allocated")),
+                    "followed_up": sup.display(("consort", arm.arm, "followed_up")),
+                    "lost": sup.display(("consort", arm.arm, "lost")),
+                    "pct": pct(lost, arm.allocated, 1),
+                }
+            )
+    test = attrition.get("test") or None
+    test_text = None
+    if test and test.get("p_value") is not None:
+        test_text = (
+            f"Test of differential attrition ({test.get('method', 'by arm')}): "
+            f"{format_p_is(test['p_value'])}"
+            + (
+                ". Response differed by arm, so complete-case results may be biased."
+                if test["p_value"] < 0.05
+                else ". No clear difference in response between arms."
+            )
+        )
+    primary = primary_outcome(results)
+    sensitivity = []
+    agreement = None
+    if primary:
+        methods = list(primary.get("sensitivity") or [])
+        itt = itt_estimate(primary)
+        if itt and not any(m["method"] == "complete_case" for m in methods):
+            methods.insert(0, {**itt, "method": "complete_case"})
+        verdicts = set()
+        for index, m in enumerate(methods):
+            verdict = effect_verdict(m, higher_is_better=primary.get("higher_is_better", True))
+            verdicts.add(verdict)
+            sensitivity.append(
+                {
+                    "method": _METHOD_LABELS.get(m["method"], humanise(m["method"])),
+                    "estimate": format_effect(m["estimate"], primary),
+                    "ci": format_ci(m["ci_low"], m["ci_high"], primary),
+                    "p": format_p(m.get("p_value")),
+                    "n": sup.display(("sensitivity", primary["name"], m["method"]))
+                    if ("sensitivity", primary["name"], m["method"]) in sup.values
+                    else sup.display(("estimate", primary["name"], 0, "n")),
+                    "detail": m.get("detail", ""),
+                    "primary": index == 0,
+                }
+            )
+        if len(sensitivity) > 1:
+            agreement = (
+                "The conclusion is the same under every way of handling the missing data."
+                if len(verdicts) == 1
+                else "The conclusion depends on how the missing data are handled; read the primary "
+                "result with that in mind."
+            )
+    return {
+        "rows": rows,
+        "test": test_text,
+        "sensitivity": sensitivity,
+        "agreement": agreement,
+        "outcome": flagged_label(primary, primary["label"]) if primary else None,
+    }
