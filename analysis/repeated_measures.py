@@ -48,6 +48,9 @@ from common.validation import check_open_unit, require_columns
 
 __all__ = ["RepeatedMeasuresFit", "arm_means_by_wave", "repeated_measures_lmm"]
 
+# lme4's isSingular tolerance on the relative SDs.
+_SINGULAR = 1e-4
+
 #: The label of the pooled average effect in :attr:`RepeatedMeasuresFit.effects`.
 POOLED = "pooled"
 
@@ -74,6 +77,10 @@ class RepeatedMeasuresFit:
         Rows used, participants and clusters (``n_clusters`` 0 when not modelled).
     level : float
         Coverage of the intervals.
+    singular : bool
+        A modelled random-intercept SD is below 1e-4 of the residual SD (lme4's
+        ``isSingular`` rule): the data show no between-participant (or between-cluster)
+        variation beyond the residual, and the fit is on the boundary.
     """
 
     effects: pd.DataFrame
@@ -85,6 +92,7 @@ class RepeatedMeasuresFit:
     n_participants: int
     n_clusters: int
     level: float
+    singular: bool = False
 
 
 def _labels(values: pd.Series, declared: Sequence | None, name: str) -> list:
@@ -337,6 +345,7 @@ def repeated_measures_lmm(
         n_participants=int(person.max()) + 1,
         n_clusters=int(clusters.max()) + 1 if cluster else 0,
         level=level,
+        singular=bool((theta[free] < _SINGULAR).any()),
     )
 
 

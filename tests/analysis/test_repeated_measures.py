@@ -128,3 +128,40 @@ def test_hostile_inputs_are_named():
         repeated_measures_lmm(data, **COLUMNS, control="control", cluster="ward")
     with pytest.raises(ValueError, match=r"'level' must lie in \(0, 1\)\. Got 1\.5 instead"):
         arm_means_by_wave(data, outcome="y", arm="arm", wave="wave", level=1.5)
+
+
+def test_no_participant_variation_is_a_singular_fit_equal_to_ols():
+    # Pull each participant's answers away from their own mean: the within-person
+    # correlation is negative, REML puts the participant variance on its boundary (0), and
+    # with V = sigma^2 I the fixed effects are ordinary least squares.
+    rng = np.random.default_rng(2)
+    n = 60
+    arm = np.resize(["control", "active"], n)
+    baseline = rng.normal(20, 3, n)
+    data = pd.concat(
+        pd.DataFrame(
+            {
+                "participant": np.arange(n),
+                "arm": arm,
+                "wave": w,
+                "baseline": baseline,
+                "y": 5 + 0.5 * baseline + (arm == "active") + rng.normal(0, 3, n),
+            }
+        )
+        for w in (1, 2, 3)
+    )
+    data["y"] -= 0.9 * data.groupby("participant").y.transform("mean")
+    got = repeated_measures_lmm(data, **COLUMNS, control="control", baseline="baseline")
+    assert got.singular
+    assert got.variances["participant"] < 1e-8
+    fitted = repeated_measures_lmm(
+        DATA[DATA.dataset == "individual"], **COLUMNS, control="control", baseline="baseline"
+    )
+    assert not fitted.singular
+    active = (data.arm == "active").to_numpy(float)
+    w2, w3 = (data.wave == 2).to_numpy(float), (data.wave == 3).to_numpy(float)
+    X = np.column_stack(
+        [np.ones(len(data)), active, w2, w3, data.baseline, active * w2, active * w3]
+    )
+    beta = np.linalg.lstsq(X, data.y.to_numpy(), rcond=None)[0]
+    np.testing.assert_allclose(got.coefficients.estimate, beta, atol=1e-7)
