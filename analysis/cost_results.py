@@ -39,13 +39,13 @@ import pandas as pd
 from analysis.costs import (
     bootstrap_cost_effect,
     build_ledger,
-    cost_model_from_mapping,
     cost_per_participant,
     eef_cost_band,
     head_count_shares,
-    one_way_sensitivity,
     summarise_ledger,
+    unit_cost_sensitivity,
 )
+from trial_designs.cost_model import cost_model_from_mapping
 from trial_designs.design import Outcome, TrialDesign
 
 __all__ = ["BOOTSTRAP_REPLICATES", "costs_section", "cost_effect_outcomes"]
@@ -441,7 +441,7 @@ def costs_section(
             effect_unit=unit,
         )
         cost_effectiveness.append(_ce_row(result, outcome))
-    tornado = one_way_sensitivity(
+    tornado = unit_cost_sensitivity(
         costed, model, start_date=start, n_participants=n_randomised, share_column=_SHARE
     )
     totals = {
