@@ -9,11 +9,15 @@ import pandas as pd
 
 from common.validation import is_real_number
 
-__all__ = ["check_count", "check_ledger", "text_label"]
+__all__ = ["check_at_least", "check_ledger", "text_label"]
 
 
-def check_count(value: object, name: str, *, minimum: int = 0, whole: bool = True) -> None:
-    """Refuse a count (or, with ``whole=False``, an amount) that is not a number at least ``minimum``."""
+def check_at_least(value: object, name: str, *, minimum: int = 0, whole: bool = True) -> None:
+    """Refuse a count (or, with ``whole=False``, an amount) that is not a number at least ``minimum``.
+
+    Not :func:`common.validation.check_count`: a count here may arrive as a whole float (3.0,
+    summed from a DataFrame), and attendances need not be whole.
+    """
     ok = is_real_number(value) and math.isfinite(value) and value >= minimum
     if whole:
         ok = ok and float(value).is_integer()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.costs._checks import check_count, check_ledger
+from analysis.costs._checks import check_at_least, check_ledger
 from analysis.costs.summaries import CostBreakdown, CostFigure, ledger_figure
 from common.numbers import json_float
 from common.validation import is_real_number
@@ -158,22 +158,22 @@ def cost_per_participant(
     ratings compare the money a setting pays, not its present value.
     """
     check_ledger(ledger)
-    check_count(n_randomised_intervention, "n_randomised_intervention", minimum=1)
-    check_count(n_took_up, "n_took_up")
-    check_count(n_completed, "n_completed")
+    check_at_least(n_randomised_intervention, "n_randomised_intervention", minimum=1)
+    check_at_least(n_took_up, "n_took_up")
+    check_at_least(n_completed, "n_completed")
     if not n_completed <= n_took_up <= n_randomised_intervention:
         raise ValueError(
             "The counts must satisfy n_completed <= n_took_up <= n_randomised_intervention. "
             f"Got {n_completed}, {n_took_up} and {n_randomised_intervention} instead."
         )
     if n_rounds is not None:
-        check_count(n_rounds, "n_rounds")
+        check_at_least(n_rounds, "n_rounds")
     if attendances is not None:
         if n_rounds is None:
             raise ValueError(
                 f"'attendances' needs 'n_rounds'. Got attendances {attendances!r} and no n_rounds."
             )
-        check_count(attendances, "attendances", whole=False)
+        check_at_least(attendances, "attendances", whole=False)
     if not is_real_number(delivery_years) or not 0 < delivery_years < math.inf:
         raise ValueError(
             f"'delivery_years' must be a number above 0. Got {delivery_years!r} instead."

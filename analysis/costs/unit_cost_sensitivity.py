@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.costs import wording
-from analysis.costs._checks import check_count
+from analysis.costs._checks import check_at_least
 from analysis.costs.ledger import build_ledger
 from common.validation import is_real_number
 from trial_designs.cost_model import CostModel
@@ -70,7 +70,7 @@ def unit_cost_sensitivity(
     is the item's (discounted) quantity at the site.  The ledger is built
     once.
     """
-    check_count(n_participants, "n_participants", minimum=1)
+    check_at_least(n_participants, "n_participants", minimum=1)
     if not is_real_number(vary) or not 0 < vary < 1:
         raise ValueError(
             f"'vary' must be a fraction between 0 and 1, such as 0.25. Got {vary!r} instead."
