@@ -115,10 +115,11 @@ def main() -> None:
     import sqlalchemy as sa
 
     from analysis.uptake import summarise_uptake
-    from flows.deliveries import check_deliveries, event_rows, read_deliveries, write_events
+    from flows.deliveries import read_deliveries, write_events
     from flows.sources import file_hash
     from flows.store import Store, delivery_events
     from flows.uptake import load_events
+    from intake.deliveries import check_deliveries, event_rows
     from trial_designs.design import load_design
     from trial_designs.randomise import randomise
 

@@ -131,13 +131,15 @@ def timed_ingest(path: str, home: str, queue) -> None:  # noqa: ANN001 - runs in
     """The ingest's steps, each timed; sends {stage: seconds} and the peak RSS back."""
     os.environ["TRIALFLOW_HOME"] = home
     import flows.outcomes as outcomes
+    import intake.surveys as surveys
+    from flows.sources import file_hash
     from flows.store import Store
 
     design = bench_design()
     times: dict[str, float] = {}
     ge_seconds = [0.0]
     insert_seconds = [0.0]
-    real_run_rules, real_insert = outcomes.run_rules, Store.insert_new_many
+    real_run_rules, real_insert = surveys.run_rules, Store.insert_new_many
 
     def timed_rules(*args, **kwargs):
         start = time.perf_counter()
@@ -153,7 +155,7 @@ def timed_ingest(path: str, home: str, queue) -> None:  # noqa: ANN001 - runs in
         finally:
             insert_seconds[0] += time.perf_counter() - start
 
-    outcomes.run_rules = timed_rules
+    surveys.run_rules = timed_rules  # the survey checks call it by this module's name
     Store.insert_new_many = timed_insert
     start = time.perf_counter()
     import great_expectations  # noqa: F401 - the import itself is part of the check's cost
@@ -166,7 +168,7 @@ def timed_ingest(path: str, home: str, queue) -> None:  # noqa: ANN001 - runs in
         times[name] = time.perf_counter() - began
         return result
 
-    digest = stage("fingerprint (sha256)", outcomes.file_hash, path)
+    digest = stage("fingerprint (sha256)", file_hash, path)
     frame, mapping = stage("read CSV", outcomes.read_outcome_file.fn, path, design, "survey")
     known = stage("load participants", outcomes.load_participant_ids.fn, design)
     problems = stage(
@@ -210,10 +212,11 @@ def timed_ingest(path: str, home: str, queue) -> None:  # noqa: ANN001 - runs in
 
 def peers(home: Path) -> list[tuple[str, float, float]]:
     """(what, ours in s, peer in s) on samples, in this process."""
-    from analysis.instruments import SWEMWBS_METRIC, score_instrument
-    from flows.checks import Rule, run_rules
-    from flows.outcomes import OutcomeRows, _known_flags
+    from analysis.instruments import score_instrument
     from flows.store import Store, outcome_values
+    from intake.outcome_rows import OutcomeRows
+    from intake.rules import Rule, known_flags, run_rules
+    from trial_designs.instruments import SWEMWBS_METRIC
 
     rng = np.random.default_rng(5)
     out = []
@@ -248,7 +251,7 @@ def peers(home: Path) -> list[tuple[str, float, float]]:
     run_rules(frame.head(10), [Rule("warm-up", "participant_id", "not_null", "x")])
     began = time.perf_counter()
     run_rules(
-        frame.assign(_known=_known_flags(ids, known)),
+        frame.assign(_known=known_flags(ids, known)),
         [Rule("known", "_known", "in_set", "x", {"value_set": [1.0]}, "participant_id")],
     )
     flag = time.perf_counter() - began

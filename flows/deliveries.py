@@ -46,7 +46,8 @@ from intake.deliveries import EVENT_COLUMNS, check_deliveries, event_rows, inter
 from intake.mapping import delivery_fields, delivery_frame
 from intake.quarantine import units_for_artifact
 from reports.validation_report import quarantine_markdown
-from trial_designs.design import Intervention, TrialDesign
+from trial_designs.design import TrialDesign
+from trial_designs.sections import Intervention
 
 __all__ = [
     "deliveries_ingest_flow",

@@ -27,14 +27,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.audit import file_sha256, record_audit_event
-from flows.checks import exact_ids, id_key
-from flows.common import load_design_task, output_dir
-from flows.deliveries import RETRY_IO, event_rows, insert_events, intervention_of
+from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.deliveries import insert_events
 from flows.integrity import require_current_design
 from flows.safe_io import atomic_path, participant_slug, write_csv, write_text
 from flows.sources import SourceError, read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store
+from intake.deliveries import event_rows, intervention_of
+from intake.ids import exact_ids, id_key
 from reports.templating import html_environment
 from trial_designs.design import TrialDesign
 
@@ -251,12 +252,12 @@ def _render_html(letters: list[dict], design: TrialDesign, day: dt.date) -> str:
 
 
 # -- tasks ------------------------------------------------------------------------------
-@task(name="read feedback sheet", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="read feedback sheet", cache_policy=NO_CACHE, **IO_RETRIES)
 def read_feedback_task(path: str) -> pd.DataFrame:
     return read_feedback(path)
 
 
-@task(name="load letter recipients", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="load letter recipients", cache_policy=NO_CACHE, **IO_RETRIES)
 def load_recipients(design: TrialDesign) -> pd.DataFrame:
     store = Store()
     arms = store.participant_arms(design.id)
@@ -290,7 +291,7 @@ def prepare_letters(
     )
 
 
-@task(name="render letters", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="render letters", cache_policy=NO_CACHE, **IO_RETRIES)
 def render_letters(
     design: TrialDesign, letters: pd.DataFrame, problems: pd.DataFrame, day: dt.date
 ) -> dict:
@@ -364,7 +365,7 @@ def render_letters(
     }
 
 
-@task(name="log letter_rendered", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="log letter_rendered", cache_policy=NO_CACHE, **IO_RETRIES)
 def log_rendered(
     design: TrialDesign, letters: pd.DataFrame, recipients: pd.DataFrame, day: dt.date
 ) -> int:
@@ -388,7 +389,7 @@ def log_rendered(
         return insert_events(store, conn, rows)
 
 
-@task(name="publish letters", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="publish letters", cache_policy=NO_CACHE, **IO_RETRIES)
 def publish_letters(design: TrialDesign, written: dict, problems: pd.DataFrame) -> None:
     lines = [
         f"**{written['letters']} letter(s) produced** for {design.title}.",

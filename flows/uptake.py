@@ -20,13 +20,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
-from flows.checks import units_for_artifact
-from flows.common import load_design_task, output_dir
-from flows.deliveries import RETRY_IO, deliveries_stage
+from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.deliveries import deliveries_stage
 from flows.integrity import require_current_design
 from flows.safe_io import write_csv, write_text
 from flows.status import STAGE_HOOKS
 from flows.store import Store, delivery_events
+from intake.quarantine import units_for_artifact
 from reports.templating import html_environment
 from trial_designs.design import TrialDesign
 
@@ -182,7 +182,7 @@ def _side_by_side(rows: list[dict], by: str, design: TrialDesign) -> list[dict]:
     return sorted(rows, key=lambda r: (str(r[by]), order[r["arm"]]))
 
 
-@task(name="load participants and events", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="load participants and events", cache_policy=NO_CACHE, **IO_RETRIES)
 def load_inputs(design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFrame]:
     store = Store()
     participants = store.participant_arms(design.id)
@@ -201,7 +201,7 @@ def compute_uptake(
     return _summarise(design, participants, events)
 
 
-@task(name="publish uptake artifacts", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="publish uptake artifacts", cache_policy=NO_CACHE, **IO_RETRIES)
 def publish_artifacts(design: TrialDesign, summary: UptakeSummary, n_events: int) -> None:
     key = design.id.replace("_", "-")
     labels = {a.name: a.label or a.name for a in design.arms}
@@ -246,7 +246,7 @@ def publish_artifacts(design: TrialDesign, summary: UptakeSummary, n_events: int
         )
 
 
-@task(name="write uptake dashboard", cache_policy=NO_CACHE, **RETRY_IO)
+@task(name="write uptake dashboard", cache_policy=NO_CACHE, **IO_RETRIES)
 def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) -> dict[str, str]:
     """The tables as CSV under ``uptake/`` and the dashboard at ``uptake.html``."""
     from reports.charts import funnel_chart, uptake_chart  # matplotlib: only when drawing

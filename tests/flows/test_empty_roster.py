@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.checks import check_roster
 from flows.sources import SourceError, read_table
+from intake.roster import check_roster
 from trial_designs.design import load_design
 from trial_designs.simulate import simulate_roster
 

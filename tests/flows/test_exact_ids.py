@@ -14,13 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.checks import RosterError, check_roster, exact_ids, id_key
-from flows.deliveries import intervention_of, read_deliveries
+from flows.deliveries import read_deliveries
 from flows.letters import letter_contents, read_feedback
-from flows.outcomes import check_survey_rows, read_outcome_file
+from flows.outcomes import read_outcome_file
 from flows.randomise import enrol_flow, randomise_flow
 from flows.sources import read_table, rename_to_canonical
 from flows.store import Store
+from intake.deliveries import intervention_of
+from intake.ids import exact_ids, id_key
+from intake.roster import RosterError, check_roster
+from intake.surveys import check_survey_rows
 from trial_designs.design import load_design
 from trial_designs.simulate import simulate_roster
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.checks import RosterError
 from flows.randomise import randomise_flow
+from intake.roster import RosterError
 from trial_designs.design import load_design
 from trial_designs.simulate import simulate_roster
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.checks import RosterError
 from flows.randomise import enrol_flow, randomise_flow
 from flows.store import AlreadyRandomisedError, Store
+from intake.roster import RosterError
 from trial_designs.design import load_design
 from trial_designs.simulate import simulate_late_entrants, simulate_roster
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.deliveries import check_deliveries, event_rows, read_deliveries, write_events
+from flows.deliveries import read_deliveries, write_events
 from flows.randomise import read_roster
 from flows.sources import file_hash
 from flows.status import (
@@ -27,6 +27,7 @@ from flows.status import (
 )
 from flows.store import Store, trialflow_home
 from flows.withdraw import withdraw_participant
+from intake.deliveries import check_deliveries, event_rows
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 from trial_designs.simulate import simulate_roster

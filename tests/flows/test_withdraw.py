@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.deliveries import check_deliveries
 from flows.export import load_analysis_dataset
 from flows.letters import letter_contents
 from flows.randomise import read_roster
 from flows.store import AlreadyWithdrawnError, Store
 from flows.withdraw import withdraw_participant
+from intake.deliveries import check_deliveries
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 from trial_designs.simulate import simulate_roster

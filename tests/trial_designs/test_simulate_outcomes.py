@@ -9,14 +9,10 @@ import pandas as pd
 import pytest
 
 from analysis.effect_sizes import icc_oneway
-from flows.outcomes import (
-    check_hr_rows,
-    check_survey_rows,
-    hr_measures,
-    score_survey,
-    source_options,
-    survey_fields,
-)
+from intake.hr import check_hr_rows, hr_measures
+from intake.mapping import survey_fields
+from intake.outcomes import source_options
+from intake.surveys import check_survey_rows, score_survey
 from trial_designs.design import load_design
 from trial_designs.simulate_outcomes import (
     ABSENCE_RATE,
@@ -92,9 +88,9 @@ def big():
 
 
 def _wrqol():
-    from analysis.instruments import load_scoring_file
+    from trial_designs.scale_files import read_wrqol_scoring
 
-    return load_scoring_file()
+    return read_wrqol_scoring()
 
 
 @pytest.mark.parametrize("name", ALL)

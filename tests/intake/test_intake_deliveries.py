@@ -1,0 +1,75 @@
+"""Delivery-log checks and event keys (intake.deliveries): plain functions, no store, no Prefect."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from intake.deliveries import check_deliveries, event_keys
+from trial_designs.design import load_design
+
+DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
+
+
+def test_the_event_key_ignores_how_a_time_is_written_but_not_what_happened():
+    def key(when: str, module: object = 1, kind: str = "module_started") -> str:
+        return event_keys(
+            "t", "course", pd.Series(["P1"]), pd.Series([kind]), pd.Series([pd.Timestamp(when)]),
+            pd.Series([module]), pd.Series([None]),
+        )[0]  # fmt: skip
+
+    assert key("2019-09-03") == key("2019-09-03T00:00:00") == key("2019-09-03 00:00")
+    assert key("2019-09-03", "1") == key("2019-09-03", 1.0)
+    assert (
+        len(
+            {
+                key("2019-09-03"),
+                key("2019-09-04"),
+                key("2019-09-03", 2),
+                key("2019-09-03", kind="module_completed"),
+            }
+        )
+        == 4
+    )
+
+
+def test_nothing_is_delivered_before_randomisation_even_inside_the_window():
+    design = load_design(DESIGNS / "letters.yaml")
+    early = design.follow_up.model_copy(update={"window_start": dt.date(2019, 3, 1)})
+    design = design.model_copy(update={"follow_up": early})
+    frame = pd.DataFrame(
+        {
+            "source_row": [2, 3],
+            "unit_id": ["P1", "P1"],
+            "event_type": ["letter_sent", "letter_sent"],
+            "occurred_at": ["2019-03-20", "2019-04-02"],
+            **{
+                f: [None, None]
+                for f in ("quantity", "hours", "attendees", "module", "round_id", "facilitator")
+            },
+        }
+    )
+    problems = check_deliveries(
+        frame, design, design.interventions[0], known_units=["P1"], held_rounds=[]
+    )
+    assert problems[["source_row", "rule", "value"]].to_records(index=False).tolist() == [
+        (2, "not_before_randomisation", "2019-03-20")
+    ]
+
+
+def test_the_event_key_is_the_documented_sha256_so_it_never_drifts_between_versions():
+    import hashlib
+
+    key = event_keys(
+        "goal_setting",
+        "goal_setting",
+        pd.Series(["GOA00001"]),
+        pd.Series(["module_completed"]),
+        pd.Series([pd.Timestamp("2019-09-03 08:31:05")]),
+        pd.Series([3]),
+        pd.Series([None]),
+    )[0]
+    text = "goal_setting|GOA00001|goal_setting|module_completed|2019-09-03T08:31:05|3|"
+    assert key == hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,123 @@
+"""HR extract checks and measures (intake.hr): plain functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.hr_outcomes import sickness_absence
+from intake.hr import check_hr_rows, hr_measures
+from intake.outcomes import source_options
+from trial_designs.design import load_design
+
+DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
+COFFEE = load_design(DESIGNS / "coffee.yaml")
+GOALS = load_design(DESIGNS / "goal_setting.yaml")
+ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
+
+
+def _response(pid: str | None, day: str | None = "2020-03-12", answer: int = 3, **cells) -> dict:
+    return {"participant_id": pid, "collected_on": day, **dict.fromkeys(ITEMS, str(answer)),
+            "feeling_valued": "6", **cells}  # fmt: skip
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["participant_id", "collected_on", *ITEMS, "feeling_valued"])
+    frame.insert(0, "source_row", range(2, len(frame) + 2))
+    return frame
+
+
+def _problem_list(problems: pd.DataFrame) -> list[tuple]:
+    return list(problems[["source_row", "column", "rule"]].itertuples(index=False, name=None))
+
+
+# ---------------------------------------------------------------- HR (pure)
+
+
+def _hr(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "participant_id",
+            "record_type",
+            "fte",
+            "effective_from",
+            "leaving_date",
+            "start_date",
+            "end_date",
+        ],  # fmt: skip
+    ).astype(object)
+    frame = frame.where(frame.notna(), None)
+    frame.insert(0, "source_row", range(2, len(frame) + 2))
+    return frame
+
+
+def test_hr_rules_quarantine_bad_rows_and_hold_the_rest_of_that_person():
+    options = source_options(GOALS, "hr")
+    assert options["record_types"] == {"staff": "EMP", "absence": "SICK"}
+    frame = _hr(
+        [
+            ("A", "EMP", "1", None, None, None, None),  # 2
+            ("A", "SICK", None, None, None, "2019-10-07", "2019-10-09"),  # 3
+            ("B", "EMP", "1.5", None, None, None, None),  # 4 impossible FTE
+            ("B", "SICK", None, None, None, "2019-10-07", "2019-10-08"),  # 5 held
+            ("C", "EMP", "0.8", None, "2019-13-01", None, None),  # 6 not a date
+            ("D", "SICK", None, None, None, "2019-10-09", "2019-10-07"),  # 7 ends before start
+            ("D", "EMP", "1", None, None, None, None),  # 8 held
+            ("E", "SICK", None, None, None, "2019-10-09", "2019-10-10"),  # 9 no staff row
+            ("Z", "EMP", "1", None, None, None, None),  # 10 not in the trial
+            ("A", "staff", "1", None, None, None, None),  # 11 unknown record code
+        ]
+    )
+    problems = check_hr_rows(frame, GOALS, ["A", "B", "C", "D", "E"], options)
+    assert _problem_list(problems) == [
+        (2, "participant_id", "held_with_bad_row"),
+        (3, "participant_id", "held_with_bad_row"),
+        (4, "fte", "fte_in_range"),
+        (5, "participant_id", "held_with_bad_row"),
+        (6, "leaving_date", "valid_date"),
+        (7, "end_date", "end_after_start"),
+        (8, "participant_id", "held_with_bad_row"),
+        (9, "participant_id", "no_staff_record"),
+        (10, "participant_id", "known_participant"),
+        (11, "record_type", "known_record_type"),
+    ]
+    assert problems.loc[problems["source_row"] == 11, "value"].item() == "staff"
+
+
+def test_hr_measures_merge_overlapping_episodes_over_the_design_window():
+    options = source_options(GOALS, "hr")
+    frame = _hr(
+        [
+            ("A", "EMP", "0.5", None, None, None, None),
+            ("A", "SICK", None, None, None, "2019-10-07", "2019-10-11"),  # Mon-Fri
+            ("A", "SICK", None, None, None, "2019-10-09", "2019-10-15"),  # overlaps: to Tue
+            ("B", "EMP", "1", None, "2019-11-29", None, None),
+            ("C", "EMP", "1", None, "2019-08-30", None, None),  # left before the window
+        ]
+    )
+    rows = hr_measures(frame, GOALS, options)
+    wide = rows.values.set_index(rows.keys["participant_id"])
+    assert wide.loc["A", "days_lost"] == 7.0 and wide.loc["A", "spells"] == 1.0
+    assert wide.loc["A", "turnover"] == 0.0 and wide.loc["B", "turnover"] == 1.0
+    assert np.isnan(wide.loc["C", "turnover"]) and np.isnan(wide.loc["C", "absence_rate"])
+    staff = frame[frame["record_type"] == "EMP"].assign(fte=lambda d: d["fte"].astype(float))
+    direct = sickness_absence(
+        frame[frame["record_type"] == "SICK"],
+        staff,
+        window_start=GOALS.follow_up.window_start,
+        window_end=GOALS.follow_up.window_end,
+        holidays=options["holidays"],
+    )
+    np.testing.assert_allclose(
+        wide.loc[["A", "B"], "absence_rate"], direct.loc[["A", "B"], "absence_rate"]
+    )
+    rules = dict(zip(rows.keys["participant_id"], rows.rules["turnover"], strict=True))
+    assert rules == {
+        "A": "no leaving date in window",
+        "B": "left within window",
+        "C": "left before window: not at risk",
+    }
+    assert set(rows.keys["collected_on"]) == {"2020-02-28"}
