@@ -13,7 +13,6 @@ from trial_designs.design import TrialDesign
 __all__ = ["RosterError", "check_roster"]
 
 _TRUE = {"yes", "y", "true", "1", "consented"}
-_FALSE = {"no", "n", "false", "0", "withdrawn", "declined"}
 
 
 class RosterError(ValueError):
