@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.hr_outcomes import DAY_BASES
-from trial_designs.design import Outcome, TrialDesign
+from trial_designs.design import TrialDesign
 from trial_designs.scale_files import declared_instrument, known_instruments
+from trial_designs.sections import Outcome
 
 __all__ = [
     "DICTIONARY_COLUMNS",

@@ -18,8 +18,9 @@ import pandas as pd
 
 from analysis.estimators import ols_fit
 from analysis.inference import randomisation_inference
-from trial_designs.design import MAX_RI_DRAWS, MAX_SIMULATIONS, TrialDesign
+from trial_designs.design import TrialDesign
 from trial_designs.randomise import draw_allocations, stratum_codes
+from trial_designs.sections import MAX_RI_DRAWS, MAX_SIMULATIONS
 
 __all__ = ["DiagnosisSettings", "chunk_seeds", "simulate_chunk", "summarise_diagnosis"]
 
@@ -46,7 +47,7 @@ def chunk_seeds(seed: int, n_sims: int, chunk_size: int) -> list[list[int]]:
     Raises
     ------
     ValueError
-        If ``n_sims`` is not between 1 and :data:`~trial_designs.design.MAX_SIMULATIONS`
+        If ``n_sims`` is not between 1 and :data:`~trial_designs.sections.MAX_SIMULATIONS`
         (one seed each is allocated up front), or ``chunk_size`` is below 1.
     """
     if not 1 <= n_sims <= MAX_SIMULATIONS:

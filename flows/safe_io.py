@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import pydantic
 
-from trial_designs.design import Identifier
+from trial_designs.sections import Identifier
 
 __all__ = [
     "FORMULA_PREFIXES",

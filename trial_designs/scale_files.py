@@ -1,7 +1,9 @@
 """Reading scale files: the one place a declared scale's YAML is read.
 
-The scale model and its scoring are pure (:mod:`analysis.scales`); this module
-reads the files, as :func:`trial_designs.design.load_design` reads designs.
+The scale model (:mod:`trial_designs.scale_spec`) and its scoring
+(:mod:`analysis.scales`) are pure; this module reads the files, as
+:func:`trial_designs.design.load_design` reads designs, so analysis does no
+file I/O.
 The packaged scales live in ``analysis/scoring/*.yaml`` (package data):
 SWEMWBS, WRQoL (a placeholder map), ONS4 and GHQ-12 re-expressed as files,
 and the free instruments added as files only: the Copenhagen Burnout
@@ -26,17 +28,17 @@ from pathlib import Path
 
 import yaml
 
-from analysis.instruments import (
+from trial_designs.instruments import (
     INSTRUMENTS,
-    WRQOL_SCORING,
     InstrumentSpec,
     scale_instrument_spec,
     validate_wrqol_scoring,
 )
-from analysis.scales import ScaleFileError, ScaleSpec, parse_scale
+from trial_designs.scale_spec import ScaleFileError, ScaleSpec, parse_scale
 
 __all__ = [
     "SCALES_DIR",
+    "WRQOL_SCORING",
     "declared_instrument",
     "known_instruments",
     "load_scale_file",
@@ -48,6 +50,9 @@ __all__ = [
 #: Where the packaged scale files are (package data of ``analysis``).
 SCALES_DIR = Path(__file__).resolve().parents[1] / "analysis" / "scoring"
 
+#: The packaged WRQoL scoring file (a placeholder map: see its header).
+WRQOL_SCORING = SCALES_DIR / "wrqol.yaml"
+
 
 def load_scale_file(path: str | Path) -> ScaleSpec:
     """Read and check one scale file.
@@ -56,7 +61,7 @@ def load_scale_file(path: str | Path) -> ScaleSpec:
     ------
     ScaleFileError
         If the file is missing, is not YAML, or breaks a rule; the message
-        names the file and the field (:func:`analysis.scales.parse_scale`).
+        names the file and the field (:func:`trial_designs.scale_spec.parse_scale`).
     """
     path = Path(path)
     try:
@@ -77,7 +82,7 @@ def load_scale_file(path: str | Path) -> ScaleSpec:
 
 
 def read_wrqol_scoring(path: str | Path = WRQOL_SCORING) -> dict:
-    """Read a WRQoL scoring file: its map, as :func:`analysis.instruments.validate_wrqol_scoring`
+    """Read a WRQoL scoring file: its map, as :func:`trial_designs.instruments.validate_wrqol_scoring`
     checks it (``subscales``, ``reverse``, ``placeholder`` and any other keys).
 
     The file may be the full scale file (as the packaged ``wrqol.yaml``) or the

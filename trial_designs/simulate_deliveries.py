@@ -32,7 +32,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from trial_designs.design import Intervention, TrialDesign
+from trial_designs.design import TrialDesign
+from trial_designs.sections import Intervention
 
 __all__ = ["FEEDBACK_LINES", "ROUND_ATTENDANCE", "ROUND_HOURS", "simulate_deliveries"]
 

@@ -52,9 +52,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.instruments import SWEMWBS_METRIC, instrument_spec
-from trial_designs.design import Outcome, TrialDesign
+from trial_designs.design import TrialDesign
+from trial_designs.instruments import SWEMWBS_METRIC, instrument_spec
 from trial_designs.scale_files import declared_instrument, read_wrqol_scoring
+from trial_designs.sections import Outcome
 
 __all__ = [
     "ABSENCE_RATE",

@@ -10,17 +10,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.instruments import (
+from analysis.instruments import find_out_of_range, score_instrument
+from trial_designs.instruments import (
     INSTRUMENTS,
     SWEMWBS_METRIC,
-    WRQOL_SCORING,
-    find_out_of_range,
     instrument_spec,
-    load_scoring_file,
-    score_instrument,
     single_item_spec,
     validate_wrqol_scoring,
 )
+from trial_designs.scale_files import WRQOL_SCORING, read_wrqol_scoring
 
 # The official SWEMWBS Rasch conversion table, typed in again from DOMAIN.md.
 TABLE = dict(zip(range(7, 36), [
@@ -198,7 +196,7 @@ def test_wrqol_needs_its_scoring_mapping():
 def test_packaged_scoring_file_loads_and_says_it_is_a_placeholder():
     text = WRQOL_SCORING.read_text()
     assert "PLACEHOLDER" in text and "LICENSEE MUST REPLACE" in text
-    mapping = load_scoring_file()
+    mapping = read_wrqol_scoring()
     assert sorted(i for items in mapping["subscales"].values() for i in items) == list(range(1, 24))
     assert set(mapping["reverse"]) <= set(range(1, 24))
 
@@ -251,7 +249,7 @@ def test_scoring_file_validation_messages(tmp_path, change, message):
     mapping = json.loads(json.dumps(TEST_MAP))
     change(mapping)
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
-        load_scoring_file(_write(tmp_path, mapping))
+        read_wrqol_scoring(_write(tmp_path, mapping))
 
 
 def test_a_mapping_passed_to_the_scorer_is_validated_too():

@@ -8,20 +8,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.instruments import (
-    INSTRUMENTS,
-    load_scoring_file,
-    scale_instrument_spec,
-    score_instrument,
-)
-from analysis.scales import ScaleFileError, parse_scale, score_scale
+from analysis.instruments import score_instrument
+from analysis.scales import score_scale
+from trial_designs.instruments import INSTRUMENTS, scale_instrument_spec
 from trial_designs.scale_files import (
     SCALES_DIR,
     declared_instrument,
     known_instruments,
     load_scale_file,
     packaged_scales,
+    read_wrqol_scoring,
 )
+from trial_designs.scale_spec import ScaleFileError, parse_scale
 
 
 def _random_responses(spec, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -38,7 +36,7 @@ def _random_responses(spec, n: int, rng: np.random.Generator) -> pd.DataFrame:
 def test_scale_files_score_exactly_as_the_built_in_scorers(name):
     scale = packaged_scales()[name]
     responses = _random_responses(INSTRUMENTS[name], 1000, np.random.default_rng(11))
-    scoring = load_scoring_file() if name == "wrqol" else None
+    scoring = read_wrqol_scoring() if name == "wrqol" else None
     old = score_instrument(responses, instrument=name, scoring=scoring)
     new = score_scale(responses, scale)
     # exact equality, NaN where NaN, the same rule categories in the same order
@@ -256,9 +254,9 @@ def test_a_licensees_wrqol_file_changes_the_scoring_and_is_not_a_placeholder(tmp
     assert not np.allclose(packaged["wrqol_GWB"], replaced["wrqol_GWB"], equal_nan=True)
     assert not np.allclose(packaged["wrqol_total"], replaced["wrqol_total"], equal_nan=True)
     # the ingest's loader reads the same file and scores the same numbers
-    old = score_instrument(responses, instrument="wrqol", scoring=load_scoring_file(path))
+    old = score_instrument(responses, instrument="wrqol", scoring=read_wrqol_scoring(path))
     pd.testing.assert_frame_equal(replaced, old, check_exact=True)
-    assert load_scoring_file(path).get("placeholder") is False
+    assert read_wrqol_scoring(path).get("placeholder") is False
 
 
 def test_the_item_wording_is_kept_for_every_cbi_item():

@@ -13,7 +13,7 @@ import flows.analyse
 import flows.diagnose
 from analysis.diagnose import chunk_seeds
 from flows.cli import app
-from trial_designs.design import MAX_RI_DRAWS, MAX_SIMULATIONS
+from trial_designs.sections import MAX_RI_DRAWS, MAX_SIMULATIONS
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from analysis.dataset import data_dictionary
-from analysis.instruments import SWEMWBS_METRIC
 from flows.cli import app
 from flows.export import write_export
 from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import randomise_flow
 from flows.store import Store
 from trial_designs.design import load_design
+from trial_designs.instruments import SWEMWBS_METRIC
 from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_outcomes import simulate_outcomes
 

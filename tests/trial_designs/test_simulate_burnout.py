@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.dataset import outcome_measure
-from analysis.instruments import load_scoring_file, score_instrument
-from flows.outcomes import score_survey, survey_fields
+from analysis.instruments import score_instrument
+from intake.mapping import survey_fields
+from intake.surveys import score_survey
 from trial_designs.design import load_design
-from trial_designs.scale_files import declared_instrument
+from trial_designs.scale_files import declared_instrument, read_wrqol_scoring
 from trial_designs.simulate_outcomes import SCORE_NORMS, _instrument_items
 
 CBI_ITEMS = [f"cbi_work_{i}" for i in range(1, 8)]
@@ -47,6 +48,6 @@ def test_goal_setting_declares_burnout_from_the_cbi_scale_file(design_path):
     frame = frame.assign(
         participant_id=["a", "b", "c"], collected_on="2020-01-15", source_row=[1, 2, 3]
     )
-    rows = score_survey(frame, design, wrqol_scoring=load_scoring_file())
+    rows = score_survey(frame, design, wrqol_scoring=read_wrqol_scoring())
     assert rows.values["cbi_work_score"].tolist() == [50.0, 100.0, 0.0]
     assert list(rows.rules["cbi_work_score"]) == ["complete", "prorated(3)", "prorated(1)"]
