@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.audit import file_sha256, record_audit_event
 from flows.checks import RosterError, check_roster
 from flows.common import IO_RETRIES, load_design_task, output_dir
+from flows.enrol import enrol_late_entrants
 from flows.integrity import require_current_design
 from flows.safe_io import write_csv
 from flows.sources import read_table, rename_to_canonical
@@ -272,7 +273,8 @@ def enrol_task(
         )
         return design.arm_names[code]
 
-    return Store().enrol(
+    return enrol_late_entrants(
+        Store(),
         design=design,
         newcomers=newcomers,
         allocate_slot=allocate_slot,

@@ -422,7 +422,7 @@ def factor_weights(factors: Sequence[str], declared: Mapping[str, float]) -> lis
 
 
 def minimisation_allocator(design: TrialDesign) -> Callable[[list[dict], dict], str]:
-    """``allocate_next(history, newcomer) -> arm name`` for :meth:`flows.store.Store.enrol`.
+    """``allocate_next(history, newcomer) -> arm name`` for :func:`flows.enrol.enrol_late_entrants`.
 
     Replays the rule over everyone allocated so far (``history``: dicts with
     the factor fields and ``arm``, in arrival order, with their stored arms)

@@ -7,7 +7,7 @@ with :class:`StoreTooNewError`.
 
 The rule for changing the schema
 --------------------------------
-Any change to a table in :mod:`flows.store` (a new table, column, constraint
+Any change to a table in :mod:`flows.store.schema` (a new table, column, constraint
 or index) comes with a new revision in ``flows/migrations/versions/``, whose
 ``down_revision`` is the current head.  Write it by hand or let Alembic draft
 it against a store at the current head::
@@ -15,10 +15,10 @@ it against a store at the current head::
     .venv/bin/alembic -c flows/migrations/alembic.ini revision --autogenerate -m "why"
 
 tests/flows/test_migrations.py compares the schema that ``upgrade head``
-builds with ``flows.store.metadata`` (Alembic's ``compare_metadata``), on
+builds with ``flows.store.schema.metadata`` (Alembic's ``compare_metadata``), on
 SQLite and on PostgreSQL, so a change without its revision fails CI.
-A revision must not import table definitions from flows.store: freeze them in
-the revision, since flows.store moves on.
+A revision must not import table definitions from flows.store.schema: freeze them
+in the revision, since the schema moves on.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _scripts() -> ScriptDirectory:
 
 
 def head_revision() -> str:
-    """The newest revision this code knows (the schema of flows.store.metadata)."""
+    """The newest revision this code knows (the schema of flows.store.schema.metadata)."""
     return _scripts().get_current_head()
 
 

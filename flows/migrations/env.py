@@ -13,7 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from flows.store import _default_url, metadata
+from flows.store.schema import metadata
+from flows.store.store import default_url
 
 config = context.config
 
@@ -28,6 +29,6 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or _default_url())
+    engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or default_url())
     with engine.begin() as conn:
         _run(conn)

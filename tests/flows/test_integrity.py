@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows.enrol import enrol_late_entrants
 from flows.integrity import (
     AmendmentRefusedError,
     DesignChangedError,
@@ -16,8 +17,9 @@ from flows.integrity import (
     require_current_design,
 )
 from flows.store import Store
+from trial_designs.allocate import sequence_slot
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign, load_design
-from trial_designs.randomise import randomise, sequence_slot
+from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
@@ -69,7 +71,8 @@ def test_enrolling_under_an_edited_seed_is_refused_and_names_the_field():
     store, design = _randomised()
     edited = _edited(design, randomisation__seed=777)
     with pytest.raises(DesignChangedError) as caught:
-        store.enrol(
+        enrol_late_entrants(
+            store,
             design=edited,
             newcomers=_newcomer("NEW1"),
             allocate_slot=_slot(edited),
@@ -118,7 +121,8 @@ def test_a_wording_amendment_becomes_the_trials_design_and_is_recorded(monkeypat
         [design.design_hash, amended.design_hash]
     ]
     # and enrolment carries on under the amended design, from the same sequence
-    out = store.enrol(
+    out = enrol_late_entrants(
+        store,
         design=amended,
         newcomers=_newcomer("NEW1"),
         allocate_slot=_slot(amended),

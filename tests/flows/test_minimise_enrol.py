@@ -17,10 +17,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from flows.enrol import enrol_late_entrants
 from flows.store import AlreadyRandomisedError, Store
 from trial_designs.design import ALGORITHM_VERSION, load_design
 from trial_designs.minimise import allocate_minimisation, factor_levels, minimisation_allocator
-from trial_designs.randomise import randomise, stratum_keys
+from trial_designs.randomise import randomise
+from trial_designs.strata import stratum_keys
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
@@ -70,7 +72,8 @@ def _newcomers(ids: list[str], seed: int) -> pd.DataFrame:
 def _enrol_one_by_one(store: Store, design, newcomers: pd.DataFrame, pause: float = 0) -> None:  # noqa: ANN001
     for k in range(len(newcomers)):
         time.sleep(pause)  # lets another process take the lock between two enrolments
-        store.enrol(
+        enrol_late_entrants(
+            store,
             design=design,
             newcomers=newcomers.iloc[[k]],
             allocate_slot=None,
@@ -99,7 +102,8 @@ def test_late_entrants_one_at_a_time_get_the_arms_of_a_batch_replay(tmp_path):
     _enrol_one_by_one(store, design, newcomers.iloc[:5])
 
     # and seven more in one call: the same arms as one at a time
-    result = store.enrol(
+    result = enrol_late_entrants(
+        store,
         design=design,
         newcomers=newcomers.iloc[5:],
         allocate_slot=None,
@@ -110,7 +114,8 @@ def test_late_entrants_one_at_a_time_get_the_arms_of_a_batch_replay(tmp_path):
     alloc = _assert_serial_replay(store, design)
     late = alloc[alloc["sequence"] == "enrolment"]
     assert late["unit_id"].tolist() == newcomers["id"].tolist()  # arrival = enrolment order
-    again = store.enrol(
+    again = enrol_late_entrants(
+        store,
         design=design,
         newcomers=newcomers.iloc[[0]],
         allocate_slot=None,
@@ -222,7 +227,8 @@ def test_enrolling_a_minimised_trial_from_a_block_sequence_is_refused(tmp_path):
         match=r"needs 'allocate_next' exactly when the design minimises.*Got method "
         r"'minimisation' and allocate_next None instead\.",
     ):
-        store.enrol(
+        enrol_late_entrants(
+            store,
             design=design,
             newcomers=_newcomers(["NEW1"], seed=1),
             allocate_slot=lambda *_: "letter",

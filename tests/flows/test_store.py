@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from flows.checks import check_roster
+from flows.enrol import enrol_late_entrants
 from flows.store import AlreadyRandomisedError, Store
 from trial_designs.design import ALGORITHM_VERSION, load_design
 from trial_designs.randomise import randomise, sequence_slot
@@ -137,19 +138,22 @@ def _newcomer(pid: str, stratum: str = "Dudley") -> pd.DataFrame:
 def test_late_entrants_take_the_next_slots_of_their_stratum():
     store, design, _roster = _randomised()
     n_dudley = int((store.allocations("letters")["stratum"] == "Dudley").sum())
-    first = store.enrol(
+    first = enrol_late_entrants(
+        store,
         design=design,
         newcomers=_newcomer("NEW1"),
         allocate_slot=_slot(design),
         algorithm_version=ALGORITHM_VERSION,
     )
-    second = store.enrol(
+    second = enrol_late_entrants(
+        store,
         design=design,
         newcomers=_newcomer("NEW2"),
         allocate_slot=_slot(design),
         algorithm_version=ALGORITHM_VERSION,
     )
-    again = store.enrol(
+    again = enrol_late_entrants(
+        store,
         design=design,
         newcomers=_newcomer("NEW1"),
         allocate_slot=_slot(design),
@@ -170,7 +174,8 @@ def _enrol_in_process(home: str, pid: str, barrier) -> None:  # runs in a child 
     design = load_design(DESIGNS / "letters.yaml")
     store = Store()
     barrier.wait(120)  # a sibling that died before the race must not hang the suite
-    store.enrol(
+    enrol_late_entrants(
+        store,
         design=design,
         newcomers=_newcomer(pid),
         allocate_slot=_slot(design),
@@ -231,7 +236,8 @@ def test_forced_rerandomisation_keeps_round_one_late_entrants_and_their_pii():
     store.record_randomisation(
         design=design, allocation=randomise(roster, design), roster=roster, pii=pii
     )
-    late = store.enrol(
+    late = enrol_late_entrants(
+        store,
         design=design,
         newcomers=_newcomer("LATE1"),
         allocate_slot=_slot(design),
@@ -269,7 +275,8 @@ def test_forced_rerandomisation_keeps_round_one_late_entrants_and_their_pii():
     assert alloc.values.tolist() == [[1, late["arm"].iloc[0]]]
     # not in round 2's analysis population until enrolled again, which allocates them in round 2
     assert "LATE1" not in set(store.participant_arms("letters")["participant_id"])
-    again = store.enrol(
+    again = enrol_late_entrants(
+        store,
         design=design,
         newcomers=_newcomer("LATE1"),
         allocate_slot=_slot(design),

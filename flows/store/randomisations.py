@@ -1,0 +1,348 @@
+"""The store's record of a randomisation: one round's allocations, its people and its audit.
+
+A forced re-randomisation starts a new round and keeps everyone already on
+record; the design it runs under may change only fields an amendment could not
+record (:func:`forced_design_changes`).  Late entrants are not written here but
+by :func:`flows.enrol.enrol_late_entrants`, which allocates them as it writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import sqlalchemy as sa
+
+from flows.audit import append_audit_rows
+from flows.store.schema import allocations, design_documents, participant_pii, participants, trials
+from flows.store.values import is_present, json_scalar, text_or_none, utc_now
+
+__all__ = [
+    "AlreadyRandomisedError",
+    "ForcedDesignChangeError",
+    "RandomisationRecords",
+    "forced_design_changes",
+]
+
+
+class AlreadyRandomisedError(RuntimeError):
+    """A trial that has allocations already; re-randomising needs force and a reason."""
+
+
+class ForcedDesignChangeError(AlreadyRandomisedError):
+    """A forced re-randomisation under a design that changes fields an amendment should record."""
+
+
+def forced_design_changes(stored_json: str, design) -> tuple[list, list]:  # noqa: ANN001
+    """What a forced re-randomisation under ``design`` changes, split by how it must be recorded.
+
+    Returns ``(changes, amendable)``: every field that differs from the stored
+    design document, and those of them an amendment could record (wording,
+    costs, future dates: anything :func:`allocation_changes` does not refuse).
+    """
+    from trial_designs.design_diff import allocation_changes, design_diff
+
+    before, after = json.loads(stored_json), json.loads(design.canonical_json())
+    changes = design_diff(before, after)
+    fixed = {
+        c.path
+        for c, _why in allocation_changes(
+            changes, today=dt.datetime.now(dt.UTC).date(), old=before, new=after
+        )
+    }
+    return changes, [c for c in changes if c.path not in fixed]
+
+
+class RandomisationRecords:
+    """The :class:`~flows.store.Store` methods that write and count a randomisation's rounds.
+
+    A part of :class:`~flows.store.Store` (which provides ``transaction``,
+    ``insert_new`` and ``engine``), kept apart because a round's write is one
+    idea of its own.
+    """
+
+    def record_randomisation(
+        self,
+        *,
+        design,  # noqa: ANN001 - TrialDesign; typed loosely to keep flows/ free of import cycles
+        allocation,  # noqa: ANN001 - trial_designs.randomise.Allocation
+        roster: pd.DataFrame,
+        pii: pd.DataFrame | None = None,
+        force_reason: str | None = None,
+    ) -> int:
+        """Store a randomisation in one transaction; returns its round number.
+
+        Raises
+        ------
+        AlreadyRandomisedError
+            If the trial already has allocations and no ``force_reason`` is given.
+        """
+        now = utc_now()
+        with self.transaction(lock_trial=design.id) as conn:
+            existing = (
+                conn.execute(sa.select(trials).where(trials.c.trial_id == design.id))
+                .mappings()
+                .first()
+            )
+            round_no = 1
+            if existing is not None:
+                n_alloc = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(allocations)
+                    .where(
+                        allocations.c.trial_id == design.id,
+                        allocations.c.round == existing["active_round"],
+                    )
+                ).scalar_one()
+                if n_alloc and not force_reason:
+                    raise AlreadyRandomisedError(
+                        f"Trial '{design.id}' was already randomised ({n_alloc} units in round "
+                        f"{existing['active_round']}, design {existing['design_hash'][:12]}). Refusing to "
+                        'randomise again. To override, run with --force --reason "..."; the old '
+                        "allocations are kept and the override is logged."
+                    )
+                design_changes: list = []
+                if existing["design_hash"] != design.design_hash:
+                    design_changes, amendable = forced_design_changes(
+                        existing["design_json"], design
+                    )
+                    if amendable and force_reason:
+                        # Wording, costs and future dates have their own record (the
+                        # amendments table); a re-randomisation would change them silently.
+                        lines = "\n".join(f"  {c.line()}" for c in amendable)
+                        raise ForcedDesignChangeError(
+                            f"Trial '{design.id}' runs under design "
+                            f"{existing['design_hash'][:12]}; the design given "
+                            f"({design.design_hash[:12]}) also changes fields an amendment "
+                            f"records:\n{lines}\nRecord them first with `trialflow amend "
+                            f'{design.id} --design <file> --reason "..."`, then re-randomise. '
+                            "Nothing was stored."
+                        )
+                round_no = existing["active_round"] + (1 if n_alloc else 0)
+                # keep the document of the design being replaced, so it can still be diffed
+                self.insert_new(
+                    conn,
+                    design_documents,
+                    [
+                        {
+                            "trial_id": design.id,
+                            "design_hash": existing["design_hash"],
+                            "design_json": existing["design_json"],
+                            "recorded_at": now,
+                        }
+                    ],
+                )
+                conn.execute(
+                    trials.update()
+                    .where(trials.c.trial_id == design.id)
+                    .values(
+                        active_round=round_no,
+                        design_hash=design.design_hash,
+                        design_json=design.canonical_json(),
+                        title=design.title,
+                    )
+                )
+                self._supersede(conn, design.id, roster, allocation, pii, round_no)
+            else:
+                conn.execute(
+                    trials.insert().values(
+                        trial_id=design.id,
+                        title=design.title,
+                        design_hash=design.design_hash,
+                        design_json=design.canonical_json(),
+                        active_round=1,
+                        created_at=now,
+                    )
+                )
+            self.insert_new(
+                conn,
+                design_documents,
+                [
+                    {
+                        "trial_id": design.id,
+                        "design_hash": design.design_hash,
+                        "design_json": design.canonical_json(),
+                        "recorded_at": now,
+                    }
+                ],
+            )
+            sequence = "blocks" if design.randomisation.method == "blocked" else "initial"
+            units = allocation.units
+            conn.execute(
+                allocations.insert(),
+                [
+                    {
+                        "trial_id": design.id,
+                        "round": round_no,
+                        "unit_id": u,
+                        "unit_kind": "cluster" if design.unit == "cluster" else "participant",
+                        "stratum": s,
+                        "arm": a,
+                        "sequence": sequence,
+                        "sequence_position": int(p),
+                        "allocated_at": now,
+                        "design_hash": design.design_hash,
+                        "algorithm_version": allocation.algorithm_version,
+                    }
+                    for u, s, a, p in units[
+                        ["unit_id", "stratum", "arm", "sequence_position"]
+                    ].itertuples(index=False)
+                ],
+            )
+            self._insert_participants(conn, design, roster, allocation, "initial", now)
+            if pii is not None and len(pii):
+                conn.execute(
+                    participant_pii.insert(),
+                    [{"trial_id": design.id, **row} for row in pii.to_dict("records")],
+                )
+            details = {
+                "method": allocation.method,
+                "n_units": len(units),
+                "balance_score": allocation.balance_score,
+                "n_candidates": allocation.n_candidates,
+                "n_accepted": allocation.n_accepted,
+            }
+            if force_reason:
+                details["forced"] = True
+                details["reason"] = force_reason
+            if existing is not None and existing["design_hash"] != design.design_hash:
+                # the allocation fields an amendment may not change: this row is their record
+                details["previous_design_hash"] = existing["design_hash"]
+                details["design_changes"] = [c.line() for c in design_changes]
+            common = {
+                "trial_id": design.id,
+                "at": now,
+                "round": round_no,
+                "seed": design.randomisation.seed,
+                "design_hash": design.design_hash,
+                "algorithm_version": allocation.algorithm_version,
+            }
+            append_audit_rows(
+                conn,
+                [
+                    {
+                        **common,
+                        "event": "re-randomised" if force_reason else "randomised",
+                        "reason": force_reason,
+                        "details_json": json.dumps(details),
+                    }
+                ],
+            )
+            append_audit_rows(
+                conn,
+                [
+                    {
+                        **common,
+                        "event": "allocated",
+                        "unit_id": u,
+                        "arm": a,
+                        "sequence": sequence,
+                        "sequence_position": int(p),
+                    }
+                    for u, a, p in units[["unit_id", "arm", "sequence_position"]].itertuples(
+                        index=False
+                    )
+                ],
+            )
+        return round_no
+
+    @staticmethod
+    def _supersede(conn, trial_id, roster, allocation, pii, round_no) -> None:  # noqa: ANN001
+        """Make room for a new round without losing anyone already on record.
+
+        People in the new roster are replaced by their new rows (and new PII, if
+        given).  Everyone else (late entrants of an earlier round, people dropped
+        from the roster) stays, with their PII; if their unit is not in the new
+        round, ``superseded_in_round`` says their allocation belongs to an older
+        round.  Before, every participant and PII row of the trial was deleted.
+        """
+        new_people = set(roster["id"].astype("str"))
+        new_units = set(allocation.units["unit_id"].astype("str"))
+        on_record = conn.execute(
+            sa.select(participants.c.participant_id, participants.c.unit_id).where(
+                participants.c.trial_id == trial_id
+            )
+        ).all()
+        replaced = [p for p, _u in on_record if p in new_people]
+        left_out = [p for p, u in on_record if p not in new_people and u not in new_units]
+        new_pii = (
+            set(pii["participant_id"].astype("str")) if pii is not None and len(pii) else set()
+        )
+        for start in range(0, max(len(replaced), len(left_out), len(new_pii)), 500):
+            chunk = replaced[start : start + 500]
+            if chunk:
+                conn.execute(
+                    participants.delete().where(
+                        participants.c.trial_id == trial_id,
+                        participants.c.participant_id.in_(chunk),
+                    )
+                )
+            chunk = sorted(new_pii)[start : start + 500]
+            if chunk:
+                conn.execute(
+                    participant_pii.delete().where(
+                        participant_pii.c.trial_id == trial_id,
+                        participant_pii.c.participant_id.in_(chunk),
+                    )
+                )
+            chunk = left_out[start : start + 500]
+            if chunk:
+                conn.execute(
+                    participants.update()
+                    .where(
+                        participants.c.trial_id == trial_id,
+                        participants.c.participant_id.in_(chunk),
+                        participants.c.superseded_in_round.is_(None),
+                    )
+                    .values(superseded_in_round=round_no)
+                )
+
+    @staticmethod
+    def _insert_participants(conn, design, roster, allocation, enrolment, now) -> None:  # noqa: ANN001
+        unit_of = dict(
+            zip(allocation.members["participant_id"], allocation.members["unit_id"], strict=True)
+        )
+        stratum_of = dict(
+            zip(allocation.units["unit_id"], allocation.units["stratum"], strict=True)
+        )
+        covariate_cols = [c for c in design.roster.covariates if c in roster.columns]
+        rows = []
+        for rec in roster.to_dict("records"):
+            pid = str(rec["id"])
+            unit = unit_of[pid]
+            start = rec.get("start_date")
+            rows.append(
+                {
+                    "trial_id": design.id,
+                    "participant_id": pid,
+                    "organisation": text_or_none(rec.get("organisation")),
+                    "building": text_or_none(rec.get("building")),
+                    "team": text_or_none(rec.get("team")),
+                    "role": text_or_none(rec.get("role")),
+                    "start_date": pd.Timestamp(start).date() if is_present(start) else None,
+                    "stratum": stratum_of[unit],
+                    "unit_id": unit,
+                    "enrolment": enrolment,
+                    "covariates_json": json.dumps(
+                        {c: json_scalar(rec.get(c)) for c in covariate_cols}
+                    )
+                    if covariate_cols
+                    else None,
+                    "enrolled_at": now,
+                }
+            )
+        if rows:
+            conn.execute(participants.insert(), rows)
+
+    def superseded(self, trial_id: str, round_no: int) -> int:
+        """How many participants a forced re-randomisation into ``round_no`` left superseded."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count())
+                .select_from(participants)
+                .where(
+                    participants.c.trial_id == trial_id,
+                    participants.c.superseded_in_round == round_no,
+                )
+            ).scalar_one()
