@@ -19,8 +19,9 @@ import pandas as pd
 from analysis.estimators import ols_fit
 from analysis.inference import randomisation_inference
 from trial_designs.design import TrialDesign
-from trial_designs.randomise import draw_allocations, stratum_codes
+from trial_designs.randomise import draw_allocations
 from trial_designs.sections import MAX_RI_DRAWS, MAX_SIMULATIONS
+from trial_designs.strata import stratum_codes
 
 __all__ = ["DiagnosisSettings", "chunk_seeds", "simulate_chunk", "summarise_diagnosis"]
 

@@ -1,26 +1,37 @@
-"""Allocation algorithms: pure functions, each with a probabilities twin.
+"""Randomising a roster under a design: the design-level entry points.
 
-Every allocation function takes the units in *canonical order* (see
-:func:`canonical_order`), so the same seed gives the same allocation whatever
-the order of the input rows.  Randomness always comes from an argument
-(``rng`` or a seed); nothing here reads global random state.
-
-The verbs follow R's randomizr: ``allocate_complete`` /
-``allocate_complete_probabilities``, and so on.  Arms are integer codes
-``0..k-1`` in the order of the design's ``arms``.
+:func:`randomise` allocates a checked roster by the design's method and
+returns an :class:`Allocation`; :func:`randomise_probabilities` is its twin;
+:func:`draw_allocations` re-draws many allocations for randomisation
+inference.  The algorithms are pure functions in
+:mod:`trial_designs.allocate` (complete, blocked, cluster),
+:mod:`trial_designs.constrained` (covariate-constrained clusters) and
+:mod:`trial_designs.minimise` (Pocock-Simon); units come in canonical order
+(:mod:`trial_designs.strata`), so the same seed gives the same allocation
+whatever the order of the input rows.  Nothing here reads global random state.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from trial_designs.allocate import (
+    allocate_blocked,
+    allocate_blocked_probabilities,
+    allocate_clusters_probabilities,
+    allocate_complete,
+    allocate_complete_probabilities,
+    cluster_table,
+)
+from trial_designs.constrained import (
+    ConstrainedSet,
+    allocate_constrained,
+    allocate_constrained_probabilities,
+    enumerate_constrained,
+)
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign
 from trial_designs.minimise import (
     allocate_minimisation,
@@ -28,541 +39,9 @@ from trial_designs.minimise import (
     factor_weights,
     redraw_minimisation,
 )
+from trial_designs.strata import canonical_order, seeded_stream, stratum_codes
 
-__all__ = [
-    "Allocation",
-    "ConstrainedSet",
-    "TooTightConstraintError",
-    "allocate_blocked",
-    "allocate_blocked_probabilities",
-    "allocate_clusters",
-    "allocate_clusters_probabilities",
-    "allocate_complete",
-    "allocate_complete_probabilities",
-    "allocate_constrained",
-    "allocate_constrained_probabilities",
-    "balance_score",
-    "canonical_order",
-    "cluster_table",
-    "draw_allocations",
-    "enumerate_constrained",
-    "randomise",
-    "randomise_probabilities",
-    "sequence_slot",
-    "stratum_codes",
-    "stratum_keys",
-    "stratum_sequence",
-]
-
-_NO_STRATUM = "all"
-
-
-class TooTightConstraintError(ValueError):
-    """A covariate constraint that makes the allocation nearly deterministic."""
-
-
-# ---------------------------------------------------------------------------
-# Canonical order and strata
-# ---------------------------------------------------------------------------
-def stratum_keys(units: pd.DataFrame, strata: Sequence[str]) -> pd.Series:
-    """One string key per unit naming its stratum (``"all"`` when there are none)."""
-    codes, names = stratum_codes(units, strata)
-    return pd.Series(np.asarray(names, dtype=object)[codes], index=units.index, dtype="str")
-
-
-def stratum_codes(units: pd.DataFrame, strata: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Integer stratum codes ``0..S-1`` and their names, in sorted order of the strata values.
-
-    Strata are ordered by the tuple of their column values, so the order (and
-    thus which random numbers each stratum draws) depends only on the values.
-    """
-    if not strata:
-        return np.zeros(len(units), dtype=np.int64), [_NO_STRATUM]
-    per_column = [pd.factorize(units[c].astype("str"), sort=True) for c in strata]
-    shape = tuple(len(uniques) for _, uniques in per_column)
-    combined = np.ravel_multi_index(tuple(codes for codes, _ in per_column), shape)
-    if combined.max(initial=0) < 50_000_000:  # dense: O(n) instead of a sort
-        seen = np.bincount(combined) > 0
-        present = np.flatnonzero(seen)
-        codes = (np.cumsum(seen) - 1)[combined]
-    else:
-        present, codes = np.unique(combined, return_inverse=True)
-    parts = np.unravel_index(present, shape)
-    names = [
-        " | ".join(str(per_column[k][1][parts[k][i]]) for k in range(len(strata)))
-        for i in range(len(present))
-    ]
-    return codes.astype(np.int64), names
-
-
-def canonical_order(unit_ids: pd.Series, codes: np.ndarray) -> np.ndarray:
-    """Positions that sort units by (stratum code, id): independent of input order."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    by_id = pc.sort_indices(pa.array(unit_ids.astype("str"))).to_numpy()
-    small = codes[by_id].astype(np.uint16) if codes.max(initial=0) < 2**16 else codes[by_id]
-    return by_id[np.argsort(small, kind="stable")]  # radix sort for 16-bit codes
-
-
-def _stable_hash(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-
-
-def _stream(seed: int, *labels: str | int) -> np.random.Generator:
-    """A generator for one named stream of a seed (e.g. one stratum's sequence)."""
-    words = [seed] + [_stable_hash(x) if isinstance(x, str) else int(x) for x in labels]
-    return np.random.default_rng(np.random.SeedSequence(words))
-
-
-# ---------------------------------------------------------------------------
-# Complete randomisation within strata
-# ---------------------------------------------------------------------------
-def _floor_ceil_counts(
-    sizes: np.ndarray, ratios: Sequence[int], rng: np.random.Generator
-) -> np.ndarray:
-    """Arm counts per group: each floor or ceiling of n·p, and exactly n·p in expectation.
-
-    Notes
-    -----
-    With ratio sum ``T``, arm ``j`` gets ``floor(n r_j / T)`` plus one more with
-    probability ``((n r_j) mod T) / T``.  The extra units are chosen by
-    systematic sampling on the integer scale: a uniform integer ``u`` in
-    ``[0, T)`` and points ``u, u+T, ...`` over the cumulative remainders.  Each
-    arm's remainder is below ``T`` so it is picked at most once, and exactly
-    ``n - Σ floor`` arms are picked.  All arithmetic is integer, so the
-    probabilities are exact.
-    """
-    ratios_arr = np.asarray(ratios, dtype=np.int64)
-    total = int(ratios_arr.sum())
-    scaled = sizes[:, None].astype(np.int64) * ratios_arr[None, :]
-    floors = scaled // total
-    remainders = scaled % total
-    upper = np.cumsum(remainders, axis=1)
-    lower = upper - remainders
-    u = rng.integers(0, total, size=len(sizes))[:, None]
-    # number of points u + mT in [lower, upper): ceil((upper-u)/T) - ceil((lower-u)/T)
-    extra = -((u - upper) // total) + ((u - lower) // total)
-    return floors + extra
-
-
-def allocate_complete(
-    stratum_codes: np.ndarray, *, ratios: Sequence[int], rng: np.random.Generator
-) -> np.ndarray:
-    """Complete randomisation within each stratum.
-
-    Parameters
-    ----------
-    stratum_codes : ndarray of int, shape (n,)
-        Stratum code of each unit, units in canonical order; ``0..S-1``.
-    ratios : sequence of int
-        Allocation ratio per arm.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    ndarray of int, shape (n,)
-        Arm code per unit.  In every stratum arm ``j`` gets ``floor`` or
-        ``ceil`` of ``n_s · p_j`` units.
-    """
-    stratum_codes = np.asarray(stratum_codes)
-    n_strata = int(stratum_codes.max()) + 1 if len(stratum_codes) else 0
-    sizes = np.bincount(stratum_codes, minlength=n_strata)
-    counts = _floor_ceil_counts(sizes, ratios, rng)
-    slots = np.repeat(np.tile(np.arange(len(ratios)), n_strata), counts.ravel())
-    # a random order of units within each stratum; codes are integers, keys in [0, 1)
-    order = np.argsort(stratum_codes + rng.random(len(stratum_codes)))
-    arms = np.empty(len(stratum_codes), dtype=np.int64)
-    arms[order] = slots
-    return arms
-
-
-def allocate_complete_probabilities(
-    stratum_codes: np.ndarray, *, ratios: Sequence[int]
-) -> np.ndarray:
-    """Each unit's probability of each arm under :func:`allocate_complete`: ``r_j / Σr``."""
-    p = np.asarray(ratios, dtype=float) / sum(ratios)
-    return np.tile(p, (len(stratum_codes), 1))
-
-
-# ---------------------------------------------------------------------------
-# Permuted blocks: the concealed per-stratum sequence
-# ---------------------------------------------------------------------------
-def stratum_sequence(
-    *,
-    ratios: Sequence[int],
-    block_sizes: Sequence[int],
-    seed: int,
-    stratum: str,
-    length: int,
-    n_initial: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``length`` slots of a stratum's concealed sequence of permuted blocks.
-
-    Parameters
-    ----------
-    ratios, block_sizes
-        From the design; every block size is a multiple of ``sum(ratios)``.
-    seed : int
-        The design's seed.  The stream is keyed by (seed, stratum), so one
-        stratum's sequence does not depend on any other.
-    stratum : str
-        The stratum key.
-    length : int
-        How many slots to return.
-    n_initial : int, optional
-        The number of units allocated at the initial randomisation.  The block
-        it ends inside is arranged so that its first slots hold floor/ceil of
-        the ratio, which keeps the initial per-stratum counts within floor/ceil
-        of ``n·p`` while every block still holds the exact ratio.
-
-    Returns
-    -------
-    arms, block_index : ndarray
-        The arm code and block number of each slot.
-
-    Notes
-    -----
-    Replaying from (seed, stratum, n_initial) regenerates the same slots, so a
-    late entrant's allocation is reproducible from its sequence position.
-    Every slot has marginal probability ``r_j / Σr`` of arm ``j``.
-    """
-    rng = _stream(seed, "sequence", stratum)
-    total = sum(ratios)
-    arms_out: list[np.ndarray] = []
-    blocks_out: list[np.ndarray] = []
-    start = 0
-    block = 0
-    ratios_arr = np.asarray(ratios)
-    while start < length:
-        size = int(rng.choice(np.asarray(block_sizes)))
-        composition = ratios_arr * (size // total)
-        slots = np.repeat(np.arange(len(ratios)), composition)
-        if n_initial is not None and start < n_initial < start + size:
-            k = n_initial - start
-            head_counts = _floor_ceil_counts(np.array([k]), ratios, rng)[0]
-            head = np.repeat(np.arange(len(ratios)), head_counts)
-            tail = np.repeat(np.arange(len(ratios)), composition - head_counts)
-            slots = np.concatenate([rng.permutation(head), rng.permutation(tail)])
-        else:
-            slots = rng.permutation(slots)
-        arms_out.append(slots)
-        blocks_out.append(np.full(size, block))
-        start += size
-        block += 1
-    if not arms_out:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(arms_out)[:length], np.concatenate(blocks_out)[:length]
-
-
-def sequence_slot(
-    *,
-    ratios: Sequence[int],
-    block_sizes: Sequence[int],
-    seed: int,
-    stratum: str,
-    position: int,
-    n_initial: int | None,
-) -> int:
-    """The arm at one position of a stratum's concealed sequence."""
-    arms, _ = stratum_sequence(
-        ratios=ratios,
-        block_sizes=block_sizes,
-        seed=seed,
-        stratum=stratum,
-        length=position + 1,
-        n_initial=n_initial,
-    )
-    return int(arms[position])
-
-
-def allocate_blocked(
-    stratum_codes: np.ndarray,
-    stratum_names: Sequence[str],
-    *,
-    ratios: Sequence[int],
-    block_sizes: Sequence[int],
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Permuted blocks of random size within strata.
-
-    Units (in canonical order) are put in a random order within their stratum
-    and take the slots of the stratum's sequence (:func:`stratum_sequence`)
-    in turn.
-
-    Returns
-    -------
-    arms, positions : ndarray
-        Arm code and 0-based sequence position of each unit.
-    """
-    stratum_codes = np.asarray(stratum_codes)
-    arms = np.empty(len(stratum_codes), dtype=np.int64)
-    positions = np.empty(len(stratum_codes), dtype=np.int64)
-    for code, name in enumerate(stratum_names):
-        members = np.flatnonzero(stratum_codes == code)
-        n = len(members)
-        sequence, _ = stratum_sequence(
-            ratios=ratios, block_sizes=block_sizes, seed=seed, stratum=name, length=n, n_initial=n
-        )
-        order = _stream(seed, "order", name).permutation(n)
-        arms[members[order]] = sequence
-        positions[members[order]] = np.arange(n)
-    return arms, positions
-
-
-def allocate_blocked_probabilities(
-    stratum_codes: np.ndarray, *, ratios: Sequence[int]
-) -> np.ndarray:
-    """Each unit's arm probabilities under :func:`allocate_blocked`: ``r_j / Σr``.
-
-    Notes
-    -----
-    Within a permuted block every position is exchangeable, so each slot has
-    marginal probability ``r_j/Σr``; the floor/ceil head of the final block is
-    also unbiased (see :func:`stratum_sequence`).
-    """
-    return allocate_complete_probabilities(stratum_codes, ratios=ratios)
-
-
-# ---------------------------------------------------------------------------
-# Cluster randomisation
-# ---------------------------------------------------------------------------
-def cluster_table(
-    units: pd.DataFrame, *, cluster: str, strata: Sequence[str], covariates: Sequence[str] = ()
-) -> pd.DataFrame:
-    """One row per cluster: its stratum key, size and mean covariates, sorted by cluster id.
-
-    Raises
-    ------
-    ValueError
-        If a cluster's members lie in more than one stratum.
-    """
-    keyed = units.assign(_stratum=stratum_keys(units, strata))
-    spread = keyed.groupby(cluster)["_stratum"].nunique()
-    split = spread[spread > 1]
-    if len(split):
-        raise ValueError(
-            f"Each cluster must lie inside one stratum. Cluster '{split.index[0]}' spans "
-            f"{int(split.iloc[0])} strata."
-        )
-    grouped = keyed.groupby(cluster, sort=True)
-    table = pd.DataFrame(
-        {"stratum": grouped["_stratum"].first(), "size": grouped.size().astype(float)}
-    )
-    for column in covariates:
-        if column != "size":
-            table[column] = grouped[column].mean()
-    table.index = table.index.astype("str")
-    table.index.name = "cluster_id"
-    return table.sort_index()
-
-
-def allocate_clusters(
-    cluster_stratum_codes: np.ndarray, *, ratios: Sequence[int], rng: np.random.Generator
-) -> np.ndarray:
-    """Cluster randomisation: complete randomisation of clusters within strata."""
-    return allocate_complete(cluster_stratum_codes, ratios=ratios, rng=rng)
-
-
-def allocate_clusters_probabilities(
-    cluster_stratum_codes: np.ndarray, *, ratios: Sequence[int]
-) -> np.ndarray:
-    """Each cluster's arm probabilities under :func:`allocate_clusters`."""
-    return allocate_complete_probabilities(cluster_stratum_codes, ratios=ratios)
-
-
-# ---------------------------------------------------------------------------
-# Covariate-constrained cluster randomisation
-# ---------------------------------------------------------------------------
-def balance_score(candidates: np.ndarray, covariates: np.ndarray, n_arms: int) -> np.ndarray:
-    """Balance score of each candidate allocation: lower is better.
-
-    Notes
-    -----
-    ``B = Σ_c Σ_{j≥1} ((x̄_{cj} − x̄_{c0}) / s_c)²``: the squared standardised
-    difference in the cluster-level mean of each covariate ``c`` between each
-    active arm ``j`` and the control arm 0, with ``s_c`` the SD of ``c`` over
-    clusters.  Computed for all candidates at once as matrix products.
-    """
-    sd = covariates.std(axis=0, ddof=1)
-    sd[sd == 0] = 1.0
-    z = (covariates - covariates.mean(axis=0)) / sd
-    score = np.zeros(len(candidates))
-    counts = [(candidates == j).sum(axis=1) for j in range(n_arms)]
-    means = [((candidates == j).astype(float) @ z) / counts[j][:, None] for j in range(n_arms)]
-    for j in range(1, n_arms):
-        score += ((means[j] - means[0]) ** 2).sum(axis=1)
-    return score
-
-
-def _stratum_options(n: int, ratios: Sequence[int]) -> list[tuple[tuple[int, ...], float]]:
-    """Every assignment of n clusters with floor/ceil counts, with its probability."""
-    k = len(ratios)
-    total = sum(ratios)
-    floors = [n * r // total for r in ratios]
-    rem = [n * r % total for r in ratios]
-    extra_needed = n - sum(floors)
-    options: list[tuple[tuple[int, ...], float]] = []
-    # probability of each set of arms receiving the extra units (systematic sampling)
-    for extra_set in itertools.combinations(range(k), extra_needed):
-        counts = [floors[j] + (j in extra_set) for j in range(k)]
-        p_counts = _systematic_set_probability(rem, total, set(extra_set))
-        if p_counts == 0:
-            continue
-        n_ways = math.factorial(n) / math.prod(math.factorial(c) for c in counts)
-        for assignment in _assignments_with_counts(n, counts):
-            options.append((assignment, p_counts / n_ways))
-    return options
-
-
-def _systematic_set_probability(rem: list[int], total: int, chosen: set[int]) -> float:
-    upper = np.cumsum(rem)
-    lower = upper - np.asarray(rem)
-    hits = 0
-    for u in range(total):
-        picked = {
-            j for j in range(len(rem)) if -((u - upper[j]) // total) + ((u - lower[j]) // total)
-        }
-        hits += picked == chosen
-    return hits / total
-
-
-def _assignments_with_counts(n: int, counts: list[int]):
-    if len(counts) == 1:
-        yield (0,) * n
-        return
-    positions = range(n)
-    for first in itertools.combinations(positions, counts[0]):
-        rest = [i for i in positions if i not in first]
-        for tail in _assignments_with_counts(len(rest), counts[1:]):
-            assignment = [0] * n
-            for i, a in zip(rest, tail, strict=True):
-                assignment[i] = a + 1
-            yield tuple(assignment)
-
-
-@dataclass(frozen=True)
-class ConstrainedSet:
-    """The accepted allocations of a covariate-constrained design."""
-
-    accepted: np.ndarray = field(repr=False)  # (m, G) arm codes
-    weights: np.ndarray = field(repr=False)  # (m,) probability of each accepted allocation
-    scores: np.ndarray = field(repr=False)  # (m,) balance score of each accepted allocation
-    n_candidates: int
-    enumerated: bool
-    threshold: float
-
-
-def enumerate_constrained(
-    cluster_stratum_codes: np.ndarray,
-    covariates: np.ndarray,
-    *,
-    ratios: Sequence[int],
-    keep_fraction: float,
-    max_candidates: int,
-    seed: int,
-    cluster_ids: Sequence[str],
-) -> ConstrainedSet:
-    """Candidate allocations, scored, with the best-balanced fraction kept.
-
-    Candidates are every allocation the cluster randomiser can produce when
-    there are at most ``max_candidates`` (each weighted by its probability),
-    else ``max_candidates`` draws from it (equally weighted).  Ties at the
-    threshold are all kept, so the accepted set does not depend on order.
-
-    Raises
-    ------
-    TooTightConstraintError
-        If some pair of clusters is always, or never, in the same arm among the
-        accepted allocations, or some cluster's arm is fixed.
-    """
-    codes = np.asarray(cluster_stratum_codes)
-    n_strata = int(codes.max()) + 1
-    members = [np.flatnonzero(codes == s) for s in range(n_strata)]
-    n_arms = len(ratios)
-    per_stratum_count = [
-        len(_stratum_options(len(m), ratios)) if len(m) <= 16 else math.inf for m in members
-    ]
-    total_count = math.prod(per_stratum_count)
-    if total_count <= max_candidates:
-        per_stratum = [_stratum_options(len(m), ratios) for m in members]
-        rows, weights = [], []
-        for combo in itertools.product(*per_stratum):
-            row = np.empty(len(codes), dtype=np.int64)
-            weight = 1.0
-            for m, (assignment, w) in zip(members, combo, strict=True):
-                row[m] = assignment
-                weight *= w
-            rows.append(row)
-            weights.append(weight)
-        candidates = np.array(rows)
-        cand_weights = np.array(weights)
-        enumerated = True
-    else:
-        rng = _stream(seed, "constrained-candidates")
-        candidates = np.array(
-            [allocate_clusters(codes, ratios=ratios, rng=rng) for _ in range(max_candidates)]
-        )
-        cand_weights = np.ones(len(candidates))
-        enumerated = False
-    scores = balance_score(candidates, np.asarray(covariates, dtype=float), n_arms)
-    # keep the best fraction by probability mass; ties at the cut are all kept
-    order = np.argsort(scores, kind="stable")
-    mass = np.cumsum(cand_weights[order]) / cand_weights.sum()
-    cut = order[min(np.searchsorted(mass, keep_fraction - 1e-12), len(order) - 1)]
-    threshold = float(scores[cut])
-    keep = scores <= threshold + 1e-12
-    accepted = candidates[keep]
-    weights = cand_weights[keep] / cand_weights[keep].sum()
-    _refuse_too_tight(
-        accepted, weights, n_arms, list(cluster_ids), int(keep.sum()), len(candidates)
-    )
-    return ConstrainedSet(
-        accepted=accepted,
-        weights=weights,
-        scores=scores[keep],
-        n_candidates=len(candidates),
-        enumerated=enumerated,
-        threshold=threshold,
-    )
-
-
-def _refuse_too_tight(
-    accepted: np.ndarray, weights: np.ndarray, n_arms: int, ids: list[str], kept: int, total: int
-) -> None:
-    onehot = np.stack([(accepted == j).astype(float) for j in range(n_arms)], axis=2)
-    prob = np.einsum("m,mgj->gj", weights, onehot)
-    fixed = np.flatnonzero(np.isclose(prob, 1.0).any(axis=1))
-    if len(fixed):
-        raise TooTightConstraintError(
-            f"The constraint keeps {kept} of {total} candidate allocations and cluster "
-            f"'{ids[fixed[0]]}' is always in the same arm. Loosen 'keep_fraction'."
-        )
-    together = np.einsum("m,mgj,mhj->gh", weights, onehot, onehot)
-    g = len(ids)
-    for i in range(g):
-        for j in range(i + 1, g):
-            if together[i, j] > 1 - 1e-12 or together[i, j] < 1e-12:
-                word = "always" if together[i, j] > 0.5 else "never"
-                raise TooTightConstraintError(
-                    f"The constraint keeps {kept} of {total} candidate allocations and clusters "
-                    f"'{ids[i]}' and '{ids[j]}' are {word} in the same arm. Loosen 'keep_fraction'."
-                )
-
-
-def allocate_constrained(
-    constrained: ConstrainedSet, *, rng: np.random.Generator
-) -> tuple[np.ndarray, float]:
-    """Draw one accepted allocation; returns (arm codes per cluster, its balance score)."""
-    pick = rng.choice(len(constrained.accepted), p=constrained.weights)
-    return constrained.accepted[pick].copy(), float(constrained.scores[pick])
-
-
-def allocate_constrained_probabilities(constrained: ConstrainedSet, n_arms: int) -> np.ndarray:
-    """Each cluster's arm probabilities: the weighted share of accepted allocations."""
-    return np.stack(
-        [constrained.weights @ (constrained.accepted == j) for j in range(n_arms)], axis=1
-    )
+__all__ = ["Allocation", "draw_allocations", "randomise", "randomise_probabilities"]
 
 
 # ---------------------------------------------------------------------------
@@ -750,14 +229,14 @@ def randomise(units: pd.DataFrame, design: TrialDesign) -> Allocation:
         )
     elif method == "constrained_cluster":
         constrained = _constrained_set(frame, design, codes)
-        arms, score = allocate_constrained(constrained, rng=_stream(seed, "allocate"))
+        arms, score = allocate_constrained(constrained, rng=seeded_stream(seed, "allocate"))
         extra = {
             "balance_score": score,
             "n_candidates": constrained.n_candidates,
             "n_accepted": len(constrained.accepted),
         }
     else:  # complete, cluster
-        arms = allocate_complete(codes, ratios=ratios, rng=_stream(seed, "allocate"))
+        arms = allocate_complete(codes, ratios=ratios, rng=seeded_stream(seed, "allocate"))
     if method not in ("blocked", "minimisation"):  # minimisation: the arrival position
         # position within stratum in canonical order: documents the slot each unit took
         positions = np.arange(len(codes)) - np.searchsorted(codes, codes)
@@ -821,7 +300,7 @@ def draw_allocations(
     so the allocation is a uniformly random arrangement of those slots' arm
     counts.  Full blocks hold exactly ``r_j / T`` of each size in arm ``j``,
     and the block the roster ends inside holds floor/ceil counts of
-    ``k r_j / T`` for its first ``k`` slots (:func:`_floor_ceil_counts`).
+    ``k r_j / T`` for its first ``k`` slots (:func:`trial_designs.allocate._floor_ceil_counts`).
     As ``n - k`` is a multiple of ``T``, ``k r_j mod T = n r_j mod T``, so the
     counts have exactly the distribution :func:`allocate_complete` draws for
     ``n``.  This holds for the units randomised together; late entrants, who

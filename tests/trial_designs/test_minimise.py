@@ -20,13 +20,8 @@ from trial_designs.minimise import (
     minimisation_step_probabilities,
     redraw_minimisation,
 )
-from trial_designs.randomise import (
-    canonical_order,
-    draw_allocations,
-    randomise,
-    randomise_probabilities,
-    stratum_codes,
-)
+from trial_designs.randomise import draw_allocations, randomise, randomise_probabilities
+from trial_designs.strata import canonical_order, stratum_codes
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
@@ -468,11 +463,11 @@ def _minimised_dataset(tmp_path: Path) -> tuple[pd.DataFrame, TrialDesign]:
 
 
 def test_inference_draws_rerun_the_minimisation_in_the_datasets_arrival_order(tmp_path):
-    from analysis.results import _draws_for_rows
+    from analysis.results import draws_for_rows
 
     data, design = _minimised_dataset(tmp_path)
     data = data.assign(arrival=data["arrival"].to_numpy()[::-1])  # another order, to see it used
-    draws, _ = _draws_for_rows(data, design, 40, np.random.default_rng(4))
+    draws, _ = draws_for_rows(data, design, 40, np.random.default_rng(4))
     in_order = data.sort_values("arrival")
     expected = redraw_minimisation(
         factor_levels(in_order, ["organisation", "role"]),

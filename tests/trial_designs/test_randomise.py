@@ -6,24 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trial_designs.design import ALGORITHM_VERSION, load_design
-from trial_designs.randomise import (
-    TooTightConstraintError,
+from trial_designs.allocate import (
     allocate_blocked,
     allocate_blocked_probabilities,
     allocate_clusters,
     allocate_clusters_probabilities,
     allocate_complete,
     allocate_complete_probabilities,
-    allocate_constrained,
-    allocate_constrained_probabilities,
-    draw_allocations,
-    enumerate_constrained,
-    randomise,
-    randomise_probabilities,
     sequence_slot,
     stratum_sequence,
 )
+from trial_designs.constrained import (
+    TooTightConstraintError,
+    allocate_constrained,
+    allocate_constrained_probabilities,
+    enumerate_constrained,
+)
+from trial_designs.design import ALGORITHM_VERSION, load_design
+from trial_designs.randomise import draw_allocations, randomise, randomise_probabilities
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SEED_TRIALS = ["letters", "goal_setting", "coffee", "schwartz_rounds"]
