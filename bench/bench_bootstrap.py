@@ -20,7 +20,7 @@ import statsmodels.api as sm
 from analysis.costs import bootstrap_cost_effect
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 N_BOOT = 5_000
 N_REFITS = 200

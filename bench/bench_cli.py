@@ -92,7 +92,7 @@ def main() -> None:
     pure_simulate = _python(
         "import numpy as np\nfrom pathlib import Path\n"
         "from trial_designs.design import load_design\n"
-        "from trial_designs.simulate import simulate_roster\n"
+        "from trial_designs.simulate_roster import simulate_roster\n"
         "from flows.safe_io import write_csv\n"
         f"out = Path({sim!r}); out.mkdir(parents=True, exist_ok=True)\n"
         f"design = load_design({str(COFFEE)!r})\n"

@@ -18,7 +18,7 @@ import pandas as pd
 from analysis.diagnose import DiagnosisSettings, chunk_seeds, simulate_chunk, summarise_diagnosis
 from flows.diagnose import run_diagnosis
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 
 def simulation_study(n_sims: int = 1000) -> None:

@@ -19,7 +19,7 @@ from linearmodels.iv import IV2SLS
 from analysis.inference import draw_coefficients, randomisation_inference
 from trial_designs.design import load_design
 from trial_designs.randomise import draw_allocations, randomise
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 N_DRAWS = 10_000
 N_REFITS = 200

@@ -13,7 +13,7 @@ from analysis.diagnose import DiagnosisSettings, chunk_seeds, simulate_chunk, su
 from flows.common import load_design_task
 from flows.progress import progress_callback
 from trial_designs.design import TrialDesign
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 __all__ = ["diagnose_flow", "run_diagnosis", "task_runner_for"]
 

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.common import IO_RETRIES, load_design_task
 from flows.safe_io import write_csv
 from trial_designs.design import TrialDesign
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 __all__ = ["simulate_flow"]
 

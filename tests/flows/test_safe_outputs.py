@@ -154,7 +154,7 @@ def test_allocation_list_manifest_quarantine_and_export_hold_no_formulas(prefect
     from flows.randomise import randomise_flow
     from flows.store import Store
     from trial_designs.design import load_design
-    from trial_designs.simulate import simulate_roster
+    from trial_designs.simulate_roster import simulate_roster
 
     design = load_design(FLOWS.parent / "trial_designs" / "letters.yaml")
     roster = simulate_roster(design, rng=np.random.default_rng(5), n=24)
@@ -207,7 +207,7 @@ def test_an_ingest_replaces_an_empty_archive_left_by_a_killed_run(prefect_server
     from flows.settings import get_settings
     from flows.store import Store, ingested_files
     from trial_designs.design import load_design
-    from trial_designs.simulate import simulate_roster
+    from trial_designs.simulate_roster import simulate_roster
 
     design = load_design(FLOWS.parent / "trial_designs" / "letters.yaml")
     simulate_roster(design, rng=np.random.default_rng(3), n=12).to_csv(

@@ -11,7 +11,7 @@ import pytest
 
 from reports.render import render_trial
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "trial_designs" / "golden"

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis.uptake import summarise_uptake
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
+from trial_designs.simulate_roster import simulate_roster
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign, load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 HERE = Path(__file__).resolve().parent
 DESIGNS = HERE.parents[2] / "trial_designs"

@@ -1,4 +1,7 @@
-"""Synthetic, seeded trial data shaped like the seed trials.
+"""Synthetic, seeded rosters (and late entrants) shaped like the seed trials.
+
+Outcomes and delivery events are simulated in :mod:`trial_designs.simulate_outcomes`
+and :mod:`trial_designs.simulate_deliveries`.
 
 Everything here is pure: functions take a design and a ``numpy.random.Generator``
 and return DataFrames whose columns are the *file* columns the design maps,
