@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import yaml
 
 from analysis.estimators import covariate_frame, fit_cace, fit_itt
 from analysis.results import analyse_trial
+from tests.designs import DESIGNS
 from trial_designs.design import TrialDesign
-
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _teams(n: int = 240, seed: int = 3) -> pd.DataFrame:

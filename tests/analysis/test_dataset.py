@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,9 +14,9 @@ from analysis.dataset import (
     order_timepoints,
     outcome_measure,
 )
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 COFFEE = load_design(DESIGNS / "coffee.yaml")
 LETTERS = load_design(DESIGNS / "letters.yaml")
 ALL = ["letters", "goal_setting", "coffee", "schwartz_rounds"]

@@ -19,10 +19,10 @@ from analysis.power import design_allocation, mdes
 from analysis.results import analyse_trial
 from flows.cli import app
 from reports.render import render_trial
+from tests.designs import DESIGNS
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import randomise
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 
 

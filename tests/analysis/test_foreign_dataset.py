@@ -11,10 +11,10 @@ import yaml
 
 from analysis.dataset import foreign_dataset
 from analysis.results import analyse_trial
+from tests.designs import DESIGNS
 from trial_designs.design import TrialDesign, load_design
 from trial_designs.randomise import randomise
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,9 +13,8 @@ from analysis.exploratory import check_label, exploratory_changes, parse_covaria
 from analysis.formula import model_markdown, primary_model
 from flows.export import stata_frame
 from reports.scripts import r_script, stata_script
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _design(name: str, **analysis):  # noqa: ANN202

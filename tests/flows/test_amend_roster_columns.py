@@ -9,11 +9,11 @@ import pytest
 
 from flows.integrity import AmendmentRefusedError, amend_design
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.design import TrialDesign, load_design
 from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _randomised() -> tuple[Store, TrialDesign]:

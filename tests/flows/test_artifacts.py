@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from trial_designs.simulate import simulate_roster
 
 from flows.deliveries import deliveries_ingest_flow
 from flows.randomise import randomise_flow
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 async def _artifact(key: str):  # noqa: ANN202

@@ -21,11 +21,11 @@ from flows.audit import (
     verify_audit_chain,
 )
 from flows.store import Store, audit_log
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _randomised(name: str = "letters", n: int = 40) -> Store:

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 from flows.audit import verify_audit_chain
 from flows.cli import app
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _randomised(n: int = 20) -> Store:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
+from trial_designs.simulate import simulate_roster
 
 from flows.audit import file_sha256, verify_audit_chain
 from flows.deliveries import deliveries_ingest_flow
@@ -20,13 +21,12 @@ from flows.integrity import DesignChangedError
 from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import enrol_flow, randomise_flow
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
 

@@ -6,19 +6,17 @@ after the allocation had been stored, and ``Team [a]`` printed as ``Team``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from trial_designs.simulate import simulate_late_entrants, simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_late_entrants, simulate_roster
 from trial_designs.simulate_outcomes import simulate_outcomes
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _flat(output: str) -> str:

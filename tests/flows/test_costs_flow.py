@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.randomise import read_roster
 from flows.status import trial_status
 from flows.store import Store, trialflow_home
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 runner = CliRunner()
 
 

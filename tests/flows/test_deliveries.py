@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from trial_designs.simulate import simulate_roster
 
 from flows.common import retry_if_transient
 from flows.deliveries import (
@@ -18,12 +19,11 @@ from flows.randomise import randomise_flow
 from flows.sources import SourceError, file_hash
 from flows.store import Store, delivery_events, trialflow_home
 from intake.deliveries import EVENT_COLUMNS, event_rows
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 # The tests that write to the store run on SQLite and on PostgreSQL (issue 18.1).
 on_both = pytest.mark.usefixtures("store_backend")

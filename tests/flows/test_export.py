@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from analysis.dataset import data_dictionary
@@ -22,13 +23,12 @@ from flows.export import write_export
 from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import randomise_flow
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.instruments import SWEMWBS_METRIC
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_outcomes import simulate_outcomes
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "export_demo"
 ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from trial_designs.simulate import simulate_roster
 
 from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import randomise_flow
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_outcomes import simulate_outcomes
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 TABLES = ("outcome_values", "quarantine", "ingested_files", "allocations")
 
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from flows.store import AlreadyRandomisedError, ForcedDesignChangeError, Store
+from tests.designs import DESIGNS
 from trial_designs.design import TrialDesign, load_design
 from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _edited(design: TrialDesign, edit) -> TrialDesign:  # noqa: ANN001

@@ -17,12 +17,12 @@ from flows.integrity import (
     require_current_design,
 )
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.allocate import sequence_slot
 from trial_designs.design import ALGORITHM_VERSION, TrialDesign, load_design
 from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _randomised(n: int = 60) -> tuple[Store, TrialDesign]:

@@ -19,13 +19,13 @@ import yaml
 
 from flows.enrol import enrol_late_entrants
 from flows.store import AlreadyRandomisedError, Store
+from tests.designs import DESIGNS
 from trial_designs.design import ALGORITHM_VERSION, load_design
 from trial_designs.minimise import allocate_minimisation, factor_levels, minimisation_allocator
 from trial_designs.randomise import randomise
 from trial_designs.strata import stratum_keys
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 FACTORS = ["organisation", "role"]
 ORGANISATIONS = ["Bracknell Forest", "Dudley", "Shropshire"]
 ROLES = ["Social worker", "Senior practitioner", "Team manager"]
@@ -184,8 +184,9 @@ def test_processes_enrolling_at_once_lose_and_double_nothing(
 
 @pytest.mark.flow
 def test_letters_with_minimisation_through_the_flows(prefect_server, tmp_path):
-    from flows.randomise import enrol_flow, randomise_flow
     from trial_designs.simulate import simulate_late_entrants, simulate_roster
+
+    from flows.randomise import enrol_flow, randomise_flow
 
     design_file = _minimised_letters(tmp_path)
     design = load_design(design_file)

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from trial_designs.simulate import simulate_roster
 
 from flows.randomise import randomise_flow
 from intake.roster import RosterError
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
 
 pytestmark = [pytest.mark.flow]
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _storage() -> Path:

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from flows.outcomes import outcomes_ingest_flow
 from flows.sources import SourceError
 from flows.store import Store, outcome_values
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 COFFEE = load_design(DESIGNS / "coffee.yaml")
 GOALS = load_design(DESIGNS / "goal_setting.yaml")

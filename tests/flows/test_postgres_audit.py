@@ -18,11 +18,11 @@ import sqlalchemy as sa
 
 from flows.audit import record_audit_event, verify_audit_chain
 from flows.store import Store
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 @pytest.fixture

@@ -5,16 +5,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from trial_designs.simulate import simulate_late_entrants, simulate_roster
 
 from flows.randomise import enrol_flow, randomise_flow
 from flows.store import AlreadyRandomisedError, Store
 from intake.roster import RosterError
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_late_entrants, simulate_roster
 
 # Every test runs on SQLite and on PostgreSQL (tests/flows/conftest.py, issue 18.1).
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("store_backend")]
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _write_roster(tmp_path: Path, name: str) -> tuple[Path, object]:

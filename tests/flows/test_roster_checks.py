@@ -11,9 +11,9 @@ import yaml
 from flows.randomise import read_roster
 from flows.sources import SourceError
 from intake.roster import check_roster
+from tests.designs import DESIGNS
 from trial_designs.design import TrialDesign
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 
 

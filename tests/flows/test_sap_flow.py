@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -18,11 +19,10 @@ from flows.integrity import amend_design
 from flows.randomise import read_roster
 from flows.sap import SAP_EVENT, SapRefusedError, sap_flow, sap_status
 from flows.store import Store, outcome_values
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 runner = CliRunner()
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -28,13 +29,12 @@ from flows.status import (
 from flows.store import Store, trialflow_home
 from flows.withdraw import withdraw_participant
 from intake.deliveries import check_deliveries, event_rows
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
 
 ROOT = Path(__file__).resolve().parents[2]
-DESIGNS = ROOT / "trial_designs"
 runner = CliRunner()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from trial_designs.simulate import simulate_roster
 
 from analysis.uptake import summarise_uptake
 from flows.deliveries import deliveries_ingest_flow
@@ -18,12 +19,11 @@ from flows.uptake import (
     uptake_flow,
     uptake_section_from_store,
 )
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
 
 pytestmark = pytest.mark.flow
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _randomise(name: str, tmp_path: Path):  # noqa: ANN202

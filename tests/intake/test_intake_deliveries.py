@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pandas as pd
 
 from intake.deliveries import check_deliveries, event_keys
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
-
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def test_the_event_key_ignores_how_a_time_is_written_but_not_what_happened():

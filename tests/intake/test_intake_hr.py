@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from analysis.hr_outcomes import sickness_absence
 from intake.hr import check_hr_rows, hr_measures
 from intake.outcomes import source_options
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 COFFEE = load_design(DESIGNS / "coffee.yaml")
 GOALS = load_design(DESIGNS / "goal_setting.yaml")
 ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from intake.outcome_rows import OutcomeRows, separate_stored
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 COFFEE = load_design(DESIGNS / "coffee.yaml")
 GOALS = load_design(DESIGNS / "goal_setting.yaml")
 ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from intake.roster import check_roster
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,9 +10,9 @@ import pandas as pd
 from analysis.instruments import SWEMWBS_METRIC
 from intake.mapping import survey_fields
 from intake.surveys import check_survey_rows, score_survey
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 COFFEE = load_design(DESIGNS / "coffee.yaml")
 GOALS = load_design(DESIGNS / "goal_setting.yaml")
 ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.design_diff import (
     ABSENT,
@@ -18,7 +18,6 @@ from trial_designs.design_diff import (
     format_changes,
 )
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 TODAY = dt.date(2019, 6, 1)  # letters: randomised 2019-04-01, endline 2019-10-15
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.designs import DESIGNS
 from trial_designs.design import DesignError, load_design
-
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 def _write(tmp_path: Path, change) -> Path:  # noqa: ANN001

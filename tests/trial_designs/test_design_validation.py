@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.designs import DESIGNS
 from trial_designs.design import DesignError, load_design
-
-DESIGNS = Path(__file__).parents[2] / "trial_designs"
 
 #: Hashes of the packaged designs at 1ced485, before any of the fields below existed.
 #: Allocations and results store the hash: a new optional field must not change it.

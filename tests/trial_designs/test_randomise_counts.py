@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.designs import DESIGNS
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import draw_allocations, randomise, randomise_probabilities
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 

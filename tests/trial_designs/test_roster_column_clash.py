@@ -8,9 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.designs import DESIGNS
 from trial_designs.design import DesignError, load_design
-
-DESIGNS = Path(__file__).parents[2] / "trial_designs"
 
 
 def _clashing(tmp_path: Path) -> Path:

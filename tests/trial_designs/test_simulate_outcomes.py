@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +11,7 @@ from intake.hr import check_hr_rows, hr_measures
 from intake.mapping import survey_fields
 from intake.outcomes import source_options
 from intake.surveys import check_survey_rows, score_survey
+from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.simulate_outcomes import (
     ABSENCE_RATE,
@@ -23,7 +22,6 @@ from trial_designs.simulate_outcomes import (
     simulate_outcomes,
 )
 
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 ALL = ["letters", "goal_setting", "coffee", "schwartz_rounds"]
 
 

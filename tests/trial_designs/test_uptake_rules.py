@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.designs import DESIGNS
 from trial_designs.design import DesignError, load_design
 from trial_designs.uptake_rules import check_uptake_definition
-
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 
 @pytest.mark.parametrize(
