@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DESIGNS = Path(__file__).resolve().parent.parent / "trial_designs"
+from tests.designs import DESIGNS
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from flows.checks import check_roster
 from flows.enrol import enrol_late_entrants
 from flows.store import AlreadyRandomisedError, Store
+from intake.roster import check_roster
+from tests.designs import DESIGNS
+from trial_designs.allocate import sequence_slot
 from trial_designs.design import ALGORITHM_VERSION, load_design
-from trial_designs.randomise import randomise, sequence_slot
+from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 
 # Every test but the first runs on SQLite and on PostgreSQL (tests/flows/conftest.py).
 on_both = pytest.mark.usefixtures("store_backend")
