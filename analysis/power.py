@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, astuple, dataclass, fields
 from typing import TYPE_CHECKING
 
 # scipy.special, not scipy.stats: the same t and normal functions, imported in a third of the time
@@ -27,9 +28,13 @@ __all__ = [
     "ALTERNATIVES",
     "DISTRIBUTIONS",
     "PowerCalculation",
+    "PowerInputs",
+    "calculate",
     "design_allocation",
     "mdes",
     "power_for_effect",
+    "resolve_inputs",
+    "solve_for",
 ]
 
 
@@ -94,20 +99,65 @@ class PowerCalculation:
         return {name: json_value(value) for name, value in asdict(self).items()}
 
 
-def _design(
-    *,
-    n: float,
-    alpha: float,
-    allocation: float,
-    r2: float,
-    icc: float,
-    cluster_size: float,
-    n_clusters: float | None,
-    n_covariates: int,
-    distribution: str,
-    alternative: str,
-) -> dict:
-    """Check the arguments and resolve the design: SE, df, design effect, critical value."""
+@dataclass(frozen=True)
+class PowerInputs:
+    """The ten inputs of every MDES and power calculation, declared once.
+
+    :func:`mdes` and :func:`power_for_effect` take them as keywords, and
+    :func:`resolve_inputs` builds them from the ``power`` command's options and a design.
+
+    Attributes
+    ----------
+    n : float
+        Individuals analysed, all arms together.
+    alpha : float
+        Significance level of the planned test.
+    allocation : float
+        Share of individuals (clusters) in the treatment arm, P.
+    r2 : float
+        Share of outcome variance explained by baseline covariates, at both levels.
+    icc : float
+        Intra-cluster correlation; ignored (design effect 1) for an individual trial.
+    cluster_size : float
+        Average cluster size m.  An individual trial has 1.
+    n_clusters : float, optional
+        Number of clusters J.  The trial is a cluster trial when this is given or when
+        ``cluster_size`` > 1; the missing one of J and m is derived from n = J m.
+    n_covariates : int
+        Covariates (cluster-level ones for a cluster trial) that cost degrees of freedom.
+    distribution : {"t", "normal"}
+        Reference distribution of the multipliers; see :data:`DISTRIBUTIONS`.
+    alternative : {"two-sided", "one-sided"}
+        See :data:`ALTERNATIVES`.
+    """
+
+    n: float
+    alpha: float = 0.05
+    allocation: float = 0.5
+    r2: float = 0.0
+    icc: float = 0.0
+    cluster_size: float = 1
+    n_clusters: float | None = None
+    n_covariates: int = 0
+    distribution: str = "t"
+    alternative: str = "two-sided"
+
+
+def _design(inputs: PowerInputs) -> dict:
+    """Check the inputs and resolve the design: SE, df, design effect, critical value."""
+    # the fields in their declared order (all scalars, so astuple copies nothing deep)
+    (
+        n,
+        alpha,
+        allocation,
+        r2,
+        icc,
+        cluster_size,
+        n_clusters,
+        n_covariates,
+        distribution,
+        alternative,
+    ) = astuple(inputs)
     check_choice("distribution", distribution, DISTRIBUTIONS)
     check_choice("alternative", alternative, ALTERNATIVES)
     check_open_unit("alpha", alpha)
@@ -178,47 +228,16 @@ def _design(
     }
 
 
-def mdes(
-    *,
-    n: float,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    allocation: float = 0.5,
-    r2: float = 0.0,
-    icc: float = 0.0,
-    cluster_size: float = 1,
-    n_clusters: float | None = None,
-    n_covariates: int = 0,
-    distribution: str = "t",
-    alternative: str = "two-sided",
-) -> PowerCalculation:
+def mdes(*, power: float = 0.8, **inputs: float | str | None) -> PowerCalculation:
     """Minimum detectable effect size, in SD units, of an individual or cluster trial.
 
     Parameters
     ----------
-    n : float
-        Individuals analysed, all arms together.
-    alpha : float
-        Significance level of the planned test.
     power : float
         Target power.
-    allocation : float
-        Share of individuals (clusters) in the treatment arm, P.
-    r2 : float
-        Share of outcome variance explained by baseline covariates, at both levels.
-    icc : float
-        Intra-cluster correlation; ignored (design effect 1) for an individual trial.
-    cluster_size : float
-        Average cluster size m.  An individual trial has 1.
-    n_clusters : float, optional
-        Number of clusters J.  The trial is a cluster trial when this is given or when
-        ``cluster_size`` > 1; the missing one of J and m is derived from n = J m.
-    n_covariates : int
-        Covariates (cluster-level ones for a cluster trial) that cost degrees of freedom.
-    distribution : {"t", "normal"}
-        Reference distribution of the multipliers; see :data:`DISTRIBUTIONS`.
-    alternative : {"two-sided", "one-sided"}
-        See :data:`ALTERNATIVES`.
+    **inputs
+        The fields of :class:`PowerInputs` (``n`` required): n, alpha, allocation, r2,
+        icc, cluster_size, n_clusters, n_covariates, distribution, alternative.
 
     Returns
     -------
@@ -245,18 +264,7 @@ def mdes(
     research. MDRC Working Papers on Research Methodology.
     """
     check_open_unit("power", power)
-    design = _design(
-        n=n,
-        alpha=alpha,
-        allocation=allocation,
-        r2=r2,
-        icc=icc,
-        cluster_size=cluster_size,
-        n_clusters=n_clusters,
-        n_covariates=n_covariates,
-        distribution=distribution,
-        alternative=alternative,
-    )
+    design = _design(PowerInputs(**inputs))
     reference, critical = design.pop("_reference"), design.pop("_critical")
     multiplier = critical + float(reference.ppf(power))
     return PowerCalculation(
@@ -268,28 +276,15 @@ def mdes(
     )
 
 
-def power_for_effect(
-    effect_size: float,
-    *,
-    n: float,
-    alpha: float = 0.05,
-    allocation: float = 0.5,
-    r2: float = 0.0,
-    icc: float = 0.0,
-    cluster_size: float = 1,
-    n_clusters: float | None = None,
-    n_covariates: int = 0,
-    distribution: str = "t",
-    alternative: str = "two-sided",
-) -> PowerCalculation:
+def power_for_effect(effect_size: float, **inputs: float | str | None) -> PowerCalculation:
     """Power to detect a standardised effect: the inverse of :func:`mdes`.
 
     Parameters
     ----------
     effect_size : float
         True effect in SD units; its sign does not matter.
-    n, alpha, allocation, r2, icc, cluster_size, n_clusters, n_covariates, distribution, alternative
-        As in :func:`mdes`.
+    **inputs
+        The fields of :class:`PowerInputs`, as in :func:`mdes`.
 
     Returns
     -------
@@ -312,18 +307,7 @@ def power_for_effect(
         or not math.isfinite(effect_size)
     ):
         raise ValueError(f"The 'effect_size' must be a finite number. Got {effect_size!r} instead.")
-    design = _design(
-        n=n,
-        alpha=alpha,
-        allocation=allocation,
-        r2=r2,
-        icc=icc,
-        cluster_size=cluster_size,
-        n_clusters=n_clusters,
-        n_covariates=n_covariates,
-        distribution=distribution,
-        alternative=alternative,
-    )
+    design = _design(PowerInputs(**inputs))
     reference, critical = design.pop("_reference"), design.pop("_critical")
     power = float(reference.cdf(abs(effect_size) / design["standard_error"] - critical))
     multiplier = critical + float(reference.ppf(power)) if 0 < power < 1 else math.nan
@@ -386,3 +370,114 @@ def design_allocation(design: TrialDesign, *, n_units: int | None) -> tuple[floa
     if len(arms) > 2:
         source += " (first active arm vs control)"
     return allocation, source
+
+
+def solve_for(*, power: float | None, effect_size: float | None) -> str:
+    """``"mdes"`` for a target power (or neither), ``"power"`` for a given effect size.
+
+    Raises
+    ------
+    ValueError
+        If both are given: one of them is the answer.
+    """
+    if power is not None and effect_size is not None:
+        raise ValueError(
+            "Give --power to solve for the MDES or --effect-size to solve for power, not both. "
+            f"Got --power {power:g} and --effect-size {effect_size:g} instead."
+        )
+    return "mdes" if effect_size is None else "power"
+
+
+def resolve_inputs(
+    options: Mapping[str, object], *, given: Collection[str], trial: TrialDesign | None
+) -> tuple[PowerInputs, dict[str, str]]:
+    """The inputs of the ``power`` command's calculation, each with where it came from.
+
+    Parameters
+    ----------
+    options : mapping
+        The command's values by :class:`PowerInputs` field name, plus ``power`` and
+        ``effect_size``; ``None`` where an option without a fixed default was not given
+        (``n_clusters``, ``cluster_size``, ``icc``, ``allocation``, ``power``,
+        ``effect_size``).
+    given : collection of str
+        The names typed on the command line (the others hold their defaults).
+    trial : TrialDesign, optional
+        A design: its unit, listed clusters and arm allocation fill what was not given.
+
+    Returns
+    -------
+    inputs, source : PowerInputs, dict
+        ``source`` says, for each row of the command's table, whether the value is an
+        option, a default, the design's, or derived (``"n / m"``).
+
+    Raises
+    ------
+    ValueError
+        If the design's allocation cannot be worked out, a cluster design lists no
+        clusters and none were given, or a cluster trial has no ICC.
+    """
+    n = options["n"]
+    n_clusters, cluster_size = options["n_clusters"], options["cluster_size"]
+    icc, allocation = options["icc"], options["allocation"]
+    source = {
+        name: "option" if name in given else "default"
+        for name in ("n", "r2", "n_covariates", "alpha", "distribution", "alternative")
+    }
+    if allocation is not None:
+        source["allocation"] = "option"
+    elif trial is not None:
+        # the design's actual allocation: arms with exact counts (n_units) leave 'ratio' at 1
+        allocation, source["allocation"] = design_allocation(
+            trial, n_units=n_clusters if trial.unit == "cluster" else n
+        )
+    else:
+        allocation, source["allocation"] = 0.5, "default"
+    if n_clusters is not None or cluster_size is not None:
+        source["n_clusters"] = "option" if n_clusters is not None else "n / m"
+        source["cluster_size"] = "option" if cluster_size is not None else "n / J"
+    elif trial is not None and trial.unit == "cluster":
+        if not trial.clusters:
+            raise ValueError(
+                f"Design '{trial.id}' is a cluster trial that lists no clusters: give --clusters "
+                "or --cluster-size. Got neither instead."
+            )
+        n_clusters = len(trial.clusters)
+        source["n_clusters"] = f"design {trial.id}: {n_clusters} {trial.cluster_by}s listed"
+        source["cluster_size"] = "n / J"
+    is_cluster = n_clusters is not None or (cluster_size is not None and cluster_size != 1)
+    if icc is None:
+        if is_cluster:
+            raise ValueError(
+                "A cluster trial's power depends on the intra-cluster correlation: give --icc "
+                "(e.g. the primary outcome's ICC from an earlier trial). Got none instead."
+            )
+        icc = 0.0
+    source["icc"] = "option" if is_cluster else "not used: individual randomisation"
+    source["unit"] = (
+        f"design {trial.id}"
+        if trial is not None and trial.unit == ("cluster" if is_cluster else "individual")
+        else ("--clusters / --cluster-size" if is_cluster else "default")
+    )
+    resolved = {
+        **{f.name: options[f.name] for f in fields(PowerInputs)},
+        "allocation": allocation,
+        "icc": icc,
+        "cluster_size": 1 if cluster_size is None else cluster_size,
+        "n_clusters": n_clusters,
+    }
+    if options["effect_size"] is None:
+        source["power"] = "option" if options["power"] is not None else "default"
+    else:
+        source["effect_size"] = "option"
+    return PowerInputs(**resolved), source
+
+
+def calculate(
+    inputs: PowerInputs, *, power: float | None, effect_size: float | None
+) -> PowerCalculation:
+    """:func:`mdes` at ``power`` (default 0.8), or :func:`power_for_effect` of ``effect_size``."""
+    arguments = asdict(inputs)
+    if effect_size is None:
+        return mdes(power=0.8 if power is None else power, **arguments)
+    return power_for_effect(effect_size, **arguments)

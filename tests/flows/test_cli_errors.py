@@ -59,10 +59,10 @@ def test_rejected_roster_prints_one_error_line_and_stores_nothing(tmp_path, api_
 def test_internal_error_is_one_line_with_the_log_path_and_exit_3(tmp_path):
     # validate catches DesignError only: any other exception is a bug, reported as one
     code = (
-        "import sys, flows.cli as cli\n"
+        "import sys, flows.cli as cli, flows.cli.trials as trials\n"
         "def broken(path):\n"
         "    raise RuntimeError('state [x] lost')\n"
-        "cli.load_design = broken\n"
+        "trials.load_design = broken\n"
         "sys.argv = ['trialflow', 'validate', 'coffee']\n"
         "cli.main()\n"
     )

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from analysis.results import analyse_trial, dump_results
-from flows import cli
+from flows.cli import base as cli_base
 from flows.checks import quarantine_markdown, quarantine_summary
 from flows.progress import listening, progress_callback
 from flows.report import report_links
@@ -46,14 +46,14 @@ def test_a_broken_listener_never_breaks_the_work():
 def test_progress_bars_listen_only_on_a_terminal(monkeypatch):
     heard = []
     monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal
-    with cli.progress_bars():
+    with cli_base.progress_bars():
         with listening(lambda *r: heard.append(r)):
             pass
         progress_callback("x")(1, 2)
     assert heard == []
     written = io.StringIO()
-    monkeypatch.setattr(cli, "Console", lambda **_: Console(file=written, force_terminal=True))
-    with cli.progress_bars(enabled=True):
+    monkeypatch.setattr(cli_base, "Console", lambda **_: Console(file=written, force_terminal=True))
+    with cli_base.progress_bars(enabled=True):
         progress_callback("analysing letters")(1, 4)
         progress_callback("analysing letters")(4, 4)
     assert "analysing letters" in written.getvalue()
