@@ -9,11 +9,11 @@ signature of a senior figure of their organisation (a ``signatory`` /
 PDF under ``.trialflow/out/<trial>/letters/``, with a print-ready batch PDF,
 a print manifest and a list of letters that could not be produced.
 
-No letter goes out with an empty sentence: a participant whose feedback,
-first name, address or signatory is missing is reported and gets no letter.
-Only the intervention's arm is ever written to: a control-arm participant
-never gets a letter, even if the CSV names them.  Every letter produced is
-logged as a ``letter_rendered`` delivery event.
+Who gets a letter and what it says (no letter with an empty sentence, never
+one outside the letter arm) is decided by :func:`reports.letters.letter_contents`,
+and the HTML laid out by :func:`reports.letters.render_letters_html`; this
+flow reads the sheet and the roster, writes the files, and logs every letter
+produced as a ``letter_rendered`` delivery event.
 """
 
 from __future__ import annotations
@@ -35,36 +35,14 @@ from flows.sources import SourceError, read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store
 from intake.deliveries import event_rows, intervention_of
-from intake.ids import exact_ids, id_key
-from reports.templating import html_environment
+from intake.ids import exact_ids
+from reports.letters import letter_contents, letters_markdown, render_letters_html
 from trial_designs.design import TrialDesign
 
-__all__ = [
-    "FEEDBACK_COLUMNS",
-    "LETTER_PROBLEM_COLUMNS",
-    "letter_contents",
-    "letters_flow",
-    "read_feedback",
-]
+__all__ = ["FEEDBACK_COLUMNS", "letters_flow", "read_feedback"]
 
 #: Columns the coordinator's feedback CSV must have (signatory and signatory_title are optional).
 FEEDBACK_COLUMNS = ("participant_id", "feedback_1", "feedback_2")
-LETTER_PROBLEM_COLUMNS = ["participant_id", "organisation", "team", "rule", "message"]
-_LETTER_COLUMNS = [
-    "participant_id",
-    "first_name",
-    "surname",
-    "address_lines",
-    "organisation",
-    "team",
-    "feedback_1",
-    "feedback_2",
-    "signatory_name",
-    "signatory_title",
-]
-_TEMPLATES = html_environment(
-    Path(__file__).parent / "templates", trim_blocks=True, lstrip_blocks=True
-)
 
 
 def read_feedback(path: str | Path) -> pd.DataFrame:
@@ -92,136 +70,6 @@ def read_feedback(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _signatory(
-    organisation: str | None, row: dict, signatories: dict
-) -> tuple[str | None, str | None]:
-    name, title = _text(row.get("signatory")), _text(row.get("signatory_title"))
-    if name:
-        return name, title
-    declared = signatories.get(organisation) if organisation else None
-    if isinstance(declared, dict):
-        return _text(declared.get("name")), _text(declared.get("title"))
-    return _text(declared), None
-
-
-def letter_contents(
-    recipients: pd.DataFrame,
-    feedback: pd.DataFrame,
-    *,
-    letter_arm: str,
-    signatories: dict,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Which letters can be written, and why the others cannot (pure).
-
-    Parameters
-    ----------
-    recipients : DataFrame
-        Every participant: ``participant_id``, ``arm``, ``organisation``,
-        ``team``, ``first_name``, ``surname``, ``address``, and optionally
-        ``withdrawn`` (True for a participant withdrawn from further contact).
-    feedback : DataFrame
-        The feedback sheet (:func:`read_feedback`).
-    letter_arm : str
-        The arm that receives letters; nobody else ever gets one.
-    signatories : dict
-        Organisation -> ``{name, title}`` (or a name), used where the sheet
-        gives no signatory.
-
-    Returns
-    -------
-    letters : DataFrame
-        One row per letter, in participant order: :data:`_LETTER_COLUMNS`.
-    problems : DataFrame
-        One row per participant without a letter, or per sheet row that was
-        not used: :data:`LETTER_PROBLEM_COLUMNS`.  Rules: ``missing_feedback``,
-        ``missing_first_name``, ``missing_address``, ``missing_signatory``,
-        ``duplicate_feedback``, ``not_in_letter_arm``, ``unknown_participant``,
-        ``withdrawn`` (the person stays in the trial but gets no more letters).
-    """
-    people = recipients.assign(participant_id=recipients["participant_id"].astype("str"))
-    sheet = feedback.assign(participant_id=feedback["participant_id"].astype("str"))
-    problems: list[dict] = []
-    arm_of = dict(zip(people["participant_id"], people["arm"], strict=True))
-    near_ids = {id_key(p) for p in arm_of}
-    for row in sheet.to_dict("records"):
-        pid = row["participant_id"]
-        if pid not in arm_of:
-            near = id_key(pid) in near_ids
-            problems.append(
-                {"participant_id": pid, "rule": "unknown_participant", "message": (
-                    "No participant has exactly this id (one differs only by spaces, letter case "
-                    "or accents: ids must be written exactly as in the roster); this feedback row "
-                    "was not used." if near else
-                    "Not a participant of this trial; this feedback row was not used.")}
-            )  # fmt: skip
-        elif arm_of[pid] != letter_arm:
-            problems.append(
-                {"participant_id": pid, "rule": "not_in_letter_arm", "message": f"Allocated to '{arm_of[pid]}', not '{letter_arm}': no letter is written."}
-            )  # fmt: skip
-    duplicated = sheet[sheet["participant_id"].duplicated(keep=False)]["participant_id"].unique()
-    by_id = sheet.drop_duplicates("participant_id", keep=False).set_index("participant_id")
-    letters = []
-    for person in (
-        people[people["arm"] == letter_arm].sort_values("participant_id").to_dict("records")
-    ):
-        pid = person["participant_id"]
-        if person.get("withdrawn") is True:
-            problems.append(
-                {"participant_id": pid, "rule": "withdrawn", "message": "Withdrawn from the trial: no more letters go to them."}
-            )  # fmt: skip
-            continue
-        reasons = []
-        if pid in duplicated:
-            reasons.append(("duplicate_feedback", "The feedback sheet has more than one row for this person; keep one."))  # fmt: skip
-        row = by_id.loc[pid].to_dict() if pid in by_id.index else {}
-        lines = [_text(row.get("feedback_1")), _text(row.get("feedback_2"))]
-        if pid not in duplicated and not row:
-            reasons.append(("missing_feedback", "Not on the feedback sheet: ask their team manager for two specific lines."))  # fmt: skip
-        elif pid not in duplicated and not all(lines):
-            which = " and ".join(f"feedback_{i + 1}" for i, line in enumerate(lines) if not line)
-            reasons.append(("missing_feedback", f"No {which} from the team manager: ask them for two specific lines."))  # fmt: skip
-        first_name = _text(person.get("first_name"))
-        if not first_name:
-            reasons.append(("missing_first_name", "No first name in the roster."))
-        address = _text(person.get("address"))
-        if not address:
-            reasons.append(("missing_address", "No home address in the roster."))
-        name, title = _signatory(_text(person.get("organisation")), row, signatories)
-        if not name:
-            reasons.append(("missing_signatory", f"No signatory for '{person.get('organisation')}': add one to the sheet or the design."))  # fmt: skip
-        if reasons:
-            problems += [{"participant_id": pid, "rule": r, "message": m} for r, m in reasons]
-            continue
-        letters.append(
-            {
-                "participant_id": pid,
-                "first_name": first_name,
-                "surname": _text(person.get("surname")) or "",
-                "address_lines": [part.strip() for part in address.split(",") if part.strip()],
-                "organisation": _text(person.get("organisation")) or "",
-                "team": _text(person.get("team")) or "",
-                "feedback_1": lines[0],
-                "feedback_2": lines[1],
-                "signatory_name": name,
-                "signatory_title": title or "",
-            }
-        )
-    where = people.set_index("participant_id")[["organisation", "team"]]
-    found = pd.DataFrame(problems, columns=["participant_id", "rule", "message"])
-    found = found.join(where, on="participant_id")
-    return (
-        pd.DataFrame(letters, columns=_LETTER_COLUMNS),
-        found[LETTER_PROBLEM_COLUMNS].reset_index(drop=True),
-    )
-
-
 def _anchor(participant_id: str) -> str:
     # one anchor per exact id: the batch is cut into letters by these
     return "letter-" + participant_slug(participant_id)
@@ -243,12 +91,9 @@ def _letter_bounds(records: list[dict], pages: list) -> list[int]:
     return bounds
 
 
-def _render_html(letters: list[dict], design: TrialDesign, day: dt.date) -> str:
-    return _TEMPLATES.get_template("letter.html.j2").render(
-        letters=[{**letter, "anchor": _anchor(letter["participant_id"])} for letter in letters],
-        date=f"{day.day} {day:%B %Y}",
-        trial=design,
-    )
+def _letters_html(letters: list[dict], design: TrialDesign, day: dt.date) -> str:
+    anchored = [{**letter, "anchor": _anchor(letter["participant_id"])} for letter in letters]
+    return render_letters_html(anchored, design, day)
 
 
 # -- tasks ------------------------------------------------------------------------------
@@ -322,12 +167,12 @@ def render_letters(
         # laying out the batch is one step, then each letter written is one
         on_progress = progress_callback(f"letters for {design.id}")
         on_progress(0, len(records) + 1)
-        document = weasyprint.HTML(string=_render_html(records, design, day)).render()
+        document = weasyprint.HTML(string=_letters_html(records, design, day)).render()
         on_progress(1, len(records) + 1)
         bounds = _letter_bounds(records, document.pages)
         for k, (letter, stem) in enumerate(zip(records, stems, strict=True)):
             html_path, pdf_path = folder / f"{stem}.html", folder / f"{stem}.pdf"
-            write_text(html_path, _render_html([letter], design, day))
+            write_text(html_path, _letters_html([letter], design, day))
             pages = document.pages[bounds[k] : bounds[k + 1]]
             with atomic_path(pdf_path) as temporary:
                 document.copy(pages).write_pdf(temporary)
@@ -391,26 +236,9 @@ def log_rendered(
 
 @task(name="publish letters", cache_policy=NO_CACHE, **IO_RETRIES)
 def publish_letters(design: TrialDesign, written: dict, problems: pd.DataFrame) -> None:
-    lines = [
-        f"**{written['letters']} letter(s) produced** for {design.title}.",
-        "",
-        f"Print manifest: `{written['manifest']}`",
-    ]
-    if written["batch"]:
-        lines.append(f"Print-ready batch: `{written['batch']}`")
-    if len(problems):
-        lines += [
-            "",
-            f"**{problems['participant_id'].nunique()} participant(s) without a letter** "
-            f"(details in `{written['not_produced']}`):",
-            "",
-            # rows of not_produced.csv, not staff ids: Prefect artifacts are no place for ids
-            "| row in not_produced.csv | rule |",
-            "|---|---|",
-            *[f"| {k + 2} | {r.rule} |" for k, r in enumerate(problems.itertuples())],
-        ]
     create_markdown_artifact(
-        key=f"{design.id.replace('_', '-')}-letters", markdown="\n".join(lines)
+        key=f"{design.id.replace('_', '-')}-letters",
+        markdown=letters_markdown(design.title, written, problems),
     )
 
 

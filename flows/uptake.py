@@ -10,7 +10,6 @@ self-contained HTML dashboard (inline SVG charts) to
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ from flows.safe_io import write_csv, write_text
 from flows.status import STAGE_HOOKS
 from flows.store import Store, delivery_events
 from intake.quarantine import units_for_artifact
-from reports.templating import html_environment
+from reports.uptake_dashboard import render_uptake_dashboard, uptake_markdown
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -36,15 +35,6 @@ __all__ = [
     "uptake_flow",
     "uptake_section_from_store",
 ]
-
-_TEMPLATES = html_environment(
-    Path(__file__).parent / "templates", trim_blocks=True, lstrip_blocks=True
-)
-_STAGE_WORDS = {
-    "offered": "Offered",
-    "started": "Started",
-    "completed": "Completed",
-}
 
 
 def load_events(store: Store, trial_id: str) -> pd.DataFrame:
@@ -124,64 +114,6 @@ def uptake_section_from_store(design: TrialDesign, store: Store | None = None) -
     return _summarise(design, store.participant_arms(design.id), events).to_dict()
 
 
-def _definition_in_words(design: TrialDesign) -> list[str]:
-    definition = design.interventions[0].uptake
-    started = definition["started"]
-    words = [
-        f"Offered: a '{definition.get('offered', started)}' event reached the participant"
-        + (" or their cluster." if design.interventions[0].unit == "cluster" else "."),
-        f"Started: a '{started}' event"
-        + (
-            f", and no '{definition['not_received']}' event."
-            if definition.get("not_received")
-            else "."
-        ),
-    ]
-    if definition.get("dose"):
-        words.append(f"Dose: the number of distinct '{definition['dose']}' events.")
-    if definition.get("completed_at_dose"):
-        words.append(f"Completed: a dose of {definition['completed_at_dose']} or more.")
-    elif definition.get("completed"):
-        words.append(f"Completed: a '{definition['completed']}' event.")
-    return words
-
-
-def _funnel_chart_rows(summary: UptakeSummary, labels: dict[str, str]) -> list[dict]:
-    return [
-        {
-            "label": labels[row["arm"]],
-            "allocated": int(row["allocated"]),
-            "stages": [
-                (
-                    words,
-                    int(row[stage]),
-                    None if pd.isna(row[f"{stage}_pct"]) else float(row[f"{stage}_pct"]),
-                )
-                for stage, words in _STAGE_WORDS.items()
-            ],
-        }
-        for row in summary.funnel.to_dict("records")
-    ]
-
-
-def _time_series(summary: UptakeSummary, labels: dict[str, str]) -> list[dict]:
-    series = []
-    for arm, rows in summary.over_time.groupby("arm", sort=False):
-        points = [
-            (str(r["week"]), float(r["started_pct"]))
-            for r in rows.to_dict("records")
-            if pd.notna(r["started_pct"])
-        ]
-        series.append({"label": labels[arm], "points": points})
-    return series
-
-
-def _side_by_side(rows: list[dict], by: str, design: TrialDesign) -> list[dict]:
-    """Rows ordered by group, then arm in the design's order, so arms sit next to each other."""
-    order = {arm: i for i, arm in enumerate(design.arm_names)}
-    return sorted(rows, key=lambda r: (str(r[by]), order[r["arm"]]))
-
-
 @task(name="load participants and events", cache_policy=NO_CACHE, **IO_RETRIES)
 def load_inputs(design: TrialDesign) -> tuple[pd.DataFrame, pd.DataFrame]:
     store = Store()
@@ -211,33 +143,8 @@ def publish_artifacts(design: TrialDesign, summary: UptakeSummary, n_events: int
         table=[{**row, "arm": labels[row["arm"]]} for row in table],
         description=f"Uptake funnel per arm for {design.title}, from {n_events} delivery events.",
     )
-
-    def pct(value: object) -> str:
-        return "–" if value is None or pd.isna(value) else f"{value:.1f}%"
-
-    lines = [
-        f"# Uptake: {design.title}",
-        "",
-        "| Arm | Allocated | Offered | Started | Completed | Mean dose (starters) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for row in table:
-        dose = row["mean_dose_started"]
-        lines.append(
-            f"| {labels[row['arm']]} | {row['allocated']} | {row['offered']} ({pct(row['offered_pct'])}) "
-            f"| {row['started']} ({pct(row['started_pct'])}) | {row['completed']} ({pct(row['completed_pct'])}) "
-            f"| {'–' if dose is None else f'{dose:.2f}'} |"
-        )
-    lines += ["", *[f"- {w}" for w in _definition_in_words(design)], ""]
-    n_flagged = len(summary.contamination)
-    lines.append(
-        f"**Contamination:** {n_flagged} control-arm unit(s) received some of the intervention "
-        "(kept and flagged; the analysis stays by allocated arm)."
-        if n_flagged
-        else "**Contamination:** none recorded."
-    )
-    create_markdown_artifact(key=f"{key}-uptake", markdown="\n".join(lines))
-    if n_flagged:
+    create_markdown_artifact(key=f"{key}-uptake", markdown=uptake_markdown(design, summary))
+    if len(summary.contamination):
         create_table_artifact(
             key=f"{key}-uptake-contamination",
             # a person's id becomes their row of uptake/contamination.csv
@@ -249,8 +156,6 @@ def publish_artifacts(design: TrialDesign, summary: UptakeSummary, n_events: int
 @task(name="write uptake dashboard", cache_policy=NO_CACHE, **IO_RETRIES)
 def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) -> dict[str, str]:
     """The tables as CSV under ``uptake/`` and the dashboard at ``uptake.html``."""
-    from reports.charts import funnel_chart, uptake_chart  # matplotlib: only when drawing
-
     folder = output_dir(design.id, "uptake")
     written = {}
     for name, frame in (
@@ -265,31 +170,7 @@ def write_outputs(design: TrialDesign, summary: UptakeSummary, n_events: int) ->
         path = folder / f"{name}.csv"
         write_csv(frame, path)
         written[name] = str(path)
-    labels = {a.name: a.label or a.name for a in design.arms}
-    data = summary.to_dict()
-    funnel_rows = _funnel_chart_rows(summary, labels)
-    anything = any(pct for row in funnel_rows for _, _, pct in row["stages"])
-    funnel_svg = funnel_chart(funnel_rows, chart_id="uptake-funnel") if anything else None
-    series = _time_series(summary, labels)
-    time_svg = uptake_chart(series, chart_id="uptake-time") if series else None
-    active = [a for a in design.arm_names if a != design.control_arm]
-    doses = summary.doses[summary.doses["arm"].isin(active)]
-    html = _TEMPLATES.get_template("uptake.html.j2").render(
-        trial=design,
-        intervention=design.interventions[0],
-        labels=labels,
-        definition=_definition_in_words(design),
-        funnel=data["funnel"],
-        funnel_svg=funnel_svg.svg if funnel_svg else None,
-        time_svg=time_svg.svg if time_svg else None,
-        weeks=data["over_time"],
-        doses=[] if not design.interventions[0].uptake.get("dose") else doses.to_dict("records"),
-        by_organisation=_side_by_side(data["by_organisation"], "organisation", design),
-        by_team=_side_by_side([{**r} for r in summary.by_team.to_dict("records")], "team", design),
-        contamination=data["contaminated_units"],
-        n_events=n_events,
-        updated=dt.datetime.now().strftime("%d %B %Y, %H:%M"),
-    )
+    html = render_uptake_dashboard(design, summary, n_events, updated=dt.datetime.now())
     path = output_dir(design.id) / "uptake.html"
     write_text(path, html)
     written["dashboard"] = str(path)

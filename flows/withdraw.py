@@ -5,7 +5,7 @@ them: in the intention-to-treat analysis and the CONSORT counts (CONSORT
 reports withdrawals; it does not remove people).  From the moment of
 withdrawal:
 
-- letters: they get none; :func:`flows.letters.letter_contents` lists them in
+- letters: they get none; :func:`reports.letters.letter_contents` lists them in
   ``not_produced.csv`` with the rule ``withdrawn``;
 - deliveries: an event dated after the withdrawal is quarantined with the rule
   ``withdrawn`` instead of being stored.  Quarantine, not "store and flag":

@@ -13,20 +13,17 @@ import pytest
 import tinyhtml5
 
 from analysis.uptake import summarise_uptake
-from flows.letters import _render_html
 from flows.outcomes import _Stored, write_validation_report
 from flows.store import IngestSummary
-from flows.uptake import write_outputs
+from reports.letters import render_letters_html
 from reports.render import render_portfolio, render_trial
 from reports.templating import html_environment
+from reports.uptake_dashboard import render_uptake_dashboard
 from trial_designs.design import load_design
 
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
-TEMPLATE_DIRS = [
-    Path(__file__).resolve().parents[2] / "flows" / "templates",
-    Path(__file__).resolve().parents[2] / "reports" / "templates",
-]
+TEMPLATE_DIRS = [Path(__file__).resolve().parents[2] / "reports" / "templates"]
 #: One value holding each attack: a script, an image with a handler, an attribute break-out
 #: and a template expression (which must print as written, not as 49).
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(1)>\"onmouseover=alert(1) '{{7*7}}"
@@ -98,7 +95,7 @@ def test_a_letter_escapes_every_field():
         "signatory_name": _hostile("sig"),
         "signatory_title": _hostile("title"),
     }
-    _assert_inert(_render_html([letter], design, dt.date(2019, 4, 5)), shown=9)
+    _assert_inert(render_letters_html([letter], design, dt.date(2019, 4, 5)), shown=9)
 
 
 def test_the_outcome_validation_report_escapes_data_cells_and_names(tmp_path):
@@ -168,8 +165,8 @@ def test_the_uptake_dashboard_escapes_labels_teams_and_organisations():
         arm_order=list(design.arm_names),
         control_arm=design.control_arm,
     )
-    written = write_outputs.fn(design, summary, len(events))
-    _assert_inert(Path(written["dashboard"]).read_text(encoding="utf-8"), shown=5)
+    html = render_uptake_dashboard(design, summary, len(events), updated=dt.datetime(2019, 5, 1))
+    _assert_inert(html, shown=5)
 
 
 #: results.json keys whose values are free text (titles, labels, cost items, subgroup levels,

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from flows.deliveries import read_deliveries
-from flows.letters import letter_contents, read_feedback
+from flows.letters import read_feedback
 from flows.outcomes import read_outcome_file
 from flows.randomise import enrol_flow, randomise_flow
 from flows.sources import read_table, rename_to_canonical
@@ -24,8 +24,9 @@ from intake.deliveries import intervention_of
 from intake.ids import exact_ids, id_key
 from intake.roster import RosterError, check_roster
 from intake.surveys import check_survey_rows
+from reports.letters import letter_contents
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 LETTERS = load_design(DESIGNS / "letters.yaml")

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from flows.letters import letter_contents, letters_flow
+from flows.letters import letters_flow
 from flows.randomise import randomise_flow
 from flows.safe_io import participant_slug
 from flows.sources import SourceError
 from flows.store import Store, delivery_events
 from trial_designs.design import load_design
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
@@ -134,69 +134,6 @@ def test_a_sheet_without_the_feedback_columns_is_refused(randomised_letters, tmp
         SourceError, match=r"sheet\.csv: column\(s\) \['feedback_1', 'feedback_2'\] are missing"
     ):
         letters_flow("letters", str(tmp_path / "sheet.csv"))
-
-
-def _recipients() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "participant_id": ["A", "B", "C", "D"],
-            "arm": ["letter", "letter", "letter", "control"],
-            "organisation": ["Dudley", "Elsewhere", "Dudley", "Dudley"],
-            "team": ["T1", "T2", "T1", "T1"],
-            "first_name": ["Ana", "Ben", None, "Dee"],
-            "surname": ["Ash", "Bo", "Cy", "Do"],
-            "address": [
-                "1 High St, Dudley",
-                "2 Low Rd, Town",
-                "3 Mid Way, Dudley",
-                "4 End, Dudley",
-            ],
-        }
-    )
-
-
-def test_letter_contents_signatory_comes_from_the_sheet_before_the_design():
-    sheet = _sheet(["A", "B", "C", "D", "Z"])
-    sheet["signatory"] = [None, "Chief Executive", None, None, None]
-    letters, problems = letter_contents(
-        _recipients(),
-        sheet,
-        letter_arm="letter",
-        signatories={"Dudley": {"name": "M. Ellison", "title": "Director"}},
-    )
-    assert letters[["participant_id", "signatory_name", "signatory_title"]].to_records(
-        index=False
-    ).tolist() == [
-        ("A", "M. Ellison", "Director"),
-        ("B", "Chief Executive", ""),
-    ]
-    assert letters.loc[0, "address_lines"] == ["1 High St", "Dudley"]
-    assert problems[["participant_id", "rule"]].to_records(index=False).tolist() == [
-        ("D", "not_in_letter_arm"),
-        ("Z", "unknown_participant"),
-        ("C", "missing_first_name"),
-    ]
-
-
-def test_letter_contents_reports_every_reason_and_a_duplicated_sheet_row():
-    sheet = pd.concat([_sheet(["A", "B"]), _sheet(["A"])], ignore_index=True)
-    people = _recipients().assign(address=[None, "2 Low Rd", "3 Mid Way", "4 End"])
-    letters, problems = letter_contents(people, sheet, letter_arm="letter", signatories={})
-    assert letters.empty
-    assert problems[["participant_id", "rule"]].to_records(index=False).tolist() == [
-        ("A", "duplicate_feedback"),
-        ("A", "missing_address"),
-        ("A", "missing_signatory"),
-        ("B", "missing_signatory"),
-        ("C", "missing_feedback"),
-        ("C", "missing_first_name"),
-        ("C", "missing_signatory"),
-    ]
-    assert (
-        problems.loc[problems["participant_id"] == "C", "message"]
-        .iloc[0]
-        .startswith("Not on the feedback sheet")
-    )
 
 
 # Ids that a naive file-name rule maps to the same name: by punctuation, case, unicode

@@ -13,14 +13,14 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.export import load_analysis_dataset
-from flows.letters import letter_contents
 from flows.randomise import read_roster
 from flows.store import AlreadyWithdrawnError, Store
 from flows.withdraw import withdraw_participant
 from intake.deliveries import check_deliveries
+from reports.letters import letter_contents
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
-from trial_designs.simulate import simulate_roster
+from trial_designs.simulate_roster import simulate_roster
 
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
 runner = CliRunner()
