@@ -149,7 +149,7 @@ def _score_swemwbs(values: np.ndarray, spec: InstrumentSpec, scoring: Mapping | 
 def _score_wrqol(values: np.ndarray, spec: InstrumentSpec, scoring: Mapping | None):
     if scoring is None:
         raise ValueError(
-            "WRQoL scoring needs its licensed item map: pass scoring=load_scoring_file(path). "
+            "WRQoL scoring needs its licensed item map: pass scoring=read_wrqol_scoring(path). "
             "Got scoring=None instead."
         )
     scoring = validate_wrqol_scoring(scoring)
@@ -198,7 +198,8 @@ def score_instrument(
         returns ``swemwbs_endline_metric``).
     scoring : Mapping, optional
         WRQoL only, and required for it: the item-to-subscale map and
-        reverse-scored items, as returned by :func:`load_scoring_file`.
+        reverse-scored items, as returned by
+        :func:`trial_designs.scale_files.read_wrqol_scoring`.
 
     Returns
     -------

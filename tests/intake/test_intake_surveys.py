@@ -7,52 +7,31 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from analysis.instruments import SWEMWBS_METRIC
 from intake.mapping import survey_fields
 from intake.surveys import check_survey_rows, score_survey
-from tests.designs import DESIGNS
-from trial_designs.design import load_design
-
-COFFEE = load_design(DESIGNS / "coffee.yaml")
-GOALS = load_design(DESIGNS / "goal_setting.yaml")
-ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
-
-
-def _response(pid: str | None, day: str | None = "2020-03-12", answer: int = 3, **cells) -> dict:
-    return {"participant_id": pid, "collected_on": day, **dict.fromkeys(ITEMS, str(answer)),
-            "feeling_valued": "6", **cells}  # fmt: skip
-
-
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["participant_id", "collected_on", *ITEMS, "feeling_valued"])
-    frame.insert(0, "source_row", range(2, len(frame) + 2))
-    return frame
-
-
-def _problem_list(problems: pd.DataFrame) -> list[tuple]:
-    return list(problems[["source_row", "column", "rule"]].itertuples(index=False, name=None))
-
+from tests.outcome_files import COFFEE, GOALS, ITEMS, problem_list, response, survey_frame
+from trial_designs.instruments import SWEMWBS_METRIC
 
 # ---------------------------------------------------------------- survey checks (pure)
 
 
 def test_every_kind_of_bad_survey_row_is_found_with_its_rule():
     known = ["A", "B", "C", "D", "E", "F"]
-    frame = _frame(
+    frame = survey_frame(
         [
-            _response("A"),  # 2 good
-            _response("STRANGER"),  # 3 not in the trial
-            _response(None),  # 4 no id
-            _response("B", swemwbs_3="6"),  # 5 out of range
-            _response("C", feeling_valued="n/a"),  # 6 not a number
-            _response("D", day="2031-01-01"),  # 7 after follow-up
-            _response("E", day="12/03/2020"),  # 8 not an ISO date
-            _response("F", day=None),  # 9 no date
+            response("A"),  # 2 good
+            response("STRANGER"),  # 3 not in the trial
+            response(None),  # 4 no id
+            response("B", swemwbs_3="6"),  # 5 out of range
+            response("C", feeling_valued="n/a"),  # 6 not a number
+            response("D", day="2031-01-01"),  # 7 after follow-up
+            response("E", day="12/03/2020"),  # 8 not an ISO date
+            response("F", day=None),  # 9 no date
             {"participant_id": "F", "collected_on": "2020-03-01"},  # 10 nothing answered
         ]
     )
     problems = check_survey_rows(frame, COFFEE, known)
-    assert _problem_list(problems) == [
+    assert problem_list(problems) == [
         (3, "participant_id", "known_participant"),
         (4, "participant_id", "required_id"),
         (5, "swemwbs_3", "item_in_range"),
@@ -71,31 +50,31 @@ def test_every_kind_of_bad_survey_row_is_found_with_its_rule():
 
 def test_the_window_starts_at_recruitment_so_baseline_may_precede_randomisation():
     fu = COFFEE.follow_up
-    frame = _frame(
+    frame = survey_frame(
         [
-            _response("A", day=str(fu.recruitment_start)),
-            _response("B", day=str(fu.window_end)),
-            _response("C", day=str(fu.recruitment_start - pd.Timedelta(days=1))),
-            _response("D", day=str(fu.window_end + pd.Timedelta(days=1))),
+            response("A", day=str(fu.recruitment_start)),
+            response("B", day=str(fu.window_end)),
+            response("C", day=str(fu.recruitment_start - pd.Timedelta(days=1))),
+            response("D", day=str(fu.window_end + pd.Timedelta(days=1))),
         ]
     )
     problems = check_survey_rows(frame, COFFEE, ["A", "B", "C", "D"])
-    assert _problem_list(problems) == [
+    assert problem_list(problems) == [
         (4, "collected_on", "date_in_window"),
         (5, "collected_on", "date_in_window"),
     ]
 
 
 def test_duplicate_rule_most_items_then_latest_date_then_last_row():
-    complete_early = _response("A", day="2020-03-01")
-    partial_late = _response("A", day="2020-03-20", swemwbs_2=None)
-    same_day_first = _response("B", day="2020-03-05", answer=2)
-    same_day_second = _response("B", day="2020-03-05", answer=4)
-    early = _response("C", day="2020-03-02")
-    late = _response("C", day="2020-03-09")
+    complete_early = response("A", day="2020-03-01")
+    partial_late = response("A", day="2020-03-20", swemwbs_2=None)
+    same_day_first = response("B", day="2020-03-05", answer=2)
+    same_day_second = response("B", day="2020-03-05", answer=4)
+    early = response("C", day="2020-03-02")
+    late = response("C", day="2020-03-09")
     rows = [complete_early, partial_late, same_day_first, same_day_second, early, late]
-    problems = check_survey_rows(_frame(rows), COFFEE, ["A", "B", "C"])
-    assert _problem_list(problems) == [
+    problems = check_survey_rows(survey_frame(rows), COFFEE, ["A", "B", "C"])
+    assert problem_list(problems) == [
         (3, "participant_id", "duplicate_response"),  # fewer items, though later
         (4, "participant_id", "duplicate_response"),  # same items and day: the last row wins
         (6, "participant_id", "duplicate_response"),  # same items: the later date wins
@@ -107,7 +86,7 @@ def test_duplicate_rule_most_items_then_latest_date_then_last_row():
     )
     # the winner does not depend on the order of the rows, except for exact ties
     for order in itertools.permutations([0, 1, 4, 5]):
-        shuffled = _frame([rows[i] for i in order])
+        shuffled = survey_frame([rows[i] for i in order])
         kept = shuffled[
             ~shuffled["source_row"].isin(
                 check_survey_rows(shuffled, COFFEE, ["A", "C"])["source_row"]
@@ -117,17 +96,17 @@ def test_duplicate_rule_most_items_then_latest_date_then_last_row():
 
 
 def test_a_bad_row_never_wins_a_duplicate_contest():
-    rows = [_response("A", day="2020-03-01"), _response("A", day="2020-03-05", swemwbs_1="9")]
-    problems = check_survey_rows(_frame(rows), COFFEE, ["A"])
-    assert _problem_list(problems) == [(3, "swemwbs_1", "item_in_range")]
+    rows = [response("A", day="2020-03-01"), response("A", day="2020-03-05", swemwbs_1="9")]
+    problems = check_survey_rows(survey_frame(rows), COFFEE, ["A"])
+    assert problem_list(problems) == [(3, "swemwbs_1", "item_in_range")]
 
 
 # ---------------------------------------------------------------- scoring (pure)
 
 
 def test_scores_items_and_the_missing_item_rule_are_stored_together():
-    frame = _frame(
-        [_response("A", answer=3), _response("B", answer=4, swemwbs_5=None, feeling_valued=None)]
+    frame = survey_frame(
+        [response("A", answer=3), response("B", answer=4, swemwbs_5=None, feeling_valued=None)]
     )
     rows = score_survey(frame, COFFEE)
     assert rows.measures == [*ITEMS, "feeling_valued", "swemwbs_raw", "swemwbs_metric"]
@@ -152,11 +131,11 @@ def test_scores_items_and_the_missing_item_rule_are_stored_together():
 
 
 def test_wrqol_is_scored_with_the_scoring_file_and_reverse_items():
-    from analysis.instruments import load_scoring_file
+    from trial_designs.scale_files import read_wrqol_scoring
 
     fields = survey_fields(GOALS)
     assert fields["swemwbs_1"] == "wb1" and fields["wrqol_23"] == "wrqol_q23"
-    scoring = load_scoring_file()
+    scoring = read_wrqol_scoring()
     answers = {f: "5" for f in fields if f.startswith("wrqol_")}
     answers |= {f"wrqol_{i}": "1" for i in scoring["reverse"]}  # reverse-worded, disagreed with
     frame = pd.DataFrame(
