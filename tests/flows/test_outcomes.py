@@ -12,31 +12,14 @@ from flows.outcomes import outcomes_ingest_flow
 from flows.sources import SourceError
 from flows.store import Store, outcome_values
 from tests.designs import DESIGNS
+from tests.outcome_files import response
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
-COFFEE = load_design(DESIGNS / "coffee.yaml")
-GOALS = load_design(DESIGNS / "goal_setting.yaml")
-ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
 
 # The tests that write to the store run on SQLite and on PostgreSQL (issue 18.1).
 on_both = pytest.mark.usefixtures("store_backend")
-
-
-def _response(pid: str | None, day: str | None = "2020-03-12", answer: int = 3, **cells) -> dict:
-    return {"participant_id": pid, "collected_on": day, **dict.fromkeys(ITEMS, str(answer)),
-            "feeling_valued": "6", **cells}  # fmt: skip
-
-
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["participant_id", "collected_on", *ITEMS, "feeling_valued"])
-    frame.insert(0, "source_row", range(2, len(frame) + 2))
-    return frame
-
-
-def _problem_list(problems: pd.DataFrame) -> list[tuple]:
-    return list(problems[["source_row", "column", "rule"]].itertuples(index=False, name=None))
 
 
 # ---------------------------------------------------------------- the flow
@@ -72,12 +55,12 @@ def test_survey_ingest_quarantines_bad_rows_stores_the_rest_and_is_idempotent(
     prefect_server, tmp_path, _isolated_home
 ):
     ids = _randomised()
-    rows = [_response(pid) for pid in ids[:4]]
+    rows = [response(pid) for pid in ids[:4]]
     rows += [
-        _response("STRANGER"),
-        _response(ids[4], swemwbs_3="6"),
-        _response(ids[5], day="2031-01-01"),
-        _response(ids[3], swemwbs_7=None),  # a less complete second response
+        response("STRANGER"),
+        response(ids[4], swemwbs_3="6"),
+        response(ids[5], day="2031-01-01"),
+        response(ids[3], swemwbs_7=None),  # a less complete second response
     ]
     path = tmp_path / "endline.csv"
     _file_rows(rows).to_csv(path, index=False)
@@ -113,9 +96,9 @@ def test_survey_ingest_quarantines_bad_rows_stores_the_rest_and_is_idempotent(
 
     # an overlapping later export: a known row again, a changed row, and a new one
     overlap = tmp_path / "endline_2.csv"
-    _file_rows(
-        [_response(ids[0]), _response(ids[1], answer=5), _response(ids[4], answer=4)]
-    ).to_csv(overlap, index=False)
+    _file_rows([response(ids[0]), response(ids[1], answer=5), response(ids[4], answer=4)]).to_csv(
+        overlap, index=False
+    )
     result = outcomes_ingest_flow("coffee", str(overlap), "survey", "endline")
     assert result["rows_stored"] == 1 and result["rows_already_stored"] == 1
     conflicts = Store().quarantined("coffee").query("file_name == 'endline_2.csv'")
@@ -146,7 +129,7 @@ def test_files_that_cannot_be_used_write_nothing(prefect_server, tmp_path):
     ):
         outcomes_ingest_flow("coffee", str(broken), "survey", "endline")
     other_trial = tmp_path / "other.csv"
-    _file_rows([_response("LET00001"), _response("LET00002")]).to_csv(other_trial, index=False)
+    _file_rows([response("LET00001"), response("LET00002")]).to_csv(other_trial, index=False)
     with pytest.raises(
         SourceError, match=r"^None of the 2 rows names a participant of trial 'coffee'"
     ):

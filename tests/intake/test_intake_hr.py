@@ -8,28 +8,7 @@ import pandas as pd
 from analysis.hr_outcomes import sickness_absence
 from intake.hr import check_hr_rows, hr_measures
 from intake.outcomes import source_options
-from tests.designs import DESIGNS
-from trial_designs.design import load_design
-
-COFFEE = load_design(DESIGNS / "coffee.yaml")
-GOALS = load_design(DESIGNS / "goal_setting.yaml")
-ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
-
-
-def _response(pid: str | None, day: str | None = "2020-03-12", answer: int = 3, **cells) -> dict:
-    return {"participant_id": pid, "collected_on": day, **dict.fromkeys(ITEMS, str(answer)),
-            "feeling_valued": "6", **cells}  # fmt: skip
-
-
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["participant_id", "collected_on", *ITEMS, "feeling_valued"])
-    frame.insert(0, "source_row", range(2, len(frame) + 2))
-    return frame
-
-
-def _problem_list(problems: pd.DataFrame) -> list[tuple]:
-    return list(problems[["source_row", "column", "rule"]].itertuples(index=False, name=None))
-
+from tests.outcome_files import GOALS, problem_list
 
 # ---------------------------------------------------------------- HR (pure)
 
@@ -70,7 +49,7 @@ def test_hr_rules_quarantine_bad_rows_and_hold_the_rest_of_that_person():
         ]
     )
     problems = check_hr_rows(frame, GOALS, ["A", "B", "C", "D", "E"], options)
-    assert _problem_list(problems) == [
+    assert problem_list(problems) == [
         (2, "participant_id", "held_with_bad_row"),
         (3, "participant_id", "held_with_bad_row"),
         (4, "fte", "fte_in_range"),

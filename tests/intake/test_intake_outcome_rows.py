@@ -6,28 +6,7 @@ import numpy as np
 import pandas as pd
 
 from intake.outcome_rows import OutcomeRows, separate_stored
-from tests.designs import DESIGNS
-from trial_designs.design import load_design
-
-COFFEE = load_design(DESIGNS / "coffee.yaml")
-GOALS = load_design(DESIGNS / "goal_setting.yaml")
-ITEMS = [f"swemwbs_{i}" for i in range(1, 8)]
-
-
-def _response(pid: str | None, day: str | None = "2020-03-12", answer: int = 3, **cells) -> dict:
-    return {"participant_id": pid, "collected_on": day, **dict.fromkeys(ITEMS, str(answer)),
-            "feeling_valued": "6", **cells}  # fmt: skip
-
-
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["participant_id", "collected_on", *ITEMS, "feeling_valued"])
-    frame.insert(0, "source_row", range(2, len(frame) + 2))
-    return frame
-
-
-def _problem_list(problems: pd.DataFrame) -> list[tuple]:
-    return list(problems[["source_row", "column", "rule"]].itertuples(index=False, name=None))
-
+from tests.outcome_files import problem_list
 
 # ---------------------------------------------------------------- stored values (pure)
 
@@ -58,7 +37,7 @@ def test_stored_values_are_skipped_when_equal_and_quarantined_when_different():
     rows = _rows({"swemwbs_1": [3.0, 4.0], "swemwbs_metric": [21.54, 22.35]})
     kept, conflicts, already = separate_stored(rows, stored, file_columns={"swemwbs_1": "q1"})
     assert already == 1 and len(kept) == 0
-    assert _problem_list(conflicts) == [(3, "q1", "conflicts_with_stored")]
+    assert problem_list(conflicts) == [(3, "q1", "conflicts_with_stored")]
     assert conflicts["message"].item() == (
         "Already stored as 2 (from first.csv row 8); stored values are not overwritten."
     )
