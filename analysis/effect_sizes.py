@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import special, stats
 
 from common.numbers import json_value
-from common.validation import check_choice
+from common.validation import check_choice, check_count, check_positive_finite
 
 __all__ = [
     "CORRECTIONS",
@@ -120,22 +120,6 @@ def _check_confidence(confidence: float) -> None:
     if not (isinstance(confidence, int | float) and 0 < confidence < 1):
         raise ValueError(
             f"The 'confidence' must be strictly between 0 and 1. Got {confidence!r} instead."
-        )
-
-
-def _check_positive_finite(name: str, value: float) -> None:
-    if not (
-        isinstance(value, int | float | np.floating | np.integer)
-        and math.isfinite(value)
-        and value > 0
-    ):
-        raise ValueError(f"The '{name}' must be a positive finite number. Got {value!r} instead.")
-
-
-def _check_count(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(
-            f"The '{name}' must be an integer of at least {minimum}. Got {value!r} instead."
         )
 
 
@@ -253,8 +237,8 @@ def hedges_g_from_estimate(
     """
     check_choice("correction", correction, CORRECTIONS)
     _check_confidence(confidence)
-    _check_count("n_treat", n_treat, 2)
-    _check_count("n_control", n_control, 2)
+    check_count("n_treat", n_treat, 2)
+    check_count("n_control", n_control, 2)
     if not (
         isinstance(estimate, int | float | np.floating | np.integer) and math.isfinite(estimate)
     ):
@@ -266,7 +250,7 @@ def hedges_g_from_estimate(
         )
     standardiser = "pooled" if sd_pooled is not None else "total"
     sd = sd_pooled if sd_pooled is not None else sd_total
-    _check_positive_finite(f"sd_{standardiser}", sd)
+    check_positive_finite(f"sd_{standardiser}", sd)
     if (icc is None) != (cluster_size is None):
         raise ValueError(
             "The 'icc' and 'cluster_size' of a cluster design go together. "
@@ -294,13 +278,13 @@ def hedges_g_from_estimate(
                 f"most half of the {total} individuals. Got {cluster_size!r} instead."
             )
     if estimate_std_error is not None:
-        _check_positive_finite("estimate_std_error", estimate_std_error)
+        check_positive_finite("estimate_std_error", estimate_std_error)
     if df is not None:
         if estimate_std_error is None:
             raise ValueError(
                 f"The 'df' is used only with 'estimate_std_error'. Got df={df!r} without it instead."
             )
-        _check_positive_finite("df", df)
+        check_positive_finite("df", df)
 
     factor = _correction_factor(total - 2, correction)
     cohens_d = estimate / sd
