@@ -118,7 +118,9 @@ def trial_suppression(results: Mapping, flow) -> Suppression:
             relations.append(Relation(("consort", arm, "allocated"), tuple(keys)))
             continue
         whole = ("balance", variable, "observed", arm)
-        implied(whole, observed if observed is not None else total)
+        # printed in effect: any shown level's count over its percentage gives it back
+        # (109 at 62.6% is 174), so it cannot stand in for a hidden cell
+        counts[whole] = observed if observed is not None else total
         parts = tuple(keys)
         if observed is not None and observed != total:
             # levels not listed (the other value of a yes/no item) are implied
