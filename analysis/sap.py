@@ -19,10 +19,11 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from analysis.power import design_allocation, mdes
-from analysis.results import _methods
+from analysis.power import PowerInputs, calculate, design_allocation
+from analysis.sections.methods import methods_section
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -165,27 +166,18 @@ def _power(
             "Not computed: the trial has no allocations yet and no sample size was given (--n)."
         )
         return section
-    arguments = {
-        "n": n,
-        "alpha": alpha,
-        "allocation": allocation,
-        "r2": r2,
-        "cluster_size": 1,
-        "n_clusters": None,
-        "n_covariates": 0,
-        "distribution": "t",
-        "alternative": "two-sided",
-    }
+    # the other inputs at PowerInputs' defaults: one cluster each, no covariates, t, two-sided
+    inputs = PowerInputs(n=n, alpha=alpha, allocation=allocation, r2=r2)
     iccs: Sequence[float | None] = [None]
     if design.unit == "cluster":
         if not design.clusters:
             section["note"] = "Not computed: the cluster trial lists no clusters."
             return section
-        arguments["n_clusters"] = len(design.clusters)
+        inputs = replace(inputs, n_clusters=len(design.clusters))
         iccs = [icc] if icc is not None else list(_DEFAULT_ICCS)
     for value in iccs:
         try:
-            result = mdes(power=power, icc=value or 0.0, **arguments)
+            result = calculate(replace(inputs, icc=value or 0.0), power=power, effect_size=None)
         except ValueError as exc:
             section["note"] = f"Not computed: {exc}"
             return section
@@ -245,7 +237,7 @@ def build_sap(
         )
     se_type, clustered_by = _se_type(design)
     draws = design.analysis.ri_draws
-    methods = _methods(design, se_type, draws, clustered_by)
+    methods = methods_section(design, se_type, draws, clustered_by).to_json_dict()
     estimands = [
         {
             "name": "ITT",

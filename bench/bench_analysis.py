@@ -24,8 +24,8 @@ os.environ.setdefault("TRIALFLOW_HOME", tempfile.mkdtemp(prefix="trialflow-bench
 import numpy as np  # noqa: E402
 
 from analysis import results as results_module  # noqa: E402
-from analysis.cost_results import costs_section  # noqa: E402
-from analysis.sensitivity import missing_data_sensitivity  # noqa: E402
+from analysis.sections.costs import costs_section  # noqa: E402
+from analysis.sections.missing_data import missing_data_sensitivity  # noqa: E402
 from flows.analyse import load_cost_events  # noqa: E402
 from flows.common import embedded_prefect  # noqa: E402
 from flows.demo import DEMO_TRIALS, demo_flow  # noqa: E402

@@ -21,26 +21,22 @@ from analysis.exploratory import (
     exploratory_design,
     mark_exploratory,
 )
-from analysis.instruments import WRQOL_SCORING
-from analysis.results import SCHEMA_PATH, analyse_trial, dump_results
-from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
+from analysis.results import analyse_trial
+from flows.common import IO_RETRIES, load_design_task, resolve_design_path
 from flows.export import load_analysis_dataset
 from flows.integrity import require_current_design
 from flows.progress import progress_callback
-from flows.safe_io import inside, write_text
+from flows.results_file import exploratory_folder, results_path, write_results_file
+from flows.safe_io import write_text
 from flows.sources import read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store, audit_log, delivery_events, quarantine
 from flows.uptake import uptake_section_from_store
-from trial_designs.design import MAX_RI_DRAWS, TrialDesign
-from trial_designs.scale_files import read_wrqol_scoring
+from trial_designs.design import TrialDesign
+from trial_designs.scale_files import WRQOL_SCORING, read_wrqol_scoring
+from trial_designs.sections import MAX_RI_DRAWS
 
-__all__ = ["analyse_flow", "results_path"]
-
-
-def results_path(trial_id: str) -> Path:
-    """Where a trial's results.json lives: ``.trialflow/out/<trial>/analysis/results.json``."""
-    return output_dir(trial_id, "analysis") / "results.json"
+__all__ = ["analyse_flow", "load_cost_events"]
 
 
 def load_cost_events(store: Store, trial_id: str) -> pd.DataFrame:
@@ -153,24 +149,14 @@ def analyse_task(
     )
 
 
-def exploratory_folder(folder: Path, label: str) -> Path:
-    """Where an exploratory analysis goes: ``<folder>/exploratory/<label>/``, never ``<folder>``."""
-    return inside(folder, f"exploratory/{check_label(label)}")
-
-
 @task(name="write results", cache_policy=NO_CACHE, **IO_RETRIES)
 def write_results(
     design: TrialDesign, results: dict, out: str | None, label: str | None = None
 ) -> Path:
-    import jsonschema
-
-    jsonschema.validate(results, json.loads(SCHEMA_PATH.read_text()))
     folder = Path(out) if out else results_path(design.id).parent
     if label is not None:  # exploratory: its own folder, so the pre-specified file is never touched
         folder = exploratory_folder(folder, label)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "results.json"
-    write_text(path, dump_results(results))
+    path = write_results_file(results, folder)  # checked by the results model first
     run = {
         "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),

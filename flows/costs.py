@@ -1,7 +1,7 @@
 """The costs stage: the ledger and cost-effectiveness from results.json, for finance and commissioners.
 
 The costs themselves are computed with the analysis (results.json's ``costs``
-section, :mod:`analysis.cost_results`), so the report and this stage show the
+section, :mod:`analysis.sections.costs`), so the report and this stage show the
 same numbers.  This stage writes them where people look for them: the ledger
 and the one-way sensitivity as CSV in ``.trialflow/out/<trial>/costs/``, and
 a markdown artifact with the cost per participant and each ICER.
@@ -9,16 +9,15 @@ a markdown artifact with the cost per participant and each ICER.
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.integrity import require_current_design
+from flows.results_file import read_results_file, results_path
 from flows.safe_io import write_csv
 from flows.status import STAGE_HOOKS
 
@@ -108,7 +107,7 @@ def read_costs(trial_id: str) -> dict | None:
     path = results_path(trial_id)
     if not path.exists():
         raise FileNotFoundError(f"No results at {path}: run the analyse stage first.")
-    return json.loads(path.read_text(encoding="utf-8")).get("costs")
+    return read_results_file(path).get("costs")
 
 
 @task(name="write cost tables", cache_policy=NO_CACHE, **IO_RETRIES)

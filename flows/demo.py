@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,20 +9,20 @@ import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.analyse import results_path
 from flows.common import IO_RETRIES, load_design_task
 from flows.letters import letters_flow
 from flows.pipeline import STAGES, default_drop, pipeline_flow
 from flows.report import report_flow
+from flows.results_file import read_results_file, results_path
 from flows.safe_io import write_csv
 from flows.store import Store
 from flows.uptake import participant_uptake_from_store
 from flows.workers import demo_processes
 from reports.evidence import evidence_caveats
 from trial_designs.design import TrialDesign
-from trial_designs.simulate import simulate_roster
 from trial_designs.simulate_deliveries import simulate_deliveries
 from trial_designs.simulate_outcomes import simulate_outcomes
+from trial_designs.simulate_roster import simulate_roster
 
 __all__ = [
     "DEMO_TRIALS",
@@ -92,7 +91,7 @@ def simulate_outcome_files(design: TrialDesign, drop: Path) -> list[Path]:
 
 def summary_row(design: TrialDesign) -> dict:
     """Trial, N, uptake, primary effect [CI] and cost per participant, from results.json."""
-    results = json.loads(results_path(design.id).read_text())
+    results = read_results_file(results_path(design.id))
     primary = next(o for o in results["outcomes"] if o["primary"])
     itt = next(e for e in primary["estimates"] if e["estimand"] == "ITT")
     allocated = sum(v["allocated"] for v in results["consort"]["individuals"].values())

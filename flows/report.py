@@ -2,15 +2,14 @@
 
 Reports read only results.json (``<trialflow home>/out/<trial>/analysis/
 results.json`` by default), never the store, so an evaluator can render a
-report from results produced anywhere.  Each file is checked against
-``analysis/results.schema.json`` before it is rendered.  The flow writes
+report from results produced anywhere.  Each file is read and checked by
+:mod:`flows.results_file` (the results model) before it is rendered.  The flow writes
 ``<TRIALFLOW_HOME>/reports/<trial>.html`` and ``.pdf`` (and ``portfolio.html``/``.pdf``)
 and publishes each headline as a Prefect markdown artifact.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from pathlib import Path
@@ -19,13 +18,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from analysis.results import SCHEMA_PATH
 from flows import settings
-from flows.analyse import exploratory_folder
 from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, resolve_design_path
 from flows.integrity import require_results_design
 from flows.progress import progress_callback
+from flows.results_file import (
+    check_results_document,
+    exploratory_folder,
+    find_results,
+    read_results_file,
+    results_root,
+)
 from flows.safe_io import atomic_path, check_trial_id, inside, write_text
 from flows.status import STAGE_HOOKS
 from reports.headline import headline_sentences
@@ -36,26 +40,17 @@ from trial_designs.design import load_design
 
 __all__ = [
     "DEFAULT_REPORTS_DIR",
-    "find_results",
     "check_results",
     "load_results",
     "read_results",
     "report_flow",
     "report_links",
     "reports_dir",
-    "results_root",
     "write_pdf",
 ]
 
 #: Where reports go unless ``TRIALFLOW_REPORTS_DIR`` or ``out_dir`` says otherwise (git-ignored).
 DEFAULT_REPORTS_DIR = settings.DEFAULT_REPORTS_DIR
-#: The demo trials in the order a portfolio shows them; others follow alphabetically.
-_PORTFOLIO_ORDER = ("letters", "goal_setting", "coffee", "schwartz_rounds")
-
-
-def results_root(results_dir: str | None = None) -> Path:
-    """The folder holding ``<trial>/analysis/results.json``: given, or ``<trialflow home>/out``."""
-    return Path(results_dir) if results_dir else settings.get_settings().home / "out"
 
 
 def reports_dir(out_dir: str | None = None) -> Path:
@@ -70,34 +65,6 @@ def _trial_id(design: str) -> str:
         return load_design(path).id
     # the id names a folder to read and the report files to write: '../evil' must not
     return check_trial_id(design)
-
-
-def find_results(root: Path, trial_ids: list[str] | None = None) -> dict[str, Path]:
-    """results.json per trial under ``root``: the named trials, or every one found.
-
-    Raises
-    ------
-    FileNotFoundError
-        When a named trial has no results.json, or none is found at all.
-    """
-    if trial_ids:
-        found = {t: root / t / "analysis" / "results.json" for t in trial_ids}
-        missing = [t for t, p in found.items() if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"No results.json for {', '.join(repr(t) for t in missing)} under {root}: "
-                f"expected {found[missing[0]]}. Run `trialflow analyse {missing[0]}` first."
-            )
-        return found
-    paths = sorted(root.glob("*/analysis/results.json"))
-    if not paths:
-        raise FileNotFoundError(
-            f"No results.json under {root} (looked for <trial>/analysis/results.json). "
-            "Run `trialflow analyse DESIGN` first."
-        )
-    order = {t: i for i, t in enumerate(_PORTFOLIO_ORDER)}
-    paths.sort(key=lambda p: (order.get(p.parent.parent.name, len(order)), p.parent.parent.name))
-    return {p.parent.parent.name: p for p in paths}
 
 
 def _exploratory_results(
@@ -117,7 +84,7 @@ def _exploratory_results(
             f"No exploratory results '{label}' for '{trial}': expected {path}. Run "
             f"`trialflow analyse {trial} --label {label} --covariates ... --se-type ...` first."
         )
-    status = json.loads(path.read_text(encoding="utf-8")).get("analysis_status")
+    status = read_results_file(path).get("analysis_status")
     if status != "exploratory":
         raise ValueError(
             f"The results file '{path}' is not marked 'analysis_status: exploratory', so it "
@@ -132,35 +99,11 @@ def read_results(paths: dict[str, Path]) -> dict[str, dict]:
     return {trial: json.loads(path.read_text(encoding="utf-8")) for trial, path in paths.items()}
 
 
-@functools.cache
-def _results_validator():  # noqa: ANN202 - a jsonschema validator
-    """The results schema's validator, its schema checked once per process (seconds over a demo)."""
-    import jsonschema
-
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
 @task(name="check results", cache_policy=NO_CACHE)
 def check_results(documents: dict[str, dict], paths: dict[str, Path]) -> dict[str, dict]:
-    """Refuse, by file name and place, any document that does not match the results schema."""
-    import jsonschema
-
-    validator = _results_validator()
+    """Refuse, by file name and place, any document that does not match the results model."""
     for trial, results in documents.items():
-        try:
-            # what jsonschema.validate does, without checking the schema itself each time
-            error = jsonschema.exceptions.best_match(validator.iter_errors(results))
-            if error is not None:
-                raise error
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-            raise ValueError(
-                f"The results file '{paths[trial]}' does not match the results schema at "
-                f"{where}: {exc.message}"
-            ) from None
+        check_results_document(results, paths[trial])
     return documents
 
 

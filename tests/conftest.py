@@ -42,7 +42,7 @@ def letters_costs_section() -> dict:
     """A letters costs section from the pure function: 18 letters sent in an arm of 20."""
     import pandas as pd
 
-    from analysis.cost_results import costs_section
+    from analysis.sections.costs import costs_section
     from trial_designs.design import load_design
 
     design = load_design(DESIGNS / "letters.yaml")
@@ -70,4 +70,5 @@ def letters_costs_section() -> dict:
         }
     )
     section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
+    section = section.to_json_dict()  # as results.json holds it
     return section

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.results import analyse_trial, dump_results
+from analysis.results import analyse_trial
+from analysis.results_model import dump_results
 from flows.analyse import load_data, write_results
 from trial_designs.design import DesignError, TrialDesign, load_design
 from trial_designs.randomise import draw_allocations
@@ -256,10 +257,10 @@ def test_the_data_dictionary_says_what_standard_errors_are_clustered_by():
 
 
 def test_methods_text_for_cr1_names_its_small_sample_factor_and_df():
-    from analysis.results import _standard_errors_text
+    from analysis.sections.methods import standard_errors_text
 
     design = TrialDesign.model_validate(_design_mapping(cluster_se_by="team", se_type="CR1"))
-    text = _standard_errors_text(design, "CR1", "team")
+    text = standard_errors_text(design, "CR1", "team")
     assert text.startswith("Standard errors clustered by team (CR1)")
     assert "df = G - 1" in text
 

@@ -7,9 +7,20 @@ import pandas as pd
 import pytest
 
 from analysis.estimators import fit_itt
-from analysis.sensitivity import attrition_section, missing_data_sensitivity
+from analysis.sections import missing_data
 
 TRUE_EFFECT = 1.0
+
+
+def attrition_section(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    """The attrition section as results.json holds it."""
+    return missing_data.attrition_section(*args, **kwargs).to_json_dict()
+
+
+def missing_data_sensitivity(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    """The sensitivity rows as results.json holds them, and the warnings."""
+    rows, warnings = missing_data.missing_data_sensitivity(*args, **kwargs)
+    return [row.to_json_dict() for row in rows], warnings
 
 
 def _trial(n: int = 1200, seed: int = 11, mar: bool = True) -> pd.DataFrame:

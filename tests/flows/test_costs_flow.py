@@ -19,14 +19,18 @@ from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 
+FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 pytestmark = pytest.mark.flow
 runner = CliRunner()
 
 
 def _write_results(costs: dict | None) -> Path:
+    """A whole results.json (readers check it by the results model) holding these costs."""
     path = trialflow_home() / "out" / "letters" / "analysis" / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"costs": costs}), encoding="utf-8")
+    document = json.loads((FIXTURES / "letters.results.json").read_text(encoding="utf-8"))
+    document["costs"] = costs
+    path.write_text(json.dumps(document), encoding="utf-8")
     return path
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.analyse import results_path
+from flows.results_file import results_path
 from flows.demo import summary_row
 from trial_designs.design import load_design
 

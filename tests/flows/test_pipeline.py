@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analysis.results import SCHEMA_PATH
-from flows.analyse import results_path
+from analysis.results_model import SCHEMA_PATH
+from flows.results_file import results_path
 from flows.demo import demo_flow
 from flows.pipeline import STAGES, default_drop, pipeline_flow
 from flows.store import Store

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from analysis.results import analyse_trial, dump_results
+from analysis.results import analyse_trial
+from analysis.results_model import dump_results
 from flows.cli import base as cli_base
 from flows.checks import quarantine_markdown, quarantine_summary
 from flows.progress import listening, progress_callback

@@ -92,7 +92,8 @@ def test_no_other_module_reads_a_trialflow_variable():
 def test_the_readers_go_through_settings(tmp_path, monkeypatch):
     from flows.common import output_dir, resolve_design_path
     from flows.pipeline import default_drop
-    from flows.report import reports_dir, results_root
+    from flows.report import reports_dir
+    from flows.results_file import results_root
     from flows.store import Store, trialflow_home
 
     home = tmp_path / "home"

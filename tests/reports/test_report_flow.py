@@ -15,15 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.report import (
-    _artifact_key,
-    check_results,
-    find_results,
-    read_results,
-    reports_dir,
-    results_root,
-    write_report,
-)
+from flows.report import _artifact_key, check_results, read_results, reports_dir, write_report
+from flows.results_file import find_results, results_root
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")

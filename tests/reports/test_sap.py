@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from analysis.power import mdes
-from analysis.results import SCHEMA_PATH
+from analysis.results_model import SCHEMA_PATH
 from analysis.sap import (
     ANALYSIS_SECTIONS,
     build_sap,

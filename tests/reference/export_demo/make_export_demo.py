@@ -38,7 +38,8 @@ def make(name: str) -> None:
         from flows.common import embedded_prefect, load_design_task
 
         with prefect_test_harness(server_startup_timeout=90), embedded_prefect():
-            from flows.analyse import analyse_flow, results_path
+            from flows.analyse import analyse_flow
+            from flows.results_file import results_path
             from flows.demo import (
                 simulate_delivery_files,
                 simulate_outcome_files,

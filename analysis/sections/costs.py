@@ -1,8 +1,8 @@
 """The ``costs`` section of results.json: ledger, cost per participant, cost-effectiveness (pure).
 
 :func:`costs_section` joins the delivery log to the randomised participants,
-costs it with the design's cost model (:mod:`analysis.costs`) and reports, in
-the shape ``analysis/results.schema.json`` documents:
+costs it with the design's cost model (:mod:`analysis.costs`) and reports, as
+:class:`analysis.results_model.Costs`:
 
 - the ledger (item, site, organisation, year) and its totals, split into
   set-up and running, direct and staff time;
@@ -46,6 +46,7 @@ from analysis.costs import (
     unit_cost_sensitivity,
 )
 from trial_designs.cost_model import cost_model_from_mapping
+from analysis.results_model import Costs
 from trial_designs.design import Outcome, TrialDesign
 
 __all__ = ["BOOTSTRAP_REPLICATES", "costs_section", "cost_effect_outcomes"]
@@ -293,7 +294,7 @@ def costs_section(
     *,
     rng: np.random.Generator,
     n_boot: int = BOOTSTRAP_REPLICATES,
-) -> tuple[dict | None, list[str]]:
+) -> tuple[Costs | None, list[str]]:
     """The costs section, and warnings for what could not be costed.
 
     Parameters
@@ -458,7 +459,7 @@ def costs_section(
         "others_staff_time": summary.by_kind["staff_time"].undiscounted
         - per.participants.staff_time.undiscounted,
     }
-    return {
+    section = {
         "currency": model.currency,
         "currency_year": max(per.currency_years) if per.currency_years else None,
         "discount_rate": model.discount_rate,
@@ -494,4 +495,5 @@ def costs_section(
             }
             for row in tornado.to_dict("records")
         ],
-    }, warnings
+    }
+    return Costs.model_validate(section), warnings

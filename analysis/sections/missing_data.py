@@ -1,4 +1,4 @@
-"""Missing-data sections of results.json: attrition by arm and the primary's sensitivity analyses (pure).
+"""The missing-data parts of results.json: attrition by arm and the primary's sensitivity analyses (pure).
 
 The primary analysis uses complete cases with baseline adjustment.  Two
 sensitivity analyses sit beside it, each fitted with the primary's model and
@@ -30,6 +30,8 @@ from analysis.missing import (
     multiple_imputation,
     rubin_pool,
 )
+from analysis.results_model import Attrition, SensitivityEstimate
+from analysis.sections.outcomes import effect_fields
 
 __all__ = ["MI_IMPUTATIONS", "MI_ROUNDS", "attrition_section", "missing_data_sensitivity"]
 
@@ -42,7 +44,7 @@ _RESPONDED = "_responded"
 _WEIGHT = "_ipw_weight"
 
 
-def attrition_section(data: pd.DataFrame, *, endline: str, arm_order: Sequence[str]) -> dict:
+def attrition_section(data: pd.DataFrame, *, endline: str, arm_order: Sequence[str]) -> Attrition:
     """Allocated, followed up and lost per arm (in ``arm_order``), and a test of differential attrition.
 
     Follow-up is an observed ``endline`` value, as in the CONSORT boxes, so the
@@ -66,20 +68,11 @@ def attrition_section(data: pd.DataFrame, *, endline: str, arm_order: Sequence[s
     test = None
     if frame["arm"].nunique() > 1 and 0 < lost.sum() < len(frame):
         test = differential_attrition_test(frame, arm="arm", responded=_RESPONDED).to_dict()
-    return {"by_arm": rows, "test": test}
+    return Attrition(by_arm=rows, test=test)
 
 
 def _estimate(result, term: str) -> dict:  # noqa: ANN001 - an ITTResult
-    effect = result.fit[term]
-    return {
-        "estimate": effect.estimate,
-        "std_error": effect.std_error,
-        "df": effect.df,
-        "ci_low": effect.ci_low,
-        "ci_high": effect.ci_high,
-        "p_value": effect.p_value,
-        "n": int(result.n),
-    }
+    return {**effect_fields(result.fit[term]), "n": int(result.n)}
 
 
 def _indicator_columns(data: pd.DataFrame, column: str, prefix: str) -> pd.DataFrame:
@@ -99,7 +92,7 @@ def missing_data_sensitivity(
     se_type: str,
     rng: np.random.Generator,
     m: int = MI_IMPUTATIONS,
-) -> tuple[list[dict], list[str]]:
+) -> tuple[list[SensitivityEstimate], list[str]]:
     r"""The primary ITT under complete cases, IPW and multiple imputation.
 
     Parameters
@@ -158,12 +151,12 @@ def missing_data_sensitivity(
 
     complete = fit(data)
     rows.append(
-        {
-            "method": "complete_case",
-            "arm": arm,
+        SensitivityEstimate(
+            method="complete_case",
+            arm=arm,
             **_estimate(complete, treatment),
-            "detail": "The primary analysis: complete cases with baseline adjustment.",
-        }
+            detail="The primary analysis: complete cases with baseline adjustment.",
+        )
     )
     responded = data[endline].notna()
     if responded.all():
@@ -180,16 +173,16 @@ def missing_data_sensitivity(
         )
         weighted = fit(frame.assign(**{_WEIGHT: ipw.weights.where(responded)}), _WEIGHT)
         rows.append(
-            {
-                "method": "ipw",
-                "arm": arm,
+            SensitivityEstimate(
+                method="ipw",
+                arm=arm,
                 **_estimate(weighted, treatment),
-                "detail": (
+                detail=(
                     "Complete cases weighted by the inverse of the probability of responding "
                     f"(stabilised; logistic model of response on {', '.join(response_covariates)} and arm; "
                     f"AUC {ipw.auc:.2f}, effective sample size {ipw.effective_sample_size:.0f})."
                 ),
-            }
+            )
         )
     except ValueError as exc:
         warnings.append(f"The IPW sensitivity analysis was not run: {exc}")
@@ -214,21 +207,21 @@ def missing_data_sensitivity(
         df_words = f"Rubin's df capped at the complete-data CR2 df, {df_complete:.1f}"
     half_width = stats.t.ppf(0.975, df) * pooled.std_error
     rows.append(
-        {
-            "method": "multiple_imputation",
-            "arm": arm,
-            "estimate": pooled.estimate,
-            "std_error": pooled.std_error,
-            "df": df,
-            "ci_low": pooled.estimate - half_width,
-            "ci_high": pooled.estimate + half_width,
-            "p_value": float(2 * stats.t.sf(abs(pooled.estimate / pooled.std_error), df)),
-            "n": int(len(data)),
-            "detail": (
+        SensitivityEstimate(
+            method="multiple_imputation",
+            arm=arm,
+            estimate=pooled.estimate,
+            std_error=pooled.std_error,
+            df=df,
+            ci_low=pooled.estimate - half_width,
+            ci_high=pooled.estimate + half_width,
+            p_value=float(2 * stats.t.sf(abs(pooled.estimate / pooled.std_error), df)),
+            n=int(len(data)),
+            detail=(
                 f"Missing values imputed {m} times with IterativeImputer (sample_posterior, "
                 f"{MI_ROUNDS} rounds of chained equations, each fitted to a bootstrap resample), "
                 f"pooled by Rubin's rules ({df_words}; fraction of missing information {pooled.fmi:.2f})."
             ),
-        }
+        )
     )
     return rows, warnings

@@ -1,0 +1,61 @@
+"""The ``methods`` section of results.json: the estimators in words, as the report prints them (pure)."""
+
+from __future__ import annotations
+
+from analysis.estimators import SE_TYPES
+from analysis.results_model import Methods
+from trial_designs.design import TrialDesign
+
+__all__ = ["methods_section", "standard_errors_text"]
+
+
+def standard_errors_text(design: TrialDesign, se_type: str, clustered_by: str | None) -> str:
+    text = {
+        "HC2": "HC2 (estimatr's lm_robust default), t with N-K df.",
+        "CR2": "CR2 (Bell-McCaffrey) with Pustejovsky-Tipton Satterthwaite df per coefficient, as clubSandwich and estimatr.",
+    }.get(se_type, f"{se_type}: {SE_TYPES[se_type][0]}.")
+    if clustered_by is None or design.unit == "cluster":
+        return text
+    return (
+        f"Standard errors clustered by {clustered_by} ({se_type}): participants were randomised "
+        f"individually but share a {clustered_by}, so their outcomes may be correlated. {text} "
+        "Randomisation inference still re-draws the individual allocation."
+    )
+
+
+def _minimisation_redraw_text(design: TrialDesign) -> str:
+    settings = design.randomisation.minimisation
+    if design.randomisation.method != "minimisation" or settings is None:
+        return ""
+    return (
+        "each re-draw re-runs the Pocock-Simon minimisation over "
+        f"{', '.join(settings.factors)} (p = {settings.p}, {settings.imbalance} imbalance) with "
+        "fresh random elements, participant by participant in the trial's own arrival order, "
+        "since each allocation depended on the people allocated before; "
+    )
+
+
+def methods_section(
+    design: TrialDesign, se_type: str, n_draws: int, clustered_by: str | None
+) -> Methods:
+    """The methods as the report prints them, one sentence or paragraph per topic."""
+    return Methods.model_validate(
+        {
+            "itt": "ANCOVA by OLS: endline outcome on arm indicators, the same outcome at baseline, stratum fixed effects and declared covariates; complete cases.",
+            "standard_errors": standard_errors_text(design, se_type, clustered_by),
+            "binary_outcomes": "Binary and count HR outcomes use the same linear model: risk or rate differences.",
+            "cace": "Complier average causal effect by 2SLS, random assignment instrumenting uptake, same SE rules; first-stage F reported, weak if under 10.",
+            "randomisation_inference": (
+                f"{n_draws} re-draws of the allocation with the design's own randomiser ({design.randomisation.method}); "
+                + _minimisation_redraw_text(design)
+                + "two-sided p-value for the sharp null of no effect; CI by inverting the test under a constant effect."
+            ),
+            "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
+            "multiplicity": "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values.",
+            "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, m = 20, Rubin's rules with Barnard-Rubin df).",
+            "balance": "Baseline characteristics by arm with standardised mean differences; for individually randomised trials, the cross-validated AUC of a logistic model predicting arm, with a permutation p-value.",
+            "costs": "Intervention-arm delivery events costed at the design's unit costs (staff time at declared hourly costs), discounted from the randomisation date at the design's rate (Green Book); cluster costs shared equally among the cluster's members. Cost-effectiveness: bootstrap of participant-level (cost, baseline-adjusted endline outcome) pairs within arms (whole clusters in cluster trials), percentile intervals; one-way sensitivity of cost per participant to each unit cost (declared bounds, else +/-25%). The EEF cost band is on direct costs per participant per year (staff time excluded). In trials with several active arms, costs and the missing-data sensitivity analyses are for the first active arm against control.",
+            "prespecified": "Outcomes, covariates, subgroups and the analysis above are declared in the design before analysis (design hash below).",
+            "exploratory": "Subgroup estimates are exploratory.",
+        }
+    )
