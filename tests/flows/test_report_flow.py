@@ -17,8 +17,9 @@ import pytest
 
 from flows.report import _artifact_key, check_results, read_results, reports_dir, write_report
 from flows.results_file import find_results, results_root
+from reports.render import render_portfolio
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 
 
@@ -81,10 +82,16 @@ def _pdf_pages(pdf: bytes) -> int:
     return sum(len(re.findall(rb"/Type\s*/Page(?![s\w])", t)) for t in texts)
 
 
-def test_html_and_pdf_are_written(tmp_path, rendered):
+def test_html_and_pdf_are_written(tmp_path):
     """The one PDF test: the portfolio (the quickest page to lay out)."""
-    written = write_report.fn(rendered["portfolio"], tmp_path / "reports", "portfolio", True)
-    assert Path(written["html"]).read_text(encoding="utf-8") == rendered["portfolio"]
+    html = render_portfolio(
+        [
+            json.loads((FIXTURES / f"{name}.results.json").read_text(encoding="utf-8"))
+            for name in DEMO_TRIALS
+        ]
+    )
+    written = write_report.fn(html, tmp_path / "reports", "portfolio", True)
+    assert Path(written["html"]).read_text(encoding="utf-8") == html
     pdf = Path(written["pdf"]).read_bytes()
     assert pdf.startswith(b"%PDF-")
     assert _pdf_pages(pdf) >= 2, "the whole page, over A4 sheets"
