@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from analysis.power import PowerInputs, calculate, design_allocation
-from analysis.results import _methods
+from analysis.sections.methods import methods_section
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -237,7 +237,7 @@ def build_sap(
         )
     se_type, clustered_by = _se_type(design)
     draws = design.analysis.ri_draws
-    methods = _methods(design, se_type, draws, clustered_by)
+    methods = methods_section(design, se_type, draws, clustered_by).to_json_dict()
     estimands = [
         {
             "name": "ITT",
