@@ -4,11 +4,11 @@ The costs themselves are computed with the analysis (results.json's ``costs``
 section, :mod:`analysis.sections.costs`), so the report and this stage show the
 same numbers.  This stage writes them where people look for them: the ledger
 and the one-way sensitivity as CSV in ``.trialflow/out/<trial>/costs/``, and
-a markdown artifact with the cost per participant and each ICER.
+a markdown artifact with the cost per participant and each ICER (worded by
+:mod:`reports.costs_markdown`).
 """
 
 from __future__ import annotations
-
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -20,71 +20,10 @@ from flows.integrity import require_current_design
 from flows.results_file import read_results_file, results_path
 from flows.safe_io import write_csv
 from flows.status import STAGE_HOOKS
+from reports.costs_markdown import cost_summary, costs_markdown
+from reports.format import format_money
 
-__all__ = ["cost_summary", "costs_flow", "costs_markdown"]
-
-
-def _money(value: float | None) -> str:
-    return "—" if value is None else f"£{value:,.2f}"
-
-
-def costs_markdown(title: str, costs: dict) -> str:
-    """The cost summary in words and a table: per participant, per taker and completer, each ICER."""
-    per = costs.get("per_participant") or {}
-    labels = {
-        "randomised": "per participant randomised to the intervention",
-        "took_up": "per participant who took it up",
-        "completed": "per completer",
-        "per_round": "per Round (direct running costs)",
-        "per_attendee_per_round": "per attendee per Round",
-        "per_round_including_staff_time": "per Round, with every attendee's staff time",
-        "per_attendee_per_round_including_staff_time": "per attendee per Round, with their staff time",
-    }
-    totals = costs["totals"]
-    # sessions open to others: the trial's participants bear only their share of the head count
-    borne = (
-        f" (the trial's participants bear {_money(totals['participants_total'])}: their share "
-        f"of each session's head count and their own time)"
-        if totals.get("participants_total") is not None
-        and abs(totals["participants_total"] - totals["total"]) > 0.005
-        else ""
-    )
-    lines = [
-        f"## Costs: {title}",
-        "",
-        f"Total {_money(totals['total'])} ({costs.get('currency_year')} prices){borne}; "
-        f"EEF cost band **{costs.get('eef_band')}**.",
-        "",
-        "| figure | undiscounted | discounted |",
-        "|---|---:|---:|",
-    ]
-    lines += [
-        f"| {label} | {_money(per.get(key))} | {_money(per.get(f'{key}_discounted'))} |"
-        for key, label in labels.items()
-        if key in per
-    ]
-    for row in costs.get("cost_effectiveness") or []:
-        interval = (
-            f"{_money(row['icer_ci_low'])} to {_money(row['icer_ci_high'])}"
-            if row.get("icer_ci_low") is not None and row.get("icer_ci_high") is not None
-            else "not bounded"
-        )
-        lines += ["", f"- **{row['effect_label']}**: {row['sentence']} (95% interval {interval})"]
-    return "\n".join(lines) + "\n"
-
-
-def cost_summary(costs: dict) -> dict:
-    """The figures a coordinator reads first: total, per participant, EEF band, each verdict."""
-    per = costs.get("per_participant") or {}
-    return {
-        "total": costs["totals"]["total"],
-        "currency_year": costs.get("currency_year"),
-        "per_participant_randomised": per.get("randomised"),
-        "eef_band": costs.get("eef_band"),
-        "cost_effectiveness": [
-            row["sentence"] for row in costs.get("cost_effectiveness") or [] if row.get("sentence")
-        ],
-    }
+__all__ = ["costs_flow"]
 
 
 def _retry_unless_missing(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
@@ -141,7 +80,7 @@ def costs_flow(design: str) -> dict:
     logger.info(
         "%s: %s per participant randomised (%s band)",
         trial.id,
-        _money(costs["per_participant"].get("randomised")),
+        format_money(costs["per_participant"].get("randomised"), decimals=2),
         costs.get("eef_band"),
     )
     return {"trial": trial.id, "files": files, "summary": cost_summary(costs)}
