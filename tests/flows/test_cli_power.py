@@ -3,15 +3,18 @@ and reports bad input as one line with exit code 1.  A pure calculation: no Pref
 
 from __future__ import annotations
 
+import inspect
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from analysis.power import mdes, power_for_effect
+from analysis.power import PowerInputs, mdes, power_for_effect
 from flows.cli import app
+from flows.cli.power import power as power_command
 
 runner = CliRunner()
 
@@ -144,3 +147,10 @@ def test_unknown_design_is_one_line_error():
     result = _invoke("no_such_trial", "--n", "400")
     assert result.exit_code == 1
     assert _flat(result.output) == "error: Design file no_such_trial does not exist."
+
+
+def test_the_command_options_are_the_power_inputs_and_the_two_targets():
+    # resolve_inputs reads the command's options by PowerInputs' field names: a renamed
+    # option would fail here rather than as a KeyError in the command
+    options = set(inspect.signature(power_command).parameters) - {"ctx", "design", "as_json"}
+    assert options == {f.name for f in fields(PowerInputs)} | {"power", "effect_size"}
