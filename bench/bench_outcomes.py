@@ -214,7 +214,7 @@ def peers(home: Path) -> list[tuple[str, float, float]]:
     """(what, ours in s, peer in s) on samples, in this process."""
     from analysis.instruments import score_instrument
     from flows.store import Store, outcome_values
-    from intake.outcome_rows import OutcomeRows
+    from intake.outcome_rows import OUTCOME_COLUMNS, OutcomeRows
     from intake.rules import Rule, known_flags, run_rules
     from trial_designs.instruments import SWEMWBS_METRIC
 
@@ -234,11 +234,12 @@ def peers(home: Path) -> list[tuple[str, float, float]]:
         began = time.perf_counter()
         with store.transaction() as conn:
             if bulk:
-                store.insert_new_many(conn, outcome_values, _COLUMNS, tuples)
+                store.insert_new_many(conn, outcome_values, OUTCOME_COLUMNS, tuples)
             else:  # SQLAlchemy's Date type wants date objects, so the peer gets them
                 day = dt.date(2026, 9, 1)
                 dicts = [
-                    dict(zip(_COLUMNS, t, strict=True)) | {"collected_on": day} for t in tuples
+                    dict(zip(OUTCOME_COLUMNS, t, strict=True)) | {"collected_on": day}
+                    for t in tuples
                 ]
                 store.insert_new(conn, outcome_values, dicts)
         timings.append(time.perf_counter() - began)
@@ -280,19 +281,6 @@ def peers(home: Path) -> list[tuple[str, float, float]]:
         )
     )
     return out
-
-
-_COLUMNS = [
-    "trial_id",
-    "participant_id",
-    "timepoint",
-    "measure",
-    "value",
-    "rule",
-    "collected_on",
-    "source_file",
-    "source_row",
-]
 
 
 def main() -> None:

@@ -66,7 +66,7 @@ from intake.mapping import (
     survey_instruments,
     with_optional_hr_columns,
 )
-from intake.outcome_rows import OutcomeRows, separate_stored
+from intake.outcome_rows import OUTCOME_COLUMNS, OutcomeRows, separate_stored
 from intake.outcomes import check_outcome_arguments, source_options
 from intake.quarantine import combine_problems
 from intake.rules import known_flags
@@ -76,19 +76,6 @@ from trial_designs.design import TrialDesign
 from trial_designs.scale_files import WRQOL_SCORING, read_wrqol_scoring
 
 __all__ = ["outcomes_ingest_flow"]
-
-
-_OUTCOME_COLUMNS = [
-    "trial_id",
-    "participant_id",
-    "timepoint",
-    "measure",
-    "value",
-    "rule",
-    "collected_on",
-    "source_file",
-    "source_row",
-]
 
 
 @task(
@@ -223,7 +210,7 @@ def store_outcomes(
         added = store.insert_new_many(
             conn,
             outcome_values,
-            _OUTCOME_COLUMNS,
+            OUTCOME_COLUMNS,
             to_store.tuples(trial_id=design.id, timepoint=timepoint, source_file=name),
         )
         return Written(

@@ -10,7 +10,20 @@ import pandas as pd
 
 from intake.quarantine import PROBLEM_COLUMNS, combine_problems
 
-__all__ = ["CONFLICT_RULE", "OutcomeRows", "separate_stored"]
+__all__ = ["CONFLICT_RULE", "OUTCOME_COLUMNS", "OutcomeRows", "separate_stored"]
+
+#: The columns of a stored outcome value, in the store's table order (:meth:`OutcomeRows.tuples`).
+OUTCOME_COLUMNS = [
+    "trial_id",
+    "participant_id",
+    "timepoint",
+    "measure",
+    "value",
+    "rule",
+    "collected_on",
+    "source_file",
+    "source_row",
+]
 
 #: What happens when a file holds a value that is already stored.
 CONFLICT_RULE = (

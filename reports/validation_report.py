@@ -23,42 +23,6 @@ REPORT_ROW_LIMIT = 2000
 _TEMPLATES = html_environment(Path(__file__).parent / "templates")
 
 
-def _report_context(
-    design: Any,
-    file_name: str,
-    source: str,
-    timepoint: str,
-    summary: Any,
-    problems: pd.DataFrame,
-    already: int,
-) -> dict:
-    by_rule = (
-        problems.groupby("rule", sort=True)["source_row"]
-        .agg(rows="nunique", problems="size")
-        .reset_index()
-        .to_dict("records")
-        if len(problems)
-        else []
-    )
-    shown = problems.head(REPORT_ROW_LIMIT).astype(object)
-    shown = shown.where(shown.notna(), None)
-    listed = {*problems["rule"], "duplicate_response", "conflicts_with_stored"}
-    return {
-        "trial": design,
-        "file_name": file_name,
-        "source": source,
-        "timepoint": timepoint,
-        "summary": summary,
-        "already": already,
-        "by_rule": by_rule,
-        "problems": shown.to_dict("records"),
-        "n_problems": len(problems),
-        "limit": REPORT_ROW_LIMIT,
-        "rules": {r: RULES[r] for r in sorted(listed) if r in RULES},
-        "window": (design.follow_up.recruitment_start, design.follow_up.window_end),
-    }
-
-
 def render_validation_report(
     design: Any,
     *,
@@ -92,8 +56,31 @@ def render_validation_report(
     str
         The HTML page, every value escaped.
     """
-    context = _report_context(design, file_name, source, timepoint, summary, problems, already)
-    return _TEMPLATES.get_template("validation_report.html.j2").render(**context)
+    by_rule = (
+        problems.groupby("rule", sort=True)["source_row"]
+        .agg(rows="nunique", problems="size")
+        .reset_index()
+        .to_dict("records")
+        if len(problems)
+        else []
+    )
+    shown = problems.head(REPORT_ROW_LIMIT).astype(object)
+    shown = shown.where(shown.notna(), None)
+    listed = {*problems["rule"], "duplicate_response", "conflicts_with_stored"}
+    return _TEMPLATES.get_template("validation_report.html.j2").render(
+        trial=design,
+        file_name=file_name,
+        source=source,
+        timepoint=timepoint,
+        summary=summary,
+        already=already,
+        by_rule=by_rule,
+        problems=shown.to_dict("records"),
+        n_problems=len(problems),
+        limit=REPORT_ROW_LIMIT,
+        rules={r: RULES[r] for r in sorted(listed) if r in RULES},
+        window=(design.follow_up.recruitment_start, design.follow_up.window_end),
+    )
 
 
 def quarantine_markdown(file_name: str, problems: pd.DataFrame) -> str:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flows.outcomes import outcomes_ingest_flow
 from flows.sources import SourceError
 from flows.store import Store, outcome_values
+from intake.outcome_rows import OUTCOME_COLUMNS
 from tests.designs import DESIGNS
 from tests.outcome_files import response
 from trial_designs.design import load_design
@@ -165,3 +166,8 @@ def test_hr_extract_ingest_stores_absence_and_turnover(prefect_server, tmp_path)
     assert sorted(wide.index) == ids[:2]
     assert wide.loc[ids[0], "days_lost"] == 5.0 and wide.loc[ids[1], "turnover"] == 1.0
     assert set(Store().quarantined("coffee")["rule"]) == {"fte_in_range", "known_participant"}
+
+
+def test_the_outcome_columns_of_intake_are_the_store_table_columns_in_order():
+    # intake yields rows for the table without importing the store (flows): the two must agree
+    assert [c.name for c in outcome_values.columns] == OUTCOME_COLUMNS
