@@ -33,7 +33,6 @@ from flows.results_file import (
 from flows.safe_io import atomic_path, check_trial_id, inside, write_text
 from flows.status import STAGE_HOOKS
 from reports.headline import headline_sentences
-from reports.normalise import normalise_results
 from reports.portfolio import portfolio_answer
 from reports.render import render_portfolio, render_trial
 from trial_designs.design import load_design
@@ -244,7 +243,7 @@ def report_flow(
         )
         reports[trial] = written
         on_progress(len(reports), total)
-        headlines[trial] = " ".join(headline_sentences(normalise_results(document)))
+        headlines[trial] = " ".join(headline_sentences(document))
         if label:  # the headline is the exploratory model's, and must say so wherever it goes
             headlines[trial] = (
                 f"EXPLORATORY analysis '{label}', not pre-specified: {headlines[trial]}"

@@ -41,7 +41,6 @@ from reports.lookup import (
     primary_outcome,
     shared_outcome,
 )
-from reports.normalise import normalise_results
 
 __all__ = ["PORTFOLIO_SECTIONS", "portfolio_answer", "portfolio_view"]
 
@@ -356,7 +355,6 @@ def portfolio_answer(results: Sequence[Mapping]) -> list[str]:
     -------
     list of str
     """
-    results = [normalise_results(r) for r in results]
     noun, _ = _shared_noun(results)
     return _answer([_portfolio_row(r) for r in results], noun)
 
@@ -374,7 +372,6 @@ def portfolio_view(results: Sequence[Mapping]) -> dict:
     dict
         The template context (see ``reports/templates/portfolio.html.j2``).
     """
-    results = [normalise_results(r) for r in results]
     rows = [_portfolio_row(r) for r in results]
     shared_noun, shared = _shared_noun(results)
     chart = charts.portfolio_chart(

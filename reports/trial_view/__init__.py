@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from reports.consort import consort_flow
 from reports.disclosure import DISCLOSURE_FOOTNOTE, SUPPRESSED_MARK
 from reports.headline import headline_sentences
-from reports.normalise import normalise_results
 from reports.sap import sap_view
 from reports.trial_view.costs import costs_view
 from reports.trial_view.counts import trial_suppression
@@ -62,7 +61,6 @@ def trial_view(results: Mapping) -> dict:
     dict
         The template context (see ``reports/templates/trial.html.j2``).
     """
-    results = normalise_results(results)
     flow = consort_flow(results)
     sup = trial_suppression(results, flow)
     trial = results.get("trial", {})

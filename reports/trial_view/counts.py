@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 
+from reports.baseline_rows import baseline_rows
 from reports.consort import consort_counts, consort_relations
 from reports.disclosure import (
     Relation,
@@ -93,7 +94,8 @@ def trial_suppression(results: Mapping, flow) -> Suppression:
         for sens in outcome.get("sensitivity") or []:
             counts[("sensitivity", name, sens["method"])] = sens.get("n")
 
-    balance = (results.get("balance") or {}).get("table") or []
+    control = results.get("trial", {}).get("control_arm", "")
+    balance = baseline_rows(results.get("balance"), control)
     by_variable: dict[tuple[str, str], list[Hashable]] = {}
     for row in balance:
         for arm, cell in (row.get("arms") or {}).items():

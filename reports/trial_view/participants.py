@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 
 from reports import charts
+from reports.baseline_rows import baseline_rows
 from reports.disclosure import (
     SUPPRESSED_MARK,
     Suppression,
@@ -303,7 +304,7 @@ def dates_view(results: Mapping) -> list[dict]:
 
 def balance_view(results: Mapping, sup: Suppression) -> dict | None:
     balance = results.get("balance") or {}
-    table = balance.get("table") or []
+    table = baseline_rows(balance, results.get("trial", {}).get("control_arm", ""))
     if not table:
         return None
     arms = arm_names(results)
