@@ -16,8 +16,8 @@ import pandas as pd
 
 from analysis.costs import wording
 from common.numbers import json_float
-from common.validation import is_real_number
-from trial_designs.design import MAX_BOOTSTRAP_REPLICATES
+from common.validation import check_count, is_real_number
+from trial_designs.sections import MAX_BOOTSTRAP_REPLICATES
 
 __all__ = [
     "COST_EFFECT_VERDICTS",
@@ -378,8 +378,7 @@ def bootstrap_cost_effect(
                 f"'arm' must be 0/1 or bool (1 = intervention). Got values {sorted(set(a.tolist()))[:5]} instead."
             )
         a = a.astype(int) == 1
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 100:
-        raise ValueError(f"'n_boot' must be a whole number at least 100. Got {n_boot!r} instead.")
+    check_count("n_boot", n_boot, 100)
     if n_boot > MAX_BOOTSTRAP_REPLICATES:
         raise ValueError(
             f"'n_boot' must be at most {MAX_BOOTSTRAP_REPLICATES}. Got {n_boot!r} instead."
@@ -388,10 +387,7 @@ def bootstrap_cost_effect(
         raise ValueError(
             f"'ci_level' must be between 0 and 1, such as 0.95. Got {ci_level!r} instead."
         )
-    if not isinstance(n_plane_points, (int, np.integer)) or n_plane_points < 1:
-        raise ValueError(
-            f"'n_plane_points' must be a whole number at least 1. Got {n_plane_points!r} instead."
-        )
+    check_count("n_plane_points", n_plane_points, 1)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
             f"'rng' must be a numpy.random.Generator. Got {type(rng).__name__} instead."
@@ -428,10 +424,8 @@ def bootstrap_cost_effect(
     largest = max(len(s) for s in sums)
     if chunk_size is None:
         chunk_size = max(1, min(n_boot, _CHUNK_ENTRIES // largest))
-    elif not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(
-            f"'chunk_size' must be a whole number at least 1. Got {chunk_size!r} instead."
-        )
+    else:
+        check_count("chunk_size", chunk_size, 1)
 
     sign = 1.0 if higher_is_better else -1.0
     means = _replicate_means(sums, int(n_boot), int(chunk_size), rng)

@@ -10,7 +10,7 @@ import pandas as pd
 from analysis.costs._checks import check_at_least, check_ledger
 from analysis.costs.summaries import CostBreakdown, CostFigure, ledger_figure
 from common.numbers import json_float
-from common.validation import is_real_number
+from common.validation import check_positive_finite, is_real_number
 
 __all__ = ["EEF_COST_BANDS", "CostSummary", "cost_per_participant", "eef_cost_band"]
 
@@ -174,10 +174,7 @@ def cost_per_participant(
                 f"'attendances' needs 'n_rounds'. Got attendances {attendances!r} and no n_rounds."
             )
         check_at_least(attendances, "attendances", whole=False)
-    if not is_real_number(delivery_years) or not 0 < delivery_years < math.inf:
-        raise ValueError(
-            f"'delivery_years' must be a number above 0. Got {delivery_years!r} instead."
-        )
+    check_positive_finite("delivery_years", delivery_years)
     total = _breakdown(ledger)
     running = _breakdown(ledger[ledger["category"] == "running"])
     if participants_ledger is None:

@@ -221,7 +221,9 @@ def test_bootstrap_validation_messages(rng):
     costs, effects, arm = two_arm_trial(rng, n=20)
     with pytest.raises(ValueError, match=r"'arm' must be 0/1 or bool .*Got values \[1, 2\]"):
         bootstrap_cost_effect(costs, effects, arm.astype(int) + 1, rng=rng)
-    with pytest.raises(ValueError, match=r"'n_boot' must be a whole number at least 100. Got 10"):
+    with pytest.raises(
+        ValueError, match=r"'n_boot' must be an integer of at least 100. Got 10 instead"
+    ):
         bootstrap_cost_effect(costs, effects, arm, rng=rng, n_boot=10)
     with pytest.raises(ValueError, match=r"'effects' must have no missing.*Got 1 instead"):
         bootstrap_cost_effect(costs, np.r_[effects[:-1], np.nan], arm, rng=rng)
@@ -250,3 +252,13 @@ def test_icer_bound_is_unbounded_when_its_order_statistic_crosses_zero_effect():
     assert low == pytest.approx(1 + 99 * 0.025, rel=1e-12)
     # mirrored replicates with the effect CI on the negative side give the same interval
     assert _icer_interval(-delta_c, -delta_e, 0.95, -1.0) == (low, high)
+
+
+@pytest.mark.parametrize("name", ["n_plane_points", "chunk_size"])
+@pytest.mark.parametrize("value", [0, 2.5, True])
+def test_bootstrap_counts_must_be_integers_of_at_least_one(rng, name, value):
+    costs, effects, arm = two_arm_trial(rng, n=20)
+    with pytest.raises(
+        ValueError, match=rf"The '{name}' must be an integer of at least 1. Got {value!r} instead"
+    ):
+        bootstrap_cost_effect(costs, effects, arm, rng=rng, n_boot=100, **{name: value})

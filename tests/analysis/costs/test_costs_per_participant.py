@@ -80,3 +80,14 @@ def test_cost_per_participant_checks_its_counts():
         cost_per_participant(
             ledger, n_randomised_intervention=10, n_took_up=4, n_completed=1, attendances=5
         )
+
+
+@pytest.mark.parametrize("years", [0, -1.5, float("inf"), float("nan"), True, "2"])
+def test_cost_per_participant_needs_a_positive_finite_delivery_period(years):
+    ledger = build_ledger(simple_events(), simple_model(), start_date="2020-03-01")
+    with pytest.raises(
+        ValueError, match=r"The 'delivery_years' must be a positive finite number. Got .* instead"
+    ):
+        cost_per_participant(
+            ledger, n_randomised_intervention=10, n_took_up=4, n_completed=1, delivery_years=years
+        )
