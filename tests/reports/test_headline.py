@@ -9,11 +9,6 @@ from reports.format import (
     MINUS,
     format_ci,
     format_effect,
-    format_money,
-    format_number,
-    format_p,
-    format_percent,
-    outcome_noun,
 )
 from reports.headline import headline, headline_sentences
 
@@ -183,28 +178,6 @@ def test_proportions_are_stated_in_percentage_points():
     )
     assert format_effect(-0.045, outcome) == f"{MINUS}4.5 pp"
     assert format_ci(-0.08, -0.01, outcome) == f"{MINUS}8.0 to {MINUS}1.0 pp"
-
-
-def test_number_formats():
-    assert format_number(-0.123, 2) == f"{MINUS}0.12"
-    assert format_number(0.123, 2, signed=True) == "+0.12"
-    assert format_number(-0.001, 2) == "0.00"
-    assert format_number(None) == "\u2014"
-    assert format_p(0.0004) == "<0.001" and format_p(0.0136) == "0.014"
-    assert format_money(3.1) == "£3.10" and format_money(1598.0) == "£1,598"
-    assert format_percent(20.46) == "20%" and format_percent(0.2) == "<1%"
-
-
-def test_outcome_nouns():
-    assert outcome_noun({"label": "Feeling valued (0-10)", "instrument": "single_item"}) == (
-        "feeling valued"
-    )
-    assert outcome_noun({"label": "GHQ", "instrument": "ghq12"}) == (
-        "psychological distress (GHQ-12)"
-    )
-    assert outcome_noun({"label": "GHQ", "instrument": "ghq12"}, with_instrument=False) == (
-        "psychological distress"
-    )
 
 
 # --------------------------------------------------------------------------- caveats
