@@ -23,6 +23,7 @@ from common.validation import check_choice, require_columns
 __all__ = [
     "COVARIATE_MISSING",
     "BalanceAUC",
+    "arm_labels",
     "balance_auc",
     "baseline_table",
     "covariate_matrix",
@@ -38,7 +39,14 @@ COVARIATE_MISSING: dict[str, str] = {
 _LEVEL_SEPARATOR = "="
 
 
-def _check_arm(data: pd.DataFrame, arm: str) -> pd.Series:
+def arm_labels(data: pd.DataFrame, arm: str) -> pd.Series:
+    """The ``arm`` column, refused when it is absent or an arm is missing.
+
+    Raises
+    ------
+    ValueError
+        Naming the column and how many values are missing.
+    """
     require_columns(data, [arm])
     labels = data[arm]
     if labels.isna().any():
@@ -46,6 +54,11 @@ def _check_arm(data: pd.DataFrame, arm: str) -> pd.Series:
             f"The arm column '{arm}' must have no missing values. "
             f"Got {int(labels.isna().sum())} missing."
         )
+    return labels
+
+
+def _check_arm(data: pd.DataFrame, arm: str) -> pd.Series:
+    labels = arm_labels(data, arm)
     if labels.nunique() < 2:
         raise ValueError(
             f"The arm column '{arm}' needs at least 2 arms. Got {labels.unique().tolist()} instead."

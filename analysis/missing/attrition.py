@@ -15,13 +15,13 @@ import pandas as pd
 from scipy import stats
 from scipy.special import gammaln
 
+from analysis.balance import arm_labels
 from common.numbers import json_float
 from common.validation import check_choice, require_columns
 
 __all__ = [
     "ATTRITION_TESTS",
     "AttritionTest",
-    "arm_labels",
     "attrition_table",
     "differential_attrition_test",
     "response_indicator",
@@ -59,17 +59,6 @@ def response_indicator(data: pd.DataFrame, responded: str) -> np.ndarray:
             f"Got values {sorted(set(numeric.tolist()) - {0.0, 1.0})[:5]}."
         )
     return numeric.astype(bool)
-
-
-def arm_labels(data: pd.DataFrame, arm: str) -> pd.Series:
-    """The ``arm`` column; refuses a frame without it or with a missing arm."""
-    require_columns(data, [arm])
-    labels = data[arm]
-    if labels.isna().any():
-        raise ValueError(
-            f"The arm column '{arm}' must have no missing values. Got {int(labels.isna().sum())} missing."
-        )
-    return labels
 
 
 def attrition_table(data: pd.DataFrame, *, arm: str, responded: str) -> pd.DataFrame:

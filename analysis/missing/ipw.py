@@ -18,8 +18,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from analysis.balance import COVARIATE_MISSING, covariate_matrix
-from analysis.missing.attrition import arm_labels, response_indicator
+from analysis.balance import COVARIATE_MISSING, arm_labels, covariate_matrix
+from analysis.missing.attrition import response_indicator
 from common.numbers import json_float
 
 __all__ = ["COVARIATE_MISSING", "IPWResult", "ipw_weights"]
