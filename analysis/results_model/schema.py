@@ -41,7 +41,7 @@ def _merge_nullable(node: dict) -> dict:
 
 
 def _tidy(node: object, parent_description: str | None = None) -> object:
-    """Merge nullable unions, drop pydantic's titles, and describe the parts of a field.
+    """Merge nullable unions, drop pydantic's titles and defaults, describe the parts of a field.
 
     An array's items, a map's values and the null branch of a nullable section are
     parts of the field that holds them: they say so, pointing to its description.
@@ -50,7 +50,9 @@ def _tidy(node: object, parent_description: str | None = None) -> object:
         return [_tidy(v, parent_description) for v in node]
     if not isinstance(node, dict):
         return node
-    node = _merge_nullable({k: v for k, v in node.items() if k != "title"})
+    # pydantic's titles repeat the names, and its "default": null reads as "absent means
+    # null", which it does not: each description says what an absent field means
+    node = _merge_nullable({k: v for k, v in node.items() if k not in ("title", "default")})
     description = node.get("description", parent_description)
     out = {}
     for key, value in node.items():
