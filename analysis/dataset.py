@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.hr_outcomes import DAY_BASES
+from common.validation import require_columns
 from trial_designs.design import TrialDesign
 from trial_designs.scale_files import declared_instrument, known_instruments
 from trial_designs.sections import Outcome
@@ -173,12 +174,14 @@ def analysis_dataset(
         any other timepoint with data) and ``responded_<timepoint>`` (1 if any
         survey outcome was recorded) for every survey timepoint.
     """
-    _require(
+    require_columns(
         participants,
         ["participant_id", "unit_id", "stratum", "arm", *_UNIT_COLUMNS],
-        "participants",
+        where="the participants frame",
     )
-    _require(values, ["participant_id", "timepoint", "measure", "value"], "values")
+    require_columns(
+        values, ["participant_id", "timepoint", "measure", "value"], where="the values frame"
+    )
     people = participants.drop_duplicates("participant_id").sort_values("participant_id")
     people = people.reset_index(drop=True)
     base = pd.DataFrame(
@@ -340,15 +343,6 @@ def foreign_dataset(frame: pd.DataFrame, design: TrialDesign, *, file_name: str)
         if numbers.notna().sum() == data[column].notna().sum():  # every value is a number
             data[column] = numbers
     return data
-
-
-def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
-    absent = [c for c in columns if c not in frame.columns]
-    if absent:
-        raise ValueError(
-            f"The {name} frame needs the column(s) {columns}. Got {list(frame.columns)} instead; "
-            f"missing {absent}."
-        )
 
 
 def _range(low: float | None, high: float | None) -> str:

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from common.validation import require_columns
+
 __all__ = ["DAY_BASES", "sickness_absence", "turnover"]
 
 #: How days are counted, by ``day_basis``, in words for the data dictionary.
@@ -70,15 +72,6 @@ def _days(frame: pd.DataFrame, column: str) -> np.ndarray:
     if column not in frame:
         return np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
     return pd.to_datetime(frame[column]).to_numpy().astype("datetime64[D]")
-
-
-def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
-    absent = [c for c in columns if c not in frame.columns]
-    if absent:
-        raise ValueError(
-            f"The {name} frame needs the column(s) {columns}. Got {list(frame.columns)} instead; "
-            f"missing {absent}."
-        )
 
 
 def _window(window_start, window_end) -> tuple[np.datetime64, np.datetime64]:
@@ -160,8 +153,10 @@ def _plain(value):
 
 
 def _check_inputs(episodes: pd.DataFrame, staff: pd.DataFrame) -> None:
-    _require(episodes, ["participant_id", "start_date", "end_date"], "episodes")
-    _require(staff, ["participant_id", "fte"], "staff")
+    require_columns(
+        episodes, ["participant_id", "start_date", "end_date"], where="the episodes frame"
+    )
+    require_columns(staff, ["participant_id", "fte"], where="the staff frame")
     fte = pd.to_numeric(staff["fte"], errors="coerce")
     bad = ~((fte > 0) & (fte <= 1))
     if bad.any():
@@ -333,7 +328,7 @@ def turnover(
         window, and missing if the participant left before the window starts
         (they were never at risk).
     """
-    _require(staff, ["participant_id"], "staff")
+    require_columns(staff, ["participant_id"], where="the staff frame")
     start, end = _window(window_start, window_end)
     leaving = _leaving_dates(staff).sort_index()
     days = leaving.to_numpy().astype("datetime64[D]")

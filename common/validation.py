@@ -73,12 +73,15 @@ def check_open_unit(name: str, value: object, *, closed_low: bool = False) -> No
         raise ValueError(f"The '{name}' must lie in {interval}. Got {value!r} instead.")
 
 
-def require_columns(data: pd.DataFrame, columns: Sequence[str]) -> None:
-    """Refuse a frame that lacks any of ``columns``, naming those missing and those present."""
+def require_columns(data: pd.DataFrame, columns: Sequence[str], *, where: str = "the data") -> None:
+    """Refuse a frame that lacks any of ``columns``, naming those missing and those present.
+
+    ``where`` names the frame when a function takes several (``"the staff frame"``).
+    """
     missing = [c for c in columns if c not in data.columns]
     if missing:
         raise ValueError(
-            f"The column(s) {', '.join(repr(c) for c in missing)} are not in the data. "
+            f"The column(s) {', '.join(repr(c) for c in missing)} are not in {where}. "
             f"Got columns: {', '.join(map(str, data.columns))}."
         )
 

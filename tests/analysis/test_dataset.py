@@ -209,5 +209,7 @@ def test_an_undescribed_column_is_refused_by_name():
 
 
 def test_missing_inputs_are_named():
-    with pytest.raises(ValueError, match=r"The participants frame needs .* missing \['arm'\]"):
+    with pytest.raises(
+        ValueError, match=r"The column\(s\) 'arm' are not in the participants frame\. Got columns: "
+    ):
         analysis_dataset(_people().drop(columns="arm"), _values([]), COFFEE)

@@ -296,8 +296,7 @@ def test_matches_a_day_by_day_reference(seed, day_basis):
             {},
             pd.DataFrame({"participant_id": ["a"]}),
             NO_EPISODES,
-            "The staff frame needs the column(s) ['participant_id', 'fte']. "
-            "Got ['participant_id'] instead; missing ['fte'].",
+            "The column(s) 'fte' are not in the staff frame. Got columns: participant_id.",
         ),
     ],
 )
