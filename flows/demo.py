@@ -19,6 +19,7 @@ from flows.store import Store
 from flows.uptake import participant_uptake_from_store
 from flows.workers import demo_processes
 from reports.evidence import evidence_caveats
+from reports.format import format_money
 from trial_designs.design import TrialDesign
 from trial_designs.simulate_deliveries import simulate_deliveries
 from trial_designs.simulate_outcomes import simulate_outcomes
@@ -108,7 +109,7 @@ def summary_row(design: TrialDesign) -> dict:
         "n": allocated,
         "uptake": f"{active[0]['started_pct']:.0f}% started" if active else "",
         "primary effect [95% CI]": effect,
-        "cost per participant": f"£{costs['randomised']:,.2f}"
+        "cost per participant": format_money(costs["randomised"], decimals=2)
         if costs.get("randomised") is not None
         else "",
     }

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from flows.cli.base import console, fail
+from reports.format import format_money
 from trial_designs.design import DesignError
 from trial_designs.sections import MAX_RI_DRAWS, MAX_SIMULATIONS
 
@@ -64,8 +65,13 @@ def _costs_lines(result: dict) -> list[str]:
         ]
     per = summary["per_participant_randomised"]
     return [
-        f"{result['trial']}: total £{summary['total']:,.2f} ({summary['currency_year']} prices); "
-        + (f"£{per:,.2f} per participant randomised; " if per is not None else "")
+        f"{result['trial']}: total {format_money(summary['total'], decimals=2)} "
+        f"({summary['currency_year']} prices); "
+        + (
+            f"{format_money(per, decimals=2)} per participant randomised; "
+            if per is not None
+            else ""
+        )
         + f"EEF cost band {summary['eef_band']}.",
         *summary["cost_effectiveness"],
     ]
