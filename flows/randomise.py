@@ -19,9 +19,11 @@ from flows.safe_io import write_csv
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store, participants
+from trial_designs.allocate import sequence_slot
 from trial_designs.design import ALGORITHM_VERSION, DesignError, TrialDesign
 from trial_designs.minimise import minimisation_allocator
-from trial_designs.randomise import Allocation, randomise, sequence_slot, stratum_keys
+from trial_designs.randomise import Allocation, randomise
+from trial_designs.strata import stratum_keys
 
 __all__ = ["enrol_flow", "preview_randomisation", "randomise_flow", "refuse_new_units"]
 

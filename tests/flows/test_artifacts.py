@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from trial_designs.simulate import simulate_roster
 
 from flows.deliveries import deliveries_ingest_flow
 from flows.randomise import randomise_flow
@@ -15,6 +14,7 @@ from flows.store import Store
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.simulate_deliveries import simulate_deliveries
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 

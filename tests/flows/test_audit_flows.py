@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
-from trial_designs.simulate import simulate_roster
 
 from flows.audit import file_sha256, verify_audit_chain
 from flows.deliveries import deliveries_ingest_flow
@@ -25,6 +24,7 @@ from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 from trial_designs.simulate_deliveries import simulate_deliveries
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from trial_designs.simulate import simulate_late_entrants, simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.simulate_outcomes import simulate_outcomes
+from trial_designs.simulate_roster import simulate_late_entrants, simulate_roster
 
 pytestmark = pytest.mark.flow
 

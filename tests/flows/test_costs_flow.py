@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -18,6 +17,7 @@ from flows.store import Store, trialflow_home
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
+from trial_designs.simulate_roster import simulate_roster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 pytestmark = pytest.mark.flow

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from trial_designs.simulate import simulate_roster
 
 from flows.common import retry_if_transient
 from flows.deliveries import (
@@ -22,6 +21,7 @@ from intake.deliveries import EVENT_COLUMNS, event_rows
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.simulate_deliveries import simulate_deliveries
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 

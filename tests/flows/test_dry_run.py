@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -15,6 +14,7 @@ from flows.randomise import preview_randomisation
 from flows.store import Store, trialflow_home
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 runner = CliRunner()

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.sources import SourceError, read_table
 from intake.roster import check_roster
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
+from trial_designs.simulate_roster import simulate_roster
 
 
 def _header_only(path: Path) -> Path:

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from trial_designs.simulate import simulate_late_entrants, simulate_roster
 
 from flows.randomise import enrol_flow, randomise_flow, refuse_new_units
 from flows.store import Store
 from tests.designs import DESIGNS
 from trial_designs.design import DesignError, TrialDesign
+from trial_designs.simulate_roster import simulate_late_entrants, simulate_roster
 
 
 def _exact_coffee(tmp_path: Path) -> tuple[Path, TrialDesign]:

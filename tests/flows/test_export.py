@@ -14,7 +14,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from analysis.dataset import data_dictionary
@@ -27,6 +26,7 @@ from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.instruments import SWEMWBS_METRIC
 from trial_designs.simulate_outcomes import simulate_outcomes
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "export_demo"

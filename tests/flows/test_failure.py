@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from trial_designs.simulate import simulate_roster
 
 from flows.outcomes import outcomes_ingest_flow
 from flows.randomise import randomise_flow
@@ -20,6 +19,7 @@ from flows.store import Store
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.simulate_outcomes import simulate_outcomes
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 TABLES = ("outcome_values", "quarantine", "ingested_files", "allocations")

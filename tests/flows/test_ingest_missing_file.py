@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from trial_designs.simulate import simulate_roster
 
 from flows.randomise import randomise_flow
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 TRIALFLOW = str(Path(sys.executable).with_name("trialflow"))

@@ -184,9 +184,8 @@ def test_processes_enrolling_at_once_lose_and_double_nothing(
 
 @pytest.mark.flow
 def test_letters_with_minimisation_through_the_flows(prefect_server, tmp_path):
-    from trial_designs.simulate import simulate_late_entrants, simulate_roster
-
     from flows.randomise import enrol_flow, randomise_flow
+    from trial_designs.simulate_roster import simulate_late_entrants, simulate_roster
 
     design_file = _minimised_letters(tmp_path)
     design = load_design(design_file)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from trial_designs.simulate import simulate_roster
 
 from flows.randomise import randomise_flow
 from intake.roster import RosterError
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = [pytest.mark.flow]
 

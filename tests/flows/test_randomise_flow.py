@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from trial_designs.simulate import simulate_late_entrants, simulate_roster
 
 from flows.randomise import enrol_flow, randomise_flow
 from flows.store import AlreadyRandomisedError, Store
 from intake.roster import RosterError
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
+from trial_designs.simulate_roster import simulate_late_entrants, simulate_roster
 
 # Every test runs on SQLite and on PostgreSQL (tests/flows/conftest.py, issue 18.1).
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("store_backend")]

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -22,6 +21,7 @@ from flows.store import Store, outcome_values
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
+from trial_designs.simulate_roster import simulate_roster
 
 runner = CliRunner()
 

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from trial_designs.simulate import simulate_roster
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -33,6 +32,7 @@ from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 from trial_designs.simulate_deliveries import simulate_deliveries
+from trial_designs.simulate_roster import simulate_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from trial_designs.simulate import simulate_roster
 
 from analysis.uptake import summarise_uptake
 from flows.deliveries import deliveries_ingest_flow
@@ -22,6 +21,7 @@ from flows.uptake import (
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.simulate_deliveries import simulate_deliveries
+from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
 
