@@ -7,10 +7,10 @@ import pandas as pd
 import yaml
 from prefect.logging import disable_run_logger
 
-from analysis.instruments import WRQOL_SCORING
 from flows.analyse import placeholder_scoring
 from flows.outcomes import load_wrqol_scoring, score_survey, source_options, survey_fields
 from trial_designs.design import load_design
+from trial_designs.scale_files import WRQOL_SCORING
 
 # another map, as a licensee's file would hold: every item in one subscale, sizes 6,3,6,3,3,2
 LICENSED = {
