@@ -72,3 +72,20 @@ def letters_costs_section() -> dict:
     section, _ = costs_section(design, events, data, rng=np.random.default_rng(4), n_boot=200)
     section = section.to_json_dict()  # as results.json holds it
     return section
+
+
+@pytest.fixture(scope="session")
+def simulated_results() -> callable:
+    """results.json of a simulated scenario, by name (tests/simulated_results.py), made once.
+
+    ``simulated_results("letters")`` runs the real analysis on a seeded simulation of the
+    trial the first time it is asked for; each call returns a fresh deep copy, so a test
+    may change it.
+    """
+    import copy
+    import functools
+
+    from tests.simulated_results import simulated_results as simulate
+
+    made = functools.cache(simulate)
+    return lambda name: copy.deepcopy(made(name))

@@ -17,8 +17,10 @@ from reports.render import render_portfolio, render_trial
 DEMO = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 
 
-def test_a_caveated_result_is_never_called_a_clear_benefit(results, rendered, page):
-    report = page(rendered["schwartz_rounds"])
+def test_a_caveated_result_is_never_called_a_clear_benefit(
+    hand_made_results, hand_made_rendered, page
+):
+    report = page(hand_made_rendered["schwartz_rounds"])
     card = report.one("div", data_field="primary-estimate")
     assert "Possible benefit (weak evidence)" in report.text(card)
     assert "randomisation inference gives p = 0.095" in report.text(card)
@@ -28,7 +30,7 @@ def test_a_caveated_result_is_never_called_a_clear_benefit(results, rendered, pa
     # the headline's first paragraph is the caveated sentence
     headline = report.one("div", data_field="headline")
     first = report.text(next(e for e in headline.iter() if report.tag(e) == "p"))
-    assert first == headline_sentences(results("schwartz_rounds"))[0]
+    assert first == headline_sentences(hand_made_results("schwartz_rounds"))[0]
     assert "but the evidence is weak" in first
 
 
@@ -94,14 +96,14 @@ def test_enough_clusters_or_none_and_the_icer_carries_no_such_label(name, render
     assert not report.all(data_field="icer-unreliable")
 
 
-def test_a_proportion_is_priced_per_percentage_point(results, rendered, page):
+def test_a_proportion_is_priced_per_percentage_point(hand_made_results, hand_made_rendered, page):
     row = next(
         r
-        for r in results("schwartz_rounds")["costs"]["cost_effectiveness"]
+        for r in hand_made_results("schwartz_rounds")["costs"]["cost_effectiveness"]
         if r["outcome"] == "turnover"
     )
     assert row["effect_unit"] == "percentage point"
-    report = page(rendered["schwartz_rounds"])
+    report = page(hand_made_rendered["schwartz_rounds"])
     turnover = [
         report.text(e)
         for e in report.all("p", data_field="icer")
@@ -114,8 +116,10 @@ def test_a_proportion_is_priced_per_percentage_point(results, rendered, page):
     assert "one-point" not in report.visible_text()
 
 
-def test_an_older_results_file_priced_per_leaver_is_restated_in_percentage_points(results, page):
-    doc = results("goal_setting")
+def test_an_older_results_file_priced_per_leaver_is_restated_in_percentage_points(
+    hand_made_results, page
+):
+    doc = hand_made_results("goal_setting")
     row = next(r for r in doc["costs"]["cost_effectiveness"] if r["outcome"] == "turnover")
     assert "effect_unit" not in row  # written before results.json said its unit
     report = page(render_trial(doc))
@@ -143,8 +147,8 @@ def test_every_wrqol_number_is_flagged_when_scored_with_the_placeholder_map(rend
     assert report.text(flag) in report.text(row)
 
 
-def test_wrqol_from_a_licensed_map_is_not_flagged(results, page):
-    doc = results("goal_setting")
+def test_wrqol_from_a_licensed_map_is_not_flagged(hand_made_results, page):
+    doc = hand_made_results("goal_setting")
     for outcome in doc["outcomes"]:
         outcome.pop("scoring_placeholder", None)
     report = page(render_trial(doc))

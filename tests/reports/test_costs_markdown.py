@@ -6,8 +6,8 @@ from reports.costs_markdown import cost_summary, costs_markdown
 from reports.format import MINUS, format_money
 
 
-def test_the_markdown_states_the_total_band_and_every_figure_in_pounds_and_pence(results):
-    costs = results("schwartz_rounds")["costs"]
+def test_the_markdown_states_the_total_band_and_every_figure_in_pounds_and_pence(hand_made_results):
+    costs = hand_made_results("schwartz_rounds")["costs"]
     text = costs_markdown("Schwartz Rounds", costs)
     lines = text.splitlines()
     assert lines[0] == "## Costs: Schwartz Rounds"
@@ -20,8 +20,8 @@ def test_the_markdown_states_the_total_band_and_every_figure_in_pounds_and_pence
     assert text.endswith("\n") and not text.endswith("\n\n")
 
 
-def test_each_icer_comes_with_its_interval_or_says_it_is_not_bounded(results):
-    costs = results("schwartz_rounds")["costs"]
+def test_each_icer_comes_with_its_interval_or_says_it_is_not_bounded(hand_made_results):
+    costs = hand_made_results("schwartz_rounds")["costs"]
     row = costs["cost_effectiveness"][0]
     assert "(95% interval £164.98 to £380.80)" in costs_markdown("t", costs)
     row["icer_ci_high"] = None
@@ -30,16 +30,18 @@ def test_each_icer_comes_with_its_interval_or_says_it_is_not_bounded(results):
     )
 
 
-def test_a_negative_bound_reads_with_a_minus_before_the_pound_sign(results):
-    costs = results("schwartz_rounds")["costs"]
+def test_a_negative_bound_reads_with_a_minus_before_the_pound_sign(hand_made_results):
+    costs = hand_made_results("schwartz_rounds")["costs"]
     costs["cost_effectiveness"][0]["icer_ci_low"] = -13397.0
     text = costs_markdown("t", costs)
     assert f"(95% interval {MINUS}£13,397.00 to £380.80)" in text
     assert "£-" not in text
 
 
-def test_a_missing_figure_is_a_dash_and_participants_share_is_said_when_it_differs(results):
-    costs = results("schwartz_rounds")["costs"]
+def test_a_missing_figure_is_a_dash_and_participants_share_is_said_when_it_differs(
+    hand_made_results,
+):
+    costs = hand_made_results("schwartz_rounds")["costs"]
     costs["per_participant"]["took_up_discounted"] = None
     costs["totals"]["participants_total"] = 30000.0
     text = costs_markdown("t", costs)
@@ -49,8 +51,8 @@ def test_a_missing_figure_is_a_dash_and_participants_share_is_said_when_it_diffe
     assert "participants bear" not in costs_markdown("t", costs)
 
 
-def test_the_summary_carries_the_figures_and_the_sentences(results):
-    costs = results("schwartz_rounds")["costs"]
+def test_the_summary_carries_the_figures_and_the_sentences(hand_made_results):
+    costs = hand_made_results("schwartz_rounds")["costs"]
     summary = cost_summary(costs)
     assert summary["total"] == costs["totals"]["total"]
     assert summary["per_participant_randomised"] == costs["per_participant"]["randomised"]

@@ -147,15 +147,15 @@ def _counts_shown(report, element) -> list[str]:
     ]
 
 
-def test_small_counts_in_the_demo_reports_are_marked_and_footnoted(rendered, page):
-    goal = page(rendered["goal_setting"])
+def test_small_counts_in_the_demo_reports_are_marked_and_footnoted(hand_made_rendered, page):
+    goal = page(hand_made_rendered["goal_setting"])
     assert report_text(goal, data_field="contamination").startswith(
         f"Contamination: {SUPPRESSED_MARK} "
     )
     rows = [e for e in goal.all("table", data_table="validation")[0].iter() if goal.tag(e) == "tr"]
     assert [_cells(goal, r)[-1] for r in rows[1:]] == [SUPPRESSED_MARK] * 3
     assert goal.text(goal.one(id="disclosure-footnote")) == DISCLOSURE_FOOTNOTE
-    coffee = page(rendered["coffee"])
+    coffee = page(hand_made_rendered["coffee"])
     baseline = coffee.one("table", data_table="baseline")
     manager = next(
         r for r in baseline.iter() if coffee.tag(r) == "tr" and "Team manager" in coffee.text(r)
@@ -227,14 +227,16 @@ def test_a_count_of_three_never_appears_and_cannot_be_worked_out(results, page):
     assert report.one(id="disclosure-footnote") is not None
 
 
-def test_a_level_hidden_in_a_baseline_column_is_not_given_away_by_the_column_total(results, page):
+def test_a_level_hidden_in_a_baseline_column_is_not_given_away_by_the_column_total(
+    hand_made_results, page
+):
     """The analysis's baseline rows carry each level's observed n, which the percentages print.
 
     Coffee's 3 team managers: hiding only their cell left 174 - 109 - 39 - 23 = 3 (and 109 at
     62.6% gives the 174 back), so a second level must be hidden with it.
     """
     # the analysis's long rows, as results.json holds them: each level's observed n is there
-    doc = results("coffee")
+    doc = hand_made_results("coffee")
     rows = baseline_rows(doc["balance"], doc["trial"]["control_arm"])
     role = [row for row in rows if row["variable"] == "role"]
     assert len(role) == 4

@@ -23,8 +23,8 @@ ALL = (
 )
 
 
-def test_the_issue_example_is_what_the_letters_fixture_gives(results):
-    assert headline_sentences(results("letters")) == (
+def test_the_issue_example_is_what_the_letters_fixture_gives(hand_made_results):
+    assert headline_sentences(hand_made_results("letters")) == (
         "Letters of appreciation raised feeling valued by 0.4 points on a 0\u201310 scale "
         "(95% CI 0.1 to 0.8).",
         "There was no clear effect on wellbeing (SWEMWBS).",
@@ -32,8 +32,8 @@ def test_the_issue_example_is_what_the_letters_fixture_gives(results):
     )
 
 
-def test_a_null_effect_says_no_clear_effect(results):
-    assert headline_sentences(results("letters_null")) == (
+def test_a_null_effect_says_no_clear_effect(hand_made_results):
+    assert headline_sentences(hand_made_results("letters_null")) == (
         "Letters of appreciation had no clear effect on feeling valued: the estimate was "
         f"+0.02 points on a 0\u201310 scale (95% CI {MINUS}0.39 to 0.43), "
         "a range that includes no difference.",
@@ -42,10 +42,10 @@ def test_a_null_effect_says_no_clear_effect(results):
     )
 
 
-def test_a_harmful_effect_on_a_lower_is_better_outcome_says_so(results):
+def test_a_harmful_effect_on_a_lower_is_better_outcome_says_so(hand_made_results):
     # 5 organisations and randomisation inference at p = 0.1 against the model's 0.019: the
     # harm is possible, not clear, and the first sentence says why
-    assert headline_sentences(results("schwartz_rounds_harm")) == (
+    assert headline_sentences(hand_made_results("schwartz_rounds_harm")) == (
         "Schwartz Rounds in children's services may have raised psychological distress, but the "
         "evidence is weak: with 5 organisations (3 control, 2 intervention), randomisation "
         "inference gives p = 0.100.",
@@ -57,9 +57,9 @@ def test_a_harmful_effect_on_a_lower_is_better_outcome_says_so(results):
     )
 
 
-def test_the_schwartz_demo_result_carries_its_caveat_in_the_first_sentence(results):
+def test_the_schwartz_demo_result_carries_its_caveat_in_the_first_sentence(hand_made_results):
     """The issue's case: model p 0.029, randomisation inference 0.095, MI 0.149, 5 clusters."""
-    doc = results("schwartz_rounds")
+    doc = hand_made_results("schwartz_rounds")
     first, second = headline_sentences(doc)[:2]
     assert first == (
         "Schwartz Rounds in children's services may have reduced psychological distress, but "
@@ -90,8 +90,8 @@ def test_an_arm_lost_to_follow_up_is_not_estimated_and_says_why(results):
     )
 
 
-def test_low_uptake_gets_its_own_sentence(results):
-    sentences = headline_sentences(results("goal_setting"))
+def test_low_uptake_gets_its_own_sentence(hand_made_results):
+    sentences = headline_sentences(hand_made_results("goal_setting"))
     assert "Only 20% of those offered it took it up." in sentences
 
 

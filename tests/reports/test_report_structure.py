@@ -162,8 +162,8 @@ def test_costs_cace_and_methods_equal_results(name, results, rendered, page):
     ]
 
 
-def test_the_goal_setting_cace_is_explained(rendered, page):
-    report = page(rendered["goal_setting"])
+def test_the_goal_setting_cace_is_explained(hand_made_rendered, page):
+    report = page(hand_made_rendered["goal_setting"])
     text = report.text(report.one("section", id="cace"))
     assert "complier average causal effect" in text
     assert "20% of those offered it took it up" in text
