@@ -147,12 +147,17 @@ def diagnose(
     sims: int = typer.Option(1000, "--sims", help="Number of simulations."),
     effect: float = typer.Option(0.2, "--effect", help="True effect in SD units."),
     icc: float = typer.Option(0.05, "--icc", help="Intra-cluster correlation of the outcome."),
-    chunk_size: int = typer.Option(50, "--chunk-size", help="Simulations per task."),
+    chunk_size: int = typer.Option(
+        None,
+        "--chunk-size",
+        help="Simulations sent to a worker at once (default 50; on Dask, 2 chunks per "
+        "worker). The results do not depend on it.",
+    ),
     dask_address: str = typer.Option(
         None,
         "--dask-address",
         help="Run on an existing Dask scheduler, e.g. tcp://host:8786 "
-        "(default: $TRIALFLOW_DASK_ADDRESS, see flows/settings.py).",
+        "(default: $TRIALFLOW_DASK_ADDRESS, see flows/settings.py). Same results as here.",
     ),
     dask_workers: int = typer.Option(
         0, "--dask-workers", help="Start a local Dask cluster with this many worker processes."

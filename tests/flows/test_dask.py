@@ -1,0 +1,104 @@
+"""Chunks on a real Dask cluster (worker processes) give the serial run's numbers exactly,
+and a scheduler that cannot be reached is refused before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from analysis.diagnose import DiagnosisSettings, chunk_seeds, simulate_chunk
+from flows import dask_runner
+from flows.dask_runner import DaskUnreachable, dask_client, map_chunks
+from trial_designs.design import load_design
+from trial_designs.simulate_roster import simulate_roster
+
+pytestmark = pytest.mark.flow
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """The address of a LocalCluster of two worker processes, one thread each."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def coffee() -> tuple:
+    design = load_design("trial_designs/coffee.yaml")
+    roster = simulate_roster(design, rng=np.random.default_rng(3)).rename(
+        columns={v: k for k, v in design.roster.columns.items()}
+    )
+    return roster, design
+
+
+def test_diagnosis_chunks_on_the_cluster_equal_one_serial_run(scheduler, coffee):
+    roster, design = coffee
+    settings = DiagnosisSettings(effect=0.1, icc=0.05, ri_draws=20)
+    serial = simulate_chunk(roster, design, settings, chunk_seeds(5, 12, 12)[0])
+    with dask_client(scheduler) as client:
+        finished = []
+        parts = map_chunks(
+            simulate_chunk,
+            chunk_seeds(5, 12, 5),
+            shared=(roster, design, settings),
+            client=client,
+            on_done=finished.append,
+        )
+        ran_on = client.run(lambda: __import__("os").getpid())
+    assert sorted(finished) == [0, 1, 2]
+    assert len(set(ran_on.values())) == 2  # two worker processes, neither this one
+    on_cluster = __import__("pandas").concat(parts, ignore_index=True)
+    assert on_cluster.equals(serial)  # exact: NaN == NaN, every float bit for bit
+    assert set(serial["estimator"]) == {"ITT CR1", "ITT CR2", "RI"}
+
+
+def test_diagnose_flow_on_the_scheduler_equals_the_serial_flow(scheduler, prefect_server):
+    from flows.diagnose import run_diagnosis
+
+    parameters = {"sims": 16, "effect": 0.0, "seed": 11}
+    serial = run_diagnosis("coffee", **parameters)
+    on_dask = run_diagnosis("coffee", dask_address=scheduler, **parameters)
+    assert on_dask == serial
+    assert all(row["sims"] == 16 for row in serial)
+
+
+def test_an_unreachable_scheduler_is_refused_naming_the_address(monkeypatch):
+    monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT_S", 1)
+    with (
+        pytest.raises(
+            DaskUnreachable,
+            match=r"Could not reach the Dask scheduler at tcp://127\.0\.0\.1:1 within 1 s",
+        ),
+        dask_client("tcp://127.0.0.1:1"),
+    ):
+        pytest.fail("the block ran without a scheduler")
+
+
+def test_the_diagnose_command_refuses_a_bad_address_with_exit_1_and_writes_nothing(
+    monkeypatch, _isolated_home
+):
+    from flows.cli import app
+
+    monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT_S", 1)
+    result = CliRunner().invoke(
+        app, ["diagnose", "coffee", "--sims", "10", "--dask-address", "tcp://127.0.0.1:1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "Could not reach the Dask scheduler at tcp://127.0.0.1:1 within 1 s" in result.output
+    written = [p for p in _isolated_home.rglob("*") if p.is_file() and "logs" not in p.parts]
+    assert written == []
+
+
+def test_both_an_address_and_local_workers_are_refused():
+    with (
+        pytest.raises(ValueError, match=r"either '--dask-address'.*not both"),
+        dask_client("tcp://127.0.0.1:8786", 2),
+    ):
+        pytest.fail("the block ran")
