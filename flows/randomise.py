@@ -11,7 +11,6 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.audit import file_sha256, record_audit_event
-from flows.checks import RosterError, check_roster
 from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.enrol import enrol_late_entrants
 from flows.integrity import require_current_design
@@ -19,6 +18,7 @@ from flows.safe_io import write_csv
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store, participants
+from intake.roster import RosterError, check_roster
 from trial_designs.allocate import sequence_slot
 from trial_designs.design import ALGORITHM_VERSION, DesignError, TrialDesign
 from trial_designs.minimise import minimisation_allocator
@@ -325,7 +325,7 @@ def preview_randomisation(design: str, roster: str) -> dict:
     """What ``randomise`` would allocate, storing and writing nothing (``--dry-run``).
 
     The roster is read and checked as for the real randomisation (a bad
-    roster raises the same :class:`~flows.checks.RosterError`) and allocated
+    roster raises the same :class:`~intake.roster.RosterError`) and allocated
     in memory.  Allocation is a pure function of the roster and the design's
     seed, so the counts are the ones a real run then stores.  No Prefect flow
     runs: nothing is recorded anywhere, which is the point of a dry run.
