@@ -49,7 +49,9 @@ def _run_demo(tree: Path, into: Path) -> None:
     """Run the demo with ``tree``'s code in the shared home, then move its outputs to ``into``."""
     if HOME.exists():
         shutil.rmtree(HOME)
-    env = {**os.environ, "TRIALFLOW_HOME": str(HOME), "PYTHONPATH": str(tree)}
+    # the child's environment is set here, not read: the child's settings read it
+    env = dict(os.environ)
+    env.update(TRIALFLOW_HOME=str(HOME), PYTHONPATH=str(tree))
     for name in ("TRIALFLOW_REPORTS_DIR", "PREFECT_API_URL"):
         env.pop(name, None)
     # PYTHONPATH comes before the editable install's finder, so `tree`'s code is imported

@@ -82,7 +82,7 @@ def test_no_other_module_reads_a_trialflow_variable():
     """Only flows/settings.py may read TRIALFLOW_* from the environment."""
     pattern = re.compile(r"(environ|getenv|envvar)\W+[^\n]*TRIALFLOW_")
     readers = []
-    for folder in ("flows", "analysis", "reports", "trial_designs", "scripts"):
+    for folder in ("common", "trial_designs", "analysis", "intake", "reports", "flows", "scripts"):
         for path in (ROOT / folder).rglob("*.py"):
             if path.name != "settings.py" and pattern.search(path.read_text(encoding="utf-8")):
                 readers.append(str(path.relative_to(ROOT)))
