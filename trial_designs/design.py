@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -36,6 +36,7 @@ from trial_designs.sections import (
     Randomisation,
     RosterSpec,
     SourceSpec,
+    ValueOfInformation,
 )
 
 __all__ = [
@@ -89,6 +90,15 @@ class TrialDesign(DesignSection):
         description="The cost model: unit costs with currency year and source; see analysis.costs.",
     )
     follow_up: FollowUp
+    value_of_information: ValueOfInformation | None = Field(
+        default=None,
+        description="Optional: willingness-to-pay thresholds, the population in scope and the "
+        "years the decision holds, for the EVPI of the primary outcome's cost-effectiveness. "
+        "Needs 'costs'.",
+    )
+
+    #: Added after designs were first hashed: absent, it leaves the hash as it was.
+    _added_fields: ClassVar[frozenset[str]] = frozenset({"value_of_information"})
 
     @model_validator(mode="after")
     def _consistent(self) -> TrialDesign:
@@ -149,6 +159,11 @@ class TrialDesign(DesignSection):
             except ValueError as exc:
                 raise ValueError(f"'costs' is not valid: {str(exc).rstrip('.')}") from None
             self._costs_follow_events()
+        if self.value_of_information is not None and not self.costs:
+            raise ValueError(
+                "'value_of_information' prices the cost-effectiveness bootstrap, so the design "
+                "must declare 'costs'. Got no costs instead"
+            )
         self._counts_are_possible()
         self._dataset_columns_are_known()
         self._subgroups_are_known()
