@@ -45,14 +45,22 @@ VOLATILE = (
 )
 
 
+#: Settings the child demo must not inherit: they would send its outputs elsewhere.
+UNSET_FOR_CHILD = ("TRIALFLOW_REPORTS_DIR", "PREFECT_API_URL")
+
+
+def _child_settings(tree: Path) -> dict[str, str]:
+    """What the child demo's environment sets (its own settings module reads them)."""
+    return {"TRIALFLOW_HOME": str(HOME), "PYTHONPATH": str(tree)}
+
+
 def _run_demo(tree: Path, into: Path) -> None:
     """Run the demo with ``tree``'s code in the shared home, then move its outputs to ``into``."""
     if HOME.exists():
         shutil.rmtree(HOME)
-    # the child's environment is set here, not read: the child's settings read it
     env = dict(os.environ)
-    env.update(TRIALFLOW_HOME=str(HOME), PYTHONPATH=str(tree))
-    for name in ("TRIALFLOW_REPORTS_DIR", "PREFECT_API_URL"):
+    env.update(_child_settings(tree))
+    for name in UNSET_FOR_CHILD:
         env.pop(name, None)
     # PYTHONPATH comes before the editable install's finder, so `tree`'s code is imported
     code = "import sys; from flows.cli import main; sys.argv = ['trialflow', 'demo']; main()"
