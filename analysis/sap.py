@@ -94,7 +94,7 @@ def _outcome_rows(design: TrialDesign) -> list[dict]:
     dates = design.follow_up
     survey_times = [
         f"baseline ({dates.baseline.isoformat()})",
-        *(f"wave ({w.isoformat()})" for w in dates.waves),
+        *(f"{w.name} ({w.date.isoformat()})" for w in dates.waves),
         f"endline ({dates.endline.isoformat()})",
     ]
     rows = []

@@ -67,7 +67,7 @@ from intake.mapping import (
     with_optional_hr_columns,
 )
 from intake.outcome_rows import OUTCOME_COLUMNS, OutcomeRows, separate_stored
-from intake.outcomes import check_outcome_arguments, source_options
+from intake.outcomes import check_declared_timepoint, check_outcome_arguments, source_options
 from intake.quarantine import combine_problems
 from intake.rules import known_flags
 from intake.surveys import check_survey_rows, score_survey
@@ -265,6 +265,7 @@ def outcomes_ingest_flow(
     check_outcome_arguments(source, timepoint)
     logger = get_run_logger()
     trial = load_design_task(design)
+    check_declared_timepoint(trial, timepoint)  # before anything is read or written
     require_current_design(trial, stage="ingest outcomes")
     options = source_options(trial, source)
     digest = fingerprint(file)

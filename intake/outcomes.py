@@ -16,7 +16,13 @@ from intake.outcome_rows import CONFLICT_RULE
 from intake.surveys import DUPLICATE_RULE
 from trial_designs.design import TrialDesign
 
-__all__ = ["RULES", "SOURCE_OPTIONS", "check_outcome_arguments", "source_options"]
+__all__ = [
+    "RULES",
+    "SOURCE_OPTIONS",
+    "check_declared_timepoint",
+    "check_outcome_arguments",
+    "source_options",
+]
 
 #: Every quarantine rule, with what it asks for (the validation report's glossary).
 RULES: dict[str, str] = {
@@ -114,4 +120,19 @@ def check_outcome_arguments(source: str, timepoint: str) -> None:
             "The timepoint names dataset columns (swemwbs_<timepoint>), so it must be lowercase "
             "letters, digits and underscores, starting with a letter (baseline, endline, wave_2). "
             f"Got {timepoint!r} instead."
+        )
+
+
+def check_declared_timepoint(design: TrialDesign, timepoint: str) -> None:
+    """Refuse a timepoint the design does not declare (baseline, its waves, endline).
+
+    An undeclared name was stored as a timepoint of its own that no analysis reads:
+    a wave is declared first (``follow_up.waves``), so its dates and place are known.
+    """
+    declared = design.follow_up.timepoints
+    if timepoint not in declared:
+        raise ValueError(
+            f"The timepoint '{timepoint}' is not declared by design '{design.id}'. Choose one "
+            f"of: {', '.join(declared)} (a follow-up wave is declared under follow_up.waves, "
+            f"with its name and date). Got '{timepoint}' instead."
         )

@@ -134,8 +134,10 @@ def _is_date(value: Any) -> bool:  # noqa: ANN401
 def _dates(value: Any) -> list[dt.date]:  # noqa: ANN401
     if _is_date(value):
         return [dt.date.fromisoformat(value)]
+    if isinstance(value, Mapping):  # a follow-up wave: {name, date}
+        return _dates(value.get("date"))
     if isinstance(value, list):
-        return [dt.date.fromisoformat(v) for v in value if _is_date(v)]
+        return [d for v in value for d in _dates(v)]
     return []
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from trial_designs.scale_files import declared_instrument, known_instruments
 from trial_designs.se_types import SE_TYPES
+from trial_designs.subgroups import SubgroupDeclaration
 from trial_designs.uptake_rules import DELIVERY_FIELDS, check_uptake_definition
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_RI_DRAWS",
     "MAX_SIMULATIONS",
     "MINIMISATION_FIELDS",
+    "FIXED_TIMEPOINTS",
     "ROSTER_FIELDS",
     "Analysis",
     "Arm",
@@ -43,6 +45,7 @@ __all__ = [
     "RosterSpec",
     "SourceSpec",
     "ValueOfInformation",
+    "Wave",
 ]
 
 #: Canonical roster fields a design may map to the columns of a roster file.
@@ -416,7 +419,13 @@ class Analysis(DesignSection):
         ge=0,
         description=f"Randomisation-inference draws; 0 for none, at most {MAX_RI_DRAWS}.",
     )
-    subgroups: tuple[str, ...] = ()
+    subgroups: tuple[SubgroupDeclaration, ...] = Field(
+        default=(),
+        description="Pre-declared subgroups of the primary outcome, each with an arm x subgroup "
+        "interaction test (Holm across them): a dataset column (role, organisation) or one "
+        "derived from a baseline column ({name: wellbeing_tertile, from: swemwbs_baseline, "
+        "tertiles: true}). Any other subgroup analysis is exploratory.",
+    )
     mi_imputations: int = Field(
         default=20, ge=2, description=f"Multiple imputations, at most {MAX_IMPUTATIONS}."
     )
@@ -456,8 +465,25 @@ class Analysis(DesignSection):
         return value
 
 
+#: The timepoints every design has; follow-up waves are named besides these.
+FIXED_TIMEPOINTS = ("baseline", "endline")
+
+
+class Wave(DesignSection):
+    """A follow-up survey wave between baseline and endline: its timepoint name and date."""
+
+    name: Identifier = Field(
+        description="The timepoint's name: survey files are ingested with --timepoint <name> "
+        "and its dataset columns are <outcome>_<name> (e.g. midpoint)."
+    )
+    date: dt.date = Field(description="When the wave's survey opens.")
+
+
 class FollowUp(DesignSection):
     """Key dates of the trial."""
+
+    #: Added after designs were first hashed: at its default (endline) it leaves the hash.
+    _added_fields: ClassVar[frozenset[str]] = frozenset({"primary_timepoint"})
 
     recruitment_start: dt.date
     randomisation: dt.date
@@ -465,7 +491,34 @@ class FollowUp(DesignSection):
     endline: dt.date
     window_start: dt.date
     window_end: dt.date
-    waves: tuple[dt.date, ...] = ()
+    waves: tuple[Wave, ...] = Field(
+        default=(),
+        description="Follow-up survey waves between randomisation and endline, each named "
+        "({name: midpoint, date: 2019-11-01}); every survey outcome is analysed at each.",
+    )
+    primary_timepoint: Identifier = Field(
+        default="endline",
+        description="The pre-declared timepoint of the headline estimate: endline or a wave's "
+        "name.",
+    )
+
+    @property
+    def timepoints(self) -> tuple[str, ...]:
+        """Every declared survey timepoint in time order: baseline, the waves, endline."""
+        waves = sorted(self.waves, key=lambda w: w.date)
+        return ("baseline", *(w.name for w in waves), "endline")
+
+    @field_validator("waves", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:  # noqa: ANN401 - the YAML as read
+        # a bare date gives no timepoint name to ingest or analyse the wave under
+        for item in value if isinstance(value, list | tuple) else ():
+            if isinstance(item, dt.date | str):
+                raise ValueError(
+                    "each wave needs a name and a date ({name: midpoint, date: 2019-11-01}): "
+                    f"the name is the --timepoint its survey is ingested as. Got {item} instead"
+                )
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> FollowUp:
@@ -480,7 +533,29 @@ class FollowUp(DesignSection):
                     f"endline must be after {name} ({day}). Got endline {self.endline} and "
                     f"{name} {day} instead"
                 )
+        self._waves_fit()
         return self
+
+    def _waves_fit(self) -> None:
+        """Each wave has its own name, falls after randomisation and before endline."""
+        names = [w.name for w in self.waves]
+        for name in names:
+            if name in FIXED_TIMEPOINTS or names.count(name) > 1:
+                raise ValueError(
+                    "each wave's name must differ from baseline, endline and the other waves' "
+                    f"(it names the wave's dataset columns). Got {names} instead"
+                )
+        for wave in self.waves:
+            if not self.randomisation < wave.date < self.endline:
+                raise ValueError(
+                    f"wave '{wave.name}' must fall after randomisation ({self.randomisation}) and "
+                    f"before endline ({self.endline}). Got {wave.date} instead"
+                )
+        if self.primary_timepoint not in ("endline", *names):
+            raise ValueError(
+                "primary_timepoint must be endline or a declared wave. Choose one of: "
+                f"{', '.join(['endline', *names])}. Got '{self.primary_timepoint}' instead"
+            )
 
 
 class ValueOfInformation(DesignSection):

@@ -68,9 +68,10 @@ def trial_section(
 
 
 def dates_section(design: TrialDesign) -> dict[str, str | None]:
-    """The design's recruitment and follow-up dates, ISO 8601 (the waves are left out)."""
+    """The design's recruitment and follow-up dates, ISO 8601 (the waves and the primary
+    timepoint are left out: the outcomes' ``waves`` carry them)."""
     return {
         k: (v.isoformat() if hasattr(v, "isoformat") else v)
         for k, v in design.follow_up.model_dump().items()
-        if k != "waves"
+        if k not in ("waves", "primary_timepoint")
     }

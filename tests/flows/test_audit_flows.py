@@ -140,8 +140,9 @@ def test_a_resent_survey_does_not_grow_the_quarantine_and_exports_are_audited(
     assert "3 quarantined" in first["summary"]
     counted = Store().read(sa.text("SELECT count(*) AS n FROM quarantine"))["n"].item()
     assert counted == 3
-    # the same bytes again, as another timepoint (the hostile test's 67 -> 113)
-    outcomes_ingest_flow("coffee", str(path), "survey", "followup")
+    # the same bytes again, as another timepoint (the hostile test's 67 -> 113); coffee declares
+    # no follow-up wave, so the other timepoint is baseline
+    outcomes_ingest_flow("coffee", str(path), "survey", "baseline")
     assert Store().read(sa.text("SELECT count(*) AS n FROM quarantine"))["n"].item() == counted
     messages = [r.getMessage() for r in prefect_records]
     assert _leaks(messages, {*ids, "STRANGER"}) == []

@@ -140,6 +140,26 @@ def test_files_that_cannot_be_used_write_nothing(prefect_server, tmp_path):
     assert _counts() == before
 
 
+@pytest.mark.flow
+def test_a_timepoint_the_design_does_not_declare_is_refused_before_anything_is_written(
+    prefect_server, tmp_path
+):
+    # a good file: at endline it would be stored; coffee declares no follow-up wave
+    ids = _randomised()
+    before = (_counts(), len(Store().audit("coffee")))
+    path = tmp_path / "followup.csv"
+    _file_rows([response(pid) for pid in ids[:3]]).to_csv(path, index=False)
+    for source in ("survey", "hr"):
+        with pytest.raises(
+            ValueError,
+            match=r"^The timepoint 'followup' is not declared by design 'coffee'\. Choose one of: "
+            r"baseline, endline \(a follow-up wave is declared under follow_up\.waves, with its "
+            r"name and date\)\. Got 'followup' instead\.$",
+        ):
+            outcomes_ingest_flow("coffee", str(path), source, "followup")
+    assert (_counts(), len(Store().audit("coffee"))) == before
+
+
 @on_both
 @pytest.mark.flow
 def test_hr_extract_ingest_stores_absence_and_turnover(prefect_server, tmp_path):

@@ -1,5 +1,6 @@
 """The pipeline end to end on one simulated trial: every section produced, re-runs change nothing,
-a new survey wave changes only the outcomes, the analysis and the report."""
+a wave the design does not declare is refused, new answers change only the outcomes, the analysis
+and the report."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from analysis.results_model import SCHEMA_PATH
-from flows.results_file import results_path
 from flows.demo import demo_flow
 from flows.pipeline import STAGES, default_drop, pipeline_flow
+from flows.results_file import results_path
 from flows.store import Store
 
 TRIAL = "schwartz_rounds"
@@ -102,10 +103,16 @@ def _rerun_changes_nothing_and_a_new_wave_changes_only_outcomes() -> None:
     pipeline_flow(TRIAL, pdf=False)
     assert _counts() == before
     assert _digest(results) == first
-    # a follow-up wave arrives (the endline answers again, as a new timepoint)
+    # a wave the design does not declare is refused before anything is written
     outcomes = default_drop(TRIAL) / "outcomes"
     wave = pd.read_csv(outcomes / "survey_endline.csv", dtype=str)
     wave.to_csv(outcomes / "survey_followup.csv", index=False)
+    with pytest.raises(ValueError, match=r"^The timepoint 'followup' is not declared by design"):
+        pipeline_flow(TRIAL, pdf=False)
+    assert _counts() == before
+    (outcomes / "survey_followup.csv").unlink()
+    # new answers arrive (the endline file re-exported as the baseline's late responses)
+    wave.to_csv(outcomes / "survey_baseline.csv", index=False)
     done = pipeline_flow(TRIAL, pdf=False)
     after = _counts()
     changed = {t for t in TABLES if after.get(t) != before.get(t)}
@@ -113,7 +120,7 @@ def _rerun_changes_nothing_and_a_new_wave_changes_only_outcomes() -> None:
     assert after["outcome_values"] > before["outcome_values"]
     for table in ("participants", "allocations", "delivery_events"):
         assert after[table] == before[table]
-    assert "survey_followup.csv" in " ".join(done["stages"]["outcomes"])
+    assert "survey_baseline.csv" in " ".join(done["stages"]["outcomes"])
     # and the analysis and report were redone from the store
     assert done["stages"]["analyse"] == str(results)
     assert set(done["stages"]["report"]) == {TRIAL}

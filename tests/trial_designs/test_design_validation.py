@@ -15,8 +15,10 @@ from trial_designs.design import DesignError, load_design
 PINNED_HASHES = {
     "coffee": "2de1bb6e257c098389b1cc6913f8d46d230fb4d12dd5cfed3ab88192ac46adcc",
     # goal_setting gained a secondary outcome (burnout, CBI work-related scale file): a new
-    # outcome is a new design, so its hash moved on purpose; the other three are unchanged
-    "goal_setting": "40167f731457b291ab4840188630bfe6756eada4f3776d7f700443d401263004",
+    # outcome is a new design, so its hash moved on purpose; the other three are unchanged.
+    # It then declared a mid-point follow-up wave (issue 15.1, the demo's two-wave trial): a
+    # new wave is a new design, so its hash moved on purpose again (it was 40167f73...)
+    "goal_setting": "bf00d589610f0f81b5ff955adf5c4cb212cc50c91f5c1662b7055b8c1b64016a",
     "letters": "75ebf353b7f3ec4d6715f4388a9d557d5e9f2ab337f033e288e941e262ac4088",
     # schwartz_rounds declares value_of_information (issue 15.6, the demo's EVPI): a new
     # declaration is a new design, so its hash moved on purpose (it was 7fda7471...)
