@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from trial_designs.cost_model import cost_model_from_mapping
+from trial_designs.cycles import Cycle, check_cycles
 from trial_designs.design_errors import DesignError, cut, did_you_mean, shown, yaml_problem
 from trial_designs.se_types import SE_TYPES
 from trial_designs.sections import (
@@ -97,8 +98,15 @@ class TrialDesign(DesignSection):
         "Needs 'costs'.",
     )
 
+    cycles: tuple[Cycle, ...] = Field(
+        default=(),
+        description="Optional learning cycles, the first included: each randomises a new "
+        "cohort (people not yet randomised) under this design, with its own dates "
+        "(`trialflow randomise TRIAL --cycle 2`). The first cycle's dates are follow_up's.",
+    )
+
     #: Added after designs were first hashed: absent, it leaves the hash as it was.
-    _added_fields: ClassVar[frozenset[str]] = frozenset({"value_of_information"})
+    _added_fields: ClassVar[frozenset[str]] = frozenset({"value_of_information", "cycles"})
 
     @model_validator(mode="after")
     def _consistent(self) -> TrialDesign:
@@ -165,6 +173,9 @@ class TrialDesign(DesignSection):
                 "must declare 'costs'. Got no costs instead"
             )
         self._counts_are_possible()
+        check_cycles(
+            self.cycles, self.follow_up, unit=self.unit, method=self.randomisation.method
+        )
         self._dataset_columns_are_known()
         self._subgroups_are_known()
         primaries = [o.name for o in self.outcomes if o.primary]

@@ -19,7 +19,9 @@ PINNED_HASHES = {
     # It then declared a mid-point follow-up wave (issue 15.1, the demo's two-wave trial): a
     # new wave is a new design, so its hash moved on purpose again (it was 40167f73...)
     "goal_setting": "bf00d589610f0f81b5ff955adf5c4cb212cc50c91f5c1662b7055b8c1b64016a",
-    "letters": "75ebf353b7f3ec4d6715f4388a9d557d5e9f2ab337f033e288e941e262ac4088",
+    # letters declares two learning cycles (issue 15.2, the demo's two-cycle trial): a new
+    # declaration is a new design, so its hash moved on purpose (it was 75ebf353...)
+    "letters": "885383010e6a6c0c927d484a12466d4b15f6dac16aedfd6179ba695a393afefc",
     # schwartz_rounds declares value_of_information (issue 15.6, the demo's EVPI): a new
     # declaration is a new design, so its hash moved on purpose (it was 7fda7471...)
     "schwartz_rounds": "2cacd1073da526e430a2d770783e000b83409e34b5f4964f46ec637f0a889f11",
