@@ -44,6 +44,12 @@ def randomise(
         "--dry-run",
         help="Check the roster and show the arm counts per stratum; store and write nothing.",
     ),
+    cycle: int = typer.Option(
+        None,
+        "--cycle",
+        help="Randomise this learning cycle's new cohort (2, 3, ...): people an earlier cycle "
+        "randomised are skipped and keep their allocation.",
+    ),
 ) -> None:
     """Randomise a roster under a design, store the allocation and write the coordinator's list."""
     from flows.randomise import preview_randomisation, randomise_flow
@@ -51,6 +57,11 @@ def randomise(
     from flows.store import AlreadyRandomisedError
     from intake.roster import RosterError
 
+    if cycle is not None:
+        if force or dry_run:
+            fail("--cycle randomises a new cohort once; it takes neither --force nor --dry-run.")
+        _randomise_cycle(design, roster, cycle)
+        return
     try:
         if dry_run:
             result = preview_randomisation(str(design), str(roster))
@@ -97,6 +108,31 @@ def randomise(
             highlight=False,
             markup=False,
         )
+
+
+def _randomise_cycle(design: str, roster: Path, cycle: int) -> None:
+    """``randomise --cycle N``: the cycle's new cohort, with the people it skipped named."""
+    from flows.cycles import CycleError, cycle_randomise_flow
+    from flows.sources import SourceError
+    from intake.roster import RosterError
+
+    try:
+        result = cycle_randomise_flow(str(design), str(roster), cycle)
+    except (DesignError, RosterError, SourceError, CycleError) as exc:
+        fail(getattr(exc, "report", str(exc)))
+    table = Table(
+        title=f"{result['trial']}: {result['units']} new participants randomised in cycle "
+        f"{result['cycle']} ({result['cycle_name']})"
+    )
+    counts = result["counts"]
+    for column in counts[0]:
+        table.add_column(str(column))
+    for row in counts:
+        table.add_row(*[str(v) for v in row.values()])
+    console.print(table)
+    if result["skipped_message"]:
+        console.print(result["skipped_message"], highlight=False, markup=False, soft_wrap=True)
+    console.print(f"Coordinator's allocation list: {result['allocation_list']}", soft_wrap=True)
 
 
 def enrol(
