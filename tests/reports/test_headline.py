@@ -9,6 +9,8 @@ from reports.format import (
     MINUS,
     format_ci,
     format_effect,
+    format_money,
+    format_percent,
 )
 from reports.headline import headline, headline_sentences
 
@@ -32,47 +34,63 @@ def test_the_issue_example_is_what_the_letters_fixture_gives(hand_made_results):
     )
 
 
-def test_a_null_effect_says_no_clear_effect(hand_made_results):
-    assert headline_sentences(hand_made_results("letters_null")) == (
+def test_a_null_effect_says_no_clear_effect(results):
+    doc = results("letters_null")
+    itt = doc["outcomes"][0]["estimates"][0]
+    assert itt["ci_low"] < 0 < itt["ci_high"]  # the simulated letters never arrived
+    first, *rest = headline_sentences(doc)
+    assert first.startswith(
         "Letters of appreciation had no clear effect on feeling valued: the estimate was "
-        f"+0.02 points on a 0\u201310 scale (95% CI {MINUS}0.39 to 0.43), "
-        "a range that includes no difference.",
-        "There was no clear effect on wellbeing (SWEMWBS).",
-        "The cost was £3.10 per participant.",
     )
+    assert first.endswith(", a range that includes no difference.")
+    assert rest == [
+        "There was no clear effect on wellbeing (SWEMWBS).",
+        f"The cost was {_cost(doc)} per participant.",
+    ]
 
 
-def test_a_harmful_effect_on_a_lower_is_better_outcome_says_so(hand_made_results):
-    # 5 organisations and randomisation inference at p = 0.1 against the model's 0.019: the
-    # harm is possible, not clear, and the first sentence says why
-    assert headline_sentences(hand_made_results("schwartz_rounds_harm")) == (
+def test_a_harmful_effect_on_a_lower_is_better_outcome_says_so(results):
+    # 5 organisations and randomisation inference against the model's p: the harm is
+    # possible, not clear, and the first sentence says why
+    doc = results("schwartz_rounds_harm")
+    itt = doc["outcomes"][0]["estimates"][0]
+    assert itt["p_value"] < 0.05 < itt["ri_p_value"]
+    sentences = headline_sentences(doc)
+    assert sentences[:3] == (
         "Schwartz Rounds in children's services may have raised psychological distress, but the "
         "evidence is weak: with 5 organisations (3 control, 2 intervention), randomisation "
-        "inference gives p = 0.100.",
-        "The model's estimate is an increase of 1.6 points on the 0\u201336 GHQ-12 scale (95% CI "
-        "0.5 to 2.7; p = 0.019). Lower scores are better on this measure, so this would be a "
+        f"inference gives p = {itt['ri_p_value']:.3f}.",
+        f"The model's estimate is an increase of {itt['estimate']:.1f} points on the 0\u201336 "
+        f"GHQ-12 scale (95% CI {itt['ci_low']:.1f} to {itt['ci_high']:.1f}; p = "
+        f"{itt['p_value']:.3f}). Lower scores are better on this measure, so this would be a "
         "worse result.",
         "There was no clear effect on wellbeing (SWEMWBS).",
-        "The cost was £283.46 per participant (£19.98 per attendee per Round).",
     )
+    assert sentences[3].startswith(f"The cost was {_cost(doc)} per participant (")
 
 
-def test_the_schwartz_demo_result_carries_its_caveat_in_the_first_sentence(hand_made_results):
-    """The issue's case: model p 0.029, randomisation inference 0.095, MI 0.149, 5 clusters."""
-    doc = hand_made_results("schwartz_rounds")
+def test_the_schwartz_demo_result_carries_its_caveat_in_the_first_sentence(results):
+    """The issue's case: the model's p under 0.05, randomisation inference and MI above, 5 clusters."""
+    doc = results("schwartz_rounds")
+    primary = doc["outcomes"][0]
+    itt = primary["estimates"][0]
+    p_of = {row["method"]: row["p_value"] for row in primary["sensitivity"]}
+    assert itt["p_value"] < 0.05 < min(itt["ri_p_value"], p_of["multiple_imputation"])
     first, second = headline_sentences(doc)[:2]
     assert first == (
         "Schwartz Rounds in children's services may have reduced psychological distress, but "
         "the evidence is weak: with 5 organisations (3 control, 2 intervention), randomisation "
-        "inference gives p = 0.095 and multiple imputation p = 0.148."
+        f"inference gives p = {itt['ri_p_value']:.3f} and multiple imputation p = "
+        f"{p_of['multiple_imputation']:.3f}."
     )
     assert second == (
-        "The model's estimate is a reduction of 1.2 points on the 0\u201336 GHQ-12 scale "
-        "(95% CI 0.3 to 2.1; p = 0.029)."
+        f"The model's estimate is a reduction of {-itt['estimate']:.1f} points on the "
+        f"0\u201336 GHQ-12 scale (95% CI {-itt['ci_high']:.1f} to {-itt['ci_low']:.1f}; "
+        f"p = {itt['p_value']:.3f})."
     )
-    primary = doc["outcomes"][0]
-    assert evidence_verdict(doc, primary, primary["estimates"][0]) == "possible benefit"
-    # IPW (p = 0.049) agrees with the model at 5%, so it is not a caveat
+    assert evidence_verdict(doc, primary, itt) == "possible benefit"
+    # IPW agrees with the model at 5%, so it is not a caveat
+    assert p_of["ipw"] < 0.05
     assert [c.kind for c in evidence_caveats(doc)] == [
         "few_clusters",
         "randomisation_inference",
@@ -90,9 +108,17 @@ def test_an_arm_lost_to_follow_up_is_not_estimated_and_says_why(results):
     )
 
 
-def test_low_uptake_gets_its_own_sentence(hand_made_results):
-    sentences = headline_sentences(hand_made_results("goal_setting"))
-    assert "Only 20% of those offered it took it up." in sentences
+def test_low_uptake_gets_its_own_sentence(results):
+    doc = results("goal_setting")
+    started = next(r for r in doc["uptake"]["funnel"] if r["arm"] == "course")["started_pct"]
+    assert started < 50
+    assert f"Only {format_percent(started)} of those offered it took it up." in (
+        headline_sentences(doc)
+    )
+
+
+def _cost(doc: dict) -> str:
+    return format_money(doc["costs"]["per_participant"]["randomised"], decimals=2)
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -13,6 +13,7 @@ from reports.format import (
     format_money,
     format_number,
     format_p,
+    format_percent,
 )
 from reports.headline import headline_sentences
 from reports.lookup import itt_estimate, primary_outcome
@@ -162,11 +163,13 @@ def test_costs_cace_and_methods_equal_results(name, results, rendered, page):
     ]
 
 
-def test_the_goal_setting_cace_is_explained(hand_made_rendered, page):
-    report = page(hand_made_rendered["goal_setting"])
+def test_the_goal_setting_cace_is_explained(results, rendered, page):
+    report = page(rendered["goal_setting"])
     text = report.text(report.one("section", id="cace"))
     assert "complier average causal effect" in text
-    assert "20% of those offered it took it up" in text
+    funnel = results("goal_setting")["uptake"]["funnel"]
+    started = next(r for r in funnel if r["arm"] == "course")["started_pct"]
+    assert f"{format_percent(started)} of those offered it took it up" in text
     assert "strong instrument" in text
 
 
