@@ -53,7 +53,7 @@ def old_store(_isolated_home: Path) -> Path:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_upgrade_head_builds_exactly_the_schema_of_flows_store(backend, request):
-    # A table or column added to flows/store.py without a revision shows up here as a diff.
+    # A table or column added to flows/store/schema.py without a revision shows up here as a diff.
     url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
     store = Store(url)
     with store.engine.connect() as conn:

@@ -140,7 +140,7 @@ def _enrol_in_process(home: str, design_file: str, ids: list[str], seed: int, ba
     design = load_design(design_file)
     store = Store()
     newcomers = _newcomers(ids, seed)
-    import flows.integrity  # noqa: F401 - Store.enrol imports it (and Prefect): before the race
+    import flows.integrity  # noqa: F401 - enrol_late_entrants imports it (and Prefect): before the race
 
     barrier.wait(120)  # a sibling that died before the race must not hang the suite
     _enrol_one_by_one(store, design, newcomers, pause=0.05)
