@@ -1,0 +1,93 @@
+"""Subgroups a design declares: a dataset column as it is, or one derived from a baseline column.
+
+``analysis.subgroups`` lists them.  A plain name (``role``, ``organisation``) is a
+column of the analysis dataset whose levels are the subgroups.  A mapping derives
+a subgroup from a baseline measure::
+
+    subgroups:
+      - role
+      - {name: wellbeing_tertile, from: swemwbs_baseline, tertiles: true}
+
+The tertiles' cut points come from the pooled baseline distribution (both arms
+together).  That is allowed because the baseline was measured before
+randomisation: the arm cannot have changed it, so the levels do not depend on
+the allocation.  A subgroup derived from a follow-up measure would, and is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+__all__ = ["DerivedSubgroup", "Subgroup", "SubgroupDeclaration", "subgroup_specs"]
+
+
+class DerivedSubgroup(BaseModel):
+    """A subgroup derived from a baseline column: its tertiles in the pooled baseline."""
+
+    # trial_designs.sections.DesignSection's settings: sections imports this module for
+    # Analysis.subgroups, so this module cannot import sections back
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    _added_fields: ClassVar[frozenset[str]] = frozenset()
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=64,
+        description="The subgroup's name in results and reports (lower case, digits, _).",
+    )
+    source: str = Field(
+        alias="from",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        max_length=64,
+        description="The pre-randomisation column it is derived from: an outcome's baseline "
+        "(<outcome>_baseline, e.g. swemwbs_baseline) or a declared numeric covariate.",
+    )
+    tertiles: bool = Field(
+        description="true: three levels cut at the 1/3 and 2/3 quantiles of the column over "
+        "everyone analysed, both arms pooled (allowed because the column is pre-randomisation)."
+    )
+
+    @field_validator("tertiles")
+    @classmethod
+    def _a_rule(cls, value: bool) -> bool:  # noqa: FBT001 - pydantic's validator signature
+        if not value:
+            raise ValueError(
+                "a derived subgroup says how it is derived: 'tertiles: true' (the only rule so "
+                "far). To use a column's own levels, name the column itself (subgroups: "
+                "[role]). Got tertiles: false instead"
+            )
+        return value
+
+
+#: One entry of ``analysis.subgroups``: a column name, or a mapping deriving one.  The
+#: discriminator reads the YAML's shape, so a mistake in a mapping is reported against the
+#: mapping alone, not also as "not a valid string".
+SubgroupDeclaration = Annotated[
+    Annotated[
+        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)],
+        Tag("column"),
+    ]
+    | Annotated[DerivedSubgroup, Tag("derived")],
+    Discriminator(lambda value: "column" if isinstance(value, str) else "derived"),
+]
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    """One declared subgroup, normalised: its name, the column it reads, and how."""
+
+    name: str
+    column: str
+    tertiles: bool = False
+
+
+def subgroup_specs(declared: tuple[str | DerivedSubgroup, ...]) -> tuple[Subgroup, ...]:
+    """``analysis.subgroups`` as :class:`Subgroup` records, in the declared order."""
+    return tuple(
+        Subgroup(name=s, column=s)
+        if isinstance(s, str)
+        else Subgroup(name=s.name, column=s.source, tertiles=s.tertiles)
+        for s in declared
+    )
