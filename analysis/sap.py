@@ -25,6 +25,7 @@ from typing import Any
 from analysis.power import PowerInputs, calculate, design_allocation
 from analysis.sections.methods import methods_section
 from trial_designs.design import TrialDesign
+from trial_designs.subgroups import subgroup_specs
 
 __all__ = [
     "ANALYSIS_SECTIONS",
@@ -316,7 +317,7 @@ def build_sap(
             ),
         },
         "subgroups": {
-            "by": list(design.analysis.subgroups),
+            "by": [s.name for s in subgroup_specs(design.analysis.subgroups)],
             "text": (
                 "Treatment-by-subgroup interactions on the primary outcome; "
                 + methods["exploratory"]

@@ -14,6 +14,7 @@ from analysis.results_model.base import (
     optional,
     optional_list,
 )
+from analysis.results_model.subgroups import SubgroupTest
 
 __all__ = [
     "ArmSummary",
@@ -180,6 +181,24 @@ class SubgroupEstimate(ResultsModel):
         "variable (arm x level interaction terms); the same for every level of a variable. "
         "Null when the interaction could not be tested."
     )
+    arm: str | None = optional(
+        "The active arm compared with control within the level (its subgroup_tests entry "
+        "has the same variable and arm)."
+    )
+    std_error: OptionalNumber = optional(
+        "Standard error of the estimate (the se_type of the test)."
+    )
+    df: OptionalNumber = optional("Degrees of freedom of the level's t interval and p-value.")
+    p_value: OptionalNumber = optional(
+        "Two-sided p-value of no difference within the level, unadjusted."
+    )
+    interaction_p_value_holm: OptionalNumber = optional(
+        "interaction_p_value Holm-adjusted across the declared subgroups (as the "
+        "subgroup_tests entry's p_value_holm); null for exploratory subgroups."
+    )
+    prespecified: bool | None = optional(
+        "True for a subgroup the design declares; false for one added in an exploratory reanalysis."
+    )
 
 
 class Outcome(ResultsModel):
@@ -233,6 +252,11 @@ class Outcome(ResultsModel):
         "(each method that could be fitted). Empty for secondary outcomes."
     )
     subgroups: list[SubgroupEstimate] = optional_list(
-        "The primary outcome: pre-specified subgroup estimates, exploratory. Empty for "
-        "secondary outcomes and trials with more than one active arm."
+        "The primary outcome: the estimate within each level of each subgroup, for each active "
+        "arm against control. Empty for secondary outcomes."
+    )
+    subgroup_tests: list[SubgroupTest] = optional_list(
+        "The primary outcome: for each subgroup and active arm, the arm x subgroup interaction "
+        "test with its Holm adjustment, the levels and any level skipped with its reason. "
+        "Empty for secondary outcomes."
     )

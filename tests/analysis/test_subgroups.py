@@ -1,0 +1,170 @@
+"""Declared subgroups: level estimates, the interaction test, Holm and tertiles (issue 15.5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+import yaml
+
+from analysis.multiplicity import holm_adjust
+from analysis.sections.outcomes import treatment_indicator
+from analysis.sections.subgroups import (
+    check_exploratory_subgroups,
+    subgroup_section,
+    tertile_cut_points,
+)
+from tests.designs import DESIGNS
+from trial_designs.design import load_design
+
+TREAT = treatment_indicator("letter")
+
+
+def _design(tmp_path, subgroups):  # noqa: ANN001, ANN202
+    data = yaml.safe_load((DESIGNS / "letters.yaml").read_text())
+    data.pop("cycles", None)
+    data["analysis"]["subgroups"] = subgroups
+    path = tmp_path / "letters.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_design(path)
+
+
+def _data(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    arm = np.where(rng.random(n) < 0.5, "letter", "control")
+    role = rng.choice(
+        ["Social worker", "Senior practitioner", "Team manager"], n, p=[0.6, 0.3, 0.1]
+    )
+    organisation = rng.choice(["Dudley", "Shropshire"], n)
+    baseline = rng.normal(20, 3, n).round(2)
+    treat = (arm == "letter").astype(float)
+    effect = np.select([role == "Team manager", role == "Senior practitioner"], [1.5, 0.8], 0.2)
+    y = 5 + 0.5 * baseline + treat * effect + rng.normal(0, 2, n)
+    return pd.DataFrame(
+        {
+            "participant_id": [f"P{i:04d}" for i in range(n)],
+            "arm": arm,
+            TREAT: treat,
+            "role": role,
+            "organisation": organisation,
+            "swemwbs_baseline": baseline,
+            "feeling_valued_endline": y,
+        }
+    )
+
+
+def _section(data, design, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    return subgroup_section(
+        data,
+        design,
+        "feeling_valued_endline",
+        ["swemwbs_baseline"],
+        None,
+        None,
+        "HC2",
+        **kwargs,
+    )
+
+
+def test_the_interaction_p_is_a_direct_fit_of_the_interaction_model(tmp_path):
+    data = _data()
+    design = _design(tmp_path, ["role"])
+    _, (test,) = _section(data, design)
+    fit = smf.ols(
+        "feeling_valued_endline ~ Q('arm[letter]') * C(role) + swemwbs_baseline", data
+    ).fit(cov_type="HC2")
+    names = [n for n in fit.params.index if ":" in n]
+    restriction = np.zeros((len(names), len(fit.params)))
+    for row, name in enumerate(names):
+        restriction[row, list(fit.params.index).index(name)] = 1
+    wald = fit.wald_test(restriction, use_f=True, scalar=True)
+    assert test.df_num == 2 == len(names)
+    assert test.df_denom == pytest.approx(fit.df_resid)
+    assert test.statistic == pytest.approx(float(wald.statistic), rel=1e-9)
+    assert test.p_value == pytest.approx(float(wald.pvalue), rel=1e-9)
+
+
+def test_each_level_estimate_is_the_model_fitted_to_the_level(tmp_path):
+    data = _data()
+    design = _design(tmp_path, ["role"])
+    estimates, _ = _section(data, design)
+    for estimate in estimates:
+        level = data[data["role"] == estimate.level]
+        fit = smf.ols("feeling_valued_endline ~ Q('arm[letter]') + swemwbs_baseline", level).fit(
+            cov_type="HC2"
+        )
+        assert estimate.estimate == pytest.approx(fit.params["Q('arm[letter]')"], rel=1e-9)
+        assert estimate.std_error == pytest.approx(fit.bse["Q('arm[letter]')"], rel=1e-9)
+        assert estimate.n == len(level)
+
+
+def test_holm_across_the_declared_subgroups_is_multiplicity_holm_adjust(tmp_path):
+    data = _data()
+    derived = {"name": "wellbeing_tertile", "from": "swemwbs_baseline", "tertiles": True}
+    design = _design(tmp_path, ["role", "organisation", derived])
+    estimates, tests = _section(data, design)
+    expected = holm_adjust([t.p_value for t in tests])
+    assert [t.p_value_holm for t in tests] == pytest.approx(list(expected))
+    for estimate in estimates:
+        test = next(t for t in tests if t.variable == estimate.variable)
+        assert estimate.interaction_p_value_holm == test.p_value_holm
+        assert estimate.interaction_p_value == test.p_value
+
+
+def test_tertile_cut_points_are_the_pooled_baseline_thirds(tmp_path):
+    data = _data()
+    derived = {"name": "wellbeing_tertile", "from": "swemwbs_baseline", "tertiles": True}
+    _, (test,) = _section(data, _design(tmp_path, [derived]))
+    values = data["swemwbs_baseline"].to_numpy()
+    low, high = np.sort(values)[[0, -1]]
+    assert low < test.cut_points[0] < test.cut_points[1] < high
+    # a third of everyone (both arms) at or below each cut point, R's type-7 quantiles
+    assert test.cut_points == pytest.approx(list(np.quantile(values, [1 / 3, 2 / 3])))
+    assert (values <= test.cut_points[0]).mean() == pytest.approx(1 / 3, abs=0.01)
+    assert test.derivation == "tertiles" and test.levels[0].startswith("lowest third")
+    assert tertile_cut_points(pd.Series([1.0, 2.0, 3.0, 4.0])) == pytest.approx((2.0, 3.0))
+
+
+def test_tertiles_of_text_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"Tertiles need a numeric column: 'role' holds text"):
+        tertile_cut_points(pd.Series(["a", "b", "c"], name="role"))
+
+
+def test_a_level_with_too_few_people_is_reported_as_skipped_with_the_reason(tmp_path):
+    data = _data()
+    data.loc[data.index[:6], "role"] = "Director"
+    estimates, (test,) = _section(data, _design(tmp_path, ["role"]))
+    assert "Director" in test.levels
+    assert "Director" not in {e.level for e in estimates}
+    (skipped,) = test.skipped
+    assert skipped.level == "Director" and skipped.n == 6
+    assert skipped.reason == "fewer than 10 participants (6)"
+
+
+def test_an_exploratory_subgroup_is_marked_and_left_out_of_holm(tmp_path):
+    data = _data()
+    design = _design(tmp_path, ["role"])
+    explored = check_exploratory_subgroups(data, design, ["organisation"])
+    estimates, tests = _section(data, design, exploratory=explored)
+    declared, extra = tests
+    assert declared.prespecified and declared.p_value_holm == pytest.approx(declared.p_value)
+    assert not extra.prespecified and extra.p_value_holm is None
+    assert {e.prespecified for e in estimates if e.variable == "organisation"} == {False}
+
+
+def test_an_unknown_or_declared_exploratory_subgroup_is_refused(tmp_path):
+    data = _data()
+    design = _design(tmp_path, ["role"])
+    with pytest.raises(ValueError, match=r"The exploratory subgroup 'rank' is not a column"):
+        check_exploratory_subgroups(data, design, ["rank"])
+    with pytest.raises(ValueError, match=r"The subgroup 'role' is declared in the design"):
+        check_exploratory_subgroups(data, design, ["role"])
+
+
+def test_a_declared_column_missing_from_the_data_is_reported_not_dropped(tmp_path):
+    data = _data().drop(columns="organisation")
+    estimates, (_, test) = _section(data, _design(tmp_path, ["role", "organisation"]))
+    assert test.p_value is None and test.levels == []
+    assert test.note.startswith("The column 'organisation' is not in the analysis data")
+    assert {e.variable for e in estimates} == {"role"}
