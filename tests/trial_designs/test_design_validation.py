@@ -20,8 +20,10 @@ PINNED_HASHES = {
     # new wave is a new design, so its hash moved on purpose again (it was 40167f73...)
     "goal_setting": "bf00d589610f0f81b5ff955adf5c4cb212cc50c91f5c1662b7055b8c1b64016a",
     # letters declares two learning cycles (issue 15.2, the demo's two-cycle trial): a new
-    # declaration is a new design, so its hash moved on purpose (it was 75ebf353...)
-    "letters": "885383010e6a6c0c927d484a12466d4b15f6dac16aedfd6179ba695a393afefc",
+    # declaration is a new design, so its hash moved on purpose (it was 75ebf353...). It then
+    # declared organisation and a baseline wellbeing tertile as subgroups besides role (issue
+    # 15.5, the demo's subgroup forest plots): moved on purpose again (it was 88538301...)
+    "letters": "c5b3e98441be9d4ef7a51e6fa788b93df1672072f543ed121cf7d40a1aaaa6bf",
     # schwartz_rounds declares value_of_information (issue 15.6, the demo's EVPI): a new
     # declaration is a new design, so its hash moved on purpose (it was 7fda7471...)
     "schwartz_rounds": "2cacd1073da526e430a2d770783e000b83409e34b5f4964f46ec637f0a889f11",
