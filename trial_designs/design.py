@@ -37,9 +37,9 @@ from trial_designs.sections import (
     Randomisation,
     RosterSpec,
     SourceSpec,
-    ValueOfInformation,
 )
 from trial_designs.subgroups import Subgroup, subgroup_specs
+from trial_designs.value_of_information import ValueOfInformation
 
 __all__ = [
     "ALGORITHM_VERSION",

@@ -12,7 +12,6 @@ delivery fields and uptake rules (:mod:`trial_designs.uptake_rules`), SE types
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,7 +43,6 @@ __all__ = [
     "Randomisation",
     "RosterSpec",
     "SourceSpec",
-    "ValueOfInformation",
     "Wave",
 ]
 
@@ -556,55 +554,3 @@ class FollowUp(DesignSection):
                 "primary_timepoint must be endline or a declared wave. Choose one of: "
                 f"{', '.join(['endline', *names])}. Got '{self.primary_timepoint}' instead"
             )
-
-
-class ValueOfInformation(DesignSection):
-    """What the commissioner's decision is worth getting right: the EVPI's inputs.
-
-    The expected value of perfect information (analysis.value_of_information) is computed
-    from the cost-effectiveness bootstrap of the primary outcome, at each threshold, per
-    person and for the population the decision affects.
-    """
-
-    wtp: tuple[float, ...] = Field(
-        min_length=1,
-        description="Willingness-to-pay thresholds: what the commissioner would pay, in the "
-        "costs' currency, per participant for one unit of the primary outcome's effect gained "
-        "(a scale point; a percentage point of a proportion such as turnover avoided).",
-    )
-    population: int = Field(
-        ge=1, description="Staff in scope of the decision each year (e.g. the authority's staff)."
-    )
-    years: int = Field(ge=1, le=100, description="Years the decision holds.")
-    discount_rate: float = Field(
-        default=0.035,
-        ge=0,
-        lt=1,
-        description="Annual rate later years' populations are discounted at (default 0.035, "
-        "the Green Book's).",
-    )
-    research_cost: float | None = Field(
-        default=None,
-        ge=0,
-        description="The cost of the further study being considered, in the costs' currency: "
-        "more research is not worth its cost when the population EVPI is below it.",
-    )
-
-    @field_validator("wtp")
-    @classmethod
-    def _thresholds(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        for threshold in value:
-            if not math.isfinite(threshold) or threshold < 0:
-                raise ValueError(
-                    f"every threshold must be a finite amount of at least 0. Got {threshold} instead"
-                )
-        if len(set(value)) != len(value):
-            raise ValueError(f"thresholds must differ. Got {list(value)} instead")
-        return value
-
-    @field_validator("research_cost")
-    @classmethod
-    def _finite_cost(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"must be a finite amount. Got {value} instead")
-        return value
