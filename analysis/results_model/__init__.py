@@ -14,13 +14,16 @@ from analysis.results_model.costs import (
     Costs,
     CostSensitivity,
     CostTotals,
+    EvpiRow,
     LedgerRow,
     PerParticipant,
     PlanePoint,
+    ValueOfInformation,
 )
 from analysis.results_model.document import SCHEMA_VERSION, ResultsDocument
 from analysis.results_model.missing_data import (
     Attrition,
+    AttritionBounds,
     AttritionRow,
     AttritionTest,
     Balance,
@@ -35,7 +38,6 @@ from analysis.results_model.outcomes import (
     SubgroupEstimate,
 )
 from analysis.results_model.schema import SCHEMA_PATH, results_schema
-from analysis.results_model.subgroups import SkippedLevel, SubgroupTest
 from analysis.results_model.trial import (
     ArmDeclaration,
     Consort,
@@ -64,6 +66,7 @@ __all__ = [
     "ArmDeclaration",
     "ArmSummary",
     "Attrition",
+    "AttritionBounds",
     "AttritionRow",
     "AttritionTest",
     "Balance",
@@ -80,6 +83,7 @@ __all__ = [
     "CostTotals",
     "Costs",
     "DataValidation",
+    "EvpiRow",
     "Estimate",
     "Exploratory",
     "ExploratoryChange",
@@ -97,11 +101,10 @@ __all__ = [
     "ResultsModel",
     "Sap",
     "SensitivityEstimate",
-    "SkippedLevel",
     "SubgroupEstimate",
-    "SubgroupTest",
     "Trial",
     "Uptake",
+    "ValueOfInformation",
     "dump_results",
     "json_safe",
     "results_schema",

@@ -28,9 +28,11 @@ __all__ = [
     "CostSensitivity",
     "CostTotals",
     "Costs",
+    "EvpiRow",
     "LedgerRow",
     "PerParticipant",
     "PlanePoint",
+    "ValueOfInformation",
 ]
 
 _POUNDS = "pounds (GBP) at currency_year prices"
@@ -227,6 +229,53 @@ class CostSensitivity(ResultsModel):
     high_discounted: OptionalNumber = optional("high, discounted.")
 
 
+class EvpiRow(ResultsModel):
+    """The decision and the expected value of perfect information at one threshold."""
+
+    wtp: Number = field(
+        f"The design's willingness to pay per participant for one unit of effect gained, {_POUNDS}."
+    )
+    expected_inb: Number = field(
+        f"Mean incremental net benefit per participant over the draws (wtp x effect - cost), {_POUNDS}."
+    )
+    decision: Literal["intervention", "control"] = field(
+        "The option with the higher expected net benefit: intervention when expected_inb > 0."
+    )
+    prob_cost_effective: Number = field("Share of draws in which the intervention's INB > 0.")
+    evpi_per_person: Number = field(
+        f"EVPI per person: mean over draws of max(INB, 0) - max(mean INB, 0), {_POUNDS}; "
+        "0 when one option is best in every draw."
+    )
+    evpi_population: OptionalNumber = field(
+        f"evpi_per_person x population x the discounted years, {_POUNDS}: an upper bound on "
+        "what any further study could be worth to the decision."
+    )
+    research_may_be_worthwhile: bool | None = field(
+        "True when evpi_population exceeds research_cost: further research may be worth its "
+        "cost (EVPI is an upper bound, so not that it is); false: it is not worth its cost. "
+        "Null without a research cost."
+    )
+
+
+class ValueOfInformation(ResultsModel):
+    """EVPI of the primary outcome's cost-effectiveness at the design's thresholds."""
+
+    outcome: str = field("The outcome whose cost-effectiveness draws are priced (the primary).")
+    effect_unit: str = field("The unit of effect wtp is paid per (point, percentage point).")
+    n_boot: Count = field("Cost-effectiveness bootstrap draws the EVPI is computed from.")
+    population: Count = field("Staff in scope of the decision each year (the design's).")
+    years: Count = field("Years the decision holds (the design's).")
+    discount_rate: Number = field("Annual rate later years are discounted at (the design's).")
+    population_multiplier: Number = field(
+        "population x sum over years t = 1..years of 1 / (1 + discount_rate)^t: what "
+        "evpi_per_person is multiplied by."
+    )
+    research_cost: OptionalNumber = field(
+        f"The cost of the further study considered, {_POUNDS}; null when not declared."
+    )
+    by_threshold: list[EvpiRow] = field("One row per threshold, in the design's order.")
+
+
 class Costs(ResultsModel):
     """Costs of the (first) intervention arm and its cost-effectiveness."""
 
@@ -262,6 +311,10 @@ class Costs(ResultsModel):
     eef_band_basis: str | None = optional("What the EEF band is computed on, in words.")
     cost_effectiveness: list[CostEffectiveness] | None = optional(
         "One row per outcome priced: the primary, SWEMWBS and turnover."
+    )
+    value_of_information: ValueOfInformation | None = optional(
+        "EVPI of the primary outcome's cost-effectiveness at the design's willingness-to-pay "
+        "thresholds; absent when the design declares no value_of_information."
     )
     sensitivity: list[CostSensitivity] | None = optional(
         "One-way sensitivity of the cost per participant to each unit cost (declared bounds, "

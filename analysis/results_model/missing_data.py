@@ -17,6 +17,7 @@ from analysis.results_model.base import (
 
 __all__ = [
     "Attrition",
+    "AttritionBounds",
     "AttritionRow",
     "AttritionTest",
     "Balance",
@@ -52,10 +53,57 @@ class AttritionTest(ResultsModel):
     lost: list[Count] = optional_list("Participants lost to follow-up, per arm.")
 
 
+class AttritionBounds(ResultsModel):
+    """Bounds on the primary outcome's ITT effect that do not assume missing at random."""
+
+    arm: str = field("The active arm compared with control.")
+    kind: Literal["lee", "worst_best"] = field(
+        "lee: Lee (2009) trimming bounds on the difference in means of a continuous outcome, "
+        "assuming monotone response (assignment moves everyone's chance of answering the "
+        "same way). worst_best: Horowitz-Manski bounds for a binary outcome, every missing "
+        "value set to 0 or 1, assuming nothing."
+    )
+    lower: Number = field(
+        "Lower bound of the unadjusted difference in endline means (active minus control), "
+        "outcome units (a proportion from 0 to 1 for binary outcomes)."
+    )
+    upper: Number = field("Upper bound of the difference, outcome units.")
+    se_lower: Number = field("Standard error of lower (analytic; see se_ignores_clustering).")
+    se_upper: Number = field("Standard error of upper.")
+    ci_low: Number = field(
+        "Lower end of the Imbens-Manski (2004) interval, which covers the true effect (not "
+        "the whole identified set) with probability level."
+    )
+    ci_high: Number = field("Upper end of the Imbens-Manski interval.")
+    level: Number = field("Coverage of the interval, e.g. 0.95.")
+    critical_value: Number = field(
+        "The Imbens-Manski critical value, between 1.645 (wide set) and 1.96 (a point) at 95%."
+    )
+    n_treatment: Count = field("Participants randomised to the active arm.")
+    n_control: Count = field("Participants randomised to control.")
+    observed_treatment: Count = field("Of those, with an endline value, active arm.")
+    observed_control: Count = field("Of those, with an endline value, control.")
+    trimmed_arm: Literal["treatment", "control"] | None = field(
+        "Lee bounds: the arm with the higher share followed up, whose respondents are "
+        "trimmed; null when the shares are equal (nothing trimmed) and for worst_best."
+    )
+    trim_share: Number = field("Share of the trimmed arm's respondents trimmed, 0 to 1.")
+    se_ignores_clustering: bool = field(
+        "True in cluster-randomised trials (and with analysis.cluster_se_by): the standard "
+        "errors treat participants as independent, so the interval is too narrow; the bounds "
+        "themselves do not depend on it."
+    )
+
+
 class Attrition(ResultsModel):
     """Attrition on the primary outcome by arm, and a test of differential attrition."""
 
     by_arm: list[AttritionRow] = optional_list("One row per arm, in the design's order.")
+    bounds: list[AttritionBounds] = optional_list(
+        "Bounds on the primary outcome's ITT, one per active arm against control: Lee "
+        "bounds for a continuous outcome, worst/best-case for a binary one. Empty when "
+        "nobody was lost, or when an arm has too few responses to bound."
+    )
     test: AttritionTest | None = optional(
         "The differential-attrition test; null when nobody (or everybody) was lost, or with "
         "one arm."

@@ -14,7 +14,11 @@ costs it with the design's cost model (:mod:`analysis.costs`) and reports, as
 - for the primary outcome, SWEMWBS and turnover: the incremental cost per
   unit of effect (per point, or per percentage point of a proportion such as
   turnover) with a bootstrap interval, plane and acceptability curve;
-- one-way sensitivity of the cost per participant to each unit cost.
+- one-way sensitivity of the cost per participant to each unit cost;
+- when the design declares ``value_of_information``, the EVPI of the
+  primary outcome's cost-effectiveness at its thresholds, per person and for
+  the population (:func:`analysis.value_of_information.evpi_table` on the
+  bootstrap's draws).
 
 Only the intervention arm is costed: deliveries to control-arm units are
 contamination (reported under uptake), and control participants cost nothing
@@ -45,9 +49,11 @@ from analysis.costs import (
     summarise_ledger,
     unit_cost_sensitivity,
 )
+from analysis.results_model import Costs, ValueOfInformation
+from analysis.value_of_information import annuity_factor, evpi_table
 from trial_designs.cost_model import cost_model_from_mapping
-from analysis.results_model import Costs
-from trial_designs.design import Outcome, TrialDesign
+from trial_designs.design import TrialDesign
+from trial_designs.sections import Outcome
 
 __all__ = ["BOOTSTRAP_REPLICATES", "costs_section", "cost_effect_outcomes"]
 
@@ -287,6 +293,32 @@ def _ce_row(result, outcome: Outcome) -> dict:  # noqa: ANN001 - a BootstrapResu
     }
 
 
+def _value_of_information(design: TrialDesign, result, outcome: Outcome) -> ValueOfInformation:  # noqa: ANN001 - a BootstrapResult
+    """EVPI at the design's thresholds from the bootstrap's incremental draws (effects as gains)."""
+    declared = design.value_of_information
+    table = evpi_table(
+        result.replicate_costs,
+        result.replicate_effects,
+        wtp=declared.wtp,
+        population=declared.population,
+        years=declared.years,
+        discount_rate=declared.discount_rate,
+        research_cost=declared.research_cost,
+    )
+    return ValueOfInformation(
+        outcome=outcome.name,
+        effect_unit=result.effect_unit,
+        n_boot=result.n_boot,
+        population=declared.population,
+        years=declared.years,
+        discount_rate=declared.discount_rate,
+        population_multiplier=declared.population
+        * annuity_factor(years=declared.years, discount_rate=declared.discount_rate),
+        research_cost=declared.research_cost,
+        by_threshold=table.astype(object).to_dict("records"),
+    )
+
+
 def costs_section(
     design: TrialDesign,
     events: pd.DataFrame,
@@ -410,6 +442,7 @@ def costs_section(
         per_participant[f"{name}_discounted"] = discounted if math.isfinite(discounted) else None
     costs = _participant_costs(costed, data, design, model, start)
     cost_effectiveness = []
+    value_of_information = None
     cluster = data["cluster"].astype(str) if design.unit == "cluster" else None
     if cluster is not None:
         fewest = int(
@@ -442,6 +475,8 @@ def costs_section(
             effect_unit=unit,
         )
         cost_effectiveness.append(_ce_row(result, outcome))
+        if outcome.primary and design.value_of_information is not None:
+            value_of_information = _value_of_information(design, result, outcome)
     tornado = unit_cost_sensitivity(
         costed, model, start_date=start, n_participants=n_randomised, share_column=_SHARE
     )
@@ -482,6 +517,7 @@ def costs_section(
         "eef_band_basis": "direct cost per participant randomised per year of delivery, "
         "staff time excluded (EEF convention)",
         "cost_effectiveness": cost_effectiveness,
+        **({"value_of_information": value_of_information} if value_of_information else {}),
         "sensitivity": [
             {
                 "item": f"{row['parameter'].replace('_', ' ').capitalize()} ({row['variation']})",

@@ -35,6 +35,37 @@ def _minimisation_redraw_text(design: TrialDesign) -> str:
     )
 
 
+def _bounds_text(clustered_by: str | None) -> str:
+    text = (
+        "Attrition bounds, which do not assume missing at random: for a continuous primary "
+        "outcome, Lee (2009) trimming bounds on the unadjusted difference in means, assuming "
+        "monotone response (being offered the intervention moves everyone's chance of "
+        "answering the same way); for a binary one, worst/best-case bounds (every missing "
+        "value set to 0 or 1). Each with an Imbens-Manski 95% interval, for every active arm."
+    )
+    if clustered_by is None:
+        return text
+    return (
+        f"{text} Their analytic standard errors treat participants as independent although "
+        f"they are clustered by {clustered_by}, so these intervals are too narrow (a cluster "
+        "bootstrap was not used: with so few clusters it has few distinct resamples)."
+    )
+
+
+def _evpi_text(design: TrialDesign) -> str:
+    declared = design.value_of_information
+    if declared is None:
+        return ""
+    return (
+        " Value of information: the expected value of perfect information (EVPI) of the "
+        "primary outcome's cost-effectiveness, from the bootstrap draws at each declared "
+        "willingness to pay (mean of max(INB, 0) minus max of mean INB), per person and for "
+        f"the {declared.population:,} staff in scope over {declared.years} year(s) discounted "
+        f"at {declared.discount_rate:.1%}. EVPI bounds what any further study could be worth: "
+        "research costing more is not worth its cost; research costing less may be."
+    )
+
+
 def methods_section(
     design: TrialDesign, se_type: str, n_draws: int, clustered_by: str | None
 ) -> Methods:
@@ -52,9 +83,11 @@ def methods_section(
             ),
             "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
             "multiplicity": "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values.",
-            "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, m = 20, Rubin's rules with Barnard-Rubin df).",
+            "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, m = 20, Rubin's rules with Barnard-Rubin df). "
+            + _bounds_text(clustered_by),
             "balance": "Baseline characteristics by arm with standardised mean differences; for individually randomised trials, the cross-validated AUC of a logistic model predicting arm, with a permutation p-value.",
-            "costs": "Intervention-arm delivery events costed at the design's unit costs (staff time at declared hourly costs), discounted from the randomisation date at the design's rate (Green Book); cluster costs shared equally among the cluster's members. Cost-effectiveness: bootstrap of participant-level (cost, baseline-adjusted endline outcome) pairs within arms (whole clusters in cluster trials), percentile intervals; one-way sensitivity of cost per participant to each unit cost (declared bounds, else +/-25%). The EEF cost band is on direct costs per participant per year (staff time excluded). In trials with several active arms, costs and the missing-data sensitivity analyses are for the first active arm against control.",
+            "costs": "Intervention-arm delivery events costed at the design's unit costs (staff time at declared hourly costs), discounted from the randomisation date at the design's rate (Green Book); cluster costs shared equally among the cluster's members. Cost-effectiveness: bootstrap of participant-level (cost, baseline-adjusted endline outcome) pairs within arms (whole clusters in cluster trials), percentile intervals; one-way sensitivity of cost per participant to each unit cost (declared bounds, else +/-25%). The EEF cost band is on direct costs per participant per year (staff time excluded). In trials with several active arms, costs and the missing-data sensitivity analyses are for the first active arm against control."
+            + _evpi_text(design),
             "prespecified": "Outcomes, covariates, subgroups and the analysis above are declared in the design before analysis (design hash below).",
             "exploratory": "Subgroup estimates are exploratory.",
         }

@@ -12,6 +12,12 @@ standard errors:
   per imputation, m = 20), pooled by Rubin's rules
   (:func:`analysis.missing.rubin_pool`): Barnard-Rubin df for individually
   randomised trials, Rubin's df capped at the CR2 df for cluster trials.
+
+Both assume the outcomes are missing at random given what they model.  Bounds
+that do not (:mod:`analysis.attrition_bounds`) sit in the attrition section:
+Lee (2009) trimming bounds for a continuous primary outcome (assuming only
+monotone response) and worst/best-case bounds for a binary one, each with an
+Imbens-Manski interval, for every active arm against control.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.attrition_bounds import lee_bounds, worst_best_bounds
 from analysis.estimators import fit_itt
 from analysis.missing import (
     attrition_table,
@@ -30,10 +37,16 @@ from analysis.missing import (
     multiple_imputation,
     rubin_pool,
 )
-from analysis.results_model import Attrition, SensitivityEstimate
+from analysis.results_model import Attrition, AttritionBounds, SensitivityEstimate
 from analysis.sections.outcomes import effect_fields
 
-__all__ = ["MI_IMPUTATIONS", "MI_ROUNDS", "attrition_section", "missing_data_sensitivity"]
+__all__ = [
+    "MI_IMPUTATIONS",
+    "MI_ROUNDS",
+    "attrition_bounds",
+    "attrition_section",
+    "missing_data_sensitivity",
+]
 
 #: Imputations of the multiple-imputation sensitivity analysis.
 MI_IMPUTATIONS = 20
@@ -44,12 +57,56 @@ _RESPONDED = "_responded"
 _WEIGHT = "_ipw_weight"
 
 
-def attrition_section(data: pd.DataFrame, *, endline: str, arm_order: Sequence[str]) -> Attrition:
-    """Allocated, followed up and lost per arm (in ``arm_order``), and a test of differential attrition.
+def attrition_bounds(
+    data: pd.DataFrame,
+    *,
+    endline: str,
+    control: str,
+    active: Sequence[str],
+    clustered: bool,
+) -> list[AttritionBounds]:
+    """Bounds on each active arm's ITT effect on ``endline`` that do not assume MAR.
+
+    Lee bounds when the observed outcome takes other values than 0 and 1,
+    worst/best-case bounds when it is binary.  None when nobody was lost (the
+    bounds are then the observed difference) or when an arm has too few
+    responses for a standard error (fewer than 2 for Lee bounds).
+
+    The bounds' standard errors are analytic and treat participants as
+    independent: with ``clustered`` (a cluster trial, or SEs clustered by a
+    team) each row says so, since its interval is then too narrow.  A cluster
+    bootstrap was not used: with five to ten clusters it has few distinct
+    resamples, and an arm can vanish from a resample.
+    """
+    values = data[endline]
+    if values.notna().all():
+        return []
+    observed = values.dropna()
+    bound = worst_best_bounds if observed.isin([0, 1]).all() else lee_bounds
+    rows = []
+    for arm in active:
+        try:
+            found = bound(data, outcome=endline, arm="arm", treatment=arm, control=control)
+        except ValueError:  # an arm without enough responses to bound: nothing to report
+            continue
+        rows.append(AttritionBounds(arm=arm, **found.to_dict(), se_ignores_clustering=clustered))
+    return rows
+
+
+def attrition_section(
+    data: pd.DataFrame,
+    *,
+    endline: str,
+    arm_order: Sequence[str],
+    control: str | None = None,
+    clustered: bool = False,
+) -> Attrition:
+    """Allocated, followed up and lost per arm (in ``arm_order``), a test of differential
+    attrition and, given the ``control`` arm, bounds on each other arm's effect.
 
     Follow-up is an observed ``endline`` value, as in the CONSORT boxes, so the
     two sections agree.  The test is chi-square, or Fisher's exact test when an
-    expected count is under 5.
+    expected count is under 5.  The bounds are :func:`attrition_bounds`'s.
     """
     frame = data[["arm"]].assign(**{_RESPONDED: data[endline].notna()})
     table = attrition_table(frame, arm="arm", responded=_RESPONDED).set_index("arm")
@@ -68,7 +125,16 @@ def attrition_section(data: pd.DataFrame, *, endline: str, arm_order: Sequence[s
     test = None
     if frame["arm"].nunique() > 1 and 0 < lost.sum() < len(frame):
         test = differential_attrition_test(frame, arm="arm", responded=_RESPONDED).to_dict()
-    return Attrition(by_arm=rows, test=test)
+    if control is None:
+        return Attrition(by_arm=rows, test=test)
+    bounds = attrition_bounds(
+        data,
+        endline=endline,
+        control=control,
+        active=[a for a in arm_order if a != control],
+        clustered=clustered,
+    )
+    return Attrition(by_arm=rows, bounds=bounds, test=test)
 
 
 def _estimate(result, term: str) -> dict:  # noqa: ANN001 - an ITTResult
