@@ -13,6 +13,7 @@ Usage::
 
     .venv/bin/python scripts/check_same_outputs.py            # against RENOVATION_BASE
     .venv/bin/python scripts/check_same_outputs.py --base 86b8289
+    .venv/bin/python scripts/check_same_outputs.py --candidate f47e741   # a commit, not the tree
 
 Exit 0 when every file is byte-identical after masking, 1 when any differs or is missing
 on one side, 2 when a demo run fails.
@@ -79,7 +80,8 @@ def _run_demo(tree: Path, into: Path) -> None:
         shutil.move(str(HOME / part), str(into / part))
 
 
-def _base_outputs(rev: str) -> Path:
+def _checkout(rev: str) -> tuple[str, Path]:
+    """The full hash of ``rev`` and a worktree of it (made once, then reused)."""
     sha = subprocess.run(
         ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
         cwd=ROOT,
@@ -87,10 +89,6 @@ def _base_outputs(rev: str) -> Path:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    cached = WORK / f"base-{sha[:12]}"
-    if (cached / "out").is_dir():
-        print(f"Base {sha[:12]}: outputs cached in {cached}")
-        return cached
     tree = WORK / f"tree-{sha[:12]}"
     if not tree.exists():
         subprocess.run(
@@ -99,6 +97,15 @@ def _base_outputs(rev: str) -> Path:
             check=True,
             capture_output=True,
         )
+    return sha, tree
+
+
+def _base_outputs(rev: str) -> Path:
+    sha, tree = _checkout(rev)
+    cached = WORK / f"base-{sha[:12]}"
+    if (cached / "out").is_dir():
+        print(f"Base {sha[:12]}: outputs cached in {cached}")
+        return cached
     print(f"Base {sha[:12]}: running the demo on a checkout in {tree} ...", flush=True)
     _run_demo(tree, cached)
     return cached
@@ -159,6 +166,9 @@ def compare(base: Path, candidate: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default=RENOVATION_BASE, help="commit to compare against")
+    parser.add_argument(
+        "--candidate", help="commit to check instead of the working tree (run from a worktree)"
+    )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     # one check at a time: both runs share HOME
@@ -166,8 +176,13 @@ def main() -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
         base = _base_outputs(args.base)
         candidate = WORK / "candidate"
-        print(f"Working tree: running the demo on {ROOT} ...", flush=True)
-        _run_demo(ROOT, candidate)
+        if args.candidate:
+            sha, tree = _checkout(args.candidate)
+            print(f"Candidate {sha[:12]}: running the demo on a checkout in {tree} ...", flush=True)
+        else:
+            tree = ROOT
+            print(f"Working tree: running the demo on {ROOT} ...", flush=True)
+        _run_demo(tree, candidate)
         return 1 if compare(base, candidate) else 0
 
 
