@@ -22,6 +22,7 @@ import pandas as pd
 
 from analysis.hr_outcomes import DAY_BASES
 from common.validation import require_columns
+from trial_designs.cycles import cycle_of_enrolment
 from trial_designs.design import TrialDesign
 from trial_designs.scale_files import declared_instrument, known_instruments
 from trial_designs.sections import Outcome
@@ -197,6 +198,13 @@ def analysis_dataset(
             "enrolment": people.get("enrolment", "initial"),
         }
     )
+    if design.cycles:
+        # each person's learning cycle, by name, read from the store's enrolment label
+        number = cycle_of_enrolment(
+            people.get("enrolment", pd.Series("initial", index=people.index))
+        )
+        names = [c.name for c in design.cycles]
+        base["cycle"] = number.map(lambda n: names[n - 1] if n <= len(names) else f"cycle{n}")
     if design.randomisation.method == "minimisation" and "arrival" in people:
         # minimisation's re-draws for inference re-run the rule in this order
         base["arrival"] = pd.to_numeric(people["arrival"]).astype("Int64")
@@ -442,6 +450,8 @@ def data_dictionary(dataset: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
         "team": "Team, as on the roster at randomisation.",
         "role": "Role (e.g. social worker, team manager), as on the roster at randomisation.",
         "enrolment": "initial (randomised with the roster) or late (a late entrant).",
+        "cycle": "The learning cycle the participant was randomised in, by name (designs with "
+        "cycles only).",
         "arrival": "Minimisation only: position in the arrival order (0 first), which each "
         "allocation depended on; randomisation inference re-runs the minimisation in it.",
         **UPTAKE_COLUMNS,

@@ -26,6 +26,7 @@ from analysis.results_model import (
 from analysis.sections.balance import balance_section, baseline_characteristics
 from analysis.sections.consort import consort_section
 from analysis.sections.costs import costs_section
+from analysis.sections.cycles import cycles_section
 from analysis.sections.methods import methods_section
 from analysis.sections.missing_data import attrition_section, missing_data_sensitivity
 from analysis.sections.outcomes import (
@@ -67,6 +68,14 @@ def draws_for_rows(
     holds them as ``cluster`` and ``stratum``: those are what define the units
     and strata re-drawn, so they stand in for the roster fields.
     """
+    if design.cycles and "cycle" in data and data["cycle"].nunique() > 1:
+        # each cycle was randomised on its own, so each is re-drawn on its own
+        codes = np.empty((n_draws, len(data)), dtype=np.int64)
+        for _name, rows in data.groupby("cycle", sort=True).indices.items():
+            codes[:, rows], _ = draws_for_rows(
+                data.iloc[rows].drop(columns="cycle"), design, n_draws, rng
+            )
+        return codes, np.arange(len(data))
     roster = data.rename(columns={"participant_id": "id"})
     if design.unit == "cluster":
         roster[design.cluster_by] = data["cluster"]
@@ -125,6 +134,7 @@ def results_document(
     """
     extras = dict(extras or {})
     placeholder_scoring = set(extras.pop("placeholder_scoring", ()))
+    cycle_records = extras.pop("cycle_records", None)
     # one canonical row order: imputation, cross-validation folds and the bootstrap
     # depend on it, and results.json must not depend on how the file was sorted
     data = (
@@ -137,7 +147,9 @@ def results_document(
         data[treatment_indicator(arm)] = (data["arm"] == arm).astype(float)
     # a text covariate (a team) enters every model, RI and imputation as fixed effects:
     # one 0/1 column per level after the first, in sorted order
-    declared = covariate_frame(data, design.analysis.covariates)
+    # with learning cycles every model pools the cycles with cycle fixed effects
+    cycle_effects = ["cycle"] if design.cycles and "cycle" in data else []
+    declared = covariate_frame(data, [*design.analysis.covariates, *cycle_effects])
     data = pd.concat([data, declared.drop(columns=[c for c in declared if c in data])], axis=1)
     model_covariates = list(declared.columns)
     cluster = "cluster" if design.unit == "cluster" else None
@@ -172,6 +184,7 @@ def results_document(
     report(1, steps)
     outcomes = []
     primary_used: pd.DataFrame | None = None
+    primary_covariates: list[str] = []
     for done, outcome in enumerate(design.outcomes, start=1):
         if done > 1:
             report(done, steps)  # the outcome before this one is finished
@@ -239,6 +252,8 @@ def results_document(
             )
             if outcome.primary and arm == active[0]:
                 primary_used = data.dropna(subset=model_columns)
+                # the cycles section adds its own cycle terms to the primary's model
+                primary_covariates = [c for c in covariates if not c.startswith("cycle[")]
         cace = cace_estimate(
             data, design, endline, covariates, strata, se_cluster, se_type, active, se_clustered_by
         )
@@ -338,6 +353,22 @@ def results_document(
         else Attrition(by_arm=[], test=None),
         balance=balance_section(data, design, warnings),
         costs=costs,
+        **(
+            {
+                "cycles": cycles_section(
+                    data,
+                    design,
+                    outcome=f"{primary.name}_endline",
+                    covariates=primary_covariates,
+                    strata=strata,
+                    cluster=se_cluster,
+                    se_type=se_type,
+                    records=cycle_records,
+                )
+            }
+            if design.cycles and primary is not None and "cycle" in data
+            else {}
+        ),
         data_validation=extras.pop("data_validation", {"rows_quarantined": 0, "by_rule": []}),
         warnings=warnings,
         methods=methods_section(design, se_type, n_draws, se_clustered_by),

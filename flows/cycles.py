@@ -31,26 +31,15 @@ from flows.store import Store
 from flows.store.randomisations import RandomisationRecords
 from flows.store.schema import allocations, participant_pii
 from flows.store.values import utc_now
-from trial_designs.cycles import cycle_seed
+from trial_designs.cycles import cycle_of_enrolment, cycle_seed
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import Allocation, randomise
 
-__all__ = ["CycleError", "cycle_of_enrolment", "cycle_randomise_flow", "skipped_message"]
+__all__ = ["CycleError", "cycle_randomise_flow", "skipped_message"]
 
 
 class CycleError(ValueError):
     """A cycle that cannot be randomised (undeclared, done already, nobody new); nothing is stored."""
-
-
-def cycle_of_enrolment(enrolment: pd.Series) -> pd.Series:
-    """Each participant's cycle from the store's enrolment: ``cycle<N>`` is N, anything else 1.
-
-    The first cycle is the trial's own randomisation (``initial``) and its late
-    entrants (``late``).
-    """
-    text = enrolment.astype("str")
-    number = pd.to_numeric(text.str.extract(r"^cycle(\d+)$")[0], errors="coerce")
-    return number.fillna(1).astype(int)
 
 
 def skipped_message(file_name: str, earlier: pd.DataFrame, design: TrialDesign) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 from pydantic import Field, model_validator
 
 from trial_designs.sections import DesignSection, FollowUp, Identifier
 
-__all__ = ["Cycle", "check_cycles", "cycle_seed"]
+__all__ = ["Cycle", "check_cycles", "cycle_of_enrolment", "cycle_seed"]
 
 
 class Cycle(DesignSection):
@@ -51,13 +52,24 @@ class Cycle(DesignSection):
         return self
 
 
+def cycle_of_enrolment(enrolment: pd.Series) -> pd.Series:
+    """Each participant's cycle from the store's enrolment: ``cycle<N>`` is N, anything else 1.
+
+    The first cycle is the trial's own randomisation (``initial``) and its late
+    entrants (``late``).
+    """
+    text = enrolment.astype("str")
+    number = pd.to_numeric(text.str.extract(r"^cycle(\d+)$")[0], errors="coerce")
+    return number.fillna(1).astype(int)
+
+
 def cycle_seed(cycles: tuple[Cycle, ...], number: int, design_seed: int) -> int:
     """The seed cycle ``number`` (1-based) randomises with: its own, or the design's + number - 1."""
     declared = cycles[number - 1].seed
     return declared if declared is not None else design_seed + number - 1
 
 
-def check_cycles(cycles: tuple[Cycle, ...], follow_up: FollowUp, *, unit: str, method: str) -> None:
+def check_cycles(cycles: tuple[Cycle, ...], follow_up: FollowUp, *, unit: str) -> None:
     """The cycles of a design: the first is follow_up's, each later one starts after the last.
 
     Raises
@@ -74,11 +86,6 @@ def check_cycles(cycles: tuple[Cycle, ...], follow_up: FollowUp, *, unit: str, m
             "'cycles' randomise a new cohort of people, so they need unit 'individual'; in a "
             "cluster trial new staff join their randomised cluster (`trialflow enrol`). "
             f"Got unit '{unit}' instead"
-        )
-    if method == "minimisation":
-        raise ValueError(
-            "'cycles' are not supported with method 'minimisation' (each cycle would need the "
-            "earlier cycles' allocations as its history). Got method 'minimisation' instead"
         )
     if len(cycles) < 2:
         raise ValueError(

@@ -174,9 +174,7 @@ class TrialDesign(DesignSection):
                 "must declare 'costs'. Got no costs instead"
             )
         self._counts_are_possible()
-        check_cycles(
-            self.cycles, self.follow_up, unit=self.unit, method=self.randomisation.method
-        )
+        check_cycles(self.cycles, self.follow_up, unit=self.unit)
         self._dataset_columns_are_known()
         self._subgroups_are_known()
         primaries = [o.name for o in self.outcomes if o.primary]

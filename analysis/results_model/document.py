@@ -6,6 +6,7 @@ from typing import Literal
 
 from analysis.results_model.base import ResultsModel, field, optional
 from analysis.results_model.costs import Costs
+from analysis.results_model.cycles import Cycles
 from analysis.results_model.missing_data import Attrition, Balance
 from analysis.results_model.outcomes import Outcome
 from analysis.results_model.trial import Consort, DataValidation, Exploratory, Methods, Sap, Trial
@@ -56,6 +57,11 @@ class ResultsDocument(ResultsModel):
     costs: Costs | None = optional(
         "Costs of the intervention arm and cost-effectiveness; null when the design declares "
         "no cost model, there is no delivery log, or nothing could be costed."
+    )
+    cycles: Cycles | None = optional(
+        "Learning cycles (a design declaring 'cycles'): the primary outcome's ITT in each "
+        "cycle, pooled with cycle fixed effects, the arm x cycle test and the amendments "
+        "recorded between cycles. Absent for a design without cycles."
     )
     uptake: Uptake | None = optional(
         "Uptake of the intervention from the delivery log; absent when analysing a dataset "

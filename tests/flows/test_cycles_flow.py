@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from flows.cycles import CycleError, cycle_of_enrolment, cycle_randomise_flow
+from flows.cycles import CycleError, cycle_randomise_flow
 from flows.randomise import randomise_flow
 from flows.store import Store
 from flows.store.schema import allocations, audit_log
 from tests.designs import DESIGNS
+from trial_designs.cycles import cycle_of_enrolment
 from trial_designs.design import load_design
 from trial_designs.simulate_roster import simulate_late_entrants, simulate_roster
 
