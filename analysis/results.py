@@ -9,7 +9,7 @@ serialised with :func:`analysis.results_model.dump_results`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ from analysis.sections.outcomes import (
     ri_design_matrix,
     treatment_indicator,
 )
-from analysis.sections.subgroups import subgroup_estimates
+from analysis.sections.subgroups import check_exploratory_subgroups, subgroup_section
 from analysis.sections.trial import allocation_ratios, dates_section, trial_section
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import draw_allocations
@@ -101,6 +101,7 @@ def results_document(
     events: pd.DataFrame | None = None,
     extras: Mapping | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    exploratory_subgroups: Sequence[str] = (),
 ) -> ResultsDocument:
     """The pre-specified analysis: ITT for every outcome, CACE, RI, CONSORT counts,
     attrition with missing-data sensitivity, baseline balance and costs.
@@ -125,6 +126,9 @@ def results_document(
         ``on_progress(done, total)`` after each step: the randomisation-inference
         draws, each outcome (with its RI and sensitivity analyses), the costs.
         For a progress bar; it changes nothing in the result.
+    exploratory_subgroups : sequence of str
+        Columns of ``data`` analysed as subgroups besides the declared ones, for an
+        exploratory reanalysis: marked ``prespecified: false`` and not Holm-adjusted.
 
     Notes
     -----
@@ -152,6 +156,7 @@ def results_document(
     declared = covariate_frame(data, [*design.analysis.covariates, *cycle_effects])
     data = pd.concat([data, declared.drop(columns=[c for c in declared if c in data])], axis=1)
     model_covariates = list(declared.columns)
+    explored = check_exploratory_subgroups(data, design, exploratory_subgroups)
     cluster = "cluster" if design.unit == "cluster" else None
     strata = "stratum" if design.strata and data["stratum"].nunique() > 1 else None
     # Standard errors cluster on the unit of randomisation in cluster trials, else on the
@@ -275,6 +280,21 @@ def results_document(
                 rng=np.random.default_rng([design.randomisation.seed, _MI_SEED_LABEL]),
             )
             warnings.extend(notes)
+        subgroups, subgroup_tests = (
+            subgroup_section(
+                data,
+                design,
+                endline,
+                covariates,
+                strata,
+                se_cluster,
+                se_type,
+                se_clustered_by=se_clustered_by,
+                exploratory=explored,
+            )
+            if outcome.primary
+            else ([], [])
+        )
         if outcome.instrument in placeholder_scoring:
             warnings.append(
                 f"'{outcome.name}' is scored with the placeholder {outcome.instrument.upper()} item "
@@ -302,11 +322,8 @@ def results_document(
                 ),
                 estimates=estimates,
                 arms=arm_summaries(data, design, endline, baseline),
-                subgroups=subgroup_estimates(
-                    data, design, endline, covariates, strata, se_cluster, se_type
-                )
-                if outcome.primary
-                else [],
+                subgroups=subgroups,
+                **({"subgroup_tests": subgroup_tests} if outcome.primary else {}),
                 sensitivity=sensitivity,
                 **(
                     {"icc": icc.icc, "icc_ci_low": icc.ci_low, "icc_ci_high": icc.ci_high}
@@ -385,10 +402,17 @@ def analyse_trial(
     events: pd.DataFrame | None = None,
     extras: Mapping | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    exploratory_subgroups: Sequence[str] = (),
 ) -> dict:
     """:func:`results_document` as results.json holds it: a JSON-safe dict (see its parameters)."""
     return results_document(
-        data, design, ri_draws=ri_draws, events=events, extras=extras, on_progress=on_progress
+        data,
+        design,
+        ri_draws=ri_draws,
+        events=events,
+        extras=extras,
+        on_progress=on_progress,
+        exploratory_subgroups=exploratory_subgroups,
     ).to_json_dict()
 
 

@@ -38,6 +38,7 @@ from analysis.results_model.outcomes import (
     SubgroupEstimate,
 )
 from analysis.results_model.schema import SCHEMA_PATH, results_schema
+from analysis.results_model.subgroups import SkippedLevel, SubgroupTest
 from analysis.results_model.trial import (
     ArmDeclaration,
     Consort,
@@ -101,7 +102,9 @@ __all__ = [
     "ResultsModel",
     "Sap",
     "SensitivityEstimate",
+    "SkippedLevel",
     "SubgroupEstimate",
+    "SubgroupTest",
     "Trial",
     "Uptake",
     "ValueOfInformation",
