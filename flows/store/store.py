@@ -21,6 +21,7 @@ from sqlalchemy import event
 
 from flows import settings
 from flows.audit import append_audit_rows, current_actor
+from flows.store.bulk import copy_new
 from flows.store.ingests import IngestRecords
 from flows.store.randomisations import RandomisationRecords
 from flows.store.schema import (
@@ -214,13 +215,15 @@ class Store(RandomisationRecords, IngestRecords):
         *,
         chunk_size: int = 50_000,
     ) -> int:
-        """The bulk twin of :meth:`insert_new`: tuples through the driver's executemany.
+        """The bulk twin of :meth:`insert_new`: tuples through the driver, never dicts.
 
         Rows colliding with a unique key are skipped, as in :meth:`insert_new`.
         Building one dict per row costs more than SQLite's own insert at
-        millions of rows, so rows stay tuples and go in chunks.  Values are
-        passed to the driver as they are (dates as ISO strings; None for NULL).
-        Returns the number of rows added.
+        millions of rows, so rows stay tuples: on SQLite they go in chunks to
+        the driver's executemany (one prepared statement), on PostgreSQL
+        through COPY (:func:`flows.store.bulk.copy_new`).  Values are passed as
+        they are (dates as ISO strings; None for NULL).  Returns the number of
+        rows added.
         """
         from itertools import islice
 
@@ -228,23 +231,13 @@ class Store(RandomisationRecords, IngestRecords):
         if dialect.name not in ("sqlite", "postgresql"):  # pragma: no cover - other servers
             return self.insert_new(conn, table, [dict(zip(columns, r, strict=True)) for r in rows])
         names = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
-        marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(columns))
-        if dialect.name == "sqlite":
-            statement = f"INSERT OR IGNORE INTO {table.name} ({names}) VALUES ({marks})"
-        else:
-            statement = (
-                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
-            )
-        before = None
-        if dialect.name != "sqlite":  # executemany's rowcount is the sum only on SQLite
-            before = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        if dialect.name == "postgresql":
+            return copy_new(conn, table.name, names, rows)
+        marks = ", ".join(["?"] * len(columns))
+        statement = f"INSERT OR IGNORE INTO {table.name} ({names}) VALUES ({marks})"
         added, iterator = 0, iter(rows)
         while chunk := list(islice(iterator, chunk_size)):
             added += conn.exec_driver_sql(statement, chunk).rowcount
-        if before is not None:
-            added = (
-                conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() - before
-            )
         return added
 
     def pii(self, trial_id: str) -> pd.DataFrame:
