@@ -41,6 +41,7 @@ from reports.lookup import (
     primary_outcome,
     shared_outcome,
 )
+from reports.value_of_information import research_line
 
 __all__ = ["PORTFOLIO_SECTIONS", "portfolio_answer", "portfolio_view"]
 
@@ -197,6 +198,7 @@ def _portfolio_row(results: Mapping) -> dict:
         "band": costs.get("eef_band") or "\u2014",
         "uptake": _uptake_line(results),
         "evidence": _evidence_line(results),
+        "further_research": research_line(results),
         "headline": " ".join(headline_sentences(results)),
     }
 

@@ -18,6 +18,7 @@ from reports.consort import consort_flow
 from reports.disclosure import DISCLOSURE_FOOTNOTE, SUPPRESSED_MARK
 from reports.headline import headline_sentences
 from reports.sap import sap_view
+from reports.trial_view.bounds import bounds_view
 from reports.trial_view.costs import costs_view
 from reports.trial_view.counts import trial_suppression
 from reports.trial_view.effects import cace_view, missing_view, outcomes_view
@@ -80,6 +81,7 @@ def trial_view(results: Mapping) -> dict:
         "outcomes": outcomes_view(results, sup),
         "cace": cace_view(results, sup),
         "missing": missing_view(results, flow, sup),
+        "bounds": bounds_view(results),
         "costs": costs_view(results),
         "methods": methods_view(results, sup),
         "sap": sap_view(results),

@@ -22,6 +22,7 @@ from reports.format import (
 from reports.lookup import (
     outcome_named,
 )
+from reports.value_of_information import evpi_view
 
 __all__ = ["costs_view"]
 
@@ -260,6 +261,7 @@ def costs_view(results: Mapping) -> dict | None:
         "band_range": dict(EEF_BANDS).get(band),
         "bands": EEF_BANDS,
         "ce": ce,
+        "evpi": evpi_view(results),
         "sensitivity": [
             {
                 "item": r.get("item"),

@@ -1,0 +1,139 @@
+"""What further research would be worth: the EVPI of results.json's costs, in words (issue 15.6).
+
+The analysis writes, at each willingness to pay the design declares, the expected value of
+perfect information per person and for the population the decision covers
+(``costs.value_of_information``).  EVPI is an upper bound on what any further study could be
+worth, so the words say no more than that: research costing more than the population EVPI
+is not worth its cost; research costing less *may* be worth up to the EVPI, never that it is.
+Pure: a mapping in, text out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reports.format import format_money, format_percent, outcome_noun
+from reports.lookup import outcome_named
+
+__all__ = ["evpi_view", "research_line"]
+
+
+def _declared(results: Mapping) -> Mapping | None:
+    return ((results.get("costs") or {}).get("value_of_information")) or None
+
+
+def _per_unit(results: Mapping, voi: Mapping) -> str:
+    """ "per GHQ-12 point avoided per participant": what the thresholds pay for."""
+    outcome = outcome_named(results, voi.get("outcome"))
+    direction = "gained" if outcome.get("higher_is_better", True) else "avoided"
+    noun = outcome_noun(outcome) if outcome else voi.get("outcome")
+    return f"per {voi.get('effect_unit') or 'point'} of {noun} {direction} per participant"
+
+
+def _population_words(voi: Mapping) -> str:
+    years = voi["years"]
+    rate = voi.get("discount_rate") or 0
+    return (
+        f"the {voi['population']:,} staff in scope over {years} year{'s' if years != 1 else ''}"
+        + (f" (later years discounted at {format_percent(100 * rate, 1)})" if rate else "")
+    )
+
+
+def _verdict(row: Mapping, research_cost: float | None) -> str:
+    if research_cost is None:
+        return f"may be worth up to {format_money(row['evpi_population'])}"
+    if row.get("research_may_be_worthwhile"):
+        return f"may be worth up to {format_money(row['evpi_population'])}"
+    return "not worth its cost"
+
+
+def evpi_view(results: Mapping) -> dict | None:
+    """The trial report's value-of-information rows and sentences; None when not declared."""
+    voi = _declared(results)
+    if not voi or not voi.get("by_threshold"):
+        return None
+    research_cost = voi.get("research_cost")
+    rows = [
+        {
+            "wtp": format_money(row["wtp"]),
+            "decision": "Intervention" if row["decision"] == "intervention" else "Control",
+            "probability": format_percent(100 * row["prob_cost_effective"]),
+            "per_person": format_money(row["evpi_per_person"]),
+            "population": format_money(row["evpi_population"]),
+            "verdict": _verdict(row, research_cost),
+        }
+        for row in voi["by_threshold"]
+    ]
+    best = max(voi["by_threshold"], key=lambda r: r["evpi_population"] or 0)
+    intro = (
+        f"Value of further research: at each amount a commissioner might pay "
+        f"{_per_unit(results, voi)}, the expected value of perfect information (EVPI) is what "
+        f"removing all uncertainty about the cost-effectiveness would be worth, per person and "
+        f"for {_population_words(voi)}. It is an upper bound: no study can be worth more."
+    )
+    if research_cost is None:
+        conclusion = (
+            f"Further research may be worth up to {format_money(best['evpi_population'])} (at "
+            f"{format_money(best['wtp'])}); the design names no research cost to compare it with."
+        )
+    elif any(r.get("research_may_be_worthwhile") for r in voi["by_threshold"]):
+        worth = [r for r in voi["by_threshold"] if r.get("research_may_be_worthwhile")]
+        conclusion = (
+            f"At {', '.join(format_money(r['wtp']) for r in worth)}, the population EVPI is more "
+            f"than the {format_money(research_cost)} a further study would cost, so it may be "
+            f"worth up to {format_money(max(r['evpi_population'] for r in worth))}; at other "
+            "thresholds it is not worth its cost."
+            if len(worth) < len(voi["by_threshold"])
+            else f"At every threshold the population EVPI is more than the "
+            f"{format_money(research_cost)} a further study would cost, so it may be worth "
+            f"up to {format_money(best['evpi_population'])}."
+        )
+    else:
+        conclusion = (
+            f"At every threshold declared the population EVPI (at most "
+            f"{format_money(best['evpi_population'])}) is less than the "
+            f"{format_money(research_cost)} a further study would cost: more research is not "
+            "worth its cost at these thresholds."
+        )
+    return {
+        "rows": rows,
+        "sentences": [intro, conclusion],
+        "research_cost": format_money(research_cost) if research_cost is not None else None,
+        "per_unit": _per_unit(results, voi),
+        "draws": voi.get("n_boot"),
+    }
+
+
+def research_line(results: Mapping) -> str:
+    """The portfolio's one line: is more research on this trial's question worth its cost?"""
+    voi = _declared(results)
+    if not voi or not voi.get("by_threshold"):
+        return (
+            "Not assessed: the design declares no willingness to pay and population, so no "
+            "value of information was computed."
+        )
+    rows = voi["by_threshold"]
+    research_cost = voi.get("research_cost")
+    best = max(rows, key=lambda r: r["evpi_population"] or 0)
+    thresholds = f"{format_money(rows[0]['wtp'])} to {format_money(rows[-1]['wtp'])}"
+    if len(rows) == 1:
+        thresholds = format_money(rows[0]["wtp"])
+    if research_cost is None:
+        return (
+            f"May be worth up to {format_money(best['evpi_population'])} (the EVPI at "
+            f"{format_money(best['wtp'])} {_per_unit(results, voi)}); no research cost declared."
+        )
+    worth = [r for r in rows if r.get("research_may_be_worthwhile")]
+    if not worth:
+        return (
+            f"Not worth its cost: at {thresholds} {_per_unit(results, voi)}, the EVPI for "
+            f"{_population_words(voi)} is at most {format_money(best['evpi_population'])}, "
+            f"less than the {format_money(research_cost)} a further study would cost."
+        )
+    top = max(worth, key=lambda r: r["evpi_population"])
+    return (
+        f"May be worth up to {format_money(top['evpi_population'])} (the EVPI at "
+        f"{format_money(top['wtp'])} {_per_unit(results, voi)}), more than the "
+        f"{format_money(research_cost)} a further study would cost; EVPI is an upper bound, so "
+        "not that it is."
+    )
