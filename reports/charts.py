@@ -39,6 +39,7 @@ __all__ = [
     "forest_chart",
     "funnel_chart",
     "portfolio_chart",
+    "subgroup_chart",
     "uptake_chart",
 ]
 
@@ -166,6 +167,46 @@ def forest_chart(
         chart_id,
         "Forest plot: effect on each outcome, standardised, right of zero is better",
         (description + ".") if rows else "No outcome could be estimated.",
+    )
+
+
+def subgroup_chart(
+    rows: Sequence[dict], *, chart_id: str, subgroup: str, tests: str, unit: str
+) -> Chart:
+    """Forest plot of one subgroup: each level's effect and 95% CI, in the outcome's units.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        ``label`` (the level), ``value``, ``low``, ``high`` (the effect and its 95% CI,
+        outcome units, not re-oriented) and ``text`` (as the subgroup table states it).
+    subgroup : str
+        The subgroup's name for readers.
+    tests : str
+        The interaction p and its Holm adjustment as a sentence fragment, printed under
+        the axis and in the text alternative.
+    unit : str
+        The axis label: the outcome and which direction is better.
+    """
+    rows = [r for r in rows if r.get("value") is not None]
+    with plt.rc_context(_STYLE):
+        fig, ax = _figure(7.0, 1.1 + 0.42 * max(len(rows), 1))
+        for i, row in enumerate(rows):
+            ax.plot([row["low"], row["high"]], [i, i], color=PALETTE[0], linewidth=2.2)
+            ax.plot(row["value"], i, marker="s", color=PALETTE[0], markersize=6)
+        ax.axvline(0, color=_GRID, linewidth=1, linestyle="--")
+        ax.set_yticks(range(len(rows)), [r["label"] for r in rows])
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        span = max([abs(r["low"]) for r in rows] + [abs(r["high"]) for r in rows] + [0.25])
+        ax.set_xlim(-span * 1.1, span * 1.1)
+        ax.set_xlabel(f"{unit} (95% CI)\n{tests}")
+        ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
+    description = "; ".join(f"{r['label']}: {r['text']}" for r in rows)
+    return _finish(
+        fig,
+        chart_id,
+        f"Forest plot: effect within each {subgroup} level, zero is no difference",
+        (description + f". {tests}.") if rows else "No level could be estimated.",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 from reports import charts
@@ -199,8 +200,99 @@ def outcomes_view(results: Mapping, sup: Suppression) -> dict:
         "iccs": iccs,
         "cluster": results.get("trial", {}).get("unit") == "cluster",
         "subgroups": subgroups,
+        "subgroup_tests": _subgroup_tests(results, primary, labels, sup) if primary else [],
         "multiple_arms": len(active_arms(results)) > 1,
     }
+
+
+def _subgroup_tests(
+    results: Mapping, primary: Mapping, labels: Mapping, sup: Suppression
+) -> list[dict]:
+    """One block per subgroup test: its sentence, its forest plot and any level skipped."""
+    # a tertile column <outcome>_baseline is named by the outcome's label
+    baselines = {f"{o['name']}_baseline": o["label"] for o in results.get("outcomes", [])}
+    blocks = []
+    tests = primary.get("subgroup_tests") or []
+    several_arms = len({t["arm"] for t in tests}) > 1
+    for index, test in enumerate(tests):
+        arm = labels.get(test["arm"], test["arm"])
+        name = humanise(test["variable"])
+        kind = "pre-declared" if test["prespecified"] else "exploratory: not declared in the design"
+        if test.get("p_value") is None:
+            sentence = f"{name} ({kind}): the interaction was not tested. {test.get('note', '')}"
+        else:
+            holm = (
+                f", {format_p_is(test['p_value_holm'])} after Holm's adjustment across the "
+                "declared subgroups"
+                if test.get("p_value_holm") is not None
+                else ", not adjusted for multiplicity (exploratory)"
+            )
+            sentence = (
+                f"{name} ({kind}"
+                + (f", {arm} against control" if several_arms else "")
+                + "): does the effect differ between its levels? Interaction test "
+                f"{format_p_is(test['p_value'])}{holm}."
+            )
+        if test.get("cut_points"):
+            low, high = test["cut_points"]
+            sentence += (
+                " The levels are thirds of "
+                + (
+                    f"baseline {baselines[test['column']]}"
+                    if test["column"] in baselines
+                    else humanise(test["column"])
+                )
+                + f" cut at "
+                f"{format_number(low, 2)} and {format_number(high, 2)}, over everyone "
+                "randomised with a baseline value (both arms pooled, measured before "
+                "randomisation)."
+            )
+        rows = []
+        for sub in primary.get("subgroups") or []:
+            if sub["variable"] != test["variable"] or sub.get("arm", test["arm"]) != test["arm"]:
+                continue
+            key = ("subgroup", primary["name"], sub["variable"], sub["level"])
+            if key in sup.values and not sup.is_shown(key):
+                continue  # a hidden count is not drawn as a line whose width would give it away
+            rows.append(
+                {
+                    "label": sub["level"],
+                    "value": sub["estimate"],
+                    "low": sub["ci_low"],
+                    "high": sub["ci_high"],
+                    "text": f"{format_effect(sub['estimate'], primary)} "
+                    f"(95% CI {format_ci(sub['ci_low'], sub['ci_high'], primary)})",
+                }
+            )
+        p_text = (
+            f"interaction {format_p_is(test['p_value'])}"
+            + (f", Holm {format_p_is(test['p_value_holm'])}" if test.get("p_value_holm") else "")
+            if test.get("p_value") is not None
+            else "interaction not tested"
+        )
+        direction = "higher" if primary.get("higher_is_better", True) else "lower"
+        blocks.append(
+            {
+                "sentence": sentence,
+                "prespecified": test["prespecified"],
+                "chart": charts.subgroup_chart(
+                    rows,
+                    chart_id=f"subgroup-{index}",
+                    subgroup=name.lower(),
+                    tests=p_text,
+                    unit=f"Difference in {primary['label']} ({direction} is better)",
+                )
+                if rows
+                else None,
+                # the count in "fewer than 10 participants (6)" is a small cell: not printed
+                "skipped": [
+                    f"{s['level']}: no estimate of its own, "
+                    f"{re.sub(r' [(][0-9]+[)]$', '', s['reason'])}"
+                    for s in test.get("skipped") or []
+                ],
+            }
+        )
+    return blocks
 
 
 def cace_view(results: Mapping, sup: Suppression) -> dict:
