@@ -17,14 +17,17 @@ from collections.abc import Mapping, Sequence
 
 from analysis.estimators import SE_TYPES
 from trial_designs.design import TrialDesign
+from trial_designs.subgroups import subgroup_specs
 
 __all__ = [
     "LABEL_RULE",
     "check_label",
+    "added_subgroups",
     "exploratory_changes",
     "exploratory_design",
     "mark_exploratory",
     "parse_covariates",
+    "parse_subgroups",
 ]
 
 #: A label names a folder and appears in reports: a lower-case letter, then lower-case
@@ -61,20 +64,66 @@ def parse_covariates(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_subgroups(text: str) -> tuple[str, ...]:
+    """``"team, building"`` to ``("team", "building")``: columns analysed as exploratory subgroups.
+
+    Raises
+    ------
+    ValueError
+        For no name at all, or a name given twice.
+    """
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ValueError(
+            "'--subgroups' names at least one column of the analysis dataset to analyse as an "
+            f"exploratory subgroup (e.g. 'team'). Got {text!r} instead."
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"'--subgroups' names each column once. Got {', '.join(repeated)} more than once "
+            f"in {text!r} instead."
+        )
+    return names
+
+
+def added_subgroups(changes: Mapping[str, Mapping] | None) -> tuple[str, ...]:
+    """The subgroups an exploratory analysis adds to the declared ones (none without changes)."""
+    change = (changes or {}).get("subgroups")
+    if not change:
+        return ()
+    declared = set(change["prespecified"])
+    return tuple(n for n in change["exploratory"] if n not in declared)
+
+
 def exploratory_changes(
     design: TrialDesign,
     *,
     covariates: Sequence[str] | None = None,
     se_type: str | None = None,
+    subgroups: Sequence[str] | None = None,
 ) -> dict[str, dict[str, object]]:
     """What the exploratory options change: {option: {"prespecified": ..., "exploratory": ...}}.
+
+    ``subgroups`` are analysed besides the declared ones (which stay pre-declared and
+    Holm-adjusted among themselves): the change records the declared list and the
+    declared list plus these.
 
     Raises
     ------
     ValueError
-        For an unknown ``se_type`` (listing the valid ones), or when nothing is changed.
+        For an unknown ``se_type`` (listing the valid ones), a subgroup the design
+        already declares, or when nothing is changed.
     """
     changes: dict[str, dict[str, object]] = {}
+    declared = [s.name for s in subgroup_specs(design.analysis.subgroups)]
+    for name in subgroups or ():
+        if name in declared:
+            raise ValueError(
+                f"The subgroup '{name}' is declared in the design, so it is analysed as "
+                "pre-specified in every run; name only subgroups the design does not declare "
+                f"with '--subgroups'. Got '{name}' instead."
+            )
     if covariates is not None and tuple(covariates) != tuple(design.analysis.covariates):
         changes["covariates"] = {
             "prespecified": list(design.analysis.covariates),
@@ -90,6 +139,8 @@ def exploratory_changes(
         declared = design.analysis.se_type or ("CR2" if clustered else "HC2")
         if se_type != declared:
             changes["se_type"] = {"prespecified": declared, "exploratory": se_type}
+    if subgroups:
+        changes["subgroups"] = {"prespecified": declared, "exploratory": [*declared, *subgroups]}
     if not changes:
         raise ValueError(
             "An exploratory analysis must differ from the pre-specified one: the "
@@ -102,7 +153,10 @@ def exploratory_changes(
 
 def exploratory_design(design: TrialDesign, changes: Mapping[str, Mapping]) -> TrialDesign:
     """A copy of ``design`` with the analysis options of :func:`exploratory_changes`."""
-    update = {name: change["exploratory"] for name, change in changes.items()}
+    # added subgroups are not declared: the analysis is told them apart (added_subgroups)
+    update = {
+        name: change["exploratory"] for name, change in changes.items() if name != "subgroups"
+    }
     if "covariates" in update:
         update["covariates"] = tuple(update["covariates"])
     return design.model_copy(update={"analysis": design.analysis.model_copy(update=update)})
@@ -116,7 +170,11 @@ def _describe(changes: Mapping[str, Mapping]) -> list[str]:
 
     names = {"covariates": "Covariates (besides the baseline)", "se_type": "Standard errors"}
     return [
-        f"{names[k]}: {shown(v['exploratory'])} instead of the pre-specified {shown(v['prespecified'])}."
+        f"Exploratory subgroups: {shown(list(added_subgroups(changes)))}, besides the "
+        f"pre-declared {shown(v['prespecified'])}; they are not Holm-adjusted."
+        if k == "subgroups"
+        else f"{names[k]}: {shown(v['exploratory'])} instead of the pre-specified "
+        f"{shown(v['prespecified'])}."
         for k, v in changes.items()
     ]
 
@@ -157,8 +215,12 @@ def mark_exploratory(
         f"Exploratory analysis '{label}', run after the data were seen; it is NOT the "
         "pre-specified analysis. It differs from the design (design hash below) as follows: "
         + " ".join(differences)
-        + " Outcomes, subgroups and everything else are as the design declares. The "
-        "pre-specified results are in the trial's own results.json."
+        + (
+            " Outcomes and everything else are as the design declares. The "
+            if "subgroups" in changes
+            else " Outcomes, subgroups and everything else are as the design declares. The "
+        )
+        + "pre-specified results are in the trial's own results.json."
     )
     out["methods"] = methods
     out["outcomes"] = [{**o, "prespecified": False} for o in results.get("outcomes", [])]

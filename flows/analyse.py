@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from analysis.dataset import foreign_dataset
 from analysis.exploratory import (
+    added_subgroups,
     check_label,
     exploratory_changes,
     exploratory_design,
@@ -138,6 +139,7 @@ def analyse_task(
     events: pd.DataFrame | None,
     extras: dict,
     ri_draws: int | None,
+    exploratory_subgroups: tuple[str, ...] = (),
 ) -> dict:
     return analyse_trial(
         frame,
@@ -146,6 +148,7 @@ def analyse_task(
         events=events,
         extras=extras,
         on_progress=progress_callback(f"analysing {design.id}"),
+        exploratory_subgroups=exploratory_subgroups,
     )
 
 
@@ -197,10 +200,12 @@ def analyse_flow(
     covariates: list[str] | None = None,
     se_type: str | None = None,
     label: str | None = None,
+    subgroups: list[str] | None = None,
 ) -> dict:
     """Analyse a trial from the store (or an analysis dataset file) into results.json.
 
-    ``covariates`` and ``se_type`` replace the design's analysis options for an
+    ``covariates`` and ``se_type`` replace the design's analysis options, and
+    ``subgroups`` are analysed besides the declared ones, for an
     exploratory reanalysis, which needs a ``label``: it is written to
     ``exploratory/<label>/results.json`` beside the pre-specified file, marked
     ``analysis_status: exploratory`` (see :mod:`analysis.exploratory`).
@@ -210,10 +215,9 @@ def analyse_flow(
         raise ValueError(
             f"'--ri-draws' must be between 0 and {MAX_RI_DRAWS}. Got {ri_draws} instead."
         )
-    if label is None and (covariates is not None or se_type is not None):
-        given = " and ".join(
-            o for o, v in (("--covariates", covariates), ("--se-type", se_type)) if v is not None
-        )
+    if label is None and (covariates is not None or se_type is not None or subgroups):
+        options = (("--covariates", covariates), ("--se-type", se_type), ("--subgroups", subgroups))
+        given = " and ".join(o for o, v in options if v is not None)
         raise ValueError(
             f"{given} change the pre-specified analysis, so they need '--label NAME': the "
             "results then go to exploratory/NAME/results.json, marked exploratory, and the "
@@ -225,7 +229,7 @@ def analyse_flow(
     trial = load_design_task(design)
     require_current_design(trial, stage="analyse")
     changes = (
-        exploratory_changes(trial, covariates=covariates, se_type=se_type)
+        exploratory_changes(trial, covariates=covariates, se_type=se_type, subgroups=subgroups)
         if label is not None
         else None
     )
@@ -240,7 +244,9 @@ def analyse_flow(
         trial, ri_draws, Path(data).name if data else "store", label, changes
     )
     analysed = exploratory_design(trial, changes) if changes else trial
-    results = analyse_task(frame, analysed, events, extras, ri_draws)
+    results = analyse_task(
+        frame, analysed, events, extras, ri_draws, exploratory_subgroups=added_subgroups(changes)
+    )
     if changes:
         results = mark_exploratory(results, trial, label=label, changes=changes)
     path = write_results(trial, results, out, label)

@@ -231,15 +231,21 @@ def analyse(
         help="Name of an exploratory analysis: written to exploratory/NAME/results.json, "
         "marked exploratory; the pre-specified results.json is never overwritten.",
     ),
+    subgroups: str = typer.Option(
+        None,
+        "--subgroups",
+        help="Exploratory: also analyse these dataset columns as subgroups (comma-separated), "
+        "labelled exploratory and not Holm-adjusted. Needs --label.",
+    ),
 ) -> None:
     """Run the pre-specified analysis and write results.json (schema: analysis/results.schema.json).
 
-    With --covariates/--se-type and --label, run an exploratory reanalysis instead.
+    With --covariates/--se-type/--subgroups and --label, run an exploratory reanalysis instead.
     """
     if ri_draws is not None and not 0 <= ri_draws <= MAX_RI_DRAWS:
         # before the flow and its temporary Prefect server (~38 s); analyse_flow says the same
         fail(f"'--ri-draws' must be between 0 and {MAX_RI_DRAWS}. Got {ri_draws} instead.")
-    from analysis.exploratory import parse_covariates
+    from analysis.exploratory import parse_covariates, parse_subgroups
     from flows.analyse import analyse_flow
 
     try:
@@ -251,6 +257,7 @@ def analyse(
             covariates=None if covariates is None else list(parse_covariates(covariates)),
             se_type=se_type,
             label=label,
+            subgroups=None if subgroups is None else list(parse_subgroups(subgroups)),
         )
     except (DesignError, LookupError, ValueError) as exc:
         fail(str(exc))
