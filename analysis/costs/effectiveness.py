@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,10 @@ from trial_designs.sections import MAX_BOOTSTRAP_REPLICATES
 __all__ = [
     "COST_EFFECT_VERDICTS",
     "BootstrapResult",
+    "MapBlocks",
     "bootstrap_cost_effect",
     "cost_effect_verdict",
+    "replicate_block",
 ]
 
 #: The verdict on the point estimates: where they fall on the cost-effectiveness plane.
@@ -176,27 +179,59 @@ def _unit_sums(
     )
 
 
-def _replicate_means(
-    sums: list[np.ndarray], n_boot: int, chunk_size: int, rng: np.random.Generator
-) -> np.ndarray:
-    """(n_boot, 2 arms, 2) replicate means of (cost, effect) per arm.
+#: ``map_blocks(function, blocks, shared)``: ``[function(*shared, block) for block in blocks]``,
+#: in block order, wherever the caller chooses to run them (``flows.dask_runner.map_chunks``).
+MapBlocks = Callable[[Callable[..., Any], Sequence[Any], Sequence[Any]], list]
 
-    Each chunk draws, for the control arm and then the intervention arm, an
-    index matrix ``rng.integers(0, G, size=(chunk, G))`` of resampled units;
-    ``np.bincount`` turns it into counts, and one matrix product gives every
-    replicate's sums of costs, effects and participants.
+
+def _here(function: Callable[..., Any], blocks: Sequence[Any], shared: Sequence[Any]) -> list:
+    return [function(*shared, block) for block in blocks]
+
+
+def replicate_block(sums: list[np.ndarray], block: tuple[int, object]) -> np.ndarray:
+    """(size, 2 arms, 2) replicate means of (cost, effect) per arm, for one block.
+
+    ``block`` is ``(size, seed)``: ``seed`` is an integer (a block of several)
+    or a ``numpy.random.Generator`` (the only block, drawn from the caller's
+    generator itself).  Per arm, control then intervention, an index matrix
+    ``rng.integers(0, G, size=(size, G))`` of resampled units; ``np.bincount``
+    turns it into counts, and one matrix product gives every replicate's sums
+    of costs, effects and participants.  Pure: the same block gives the same
+    bits in any process.
     """
-    out = np.empty((n_boot, 2, 2))
-    for start in range(0, n_boot, chunk_size):
-        size = min(chunk_size, n_boot - start)
-        for a, unit_sums in enumerate(sums):
-            n_units = len(unit_sums)
-            draws = rng.integers(0, n_units, size=(size, n_units))
-            draws += (np.arange(size) * n_units)[:, None]
-            counts = np.bincount(draws.ravel(), minlength=size * n_units).reshape(size, n_units)
-            totals = counts @ unit_sums
-            out[start : start + size, a, :] = totals[:, :2] / totals[:, 2:3]
+    size, seed = block
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    out = np.empty((size, 2, 2))
+    for a, unit_sums in enumerate(sums):
+        n_units = len(unit_sums)
+        draws = rng.integers(0, n_units, size=(size, n_units))
+        draws += (np.arange(size) * n_units)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=size * n_units).reshape(size, n_units)
+        totals = counts @ unit_sums
+        out[:, a, :] = totals[:, :2] / totals[:, 2:3]
     return out
+
+
+def _replicate_means(
+    sums: list[np.ndarray],
+    n_boot: int,
+    chunk_size: int,
+    rng: np.random.Generator,
+    map_blocks: MapBlocks | None = None,
+) -> np.ndarray:
+    """(n_boot, 2 arms, 2) replicate means, in blocks of ``chunk_size`` replicates.
+
+    One block draws from ``rng`` itself.  Several each draw from a generator of
+    their own, seeded by one integer each drawn from ``rng`` up front, so the
+    blocks are independent of each other and can run anywhere (``map_blocks``)
+    with the same result as here.
+    """
+    sizes = [min(chunk_size, n_boot - start) for start in range(0, n_boot, chunk_size)]
+    if len(sizes) == 1:
+        return replicate_block(sums, (n_boot, rng))
+    seeds = rng.integers(0, 2**63, size=len(sizes)).tolist()
+    blocks = list(zip(sizes, seeds, strict=True))
+    return np.concatenate((map_blocks or _here)(replicate_block, blocks, (sums,)))
 
 
 def _quantiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -289,6 +324,7 @@ def bootstrap_cost_effect(
     outcome_label: str = "the outcome",
     effect_unit: str = "point",
     chunk_size: int | None = None,
+    map_blocks: MapBlocks | None = None,
 ) -> BootstrapResult:
     """Non-parametric bootstrap of participant-level (cost, effect) pairs.
 
@@ -319,8 +355,13 @@ def bootstrap_cost_effect(
         Words for the verdict, e.g. ``"SWEMWBS"`` and ``"point"`` or
         ``"turnover"`` and ``"case"`` (pluralised with an s).
     chunk_size : int, optional
-        Replicates drawn at once; by default as many as keep each index
-        matrix near 4 million entries.
+        Replicates drawn at once (a block); by default as many as keep each
+        index matrix near 4 million entries.
+    map_blocks : callable, optional
+        ``map_blocks(function, blocks, shared)`` returns
+        ``[function(*shared, block) for block in blocks]`` in block order; the
+        caller decides where the blocks run (e.g. a Dask cluster).  The result
+        is the same wherever they ran.  By default, here, one after another.
 
     Returns
     -------
@@ -340,9 +381,12 @@ def bootstrap_cost_effect(
     :math:`S_g` its sums of costs, effects and participants, the replicate
     means are ratios of :math:`K S` (a matrix product); for clusters this
     is the mean over every participant of the resampled clusters.  Draws
-    are made in chunks: per chunk, control then intervention, the index
-    matrix ``rng.integers(0, G_a, size=(chunk, G_a))``, with units in
-    input order (participants) or sorted label order (clusters).
+    are made in blocks of ``chunk_size``: per block, control then
+    intervention, the index matrix ``rng.integers(0, G_a, size=(block, G_a))``,
+    with units in input order (participants) or sorted label order
+    (clusters).  A single block draws from ``rng``; several draw from
+    generators of their own, seeded by integers drawn from ``rng`` first
+    (one per block), so that they can run in parallel with the same result.
 
     CIs are percentile intervals.  The ICER's is reported only when the
     effect's CI excludes zero: otherwise replicates of the ratio change
@@ -428,7 +472,7 @@ def bootstrap_cost_effect(
         check_count("chunk_size", chunk_size, 1)
 
     sign = 1.0 if higher_is_better else -1.0
-    means = _replicate_means(sums, int(n_boot), int(chunk_size), rng)
+    means = _replicate_means(sums, int(n_boot), int(chunk_size), rng, map_blocks)
     delta_c = means[:, 1, 0] - means[:, 0, 0]
     delta_e = sign * (means[:, 1, 1] - means[:, 0, 1])
     point_c = float(c[a].mean() - c[~a].mean())

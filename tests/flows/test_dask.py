@@ -102,3 +102,35 @@ def test_both_an_address_and_local_workers_are_refused():
         dask_client("tcp://127.0.0.1:8786", 2),
     ):
         pytest.fail("the block ran")
+
+
+def test_cost_effectiveness_bootstrap_blocks_on_the_cluster_equal_the_serial_run(scheduler):
+    from analysis.costs import bootstrap_cost_effect
+
+    rng = np.random.default_rng(8)
+    arm = rng.random(300) < 0.5
+    costs = np.where(arm, rng.gamma(2.0, 40.0, 300), 0.0)
+    effects = rng.normal(20, 4, 300) + 1.5 * arm
+    clusters = np.where(arm, "t", "c") + rng.integers(0, 12, 300).astype(str)
+
+    def run(map_blocks=None):  # noqa: ANN001, ANN202
+        return bootstrap_cost_effect(
+            costs, effects, arm, clusters=clusters, rng=np.random.default_rng(21),
+            n_boot=400, chunk_size=90, map_blocks=map_blocks,
+        )  # fmt: skip
+
+    serial = run()
+    with dask_client(scheduler) as client:
+        on_cluster = run(
+            lambda function, blocks, shared: map_chunks(
+                function, blocks, shared=shared, client=client
+            )
+        )
+    assert np.array_equal(on_cluster.replicate_costs, serial.replicate_costs)
+    assert np.array_equal(on_cluster.replicate_effects, serial.replicate_effects)
+    assert on_cluster.incremental_effect_ci == serial.incremental_effect_ci
+    assert (on_cluster.icer_ci_low, on_cluster.icer_ci_high) == (
+        serial.icer_ci_low,
+        serial.icer_ci_high,
+    ) or np.isnan(serial.icer_ci_low)
+    assert len(set(serial.replicate_costs[:90]) & set(serial.replicate_costs[90:180])) < 5

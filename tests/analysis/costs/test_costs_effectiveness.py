@@ -32,10 +32,16 @@ def _slow_replicates(costs, effects, arm, clusters, n_boot, chunk, seed, sign=1.
             labels = sorted(set(clusters[rows]))
             members.append([rows[clusters[rows] == label] for label in labels])
     draws = [[], []]
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
+    sizes = [min(chunk, n_boot - start) for start in range(0, n_boot, chunk)]
+    # one block draws from the generator; several from one generator each, seeded from it
+    block_rngs = (
+        [rng]
+        if len(sizes) == 1
+        else [np.random.default_rng(s) for s in rng.integers(0, 2**63, size=len(sizes))]
+    )
+    for size, block_rng in zip(sizes, block_rngs, strict=True):
         for a in (0, 1):
-            draws[a].append(rng.integers(0, len(members[a]), size=(size, len(members[a]))))
+            draws[a].append(block_rng.integers(0, len(members[a]), size=(size, len(members[a]))))
     draws = [np.vstack(d) for d in draws]
     delta_c, delta_e = np.empty(n_boot), np.empty(n_boot)
     for b in range(n_boot):
