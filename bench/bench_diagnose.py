@@ -43,23 +43,72 @@ def simulation_study(n_sims: int = 1000) -> None:
         )
 
 
+def _before(address: str, sims: int, effect: float, seed: int) -> list[dict]:
+    """The flow as it was (commit d570f22): one Prefect task per 50 simulations on a
+    DaskTaskRunner, the roster and design pickled into every task."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect_dask import DaskTaskRunner
+
+    chunk = task(simulate_chunk, name="simulate chunk", cache_policy=NO_CACHE)
+
+    @flow(name="diagnose-before", task_runner=DaskTaskRunner(address=address))
+    def before() -> list[dict]:
+        design = load_design("trial_designs/coffee.yaml")
+        roster = simulate_roster(design, rng=np.random.default_rng([seed, 7])).rename(
+            columns={v: k for k, v in design.roster.columns.items()}
+        )
+        settings = DiagnosisSettings(effect=effect, icc=0.05)
+        futures = [chunk.submit(roster, design, settings, s) for s in chunk_seeds(seed, sims, 50)]
+        frame = pd.concat([f.result() for f in futures], ignore_index=True)
+        return summarise_diagnosis(frame, truth=effect).to_dict("records")
+
+    return before()
+
+
 def scale_out(n_sims: int = 1000) -> None:
-    parameters = {"sims": n_sims, "chunk_size": 50, "effect": 0.2, "seed": 3}
-    start = time.perf_counter()
-    serial = run_diagnosis("coffee", **parameters)
-    serial_s = time.perf_counter() - start
-    start = time.perf_counter()
-    on_dask = run_diagnosis("coffee", dask_workers=2, **parameters)
-    dask_s = time.perf_counter() - start
+    """Serial against a LocalCluster of 2 worker processes started here, same flow, same load."""
+    import os
+
+    from distributed import LocalCluster
+
+    parameters = {"sims": n_sims, "effect": 0.2, "seed": 3}
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        address = cluster.scheduler_address
+        # warm-up, not timed: Prefect's temporary server, and the workers' imports
+        run_diagnosis("coffee", dask_address=address, sims=4, chunk_size=2)
+        timed = {}
+        for label, run in (
+            ("serial (this process)", lambda: run_diagnosis("coffee", **parameters)),
+            (
+                "2 workers: 4 chunks of 250, data scattered once",
+                lambda: run_diagnosis("coffee", dask_address=address, **parameters),
+            ),
+            (
+                "2 workers, before: DaskTaskRunner, 20 tasks of 50",
+                lambda: _before(address, **parameters),
+            ),
+        ):
+            start = time.perf_counter()
+            timed[label] = (run(), time.perf_counter() - start)
+    serial, serial_s = timed["serial (this process)"]
     print(
-        f"trialflow diagnose, {n_sims} simulations of the coffee trial (each run includes Prefect's start-up):"
+        f"trialflow diagnose, {n_sims} simulations of the coffee trial, a LocalCluster of 2 "
+        f"worker processes (1 thread each) beside the serial run; load average {load}:"
     )
-    print(f"  serial                      {serial_s:6.1f} s")
-    print(
-        f"  local Dask, 2 workers       {dask_s:6.1f} s   speed-up {serial_s / dask_s:.2f}x   identical results: {serial == on_dask}"
-    )
+    for label, (result, seconds) in timed.items():
+        print(
+            f"  {label:50s} {seconds:6.1f} s   speed-up {serial_s / seconds:.2f}x   "
+            f"identical results: {result == serial}"
+        )
 
 
 if __name__ == "__main__":
-    simulation_study()
+    import sys
+
+    if "--scale-out-only" not in sys.argv:
+        simulation_study()
     scale_out()
