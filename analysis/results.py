@@ -27,6 +27,7 @@ from analysis.sections.balance import balance_section, baseline_characteristics
 from analysis.sections.consort import consort_section
 from analysis.sections.costs import costs_section
 from analysis.sections.cycles import cycles_section
+from analysis.sections.lost_arms import arms_without_responses, not_estimated_arms
 from analysis.sections.methods import methods_section
 from analysis.sections.missing_data import attrition_section, missing_data_sensitivity
 from analysis.sections.outcomes import (
@@ -197,21 +198,29 @@ def results_document(
         if endline not in data or data[endline].notna().sum() == 0:
             warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
             continue
+        # an arm with no response has no estimable effect: estimate the others, name it
+        lost = arms_without_responses(data, design, endline)
+        estimable, not_estimated = not_estimated_arms(data, design, outcome.name, endline, lost)
+        warnings.extend(n.reason for n in not_estimated)
         covariates = [c for c in [baseline, *model_covariates] if c]
         # the rows the model uses: complete on these (a row without a team has no cluster)
         model_columns = [endline, *covariates, *([se_cluster] if se_cluster else [])]
         icc = outcome_icc(data, endline) if cluster else None
         estimates = []
-        result = fit_itt(
-            data,
-            outcome=endline,
-            treatment_columns=[treatment_indicator(a) for a in active],
-            covariates=covariates,
-            strata=strata,
-            cluster=se_cluster,
-            se_type=se_type,
+        result = (
+            fit_itt(
+                data,
+                outcome=endline,
+                treatment_columns=[treatment_indicator(a) for a in estimable],
+                covariates=covariates,
+                strata=strata,
+                cluster=se_cluster,
+                se_type=se_type,
+            )
+            if estimable
+            else None
         )
-        for arm in active:
+        for arm in estimable:
             effect = result.fit[treatment_indicator(arm)]
             per_arm = n_per_arm(data, design, model_columns)
             ri = {}
@@ -259,13 +268,14 @@ def results_document(
                 primary_used = data.dropna(subset=model_columns)
                 # the cycles section adds its own cycle terms to the primary's model
                 primary_covariates = [c for c in covariates if not c.startswith("cycle[")]
-        cace = cace_estimate(
+        # CACE, sensitivity, subgroups and waves model every arm: not run when one has no data
+        cace = not lost and cace_estimate(
             data, design, endline, covariates, strata, se_cluster, se_type, active, se_clustered_by
         )
         if cace:
             estimates.append(cace)
         sensitivity = []
-        if outcome.primary:
+        if outcome.primary and not lost:
             pair = data[data["arm"].isin([design.control_arm, active[0]])]
             sensitivity, notes = missing_data_sensitivity(
                 pair,
@@ -292,7 +302,7 @@ def results_document(
                 se_clustered_by=se_clustered_by,
                 exploratory=explored,
             )
-            if outcome.primary
+            if outcome.primary and not lost
             else ([], [])
         )
         if outcome.instrument in placeholder_scoring:
@@ -325,6 +335,7 @@ def results_document(
                 subgroups=subgroups,
                 **({"subgroup_tests": subgroup_tests} if outcome.primary else {}),
                 sensitivity=sensitivity,
+                **({"not_estimated": not_estimated} if not_estimated else {}),
                 **(
                     {"icc": icc.icc, "icc_ci_low": icc.ci_low, "icc_ci_high": icc.ci_high}
                     if icc
@@ -383,7 +394,11 @@ def results_document(
                     records=cycle_records,
                 )
             }
-            if design.cycles and primary is not None and "cycle" in data
+            # the cycles' models need every arm of the primary (none listed as not estimated)
+            if design.cycles
+            and primary is not None
+            and "cycle" in data
+            and not primary.not_estimated
             else {}
         ),
         data_validation=extras.pop("data_validation", {"rows_quarantined": 0, "by_rule": []}),

@@ -19,6 +19,7 @@ from analysis.results_model.subgroups import SubgroupTest
 __all__ = [
     "ArmSummary",
     "Estimate",
+    "NotEstimatedArm",
     "Outcome",
     "SEType",
     "SensitivityEstimate",
@@ -201,6 +202,20 @@ class SubgroupEstimate(ResultsModel):
     )
 
 
+class NotEstimatedArm(ResultsModel):
+    """An active arm whose effect on an outcome was not estimated, and why."""
+
+    arm: str = field("The active arm's name, as the design declares it.")
+    column: str = field(
+        "The outcome's column at its headline timepoint (e.g. 'wellbeing_endline') that no one "
+        "in the arm, or no one in the control arm, has a value of."
+    )
+    reason: str = field(
+        "Why it was not estimated, in words for readers: which arm has no responses, out of "
+        "how many allocated. The same sentence is in the document's warnings."
+    )
+
+
 class Outcome(ResultsModel):
     """One outcome the design declares: its estimates and per-arm summaries."""
 
@@ -247,6 +262,13 @@ class Outcome(ResultsModel):
     )
     icc_ci_low: OptionalNumber = optional("Lower end of the ICC's 95% confidence interval.")
     icc_ci_high: OptionalNumber = optional("Upper end of the ICC's 95% confidence interval.")
+    not_estimated: list[NotEstimatedArm] = optional_list(
+        "Active arms with no estimate for this outcome because an arm has no value at its "
+        "headline timepoint (every response of the arm, or of the control arm, lost), each "
+        "with the reason. When an arm is listed, the outcome's CACE, missing-data sensitivity, "
+        "subgroups and waves are not computed (they model every arm). Absent when every arm "
+        "is estimated."
+    )
     sensitivity: list[SensitivityEstimate] = optional_list(
         "The primary outcome: the ITT under complete cases, IPW and multiple imputation "
         "(each method that could be fitted). Empty for secondary outcomes."

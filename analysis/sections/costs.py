@@ -458,6 +458,16 @@ def costs_section(
         if endline not in data or data[endline].notna().sum() == 0:
             continue
         used = data[endline].notna() & data["arm"].isin([design.control_arm, active[0]])
+        empty = [
+            a for a in (design.control_arm, active[0]) if not (data.loc[used, "arm"] == a).any()
+        ]
+        if empty:
+            # no effect to price: the outcome's section names the arm and why
+            warnings.append(
+                f"No cost-effectiveness for '{outcome.name}': no one in the "
+                f"{' and '.join(repr(a) for a in empty)} arm has a '{endline}' value."
+            )
+            continue
         outcome_values, used = _baseline_adjusted(data, outcome.name, used, active[0])
         # a proportion's effect is priced per percentage point, the unit the report states it in:
         # per 0-1 unit it read "increases turnover by 0.000694 leavers; ICER -£13,397"
