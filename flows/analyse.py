@@ -24,6 +24,7 @@ from analysis.exploratory import (
 )
 from analysis.results import analyse_trial
 from flows.common import IO_RETRIES, load_design_task, resolve_design_path
+from flows.cycles import cycle_records
 from flows.export import load_analysis_dataset
 from flows.integrity import require_current_design
 from flows.progress import progress_callback
@@ -111,6 +112,8 @@ def load_data(
             "by_rule": by_rule,
         },
     }
+    if design.cycles:
+        extras["cycle_records"] = cycle_records(store, design)
     events = load_cost_events(store, design.id)
     return frame, events if len(events) else None, extras
 

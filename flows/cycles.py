@@ -35,7 +35,7 @@ from trial_designs.cycles import cycle_of_enrolment, cycle_seed
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import Allocation, randomise
 
-__all__ = ["CycleError", "cycle_randomise_flow", "skipped_message"]
+__all__ = ["CycleError", "cycle_randomise_flow", "cycle_records", "skipped_message"]
 
 
 class CycleError(ValueError):
@@ -276,3 +276,29 @@ def cycle_randomise_flow(design: str, roster: str, cycle: int) -> dict:
         "skipped_message": skipped,
         "allocation_list": str(listing),
     }
+
+
+def cycle_records(store: Store, design: TrialDesign) -> dict:
+    """When each cycle was randomised and every amendment recorded, from the audit log.
+
+    For :func:`analysis.sections.cycles.cycles_section`, which lists the
+    amendments recorded between cycles.  Cycle 1 is the trial's first
+    ``randomised`` row; a later cycle's row names it in its details.
+    """
+    audit = store.audit(design.id)
+    randomised_at: dict[int, str] = {}
+    amendments = []
+    for row in audit.sort_values("audit_id").itertuples(index=False):
+        details = json.loads(row.details_json) if isinstance(row.details_json, str) else {}
+        at = pd.Timestamp(row.at).isoformat()
+        if row.event == "randomised":
+            randomised_at.setdefault(int(details.get("cycle", 1)), at)
+        elif row.event == "design-amended":
+            amendments.append(
+                {
+                    "recorded_at": at,
+                    "reason": row.reason or "",
+                    "changes": details.get("changes", []),
+                }
+            )
+    return {"randomised_at": randomised_at, "amendments": amendments}

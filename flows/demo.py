@@ -6,10 +6,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, load_design_task
+from flows.cycles import cycle_randomise_flow
 from flows.letters import letters_flow
 from flows.pipeline import STAGES, default_drop, pipeline_flow
 from flows.report import report_flow
@@ -20,10 +22,11 @@ from flows.uptake import participant_uptake_from_store
 from flows.workers import demo_processes
 from reports.evidence import evidence_caveats
 from reports.format import format_money
+from trial_designs.cycles import cycle_of_enrolment
 from trial_designs.design import TrialDesign
 from trial_designs.simulate_deliveries import simulate_deliveries
 from trial_designs.simulate_outcomes import simulate_outcomes
-from trial_designs.simulate_roster import simulate_roster
+from trial_designs.simulate_roster import simulate_late_entrants, simulate_roster
 
 __all__ = [
     "DEMO_TRIALS",
@@ -36,6 +39,8 @@ __all__ = [
 
 DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 DEMO_SEED = 2026
+#: New starters in each later learning cycle of a demo trial.
+DEMO_COHORT = 200
 
 
 @task(name="simulate roster", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -55,9 +60,9 @@ def simulate_delivery_files(design: TrialDesign, drop: Path) -> dict[str, Path]:
     log, feedback = folder / "deliveries.csv", drop / "manager_feedback.csv"
     if not log.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        files = simulate_deliveries(
-            design, Store().participant_arms(design.id), rng=np.random.default_rng([DEMO_SEED, 2])
-        )
+        people = Store().participant_arms(design.id)
+        files = simulate_deliveries(design, people, rng=np.random.default_rng([DEMO_SEED, 2]))
+        files = _dated_by_cycle(files, design, people)
         write_csv(files["deliveries.csv"], log)
         if "manager_feedback.csv" in files:
             write_csv(files["manager_feedback.csv"], feedback)
@@ -77,17 +82,90 @@ def simulate_outcome_files(design: TrialDesign, drop: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     store = Store()
     uptake = participant_uptake_from_store(design, store)
+    people = store.participant_arms(design.id)
     files = simulate_outcomes(
         design,
-        store.participant_arms(design.id),
+        people,
         rng=np.random.default_rng([DEMO_SEED, 3]),
         took_up=None if uptake is None else uptake["took_up"],
     )
+    files = _dated_by_cycle(files, design, people)
     paths = []
     for name, frame in files.items():
         write_csv(frame, folder / name)
         paths.append(folder / name)
     return paths
+
+
+@task(name="randomise later cycles", cache_policy=NO_CACHE, **IO_RETRIES)
+def randomise_later_cycles(name: str, design: TrialDesign, drop: Path) -> None:
+    """Each later learning cycle: the staff list of its day (everyone on the first roster plus
+    a cohort of new starters, written once) randomised with ``--cycle``; a cycle already
+    randomised is left as it is, so a re-run changes nothing."""
+    people = Store().participant_arms(design.id)
+    done = set(cycle_of_enrolment(people["enrolment"])) if len(people) else set()
+    first = pd.read_csv(drop / "roster.csv", dtype=str, keep_default_na=False)
+    id_col = design.roster.columns["id"]
+    for number, cycle in enumerate(design.cycles[1:], start=2):
+        if number in done:
+            continue
+        path = drop / f"roster_cycle{number}.csv"
+        if not path.exists():
+            new = simulate_late_entrants(
+                design, n=DEMO_COHORT, rng=np.random.default_rng([DEMO_SEED, 10 + number])
+            )
+            new[id_col] = [
+                f"C{number}{design.id[:3].upper()}{i:04d}" for i in range(1, len(new) + 1)
+            ]
+            start = design.roster.columns.get("start_date")
+            if start:
+                new[start] = cycle.recruitment_start.isoformat()
+            write_csv(pd.concat([first, new.astype(str)], ignore_index=True), path)
+        cycle_randomise_flow(name, str(path), number)
+
+
+def _dated_by_cycle(files: dict, design: TrialDesign, people: pd.DataFrame) -> dict:
+    """Later cycles' survey responses (and letters) moved to their own cycle's dates.
+
+    The simulators date everyone by follow_up, the first cycle's dates; a later
+    cohort is surveyed and written to as many days later as its cycle's dates are.
+    """
+    if not design.cycles or not len(people):
+        return files
+    cycle = dict(
+        zip(
+            people["participant_id"].astype(str),
+            cycle_of_enrolment(people["enrolment"]),
+            strict=True,
+        )
+    )
+    fu = design.follow_up
+    out = dict(files)
+    for name, frame in files.items():
+        timepoint = name.removeprefix("survey_").removesuffix(".csv")
+        if name.startswith("survey_") and timepoint in ("baseline", "endline"):
+            ids, when = (
+                design.survey.columns["participant_id"],
+                design.survey.columns["collected_on"],
+            )
+            key = "baseline" if timepoint == "baseline" else "endline"
+        elif name == "deliveries.csv":
+            columns = design.interventions[0].columns
+            ids, when, key = columns["unit_id"], columns["occurred_at"], "randomisation"
+        else:
+            continue
+        number = frame[ids].astype(str).map(cycle).fillna(1).astype(int)
+        shift = number.map(lambda n, key=key: getattr(design.cycles[n - 1], key) - getattr(fu, key))
+        text = frame[when].astype("str")
+        delta = pd.to_timedelta(shift)
+        moved = text.copy()
+        # the simulators write some dates the way exports do (15/10/2019): keep each one's form
+        for form in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y"):
+            parsed = pd.to_datetime(text, format=form, errors="coerce")
+            hit = parsed.notna() & (number > 1)
+            moved[hit] = (parsed[hit] + delta[hit]).dt.strftime(form)
+        out[name] = frame.assign(**{when: moved})
+    return out
 
 
 def summary_row(design: TrialDesign) -> dict:
@@ -157,6 +235,8 @@ def demo_trial_flow(name: str, pdf: bool = True) -> dict:
     drop = default_drop(design.id)
     timed("simulate", simulate_roster_file, design, drop)
     stages(pipeline_flow.fn(name, str(drop), ["randomise"]))
+    if design.cycles:
+        timed("randomise", randomise_later_cycles, name, design, drop)
     files = timed("simulate", simulate_delivery_files, design, drop)
     if "feedback" in files:
         day = design.follow_up.randomisation.isoformat()

@@ -16,6 +16,7 @@ from intake.mapping import survey_fields, survey_instruments
 from intake.outcome_rows import OutcomeRows
 from intake.quarantine import PROBLEM_COLUMNS, as_file_values, combine_problems, problem_rows
 from intake.rules import EPOCH, Rule, day_numbers, known_flags, run_rules
+from trial_designs.cycles import last_survey_day
 from trial_designs.design import TrialDesign
 
 __all__ = ["DUPLICATE_RULE", "check_survey_rows", "score_survey"]
@@ -36,7 +37,8 @@ def check_survey_rows(
     Rules: ``required_id``, ``known_participant``, ``valid_date`` and
     ``date_in_window`` (great-expectations; the window runs from
     ``follow_up.recruitment_start``, as baseline may precede randomisation, to
-    ``follow_up.window_end``), ``item_in_range`` (the instruments' own check),
+    ``follow_up.window_end``, later by as much as the last learning cycle's endline comes
+    after the first's), ``item_in_range`` (the instruments' own check),
     ``no_items_answered``, then ``duplicate_response`` among the rows left
     (:data:`DUPLICATE_RULE`).
 
@@ -65,7 +67,9 @@ def check_survey_rows(
         }
     )
     low = float((pd.Timestamp(fu.recruitment_start) - EPOCH).days)
-    high = float((pd.Timestamp(fu.window_end) - EPOCH).days)
+    # a trial with learning cycles surveys its last cohort after the first's window ends
+    last_day = last_survey_day(fu, design.cycles)
+    high = float((pd.Timestamp(last_day) - EPOCH).days)
     rules = [
         Rule("required_id", "participant_id", "not_null", "Every response needs a participant id."),
         Rule(
@@ -89,7 +93,7 @@ def check_survey_rows(
             "_day",
             "between",
             f"Responses must be dated from {fu.recruitment_start} (recruitment start) to "
-            f"{fu.window_end} (end of follow-up).",
+            f"{last_day} (end of follow-up).",
             {"min_value": low, "max_value": high},
             "collected_on",
         ),

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from trial_designs.sections import DesignSection, FollowUp, Identifier
 
-__all__ = ["Cycle", "check_cycles", "cycle_of_enrolment", "cycle_seed"]
+__all__ = ["Cycle", "check_cycles", "cycle_of_enrolment", "cycle_seed", "last_survey_day"]
 
 
 class Cycle(DesignSection):
@@ -109,3 +109,12 @@ def check_cycles(cycles: tuple[Cycle, ...], follow_up: FollowUp, *, unit: str) -
                 f"({before.randomisation}): cycles are listed in time order. Got "
                 f"{after.randomisation} instead"
             )
+
+
+def last_survey_day(follow_up: FollowUp, cycles: tuple[Cycle, ...]) -> dt.date:
+    """The last day a survey response may be dated: follow_up's window_end, moved on by as
+    much as the last cycle's endline comes after the first's, so each cycle has the same
+    follow-up window after its endline."""
+    if not cycles:
+        return follow_up.window_end
+    return follow_up.window_end + max(dt.timedelta(0), cycles[-1].endline - follow_up.endline)

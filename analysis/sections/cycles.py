@@ -44,14 +44,14 @@ def interaction_wald(fit, terms: Sequence[str]) -> CycleHeterogeneity:  # noqa: 
     )
 
 
-def _effect(result, treat: str, name: str, number: int, day: str | None) -> CycleEffect:  # noqa: ANN001
+def _effect(result, treat: str, name: str, number: int, day: str | None, arms: dict) -> CycleEffect:  # noqa: ANN001
     effect = result.fit[treat]
     return CycleEffect(
         cycle=name,
         number=number,
         randomised_on=day,
         n=int(result.n),
-        n_per_arm={k: int(v) for k, v in result.n_per_arm.items()},
+        n_per_arm={arms.get(k, k): int(v) for k, v in result.n_per_arm.items()},
         estimate=effect.estimate,
         std_error=effect.std_error,
         ci_low=effect.ci_low,
@@ -110,6 +110,8 @@ def cycles_section(
         return None
     active = [a for a in design.arm_names if a != design.control_arm]
     treat = treatment_indicator(active[0])
+    # fit_itt counts arms as "control" and the indicator's name: report the design's arm names
+    arms = {treat: active[0], "control": design.control_arm}
     data = data[data["arm"].isin([design.control_arm, active[0]])]
     used = data.dropna(subset=[outcome, *covariates, *([cluster] if cluster else [])])
     names = [c.name for c in design.cycles]
@@ -128,7 +130,9 @@ def cycles_section(
             cluster=cluster,
             se_type=se_type,
         )
-        by_cycle.append(_effect(result, treat, cycle.name, number, cycle.randomisation.isoformat()))
+        by_cycle.append(
+            _effect(result, treat, cycle.name, number, cycle.randomisation.isoformat(), arms)
+        )
     pooled = heterogeneity = None
     if len(by_cycle) >= 2:
         # cycle dummies after the first declared cycle, and their products with the arm
@@ -146,7 +150,7 @@ def cycles_section(
             "se_type": se_type,
         }
         result = fit_itt(frame, treatment_columns=[treat], **common)
-        pooled = _effect(result, treat, "pooled", 0, None)
+        pooled = _effect(result, treat, "pooled", 0, None, arms)
         # fit_itt takes one indicator per arm, so the interacted design is built here
         x, _ = design_frame(frame, [treat, *products], common["covariates"], strata)
         interacted = ols_fit(

@@ -21,6 +21,7 @@ from reports.sap import sap_view
 from reports.trial_view.bounds import bounds_view
 from reports.trial_view.costs import costs_view
 from reports.trial_view.counts import trial_suppression
+from reports.trial_view.cycles import cycles_view
 from reports.trial_view.effects import cace_view, missing_view, outcomes_view
 from reports.trial_view.methods import methods_view
 from reports.trial_view.participants import (
@@ -79,6 +80,7 @@ def trial_view(results: Mapping) -> dict:
         "balance": balance_view(results, sup),
         "uptake": uptake_view(results, sup),
         "outcomes": outcomes_view(results, sup),
+        "cycles": cycles_view(results),
         "cace": cace_view(results, sup),
         "missing": missing_view(results, flow, sup),
         "bounds": bounds_view(results),

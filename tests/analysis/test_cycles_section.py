@@ -80,6 +80,7 @@ def test_each_cycle_the_pooled_effect_and_the_interaction_match_statsmodels():
     section = _section(data)
     assert [c.cycle for c in section.by_cycle] == ["spring_2019", "autumn_2019"]
     assert [c.n for c in section.by_cycle] == [240, 160]
+    assert section.by_cycle[1].n_per_arm == {"control": 80, "letter": 80}
     assert section.by_cycle[1].randomised_on == "2019-10-01"
     pooled = _statsmodels(data, interaction=False)
     assert section.pooled.estimate == pytest.approx(pooled.params["treat"], abs=1e-10)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from flows.cycles import CycleError, cycle_randomise_flow
+from flows.cycles import CycleError, cycle_randomise_flow, cycle_records
+from flows.integrity import amend_design
 from flows.randomise import randomise_flow
 from flows.store import Store
 from flows.store.schema import allocations, audit_log
@@ -58,10 +59,17 @@ def test_a_second_cycle_randomises_only_new_people(prefect_server, tmp_path):
     )
     assert _counts() == n_before
 
+    # between the cycles the trial amends its wording; the autumn cohort runs under it
+    text = (DESIGNS / "letters.yaml").read_text()
+    amended_path = tmp_path / "letters.yaml"
+    amended_path.write_text(text.replace("title: Letters of appreciation", "title: Letters"))
+    amended = load_design(amended_path)
+    amend_design(amended, reason="shorter title for the autumn", store=Store())
+
     # the staff list of the autumn: everyone from the spring plus 24 new starters
     new = simulate_late_entrants(design, n=24, rng=np.random.default_rng(2))
     pd.concat([first, new]).to_csv(tmp_path / "autumn.csv", index=False)
-    result = cycle_randomise_flow(LETTERS, str(tmp_path / "autumn.csv"), 2)
+    result = cycle_randomise_flow(str(amended_path), str(tmp_path / "autumn.csv"), 2)
     assert result["units"] == 24
     assert result["skipped_message"] == (
         "60 participant(s) in autumn.csv were randomised in an earlier cycle (60 in cycle 1 "
@@ -80,8 +88,16 @@ def test_a_second_cycle_randomises_only_new_people(prefect_server, tmp_path):
     assert '"cycle": 2' in row["details_json"]
     assert row["seed"] == design.randomisation.seed + 1
 
+    # the amendment is recorded between the two cycles' randomisations
+    records = cycle_records(Store(), amended)
+    assert sorted(records["randomised_at"]) == [1, 2]
+    (amendment,) = records["amendments"]
+    assert amendment["reason"] == "shorter title for the autumn"
+    assert amendment["changes"] == ['title: "Letters of appreciation" -> "Letters"']
+    assert records["randomised_at"][1] < amendment["recorded_at"] < records["randomised_at"][2]
+
     # a cycle is randomised once
     n_after = _counts()
     with pytest.raises(CycleError, match=r"is already randomised \(24 participants in cycle 2"):
-        cycle_randomise_flow(LETTERS, str(tmp_path / "autumn.csv"), 2)
+        cycle_randomise_flow(str(amended_path), str(tmp_path / "autumn.csv"), 2)
     assert _counts() == n_after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from tests.designs import DESIGNS
-from trial_designs.cycles import cycle_seed
+from trial_designs.cycles import cycle_seed, last_survey_day
 from trial_designs.design import DesignError, load_design
 
 
@@ -107,3 +108,11 @@ def test_a_cluster_trial_cannot_declare_cycles(tmp_path):
     message = _error(tmp_path, "coffee", mutate)
     assert "'cycles' randomise a new cohort of people, so they need unit 'individual'" in message
     assert "Got unit 'cluster' instead." in message
+
+
+def test_surveys_may_be_dated_up_to_the_last_cycles_own_follow_up_window():
+    design = load_design(DESIGNS / "letters.yaml")
+    # endline 2019-10-15 with responses to 2019-12-31: the autumn cohort's endline is
+    # 2020-04-15, so its responses run to 183 days after the spring's window ends
+    assert last_survey_day(design.follow_up, design.cycles) == dt.date(2020, 7, 1)
+    assert last_survey_day(design.follow_up, ()) == design.follow_up.window_end

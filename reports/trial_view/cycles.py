@@ -1,0 +1,116 @@
+"""The trial report's learning cycles (issue 15.2): the primary effect cycle over cycle.
+
+Shown for results that carry ``cycles`` (a design that declares them): one row per
+cycle and one pooled with cycle fixed effects, a sentence with the arm x cycle test,
+and the design amendments recorded between cycles.  A cycle's count of fewer than
+:data:`reports.disclosure.THRESHOLD` people is hidden, as every small count is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from reports.disclosure import SUPPRESSED_MARK, THRESHOLD
+from reports.format import format_ci, format_count, format_effect, format_number, format_p_is
+from reports.lookup import arm_label, control_arm, outcome_named
+
+__all__ = ["cycles_view"]
+
+
+def _date(iso: str | None) -> str:
+    """2019-10-01 as "1 October 2019"."""
+    if not iso:
+        return ""
+    day = dt.date.fromisoformat(iso[:10])
+    return f"{day.day} {day:%B %Y}"
+
+
+def _row(effect: Mapping, outcome: Mapping) -> dict:
+    n = effect.get("n")
+    return {
+        "cycle": "Pooled, with cycle fixed effects"
+        if effect["number"] == 0
+        else f"Cycle {effect['number']}: {effect['cycle']}",
+        "randomised": _date(effect.get("randomised_on")),
+        "n": SUPPRESSED_MARK if n is not None and n < THRESHOLD else format_count(n),
+        "estimate": format_effect(effect["estimate"], outcome),
+        "ci": format_ci(effect["ci_low"], effect["ci_high"], outcome),
+        "p": format_p_is(effect.get("p_value")),
+        "pooled": effect["number"] == 0,
+    }
+
+
+def _sentence(results: Mapping, cycles: Mapping, outcome: Mapping) -> str:
+    """Cycle over cycle in words, ending on the heterogeneity test."""
+    arm = arm_label(results, cycles["arm"])
+    control = arm_label(results, control_arm(results))
+    label = (outcome.get("label") or cycles["outcome"]).split(" (")[0].lower()
+    parts = [
+        f"{format_effect(e['estimate'], outcome)} (95% CI {format_ci(e['ci_low'], e['ci_high'], outcome)}) "
+        f"in cycle {e['number']} ({e['cycle']})"
+        for e in cycles["by_cycle"]
+    ]
+    listed = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
+    text = f"The difference in {label} ({arm} minus {control}) was {listed}."
+    pooled, test = cycles.get("pooled"), cycles.get("heterogeneity")
+    if pooled:
+        text += (
+            f" Pooled across cycles with cycle fixed effects it was "
+            f"{format_effect(pooled['estimate'], outcome)} (95% CI "
+            f"{format_ci(pooled['ci_low'], pooled['ci_high'], outcome)})."
+        )
+    if test and test.get("p_value") is not None:
+        p = test["p_value"]
+        verdict = (
+            "the effect differs between cycles"
+            if p < 0.05
+            else "no evidence that the effect differs between cycles"
+        )
+        text += (
+            f" The test of whether it differs between cycles (arm \u00d7 cycle interaction, "
+            f"Wald F({test['df_num']}, {format_number(test['df_denom'], 0)}) = "
+            f"{format_number(test['statistic'], 2)}, {cycles['se_type']} standard errors) gives "
+            f"{format_p_is(p)}: {verdict}."
+        )
+    elif len(cycles["by_cycle"]) < 2:
+        text += " Only one cycle has outcomes so far, so the cycles cannot be compared yet."
+    return text
+
+
+def _amendments(cycles: Mapping) -> list[str]:
+    return [
+        f"After cycle {a['after_cycle']}, recorded {_date(a['recorded_at'])}: {a['reason']}"
+        + (f" ({'; '.join(a['changes'])})" if a["changes"] else "")
+        for a in cycles.get("amendments", [])
+    ]
+
+
+def cycles_view(results: Mapping) -> dict | None:
+    """The learning cycles block of the outcomes section; None without cycles.
+
+    Returns
+    -------
+    dict or None
+        ``rows`` (cycle, randomised, n, estimate, ci, p, pooled), ``sentence``,
+        ``amendments`` (one line each) and ``no_amendments`` (the sentence when
+        none was recorded between cycles).
+    """
+    cycles = results.get("cycles")
+    if not cycles or not cycles.get("by_cycle"):
+        return None
+    outcome = outcome_named(results, cycles["outcome"]) or {}
+    rows = [_row(e, outcome) for e in cycles["by_cycle"]]
+    if cycles.get("pooled"):
+        rows.append(_row(cycles["pooled"], outcome))
+    amendments = _amendments(cycles)
+    return {
+        "outcome": outcome.get("label") or cycles["outcome"],
+        "rows": rows,
+        "sentence": _sentence(results, cycles, outcome),
+        "amendments": amendments,
+        "no_amendments": None
+        if amendments
+        else "No design amendment was recorded between cycles: every cycle ran under the "
+        "same design.",
+    }
