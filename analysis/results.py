@@ -45,6 +45,7 @@ from analysis.sections.outcomes import (
 )
 from analysis.sections.subgroups import check_exploratory_subgroups, subgroup_section
 from analysis.sections.trial import allocation_ratios, dates_section, trial_section
+from analysis.sections.waves import waves_section
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import draw_allocations
 from trial_designs.sections import MAX_RI_DRAWS
@@ -194,7 +195,15 @@ def results_document(
     for done, outcome in enumerate(design.outcomes, start=1):
         if done > 1:
             report(done, steps)  # the outcome before this one is finished
-        endline, baseline = outcome_columns(outcome, data)
+        # the headline is the pre-declared timepoint's (endline unless the design names a wave);
+        # HR outcomes cover the whole window and are read at endline
+        endline, baseline = outcome_columns(
+            outcome,
+            data,
+            timepoint=design.follow_up.primary_timepoint
+            if outcome.source == "survey"
+            else "endline",
+        )
         if endline not in data or data[endline].notna().sum() == 0:
             warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
             continue
@@ -335,6 +344,22 @@ def results_document(
                 subgroups=subgroups,
                 **({"subgroup_tests": subgroup_tests} if outcome.primary else {}),
                 sensitivity=sensitivity,
+                **(
+                    {"waves": waves}
+                    if (
+                        waves := waves_section(
+                            data,
+                            design,
+                            outcome,
+                            baseline=baseline,
+                            covariates=covariates,
+                            strata=strata,
+                            se_cluster=se_cluster,
+                            se_type=se_type,
+                        )
+                    )
+                    else {}
+                ),
                 **({"not_estimated": not_estimated} if not_estimated else {}),
                 **(
                     {"icc": icc.icc, "icc_ci_low": icc.ci_low, "icc_ci_high": icc.ci_high}

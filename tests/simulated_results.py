@@ -162,6 +162,7 @@ def _values(design, files: dict, folder: Path, known: pd.Index) -> pd.DataFrame:
         ("survey_baseline.csv", "survey", "baseline"),
         ("survey_endline.csv", "survey", "endline"),
         ("hr_extract.csv", "hr", "endline"),
+        *((f"survey_{w.name}.csv", "survey", w.name) for w in design.follow_up.waves),
     ):
         if name not in files:
             continue

@@ -430,7 +430,7 @@ def simulate_outcomes(
     rng: np.random.Generator,
     took_up: pd.Series | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Baseline and endline survey exports and an HR extract, in the design's file layout.
+    """Baseline, endline and follow-up wave survey exports and an HR extract, in the design's layout.
 
     Parameters
     ----------
@@ -450,8 +450,9 @@ def simulate_outcomes(
     Returns
     -------
     dict of str to DataFrame
-        ``survey_baseline.csv``, ``survey_endline.csv`` and ``hr_extract.csv``,
-        columns named as the design maps them.
+        ``survey_baseline.csv``, ``survey_endline.csv``, ``hr_extract.csv`` and a
+        ``survey_<name>.csv`` per declared follow-up wave, columns named as the design
+        maps them.
     """
     people = participants.sort_values("participant_id", kind="stable").reset_index(drop=True)
     people = people.assign(participant_id=people["participant_id"].astype(str))
@@ -479,17 +480,11 @@ def simulate_outcomes(
     answered_baseline = rng.random(n) < 0.9
     answered_endline = stayed & (rng.random(n) < 1 / (1 + np.exp(-(1.45 + 0.35 * wellbeing))))
 
-    files = {}
-    for name, wave, answered, offsets in (
-        ("survey_baseline.csv", baseline, answered_baseline, rng.integers(-7, 22, n)),
-        ("survey_endline.csv", endline, answered_endline, None),
-    ):
+    def export(wave: pd.DataFrame, answered: np.ndarray, collected_on: np.ndarray) -> pd.DataFrame:
         survey = pd.DataFrame(
             {
                 "participant_id": people["participant_id"].to_numpy(object),
-                "collected_on": _dates(fu.baseline, offsets, fu.recruitment_start, fu.window_end)
-                if offsets is not None
-                else np.datetime_as_string(endline_day, unit="D").astype(object),
+                "collected_on": collected_on,
             }
         )
         survey = pd.concat([survey, _skip_items(wave[items], rng)], axis=1)[answered]
@@ -512,7 +507,20 @@ def simulate_outcomes(
             survey[column] = np.where(
                 text, survey[column].astype(object), numbers.astype("Int64").astype(object)
             )
-        files[name] = _to_file(survey, design.survey.columns)
+        return _to_file(survey, design.survey.columns)
+
+    files = {}
+    for name, wave, answered, offsets in (
+        ("survey_baseline.csv", baseline, answered_baseline, rng.integers(-7, 22, n)),
+        ("survey_endline.csv", endline, answered_endline, None),
+    ):
+        files[name] = export(
+            wave,
+            answered,
+            _dates(fu.baseline, offsets, fu.recruitment_start, fu.window_end)
+            if offsets is not None
+            else np.datetime_as_string(endline_day, unit="D").astype(object),
+        )
 
     codes = {"staff": "staff", "absence": "absence", **design.hr.options.get("record_types", {})}
     hr = _hr_bad_rows(hr, prefix, rng)
@@ -529,4 +537,15 @@ def simulate_outcomes(
         ]
     ]
     files["hr_extract.csv"] = _to_file(hr, design.hr.columns)
+    # declared follow-up waves last, so a design without one draws exactly what it drew before:
+    # the effect is there from the first wave (the course is over by the mid-point), fewer
+    # have left, and a few more answer than at endline
+    for follow_up in sorted(fu.waves, key=lambda w: w.date):
+        wave = _survey_wave(design, factors, shift, rng, reverse)
+        day = np.datetime64(follow_up.date) + rng.integers(0, 29, n).astype("timedelta64[D]")
+        there = np.isnat(leaving) | (leaving >= day)
+        answered = there & (rng.random(n) < 1 / (1 + np.exp(-(1.6 + 0.35 * wellbeing))))
+        files[f"survey_{follow_up.name}.csv"] = export(
+            wave, answered, np.datetime_as_string(day, unit="D").astype(object)
+        )
     return files

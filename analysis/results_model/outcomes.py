@@ -15,6 +15,7 @@ from analysis.results_model.base import (
     optional_list,
 )
 from analysis.results_model.subgroups import SubgroupTest
+from analysis.results_model.waves import OutcomeWaves
 
 __all__ = [
     "ArmSummary",
@@ -259,6 +260,11 @@ class Outcome(ResultsModel):
         "Cluster trials: intra-cluster correlation of the endline outcome (one-way ANOVA "
         "estimator, arm effects removed), 0 to 1. Absent in individually randomised trials "
         "and when there are fewer than 3 clusters."
+    )
+    waves: OutcomeWaves | None = optional(
+        "Survey outcomes of a design that declares follow-up waves: the ITT at each wave and "
+        "endline (ANCOVA on baseline), each arm's mean by timepoint and the pooled "
+        "repeated-measures effect. Absent when the design declares no wave."
     )
     icc_ci_low: OptionalNumber = optional("Lower end of the ICC's 95% confidence interval.")
     icc_ci_high: OptionalNumber = optional("Upper end of the ICC's 95% confidence interval.")

@@ -160,6 +160,10 @@ class Methods(ResultsModel):
     costs: str | None = optional("How costs and cost-effectiveness are estimated.")
     prespecified: str | None = optional("What was declared before analysis.")
     exploratory: str | None = optional("Which analyses are exploratory.")
+    repeated_measures: str | None = optional(
+        "Designs with follow-up waves: the per-wave ANCOVA, the pooled mixed model and why it "
+        "was chosen. Absent when the design declares no wave."
+    )
 
 
 class QuarantineRule(ResultsModel):

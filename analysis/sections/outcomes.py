@@ -51,9 +51,12 @@ def effect_fields(effect) -> dict:  # noqa: ANN001 - an estimators Coefficient
     }
 
 
-def outcome_columns(outcome: DeclaredOutcome, data: pd.DataFrame) -> tuple[str, str | None]:
-    """The outcome's endline column, and its baseline column when that has any value."""
-    endline = f"{outcome.name}_endline"
+def outcome_columns(
+    outcome: DeclaredOutcome, data: pd.DataFrame, *, timepoint: str = "endline"
+) -> tuple[str, str | None]:
+    """The outcome's column at ``timepoint`` (the headline's), and its baseline column when
+    that has any value."""
+    endline = f"{outcome.name}_{timepoint}"
     baseline = f"{outcome.name}_baseline"
     has_baseline = baseline in data and data[baseline].notna().sum() > 0
     return endline, baseline if has_baseline else None

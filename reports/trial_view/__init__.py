@@ -31,6 +31,7 @@ from reports.trial_view.participants import (
     key_numbers,
     uptake_view,
 )
+from reports.trial_view.waves import waves_view
 
 __all__ = ["SECTIONS", "trial_view"]
 
@@ -80,6 +81,7 @@ def trial_view(results: Mapping) -> dict:
         "balance": balance_view(results, sup),
         "uptake": uptake_view(results, sup),
         "outcomes": outcomes_view(results, sup),
+        "waves": waves_view(results),
         "cycles": cycles_view(results),
         "cace": cace_view(results, sup),
         "missing": missing_view(results, flow, sup),

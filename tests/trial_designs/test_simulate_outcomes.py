@@ -96,8 +96,14 @@ def test_files_come_in_the_column_layout_the_design_declares(name):
     design = load_design(DESIGNS / f"{name}.yaml")
     rng = np.random.default_rng(1)
     files = simulate_outcomes(design, _people(design, 400, rng), rng=rng)
-    assert set(files) == {"survey_baseline.csv", "survey_endline.csv", "hr_extract.csv"}
-    for timepoint in ("baseline", "endline"):
+    waves = [w.name for w in design.follow_up.waves]  # goal_setting's midpoint
+    assert set(files) == {
+        "survey_baseline.csv",
+        "survey_endline.csv",
+        "hr_extract.csv",
+        *(f"survey_{w}.csv" for w in waves),
+    }
+    for timepoint in ("baseline", "endline", *waves):
         columns = list(files[f"survey_{timepoint}.csv"].columns)
         assert columns == [*survey_fields(design).values(), "comments"]
     hr = files["hr_extract.csv"]
