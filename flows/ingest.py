@@ -107,7 +107,7 @@ def store_ingest(
     """
     path = Path(path)
     archived = archive_file(path, get_settings().archive_dir(design.id), digest)
-    with store.transaction(lock_trial=design.id) as conn:
+    with store.transaction(lock_trial=design.id, bulk=True) as conn:
         written = write(conn)
         summary = store.record_ingest(
             conn,

