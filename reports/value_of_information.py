@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reports.format import format_money, format_percent, outcome_noun
+from reports.evidence import FEW_CLUSTERS_PER_ARM
+from reports.format import cluster_noun, format_money, format_percent, outcome_noun
 from reports.lookup import outcome_named
 
 __all__ = ["evpi_view", "research_line"]
@@ -20,6 +21,28 @@ __all__ = ["evpi_view", "research_line"]
 
 def _declared(results: Mapping) -> Mapping | None:
     return ((results.get("costs") or {}).get("value_of_information")) or None
+
+
+def _money(value: float) -> str:
+    """A threshold in whole pounds when it is one (£150), else with pence."""
+    return format_money(value, decimals=0) if float(value).is_integer() else format_money(value)
+
+
+def _few_clusters(results: Mapping, voi: Mapping) -> str | None:
+    """A caveat when the bootstrap behind the EVPI resampled too few clusters per arm.
+
+    Resampling 2 or 3 whole clusters gives few distinct replicates, so the draws understate
+    the uncertainty and the EVPI computed from them is too low, not too high.
+    """
+    rows = (results.get("costs") or {}).get("cost_effectiveness") or []
+    row = next((r for r in rows if r.get("outcome") == voi.get("outcome")), None)
+    counts = (row or {}).get("n_clusters_per_arm") or {}
+    if not counts or min(counts.values()) >= FEW_CLUSTERS_PER_ARM:
+        return None
+    return (
+        f"The bootstrap resampled only {min(counts.values())} {cluster_noun(results)} in an arm, "
+        "so its draws understate the uncertainty and this EVPI may be too low."
+    )
 
 
 def _per_unit(results: Mapping, voi: Mapping) -> str:
@@ -55,7 +78,7 @@ def evpi_view(results: Mapping) -> dict | None:
     research_cost = voi.get("research_cost")
     rows = [
         {
-            "wtp": format_money(row["wtp"]),
+            "wtp": _money(row["wtp"]),
             "decision": "Intervention" if row["decision"] == "intervention" else "Control",
             "probability": format_percent(100 * row["prob_cost_effective"]),
             "per_person": format_money(row["evpi_per_person"]),
@@ -74,12 +97,12 @@ def evpi_view(results: Mapping) -> dict | None:
     if research_cost is None:
         conclusion = (
             f"Further research may be worth up to {format_money(best['evpi_population'])} (at "
-            f"{format_money(best['wtp'])}); the design names no research cost to compare it with."
+            f"{_money(best['wtp'])}); the design names no research cost to compare it with."
         )
     elif any(r.get("research_may_be_worthwhile") for r in voi["by_threshold"]):
         worth = [r for r in voi["by_threshold"] if r.get("research_may_be_worthwhile")]
         conclusion = (
-            f"At {', '.join(format_money(r['wtp']) for r in worth)}, the population EVPI is more "
+            f"At {', '.join(_money(r['wtp']) for r in worth)}, the population EVPI is more "
             f"than the {format_money(research_cost)} a further study would cost, so it may be "
             f"worth up to {format_money(max(r['evpi_population'] for r in worth))}; at other "
             "thresholds it is not worth its cost."
@@ -95,9 +118,10 @@ def evpi_view(results: Mapping) -> dict | None:
             f"{format_money(research_cost)} a further study would cost: more research is not "
             "worth its cost at these thresholds."
         )
+    caveat = _few_clusters(results, voi)
     return {
         "rows": rows,
-        "sentences": [intro, conclusion],
+        "sentences": [intro, conclusion, *([caveat] if caveat else [])],
         "research_cost": format_money(research_cost) if research_cost is not None else None,
         "per_unit": _per_unit(results, voi),
         "draws": voi.get("n_boot"),
@@ -115,25 +139,27 @@ def research_line(results: Mapping) -> str:
     rows = voi["by_threshold"]
     research_cost = voi.get("research_cost")
     best = max(rows, key=lambda r: r["evpi_population"] or 0)
-    thresholds = f"{format_money(rows[0]['wtp'])} to {format_money(rows[-1]['wtp'])}"
+    thresholds = f"{_money(rows[0]['wtp'])} to {_money(rows[-1]['wtp'])}"
     if len(rows) == 1:
-        thresholds = format_money(rows[0]["wtp"])
+        thresholds = _money(rows[0]["wtp"])
     if research_cost is None:
         return (
             f"May be worth up to {format_money(best['evpi_population'])} (the EVPI at "
-            f"{format_money(best['wtp'])} {_per_unit(results, voi)}); no research cost declared."
+            f"{_money(best['wtp'])} {_per_unit(results, voi)}); no research cost declared."
         )
     worth = [r for r in rows if r.get("research_may_be_worthwhile")]
+    caveat = _few_clusters(results, voi)
     if not worth:
         return (
             f"Not worth its cost: at {thresholds} {_per_unit(results, voi)}, the EVPI for "
             f"{_population_words(voi)} is at most {format_money(best['evpi_population'])}, "
             f"less than the {format_money(research_cost)} a further study would cost."
+            + (f" {caveat}" if caveat else "")
         )
     top = max(worth, key=lambda r: r["evpi_population"])
     return (
         f"May be worth up to {format_money(top['evpi_population'])} (the EVPI at "
-        f"{format_money(top['wtp'])} {_per_unit(results, voi)}), more than the "
+        f"{_money(top['wtp'])} {_per_unit(results, voi)}), more than the "
         f"{format_money(research_cost)} a further study would cost; EVPI is an upper bound, so "
-        "not that it is."
+        "not that it is." + (f" {caveat}" if caveat else "")
     )

@@ -60,7 +60,8 @@ def _evpi_text(design: TrialDesign) -> str:
         " Value of information: the expected value of perfect information (EVPI) of the "
         "primary outcome's cost-effectiveness, from the bootstrap draws at each declared "
         "willingness to pay (mean of max(INB, 0) minus max of mean INB), per person and for "
-        f"the {declared.population:,} staff in scope over {declared.years} year(s) discounted "
+        f"the {declared.population:,} staff in scope over {declared.years} "
+        f"year{'s' if declared.years != 1 else ''} discounted "
         f"at {declared.discount_rate:.1%}. EVPI bounds what any further study could be worth: "
         "research costing more is not worth its cost; research costing less may be."
     )

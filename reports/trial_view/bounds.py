@@ -70,7 +70,8 @@ def bounds_view(results: Mapping) -> dict:
         arm = labels.get(row["arm"], row["arm"])
         method = _METHOD[row["kind"]] + (f": {arm}" if several else "")
         trimmed = (
-            f"{row['trim_share']:.0%} of the better-followed arm's answers trimmed from either end"
+            f"{row['trim_share']:.{0 if row['trim_share'] >= 0.01 else 1}%} of the "
+            "better-followed arm's answers trimmed from either end"
             if row["kind"] == "lee" and row.get("trimmed_arm")
             else "missing answers set to 0 and to 1"
             if row["kind"] == "worst_best"

@@ -84,7 +84,7 @@ def test_the_evpi_table_and_sentences_state_results_json(results, page):
     assert len(body) == len(voi["by_threshold"]) == 3
     for tr, row in zip(body, voi["by_threshold"], strict=True):
         cells = [page.text(c) for c in tr]
-        assert cells[0] == format_money(row["wtp"])
+        assert cells[0] == f"£{row['wtp']:,.0f}"  # the demo's thresholds are whole pounds
         assert cells[3] == format_money(row["evpi_per_person"])
         assert cells[4] == format_money(row["evpi_population"])
         worth = row["research_may_be_worthwhile"]
@@ -93,9 +93,21 @@ def test_the_evpi_table_and_sentences_state_results_json(results, page):
             if worth
             else "not worth its cost"
         )
-    intro, conclusion = _texts(page, html, data_field="evpi")
+    intro, conclusion, caveat = _texts(page, html, data_field="evpi")
     assert "2,500 staff in scope over 3 years" in intro and "upper bound" in intro
     assert format_money(voi["research_cost"]) in conclusion
+    # five authorities: the bootstrap resampled 2 or 3 per arm, so the EVPI may be too low
+    fewest = min(doc["costs"]["cost_effectiveness"][0]["n_clusters_per_arm"].values())
+    assert fewest < 5
+    assert caveat == (
+        f"The bootstrap resampled only {fewest} organisations in an arm, so its draws "
+        "understate the uncertainty and this EVPI may be too low."
+    )
+    assert caveat in research_line(doc)
+    for row in doc["costs"]["cost_effectiveness"]:
+        row["n_clusters_per_arm"] = {k: 5 for k in row["n_clusters_per_arm"]}
+    assert len(_texts(page, render_trial(doc), data_field="evpi")) == 2
+    assert "may be too low" not in research_line(doc)
 
 
 def test_the_portfolio_says_per_trial_whether_more_research_is_worth_its_cost(results, page):
