@@ -117,6 +117,12 @@ class Store(RandomisationRecords, IngestRecords):
         B-tree's inner pages were spilled to the WAL and written again at every
         touch (measured: 28% more bytes written, 6% more CPU at 2.7M values).
         The cache holds no committed state, so atomicity is unchanged.
+
+        Left as they are, on purpose: ``synchronous`` stays FULL (in WAL mode one
+        big ingest pays one fsync at commit; NORMAL would save that one and could
+        lose the last committed ingest in a power cut), and the unique keys stay
+        in place during the load (``INSERT OR IGNORE`` needs them to skip a row
+        stored already; built afterwards, a duplicate would fail the whole file).
         """
         with self.engine.connect() as conn:
             sqlite = bulk and self.engine.dialect.name == "sqlite"
