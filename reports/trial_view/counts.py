@@ -17,7 +17,13 @@ from reports.disclosure import (
     suppress_counts,
 )
 
-__all__ = ["trial_suppression"]
+__all__ = ["subgroup_key", "trial_suppression"]
+
+
+def subgroup_key(outcome: str, sub: Mapping) -> tuple:
+    """The count key of one subgroup level's n: per arm, since each arm's comparison has its own."""
+    key = ("subgroup", outcome, sub["variable"], sub["level"])
+    return (*key, sub["arm"]) if sub.get("arm") else key
 
 
 def _equal(relations: list, counts: Mapping, a: Hashable, b: Hashable) -> None:
@@ -90,7 +96,7 @@ def trial_suppression(results: Mapping, flow) -> Suppression:
             if parts and sum(counts[p] or 0 for p in parts) == estimate.get("n"):
                 relations.append(Relation(total, tuple(parts)))
         for sub in outcome.get("subgroups") or []:
-            counts[("subgroup", name, sub["variable"], sub["level"])] = sub.get("n")
+            counts[subgroup_key(name, sub)] = sub.get("n")
         for sens in outcome.get("sensitivity") or []:
             counts[("sensitivity", name, sens["method"])] = sens.get("n")
 

@@ -37,6 +37,7 @@ from reports.lookup import (
     primary_outcome,
 )
 from reports.trial_view._cells import pct
+from reports.trial_view.counts import subgroup_key
 
 __all__ = ["cace_view", "missing_view", "outcomes_view"]
 
@@ -182,12 +183,15 @@ def outcomes_view(results: Mapping, sup: Suppression) -> dict:
     forest_chart = charts.forest_chart(forest, chart_id="forest") if forest else None
     subgroups = []
     primary = primary_outcome(results)
+    several = len({sub.get("arm") for sub in (primary or {}).get("subgroups") or []}) > 1
     for sub in (primary or {}).get("subgroups") or []:
+        arm = labels.get(sub.get("arm"), sub.get("arm"))
         subgroups.append(
             {
                 "variable": humanise(sub["variable"]),
-                "level": sub["level"],
-                "n": sup.display(("subgroup", primary["name"], sub["variable"], sub["level"])),
+                # each active arm has its own rows in a multi-arm trial
+                "level": f"{sub['level']} ({arm})" if several else sub["level"],
+                "n": sup.display(subgroup_key(primary["name"], sub)),
                 "estimate": format_effect(sub["estimate"], primary),
                 "ci": format_ci(sub["ci_low"], sub["ci_high"], primary),
                 "p": format_p(sub.get("interaction_p_value")),
@@ -251,7 +255,7 @@ def _subgroup_tests(
         for sub in primary.get("subgroups") or []:
             if sub["variable"] != test["variable"] or sub.get("arm", test["arm"]) != test["arm"]:
                 continue
-            key = ("subgroup", primary["name"], sub["variable"], sub["level"])
+            key = subgroup_key(primary["name"], sub)
             if key in sup.values and not sup.is_shown(key):
                 continue  # a hidden count is not drawn as a line whose width would give it away
             rows.append(

@@ -168,3 +168,69 @@ def test_a_declared_column_missing_from_the_data_is_reported_not_dropped(tmp_pat
     assert test.p_value is None and test.levels == []
     assert test.note.startswith("The column 'organisation' is not in the analysis data")
     assert {e.variable for e in estimates} == {"role"}
+
+
+def test_each_active_arm_of_a_three_arm_trial_is_tested_against_control(tmp_path):
+    spec = yaml.safe_load((DESIGNS / "letters.yaml").read_text())
+    spec.pop("cycles", None)
+    spec["arms"].append({"name": "call", "ratio": 1, "label": "Phone call"})
+    spec["randomisation"]["block_sizes"] = [3, 6]
+    spec["analysis"]["subgroups"] = ["role", "organisation"]
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    design = load_design(path)
+    data = _data(600, seed=5)
+    rng = np.random.default_rng(8)
+    data["arm"] = rng.choice(["control", "letter", "call"], len(data))
+    data[TREAT] = (data["arm"] == "letter").astype(float)
+    data[treatment_indicator("call")] = (data["arm"] == "call").astype(float)
+    estimates, tests = _section(data, design)
+    assert [(t.variable, t.arm) for t in tests] == [
+        ("role", "letter"),
+        ("role", "call"),
+        ("organisation", "letter"),
+        ("organisation", "call"),
+    ]
+    for arm in ("letter", "call"):
+        mine = [t for t in tests if t.arm == arm]
+        # Holm within each arm across the declared subgroups (the design declares none across arms)
+        assert [t.p_value_holm for t in mine] == pytest.approx(
+            list(holm_adjust([t.p_value for t in mine]))
+        )
+        pair = data[data["arm"].isin(["control", arm])]
+        column = treatment_indicator(arm)
+        fit = smf.ols(
+            f"feeling_valued_endline ~ Q('{column}') * C(role) + swemwbs_baseline", pair
+        ).fit(cov_type="HC2")
+        names = [n for n in fit.params.index if ":" in n]
+        restriction = np.eye(len(fit.params))[[list(fit.params.index).index(n) for n in names]]
+        wald = fit.wald_test(restriction, use_f=True, scalar=True)
+        role = next(t for t in mine if t.variable == "role")
+        assert role.p_value == pytest.approx(float(wald.pvalue), rel=1e-9)
+        assert {e.arm for e in estimates if e.variable == "role" and e.arm == arm} == {arm}
+
+
+def test_with_clustered_standard_errors_the_test_uses_the_clusters(tmp_path):
+    data = _data(500, seed=11)
+    data["team"] = np.random.default_rng(2).integers(0, 30, len(data))
+    design = _design(tmp_path, ["role"])
+    _, (test,) = subgroup_section(
+        data,
+        design,
+        "feeling_valued_endline",
+        ["swemwbs_baseline"],
+        None,
+        "team",
+        "CR1",
+        se_clustered_by="team",
+    )
+    fit = smf.ols(
+        "feeling_valued_endline ~ Q('arm[letter]') * C(role) + swemwbs_baseline", data
+    ).fit(cov_type="cluster", cov_kwds={"groups": data["team"].to_numpy()}, use_t=True)
+    names = [n for n in fit.params.index if ":" in n]
+    restriction = np.eye(len(fit.params))[[list(fit.params.index).index(n) for n in names]]
+    wald = fit.wald_test(restriction, use_f=True, scalar=True)
+    # Stata's CR1 and G - 1 denominator df, as statsmodels' cluster covariance
+    assert (test.se_type, test.se_clustered_by, test.df_denom) == ("CR1", "team", 29)
+    assert test.statistic == pytest.approx(float(wald.statistic), rel=1e-9)
+    assert test.p_value == pytest.approx(float(wald.pvalue), rel=1e-9)

@@ -99,3 +99,30 @@ def test_an_exploratory_subgroup_says_so_and_is_not_adjusted():
         "Wellbeing tertile (exploratory: not declared in the design)"
     )
     assert "not adjusted for multiplicity (exploratory)" in block["sentence"]
+
+
+def test_each_arm_of_a_multi_arm_trial_has_its_own_rows_and_counts():
+    results = _results()
+    primary = results["outcomes"][0]
+    call = [{**s, "arm": "call", "n": 30} for s in primary["subgroups"]]
+    primary["subgroups"] = [*primary["subgroups"], *call]
+    primary["subgroup_tests"] = [
+        *primary["subgroup_tests"],
+        {**primary["subgroup_tests"][0], "arm": "call"},
+    ]
+    results["trial"]["arms"] = [
+        {"name": "control", "control": True},
+        {"name": "letter", "label": "Letter"},
+        {"name": "call", "label": "Call"},
+    ]
+    sup = Suppression(values={}, primary=frozenset(), complementary=frozenset(), hidden=frozenset())
+    view = outcomes_view(results, sup)
+    assert [r["level"] for r in view["subgroups"]] == [
+        "lowest third (Letter)",
+        "middle third (Letter)",
+        "lowest third (Call)",
+        "middle third (Call)",
+    ]
+    letter, call_block = view["subgroup_tests"]
+    assert "Letter against control" in letter["sentence"]
+    assert "Call against control" in call_block["sentence"]
