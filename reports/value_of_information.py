@@ -150,8 +150,10 @@ def research_line(results: Mapping) -> str:
     worth = [r for r in rows if r.get("research_may_be_worthwhile")]
     caveat = _few_clusters(results, voi)
     if not worth:
+        # with too few clusters the draws understate the uncertainty: the verdict is the EVPI's
+        lead = "By this EVPI, not worth its cost" if caveat else "Not worth its cost"
         return (
-            f"Not worth its cost: at {thresholds} {_per_unit(results, voi)}, the EVPI for "
+            f"{lead}: at {thresholds} {_per_unit(results, voi)}, the EVPI for "
             f"{_population_words(voi)} is at most {format_money(best['evpi_population'])}, "
             f"less than the {format_money(research_cost)} a further study would cost."
             + (f" {caveat}" if caveat else "")
@@ -161,5 +163,5 @@ def research_line(results: Mapping) -> str:
         f"May be worth up to {format_money(top['evpi_population'])} (the EVPI at "
         f"{_money(top['wtp'])} {_per_unit(results, voi)}), more than the "
         f"{format_money(research_cost)} a further study would cost; EVPI is an upper bound, so "
-        "not that it is." + (f" {caveat}" if caveat else "")
+        "this says only that it may be worth doing." + (f" {caveat}" if caveat else "")
     )
