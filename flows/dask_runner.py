@@ -21,6 +21,7 @@ anything is written.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -73,6 +74,9 @@ def dask_client(address: str | None = None, workers: int = 0) -> Iterator[Any]:
     cluster = None
     if address:
         try:
+            # a bare connection first: a Client that fails to connect leaves a half-made
+            # object whose clean-up prints tracebacks under the one error line
+            asyncio.run(_reach(address))
             client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise DaskUnreachable(
@@ -96,6 +100,13 @@ def dask_client(address: str | None = None, workers: int = 0) -> Iterator[Any]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+async def _reach(address: str) -> None:
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=CONNECT_TIMEOUT_S)
+    await comm.close()
 
 
 def active_client() -> Any:

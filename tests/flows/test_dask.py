@@ -92,6 +92,7 @@ def test_the_diagnose_command_refuses_a_bad_address_with_exit_1_and_writes_nothi
     )
     assert result.exit_code == 1, result.output
     assert "Could not reach the Dask scheduler at tcp://127.0.0.1:1 within 1 s" in result.output
+    assert "Traceback" not in result.output  # one error line, no clean-up noise under it
     written = [p for p in _isolated_home.rglob("*") if p.is_file() and "logs" not in p.parts]
     assert written == []
 
