@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from analysis.estimators import SE_TYPES
 from analysis.results_model import Methods
+from analysis.sections.subgroups import MIN_LEVEL_CLUSTERS, MIN_LEVEL_N
 from trial_designs.design import TrialDesign
+from trial_designs.subgroups import subgroup_specs
 
 __all__ = ["methods_section", "standard_errors_text"]
 
@@ -98,6 +100,29 @@ def _waves_text(design: TrialDesign) -> dict[str, str]:
     return {"repeated_measures": text}
 
 
+def _subgroups_text(design: TrialDesign) -> str:
+    """How the declared subgroups are tested; nothing when the design declares none."""
+    specs = subgroup_specs(design.analysis.subgroups)
+    if not specs:
+        return ""
+    text = (
+        f" Each declared subgroup ({', '.join(s.name for s in specs)}) is tested for an "
+        "interaction with each active arm: a joint Wald F test of the arm x level terms in one "
+        "ANCOVA with the primary analysis's standard errors, Holm-adjusted across the declared "
+        "subgroups for each arm (no adjustment across arms). Each level's estimate refits the "
+        f"primary model to the level's participants of the two arms; a level with fewer than "
+        f"{MIN_LEVEL_N} people (or, with clustered standard errors, under {MIN_LEVEL_CLUSTERS} "
+        "clusters) has no estimate of its own and is listed with the reason."
+    )
+    if any(s.tertiles for s in specs):
+        text += (
+            " Tertiles are cut at the 1/3 and 2/3 quantiles of the baseline over both arms "
+            "pooled: the baseline was measured before randomisation, so the arm cannot have "
+            "moved anyone between thirds."
+        )
+    return text
+
+
 def methods_section(
     design: TrialDesign, se_type: str, n_draws: int, clustered_by: str | None
 ) -> Methods:
@@ -121,7 +146,7 @@ def methods_section(
             "costs": "Intervention-arm delivery events costed at the design's unit costs (staff time at declared hourly costs), discounted from the randomisation date at the design's rate (Green Book); cluster costs shared equally among the cluster's members. Cost-effectiveness: bootstrap of participant-level (cost, baseline-adjusted endline outcome) pairs within arms (whole clusters in cluster trials), percentile intervals; one-way sensitivity of cost per participant to each unit cost (declared bounds, else +/-25%). The EEF cost band is on direct costs per participant per year (staff time excluded). In trials with several active arms, costs and the missing-data sensitivity analyses are for the first active arm against control."
             + _evpi_text(design),
             "prespecified": "Outcomes, covariates, subgroups and the analysis above are declared in the design before analysis (design hash below).",
-            "exploratory": "Subgroup estimates are exploratory.",
+            "exploratory": "Subgroup estimates are exploratory." + _subgroups_text(design),
             **_waves_text(design),
         }
     )

@@ -269,10 +269,10 @@ def _subgroup_tests(
                 }
             )
         p_text = (
-            f"interaction {format_p_is(test['p_value'])}"
+            f"Interaction {format_p_is(test['p_value'])}"
             + (f", Holm {format_p_is(test['p_value_holm'])}" if test.get("p_value_holm") else "")
             if test.get("p_value") is not None
-            else "interaction not tested"
+            else "Interaction not tested"
         )
         direction = "higher" if primary.get("higher_is_better", True) else "lower"
         blocks.append(

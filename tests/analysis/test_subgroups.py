@@ -234,3 +234,17 @@ def test_with_clustered_standard_errors_the_test_uses_the_clusters(tmp_path):
     assert (test.se_type, test.se_clustered_by, test.df_denom) == ("CR1", "team", 29)
     assert test.statistic == pytest.approx(float(wald.statistic), rel=1e-9)
     assert test.p_value == pytest.approx(float(wald.pvalue), rel=1e-9)
+
+
+def test_the_methods_text_describes_the_declared_subgroups_test(tmp_path):
+    from analysis.sections.methods import methods_section
+
+    derived = {"name": "wellbeing_tertile", "from": "swemwbs_baseline", "tertiles": True}
+    text = methods_section(_design(tmp_path, ["role", derived]), "HC2", 0, None).exploratory
+    assert "(role, wellbeing_tertile)" in text and "Holm-adjusted across the declared" in text
+    assert "the baseline was measured before randomisation" in text
+    plain = methods_section(_design(tmp_path, ["role"]), "HC2", 0, None).exploratory
+    assert "Tertiles" not in plain
+    assert methods_section(_design(tmp_path, []), "HC2", 0, None).exploratory == (
+        "Subgroup estimates are exploratory."
+    )

@@ -84,7 +84,7 @@ def test_the_forest_plot_draws_each_level_with_the_p_values_and_a_line_at_zero()
     (block,) = _view(_results())["subgroup_tests"]
     svg, alt = str(block["chart"].svg), block["chart"].description
     assert "lowest third" in svg and "middle third" in svg
-    assert "interaction p = 0.031, Holm p = 0.094" in alt
+    assert "Interaction p = 0.031, Holm p = 0.094" in alt
     assert alt.startswith("lowest third: +0.80 (95% CI")
 
 
