@@ -45,7 +45,7 @@ from analysis.sections.outcomes import (
 )
 from analysis.sections.subgroups import check_exploratory_subgroups, subgroup_section
 from analysis.sections.trial import allocation_ratios, dates_section, trial_section
-from analysis.sections.waves import waves_section
+from analysis.sections.waves import headline_timepoint, waves_section
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import draw_allocations
 from trial_designs.sections import MAX_RI_DRAWS
@@ -195,14 +195,9 @@ def results_document(
     for done, outcome in enumerate(design.outcomes, start=1):
         if done > 1:
             report(done, steps)  # the outcome before this one is finished
-        # the headline is the pre-declared timepoint's (endline unless the design names a wave);
-        # HR outcomes cover the whole window and are read at endline
+        # the headline is the pre-declared timepoint's (endline unless the design names a wave)
         endline, baseline = outcome_columns(
-            outcome,
-            data,
-            timepoint=design.follow_up.primary_timepoint
-            if outcome.source == "survey"
-            else "endline",
+            outcome, data, timepoint=headline_timepoint(design, outcome)
         )
         if endline not in data or data[endline].notna().sum() == 0:
             warnings.append(f"No endline data for '{outcome.name}': it is not analysed.")
@@ -397,7 +392,7 @@ def results_document(
         outcomes=outcomes,
         attrition=attrition_section(
             data,
-            endline=f"{primary.name}_endline",
+            endline=f"{primary.name}_{headline_timepoint(design, primary)}",
             arm_order=design.arm_names,
             control=design.control_arm,
             clustered=se_cluster is not None,

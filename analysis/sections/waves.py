@@ -22,7 +22,16 @@ from analysis.sections.outcomes import effect_fields, treatment_indicator
 from trial_designs.design import TrialDesign
 from trial_designs.sections import Outcome as DeclaredOutcome
 
-__all__ = ["follow_up_timepoints", "waves_long", "waves_section"]
+__all__ = ["follow_up_timepoints", "headline_timepoint", "waves_long", "waves_section"]
+
+
+def headline_timepoint(design: TrialDesign, outcome: DeclaredOutcome) -> str:
+    """The timepoint of the outcome's headline estimate (its ``estimates``) and its attrition.
+
+    The design's pre-declared ``follow_up.primary_timepoint`` for survey outcomes; HR
+    outcomes cover the whole follow-up window and are read at endline.
+    """
+    return design.follow_up.primary_timepoint if outcome.source == "survey" else "endline"
 
 
 def follow_up_timepoints(

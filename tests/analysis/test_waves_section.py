@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis.repeated_measures import repeated_measures_lmm
+from analysis.results import results_document
 from analysis.sections.outcomes import outcome_columns
 from analysis.sections.waves import follow_up_timepoints, waves_section
 from tests.designs import DESIGNS
@@ -195,3 +196,25 @@ def test_a_cluster_trial_gives_each_cluster_a_random_intercept():
     )
     pooled = fit.effects[fit.effects["wave"] == "pooled"].iloc[0]
     assert section.pooled[0].std_error == pytest.approx(pooled["se"], abs=1e-12)
+
+
+def test_a_wave_declared_primary_gives_the_headline_and_the_attrition(monkeypatch):
+    monkeypatch.setattr("analysis.sections.balance.BALANCE_PERMUTATIONS", 19)
+    data = _trial().drop(columns=["arm[course]"])
+    data["stratum"] = "Kent"
+    data["role"] = np.where(np.arange(len(data)) % 2, "social worker", "team manager")
+    analysis = DESIGN.analysis.model_copy(update={"mi_imputations": 2})
+    follow_up = DESIGN.follow_up.model_copy(update={"primary_timepoint": "midpoint"})
+    design = DESIGN.model_copy(update={"follow_up": follow_up, "analysis": analysis})
+    document = results_document(data, design, ri_draws=0)
+    (primary,) = [o for o in document.outcomes if o.primary]
+    midpoint = next(e for e in primary.waves.effects if e.timepoint == "midpoint")
+    assert midpoint.primary
+    assert primary.estimates[0].estimate == midpoint.estimate
+    assert primary.estimates[0].estimate == pytest.approx(
+        _ols_hc2(
+            data.assign(**{"arm[course]": (data["arm"] == "course") * 1.0}), "swemwbs_midpoint"
+        )[0]
+    )
+    answered = data.groupby("arm")["swemwbs_midpoint"].count()
+    assert {r.arm: r.followed_up for r in document.attrition.by_arm} == answered.to_dict()
