@@ -38,7 +38,7 @@ from trial_designs.sections import (
     RosterSpec,
     SourceSpec,
 )
-from trial_designs.subgroups import Subgroup, subgroup_specs
+from trial_designs.subgroups import check_subgroups, subgroup_specs
 from trial_designs.value_of_information import ValueOfInformation
 
 __all__ = [
@@ -312,54 +312,16 @@ class TrialDesign(DesignSection):
             *self.analysis.covariates,
             *self.analysis.columns,
         ]
-        specs = subgroup_specs(self.analysis.subgroups)
-        names = [s.name for s in specs]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(
-                f"analysis.subgroups names each subgroup once. Got '{twice[0]}' "
-                f"{names.count(twice[0])} times instead"
-            )
-        for spec in specs:
-            if spec.tertiles:
-                self._derived_subgroup_is_baseline(spec, known)
-                continue
-            if spec.name in known:
-                continue
-            hint = did_you_mean(spec.name, known, prefix="; did you mean")
-            raise ValueError(
-                f"analysis.subgroups: '{spec.name}' is not a column of the analysis dataset"
-                f"{hint or '.'} Choose one of: {', '.join(dict.fromkeys(known))}. "
-                f"Got '{spec.name}' instead"
-            )
-
-    def _derived_subgroup_is_baseline(self, spec: Subgroup, known: list[str]) -> None:
-        """Tertiles are cut on a pre-randomisation column, under a name of their own."""
-        if spec.name in known:
-            raise ValueError(
-                f"analysis.subgroups: the derived subgroup '{spec.name}' has the name of a "
-                "dataset column, so the two could not be told apart. Name it differently "
-                f"(e.g. {spec.column}_tertile). Got name '{spec.name}' instead"
-            )
-        baselines = [f"{o.name}_baseline" for o in self.outcomes if o.source == "survey"]
-        allowed = [*baselines, *self.roster.covariates, *self.analysis.covariates]
-        if spec.column in allowed:
-            return
-        # a wave is a date in older designs, a named timepoint in newer ones
-        waves = [getattr(w, "name", None) for w in self.follow_up.waves]
-        later = [f"{o.name}_{t}" for o in self.outcomes for t in ("endline", *waves) if t]
-        if spec.column in later:
-            raise ValueError(
-                f"analysis.subgroups: '{spec.name}' is derived from '{spec.column}', measured "
-                "after randomisation, so the arm could change which tertile a person falls "
-                f"in. Derive it from a baseline column: {', '.join(allowed)}. "
-                f"Got from '{spec.column}' instead"
-            )
-        hint = did_you_mean(spec.column, allowed, prefix="; did you mean")
-        raise ValueError(
-            f"analysis.subgroups: '{spec.name}' is derived from '{spec.column}', which is not "
-            f"a baseline column of the analysis dataset{hint or '.'} Choose one of: "
-            f"{', '.join(allowed)}. Got from '{spec.column}' instead"
+        waves = [w.name for w in self.follow_up.waves]
+        check_subgroups(
+            self.analysis.subgroups,
+            known=known,
+            baselines=[
+                *(f"{o.name}_baseline" for o in self.outcomes if o.source == "survey"),
+                *self.roster.covariates,
+                *self.analysis.covariates,
+            ],
+            later=[f"{o.name}_{t}" for o in self.outcomes for t in ("endline", *waves)],
         )
 
     def _dataset_columns_are_known(self) -> None:

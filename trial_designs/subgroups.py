@@ -21,7 +21,15 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
-__all__ = ["DerivedSubgroup", "Subgroup", "SubgroupDeclaration", "subgroup_specs"]
+from trial_designs.design_errors import did_you_mean
+
+__all__ = [
+    "DerivedSubgroup",
+    "Subgroup",
+    "SubgroupDeclaration",
+    "check_subgroups",
+    "subgroup_specs",
+]
 
 
 class DerivedSubgroup(BaseModel):
@@ -90,4 +98,81 @@ def subgroup_specs(declared: tuple[str | DerivedSubgroup, ...]) -> tuple[Subgrou
         if isinstance(s, str)
         else Subgroup(name=s.name, column=s.source, tertiles=s.tertiles)
         for s in declared
+    )
+
+
+def check_subgroups(
+    declared: tuple[str | DerivedSubgroup, ...],
+    *,
+    known: list[str],
+    baselines: list[str],
+    later: list[str],
+) -> None:
+    """Refuse a subgroup the analysis dataset cannot hold, by name, rule and value.
+
+    Parameters
+    ----------
+    declared : tuple
+        ``analysis.subgroups``.
+    known : list of str
+        Columns a plain subgroup may name (roster fields, strata, covariates, ...).
+    baselines : list of str
+        Pre-randomisation columns tertiles may be cut on: survey outcomes' baselines and
+        declared covariates.
+    later : list of str
+        Outcome columns measured after randomisation (endline, waves): refused as a
+        source, since the arm could move people between tertiles.
+
+    Raises
+    ------
+    ValueError
+        For a name declared twice, an unknown column (with a did-you-mean), a derived
+        subgroup named like a dataset column, or one derived from a later or unknown column.
+    """
+    specs = subgroup_specs(declared)
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(
+            f"analysis.subgroups names each subgroup once. Got '{twice[0]}' "
+            f"{names.count(twice[0])} times instead"
+        )
+    for spec in specs:
+        if spec.tertiles:
+            _derived_from_baseline(spec, known, baselines, later)
+            continue
+        if spec.name in known:
+            continue
+        hint = did_you_mean(spec.name, known, prefix="; did you mean")
+        raise ValueError(
+            f"analysis.subgroups: '{spec.name}' is not a column of the analysis dataset"
+            f"{hint or '.'} Choose one of: {', '.join(dict.fromkeys(known))}. "
+            f"Got '{spec.name}' instead"
+        )
+
+
+def _derived_from_baseline(
+    spec: Subgroup, known: list[str], baselines: list[str], later: list[str]
+) -> None:
+    """Tertiles are cut on a pre-randomisation column, under a name of their own."""
+    if spec.name in known:
+        raise ValueError(
+            f"analysis.subgroups: the derived subgroup '{spec.name}' has the name of a "
+            "dataset column, so the two could not be told apart. Name it differently "
+            f"(e.g. {spec.column}_tertile). Got name '{spec.name}' instead"
+        )
+    if spec.column in baselines:
+        return
+    if spec.column in later:
+        raise ValueError(
+            f"analysis.subgroups: '{spec.name}' is derived from '{spec.column}', measured "
+            "after randomisation, so the arm could change which tertile a person falls "
+            f"in. Derive it from a baseline column: {', '.join(baselines)}. "
+            f"Got from '{spec.column}' instead"
+        )
+    hint = did_you_mean(spec.column, baselines, prefix="; did you mean")
+    raise ValueError(
+        f"analysis.subgroups: '{spec.name}' is derived from '{spec.column}', which is not "
+        f"a baseline column of the analysis dataset{hint or '.'} Choose one of: "
+        f"{', '.join(baselines)}. Got from '{spec.column}' instead"
     )
