@@ -16,6 +16,7 @@ from reports.format import (
     format_ci,
     format_effect,
     format_mean,
+    format_p,
     format_p_is,
     outcome_units,
 )
@@ -105,7 +106,7 @@ def waves_view(results: Mapping) -> list[dict]:
                 "timepoint": e["timepoint"] + (" (pre-declared)" if e["primary"] else ""),
                 "estimate": format_effect(e["estimate"], outcome),
                 "ci": format_ci(e["ci_low"], e["ci_high"], outcome),
-                "p": format_p_is(e["p_value"]),
+                "p": format_p(e["p_value"]),
                 "method": "ANCOVA on baseline",
             }
             for e in waves["effects"]
@@ -115,7 +116,7 @@ def waves_view(results: Mapping) -> list[dict]:
                 "timepoint": "pooled over " + ", ".join(waves["timepoints"]),
                 "estimate": format_effect(p["estimate"], outcome),
                 "ci": format_ci(p["ci_low"], p["ci_high"], outcome),
-                "p": format_p_is(p["p_value"]),
+                "p": format_p(p["p_value"]),
                 "method": "mixed model (REML), normal CI",
             }
             for p in waves["pooled"]

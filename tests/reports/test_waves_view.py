@@ -13,7 +13,7 @@ import pytest
 
 from reports.charts import wave_means_chart
 from reports.disclosure import SUPPRESSED_MARK
-from reports.format import format_ci, format_effect
+from reports.format import format_ci, format_effect, format_p
 from reports.render import render_trial
 from reports.trial_view.waves import waves_view
 
@@ -55,6 +55,9 @@ def test_every_survey_outcome_gets_its_sentence_chart_tables_and_caveat(goal_set
         "midpoint",
         "endline (pre-declared)",
         "pooled over midpoint, endline",
+    ]
+    assert [r["p"] for r in block["rows"]] == [
+        format_p(e["p_value"]) for e in (midpoint, endline, pooled)
     ]
     assert block["timepoints"] == ["baseline", "midpoint", "endline"]
     assert [len(line["cells"]) for line in block["table"]] == [3, 3]
