@@ -208,7 +208,9 @@ def _one_subgroup(
     test: dict = {}
     present = [lv for lv in order if (used["_level"] == lv).any()]
     if len(present) < 2:
-        test["note"] = f"Only {len(present)} level has data, so there is nothing to compare."
+        test["note"] = (
+            f"Fewer than 2 levels have data ({len(present)}), so there is nothing to compare."
+        )
     else:
         test = _interaction_test(
             used, used["_level"], y, treat, covariates, strata, cluster, se_type

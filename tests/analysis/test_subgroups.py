@@ -248,3 +248,24 @@ def test_the_methods_text_describes_the_declared_subgroups_test(tmp_path):
     assert methods_section(_design(tmp_path, []), "HC2", 0, None).exploratory == (
         "Subgroup estimates are exploratory."
     )
+
+
+def test_tied_cut_points_leave_an_empty_middle_third_reported_not_dropped(tmp_path):
+    data = _data()
+    rng = np.random.default_rng(1)
+    # a fifth at 18, three fifths at 21.54, a fifth at 25: both thirds fall on 21.54
+    draw = rng.random(len(data))
+    data["swemwbs_baseline"] = np.select([draw < 0.2, draw < 0.8], [18.0, 21.54], 25.0)
+    derived = {"name": "wellbeing_tertile", "from": "swemwbs_baseline", "tertiles": True}
+    estimates, (test,) = _section(data, _design(tmp_path, [derived]))
+    assert test.cut_points == [21.54, 21.54]
+    (skipped,) = test.skipped
+    assert (skipped.level, skipped.n, skipped.reason) == (test.levels[1], 0, "no one in the level")
+    assert len(estimates) == 2 and test.df_num == 1
+
+
+def test_a_subgroup_with_one_level_in_the_data_is_not_tested_and_says_why(tmp_path):
+    data = _data().assign(role="Social worker")
+    _, (test,) = _section(data, _design(tmp_path, ["role"]))
+    assert test.p_value is None and test.p_value_holm is None
+    assert test.note == "Fewer than 2 levels have data (1), so there is nothing to compare."
