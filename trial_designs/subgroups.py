@@ -54,7 +54,8 @@ class DerivedSubgroup(BaseModel):
     )
     tertiles: bool = Field(
         description="true: three levels cut at the 1/3 and 2/3 quantiles of the column over "
-        "everyone analysed, both arms pooled (allowed because the column is pre-randomisation)."
+        "everyone in the dataset with a value, every arm pooled (allowed because the column is "
+        "pre-randomisation)."
     )
 
     @field_validator("tertiles")

@@ -48,7 +48,8 @@ class SubgroupTest(ResultsModel):
     )
     derivation: Literal["levels", "tertiles"] = field(
         "levels: the column's own values are the levels. tertiles: three levels cut at the "
-        "1/3 and 2/3 quantiles of the column over everyone analysed, both arms pooled (the "
+        "1/3 and 2/3 quantiles of the column over everyone in the dataset with a value, "
+        "every arm pooled (the "
         "column is measured before randomisation, so the cut points do not depend on the arm)."
     )
     cut_points: list[Number] | None = optional(
