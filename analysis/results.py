@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.costs import MapBlocks
 from analysis.estimators import covariate_frame, fit_itt
 from analysis.inference import randomisation_inference
 from analysis.results_model import (
@@ -103,6 +104,7 @@ def results_document(
     events: pd.DataFrame | None = None,
     extras: Mapping | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    map_blocks: MapBlocks | None = None,
     exploratory_subgroups: Sequence[str] = (),
 ) -> ResultsDocument:
     """The pre-specified analysis: ITT for every outcome, CACE, RI, CONSORT counts,
@@ -128,6 +130,9 @@ def results_document(
         ``on_progress(done, total)`` after each step: the randomisation-inference
         draws, each outcome (with its RI and sensitivity analyses), the costs.
         For a progress bar; it changes nothing in the result.
+    map_blocks : callable, optional
+        Where the cost-effectiveness bootstrap's replicate blocks run, e.g. on a Dask
+        cluster (see :func:`analysis.costs.bootstrap_cost_effect`); the result is the same.
     exploratory_subgroups : sequence of str
         Columns of ``data`` analysed as subgroups besides the declared ones, for an
         exploratory reanalysis: marked ``prespecified: false`` and not Holm-adjusted.
@@ -373,6 +378,7 @@ def results_document(
             events,
             data,
             rng=np.random.default_rng([design.randomisation.seed, _COSTS_SEED_LABEL]),
+            map_blocks=map_blocks,
         )
         if events is not None
         else (None, [])
@@ -437,6 +443,7 @@ def analyse_trial(
     events: pd.DataFrame | None = None,
     extras: Mapping | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    map_blocks: MapBlocks | None = None,
     exploratory_subgroups: Sequence[str] = (),
 ) -> dict:
     """:func:`results_document` as results.json holds it: a JSON-safe dict (see its parameters)."""
@@ -447,6 +454,7 @@ def analyse_trial(
         events=events,
         extras=extras,
         on_progress=on_progress,
+        map_blocks=map_blocks,
         exploratory_subgroups=exploratory_subgroups,
     ).to_json_dict()
 

@@ -25,6 +25,7 @@ from analysis.exploratory import (
 from analysis.results import analyse_trial
 from flows.common import IO_RETRIES, load_design_task, resolve_design_path
 from flows.cycles import cycle_records
+from flows.dask_runner import active_client, blocks_on
 from flows.export import load_analysis_dataset
 from flows.integrity import require_current_design
 from flows.progress import progress_callback
@@ -151,6 +152,7 @@ def analyse_task(
         events=events,
         extras=extras,
         on_progress=progress_callback(f"analysing {design.id}"),
+        map_blocks=blocks_on(active_client()),
         exploratory_subgroups=exploratory_subgroups,
     )
 

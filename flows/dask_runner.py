@@ -30,6 +30,7 @@ __all__ = [
     "CONNECT_TIMEOUT_S",
     "DaskUnreachable",
     "active_client",
+    "blocks_on",
     "dask_client",
     "map_chunks",
     "worker_count",
@@ -152,3 +153,15 @@ def map_chunks(
     for future in as_completed(futures, loop=client.loop):
         report(index[future.key])
     return [future.result() for future in futures]
+
+
+def blocks_on(client: Any) -> Callable[..., list] | None:
+    """A ``map_blocks(function, blocks, shared)`` for the analysis (the cost-effectiveness
+    bootstrap's replicate blocks) that runs them on ``client``; None (here) without one."""
+    if client is None:
+        return None
+
+    def map_blocks(function: Callable[..., Any], blocks: Sequence[Any], shared: Sequence[Any]):  # noqa: ANN202
+        return map_chunks(function, blocks, shared=shared, client=client)
+
+    return map_blocks

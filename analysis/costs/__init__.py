@@ -25,6 +25,7 @@ arguments; the private helpers trust them.
 from analysis.costs.effectiveness import (
     COST_EFFECT_VERDICTS,
     BootstrapResult,
+    MapBlocks,
     bootstrap_cost_effect,
     cost_effect_verdict,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "EEF_COST_BANDS",
     "LEDGER_COLUMNS",
     "BootstrapResult",
+    "MapBlocks",
     "CostBreakdown",
     "CostFigure",
     "CostSummary",

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.costs import (
+    MapBlocks,
     bootstrap_cost_effect,
     build_ledger,
     cost_per_participant,
@@ -326,6 +327,7 @@ def costs_section(
     *,
     rng: np.random.Generator,
     n_boot: int = BOOTSTRAP_REPLICATES,
+    map_blocks: MapBlocks | None = None,
 ) -> tuple[Costs | None, list[str]]:
     """The costs section, and warnings for what could not be costed.
 
@@ -344,6 +346,9 @@ def costs_section(
         For the bootstrap.
     n_boot : int
         Bootstrap replicates.
+    map_blocks : callable, optional
+        Where the bootstrap's replicate blocks run (see
+        :func:`analysis.costs.bootstrap_cost_effect`); the result is the same.
 
     Returns
     -------
@@ -483,6 +488,7 @@ def costs_section(
             higher_is_better=outcome.higher_is_better,
             outcome_label=label,
             effect_unit=unit,
+            map_blocks=map_blocks,
         )
         cost_effectiveness.append(_ce_row(result, outcome))
         if outcome.primary and design.value_of_information is not None:

@@ -237,6 +237,15 @@ def analyse(
         help="Exploratory: also analyse these dataset columns as subgroups (comma-separated), "
         "labelled exploratory and not Holm-adjusted. Needs --label.",
     ),
+    dask_address: str = typer.Option(
+        None,
+        "--dask-address",
+        help="Run the cost-effectiveness bootstrap's replicate blocks on an existing Dask "
+        "scheduler, e.g. tcp://host:8786 (default: $TRIALFLOW_DASK_ADDRESS). Same results.",
+    ),
+    dask_workers: int = typer.Option(
+        0, "--dask-workers", help="Start a local Dask cluster with this many worker processes."
+    ),
 ) -> None:
     """Run the pre-specified analysis and write results.json (schema: analysis/results.schema.json).
 
@@ -247,18 +256,21 @@ def analyse(
         fail(f"'--ri-draws' must be between 0 and {MAX_RI_DRAWS}. Got {ri_draws} instead.")
     from analysis.exploratory import parse_covariates, parse_subgroups
     from flows.analyse import analyse_flow
+    from flows.dask_runner import dask_client
+    from flows.settings import get_settings
 
     try:
-        result = analyse_flow(
-            str(design),
-            str(data) if data else None,
-            str(out) if out else None,
-            ri_draws,
-            covariates=None if covariates is None else list(parse_covariates(covariates)),
-            se_type=se_type,
-            label=label,
-            subgroups=None if subgroups is None else list(parse_subgroups(subgroups)),
-        )
+        with dask_client(dask_address or get_settings().dask_address, dask_workers):
+            result = analyse_flow(
+                str(design),
+                str(data) if data else None,
+                str(out) if out else None,
+                ri_draws,
+                covariates=None if covariates is None else list(parse_covariates(covariates)),
+                se_type=se_type,
+                label=label,
+                subgroups=None if subgroups is None else list(parse_subgroups(subgroups)),
+            )
     except (DesignError, LookupError, ValueError) as exc:
         fail(str(exc))
     if label is not None:

@@ -81,15 +81,14 @@ def test_an_unreachable_scheduler_is_refused_naming_the_address(monkeypatch):
         pytest.fail("the block ran without a scheduler")
 
 
-def test_the_diagnose_command_refuses_a_bad_address_with_exit_1_and_writes_nothing(
-    monkeypatch, _isolated_home
+@pytest.mark.parametrize("command", [["diagnose", "coffee", "--sims", "10"], ["analyse", "coffee"]])
+def test_a_command_refuses_a_bad_address_with_exit_1_and_writes_nothing(
+    monkeypatch, _isolated_home, command
 ):
     from flows.cli import app
 
     monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT_S", 1)
-    result = CliRunner().invoke(
-        app, ["diagnose", "coffee", "--sims", "10", "--dask-address", "tcp://127.0.0.1:1"]
-    )
+    result = CliRunner().invoke(app, [*command, "--dask-address", "tcp://127.0.0.1:1"])
     assert result.exit_code == 1, result.output
     assert "Could not reach the Dask scheduler at tcp://127.0.0.1:1 within 1 s" in result.output
     assert "Traceback" not in result.output  # one error line, no clean-up noise under it
