@@ -107,7 +107,11 @@ def scale_out(n_sims: int = 1000) -> None:
 
 
 if __name__ == "__main__":
+    import os
     import sys
+
+    # Prefect's temporary server can take minutes to start on a loaded machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 
     if "--scale-out-only" not in sys.argv:
         simulation_study()

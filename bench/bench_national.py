@@ -182,6 +182,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trialflow-national-") as tmp:
         folder = Path(tmp)
         env = {**os.environ, "TRIALFLOW_HOME": str(folder / "home")}
+        # Prefect's temporary server can take minutes to start on a loaded machine
+        env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
         total = 0.0
         for stage in STAGES:
             began = time.perf_counter()
