@@ -10,7 +10,11 @@
 
 from __future__ import annotations
 
+import os
 import time
+
+# before flows sets its 90 s: Prefect's temporary server can take minutes on a loaded machine
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 
 import numpy as np
 import pandas as pd
@@ -68,8 +72,6 @@ def _before(address: str, sims: int, effect: float, seed: int) -> list[dict]:
 
 def scale_out(n_sims: int = 1000) -> None:
     """Serial against a LocalCluster of 2 worker processes started here, same flow, same load."""
-    import os
-
     from distributed import LocalCluster
 
     parameters = {"sims": n_sims, "effect": 0.2, "seed": 3}
@@ -107,11 +109,7 @@ def scale_out(n_sims: int = 1000) -> None:
 
 
 if __name__ == "__main__":
-    import os
     import sys
-
-    # Prefect's temporary server can take minutes to start on a loaded machine
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 
     if "--scale-out-only" not in sys.argv:
         simulation_study()
