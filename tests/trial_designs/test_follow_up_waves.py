@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import yaml
 
 from tests.designs import DESIGNS
 from trial_designs.design import DesignError, load_design
+from trial_designs.design_diff import allocation_changes, design_diff
 
 
 def _load(tmp_path: Path, **follow_up) -> object:
@@ -85,3 +88,26 @@ def test_a_wave_or_primary_timepoint_that_cannot_be_analysed_is_refused(
     with pytest.raises(DesignError) as err:
         _load(tmp_path, **follow_up)
     assert str(err.value) == message
+
+
+def _wave_moved(day: str) -> list:
+    old = json.loads(load_design(DESIGNS / "goal_setting.yaml").canonical_json())
+    new = copy.deepcopy(old)
+    new["follow_up"]["waves"][0]["date"] = day
+    return design_diff(old, new)
+
+
+def test_a_wave_date_may_move_while_ahead_and_not_once_passed():
+    changes = _wave_moved("2019-11-08")
+    assert [c.path for c in changes] == ["follow_up.waves[midpoint].date"]
+    assert allocation_changes(changes, today=dt.date(2019, 10, 1)) == []
+    ((_, why),) = allocation_changes(changes, today=dt.date(2019, 12, 1))
+    assert "2019-11-01" in why and "on or before today (2019-12-01)" in why
+
+
+def test_a_wave_declared_after_its_date_has_passed_is_refused():
+    old = json.loads(load_design(DESIGNS / "goal_setting.yaml").canonical_json())
+    new = copy.deepcopy(old)
+    new["follow_up"]["waves"].append({"name": "late", "date": "2019-12-01"})
+    refused = allocation_changes(design_diff(old, new), today=dt.date(2019, 12, 10))
+    assert [c.path for c, _ in refused] == ["follow_up.waves[late]"]
