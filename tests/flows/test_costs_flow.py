@@ -19,23 +19,24 @@ from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 from trial_designs.simulate_roster import simulate_roster
 
-FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 pytestmark = pytest.mark.flow
 runner = CliRunner()
 
 
-def _write_results(costs: dict | None) -> Path:
-    """A whole results.json (readers check it by the results model) holding these costs."""
+def _write_results(document: dict, costs: dict | None) -> Path:
+    """A whole results.json (readers check it by the results model) holding these costs.
+
+    ``document`` is the analysis of the simulated letters trial; its costs are replaced.
+    """
     path = trialflow_home() / "out" / "letters" / "analysis" / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = json.loads((FIXTURES / "letters.results.json").read_text(encoding="utf-8"))
     document["costs"] = costs
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
 
 
 def test_costs_command_writes_the_ledger_and_prints_the_figures(
-    prefect_server, tmp_path, letters_costs_section
+    prefect_server, tmp_path, letters_costs_section, simulated_results
 ):
     # randomised, so the stage's run is recorded for status
     design = load_design(DESIGNS / "letters.yaml")
@@ -46,7 +47,7 @@ def test_costs_command_writes_the_ledger_and_prints_the_figures(
         design=design, allocation=randomise(roster, design), roster=roster, pii=pii
     )
     costs = letters_costs_section
-    _write_results(costs)
+    _write_results(simulated_results("letters"), costs)
     result = runner.invoke(app, ["costs", "letters"])
     assert result.exit_code == 0, result.output
     words = " ".join(result.output.split())
@@ -73,8 +74,8 @@ def test_costs_without_results_says_run_analyse_once(prefect_server):
     assert not (trialflow_home() / "out" / "letters" / "costs" / "ledger.csv").exists()
 
 
-def test_costs_of_a_trial_without_a_cost_model_writes_nothing(prefect_server):
-    _write_results(None)
+def test_costs_of_a_trial_without_a_cost_model_writes_nothing(prefect_server, simulated_results):
+    _write_results(simulated_results("letters"), None)
     result = runner.invoke(app, ["costs", "letters"])
     assert result.exit_code == 0, result.output
     assert "has no costs" in result.output

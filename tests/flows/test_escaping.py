@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import re
@@ -22,7 +21,6 @@ from reports.uptake_dashboard import render_uptake_dashboard
 from trial_designs.design import load_design
 
 DESIGNS = Path(__file__).resolve().parents[2] / "trial_designs"
-FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 TEMPLATE_DIRS = [Path(__file__).resolve().parents[2] / "reports" / "templates"]
 #: One value holding each attack: a script, an image with a handler, an attribute break-out
 #: and a template expression (which must print as written, not as 49).
@@ -178,9 +176,9 @@ FREE_TEXT = {
 }
 
 
-def _hostile_results(name: str) -> dict:
-    """A results.json fixture whose titles, labels, questions and arm names are all hostile."""
-    doc = json.loads((FIXTURES / f"{name}.results.json").read_text(encoding="utf-8"))
+def _hostile_results(doc: dict) -> dict:
+    """``doc`` (a simulated trial's results.json) with every title, label, question and arm name
+    made hostile."""
     # arm names are ids used as keys and values throughout: rename them everywhere at once
     text = json.dumps(doc)
     for k, arm in enumerate(a["name"] for a in doc["trial"]["arms"]):
@@ -203,10 +201,10 @@ def _hostile_results(name: str) -> dict:
 
 
 @pytest.mark.parametrize("name", ["letters", "coffee", "goal_setting", "schwartz_rounds"])
-def test_trial_reports_escape_titles_labels_and_arm_names(name):
-    _assert_inert(render_trial(_hostile_results(name)), shown=8)
+def test_trial_reports_escape_titles_labels_and_arm_names(name, simulated_results):
+    _assert_inert(render_trial(_hostile_results(simulated_results(name))), shown=8)
 
 
-def test_the_portfolio_escapes_every_trial_title_and_label():
-    documents = [copy.deepcopy(_hostile_results(n)) for n in ("letters", "coffee")]
+def test_the_portfolio_escapes_every_trial_title_and_label(simulated_results):
+    documents = [_hostile_results(simulated_results(n)) for n in ("letters", "coffee")]
     _assert_inert(render_portfolio(documents), shown=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,6 @@ from typer.testing import CliRunner
 from flows.common import output_dir
 from flows.safe_io import UnsafePathError, check_trial_id, inside
 
-FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 BAD_IDS = ["../evil", "/tmp/evil", "a/b", "a\\b", "..", "", "Letters", "x" * 65, "evil\x00"]
 
 
@@ -55,14 +55,18 @@ def test_a_link_out_of_the_folder_is_refused_and_a_plain_name_is_kept(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["../evil", "/tmp/evil-report", "sub/evil"])
-def test_report_refuses_a_trial_id_that_would_write_outside_out(prefect_server, tmp_path, bad):
+def test_report_refuses_a_trial_id_that_would_write_outside_out(
+    prefect_server, tmp_path, bad, simulated_results
+):
     from flows.cli import app
 
     # a results.json sits where the hostile id points, as it did when the report escaped --out
     results = tmp_path / "results" / "x"
     target = (results / bad).resolve() if not bad.startswith("/") else Path(bad)
     (target / "analysis").mkdir(parents=True, exist_ok=True)
-    shutil.copy(FIXTURES / "letters.results.json", target / "analysis" / "results.json")
+    (target / "analysis" / "results.json").write_text(
+        json.dumps(simulated_results("letters")), encoding="utf-8"
+    )
     out = tmp_path / "out"
     before = {p for p in tmp_path.rglob("*.html")}
     result = CliRunner().invoke(

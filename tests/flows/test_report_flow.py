@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import zlib
 from pathlib import Path
 
@@ -19,18 +18,20 @@ from flows.report import _artifact_key, check_results, read_results, reports_dir
 from flows.results_file import find_results, results_root
 from reports.render import render_portfolio
 
-FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
 
 
 @pytest.fixture
-def results_tree(tmp_path: Path) -> Path:
-    """A results folder laid out as `trialflow analyse` writes it, in a scrambled order."""
+def results_tree(tmp_path: Path, simulated_results) -> Path:
+    """A results folder laid out as `trialflow analyse` writes it, in a scrambled order.
+
+    Each results.json is the analysis of the trial simulated as the demo does.
+    """
     root = tmp_path / "out"
     for name in reversed(DEMO_TRIALS):
         folder = root / name / "analysis"
         folder.mkdir(parents=True)
-        shutil.copy(FIXTURES / f"{name}.results.json", folder / "results.json")
+        (folder / "results.json").write_text(json.dumps(simulated_results(name)), encoding="utf-8")
     return root
 
 
@@ -82,14 +83,9 @@ def _pdf_pages(pdf: bytes) -> int:
     return sum(len(re.findall(rb"/Type\s*/Page(?![s\w])", t)) for t in texts)
 
 
-def test_html_and_pdf_are_written(tmp_path):
+def test_html_and_pdf_are_written(tmp_path, simulated_results):
     """The one PDF test: the portfolio (the quickest page to lay out)."""
-    html = render_portfolio(
-        [
-            json.loads((FIXTURES / f"{name}.results.json").read_text(encoding="utf-8"))
-            for name in DEMO_TRIALS
-        ]
-    )
+    html = render_portfolio([simulated_results(name) for name in DEMO_TRIALS])
     written = write_report.fn(html, tmp_path / "reports", "portfolio", True)
     assert Path(written["html"]).read_text(encoding="utf-8") == html
     pdf = Path(written["pdf"]).read_bytes()

@@ -16,11 +16,11 @@ from flows.results_file import (
     write_results_file,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 
-
-def _letters() -> dict:
-    return json.loads((FIXTURES / "letters.results.json").read_text(encoding="utf-8"))
+@pytest.fixture
+def letters(simulated_results) -> dict:
+    """The analysis of the simulated letters trial, as results.json holds it."""
+    return simulated_results("letters")
 
 
 def test_results_live_under_the_trialflow_home():
@@ -30,23 +30,23 @@ def test_results_live_under_the_trialflow_home():
     )
 
 
-def test_a_document_is_written_in_the_one_canonical_form_and_read_back(tmp_path):
-    document = _letters()
+def test_a_document_is_written_in_the_one_canonical_form_and_read_back(tmp_path, letters):
+    document = letters
     path = write_results_file(document, tmp_path / "analysis")
     assert path.read_text(encoding="utf-8") == dump_results(document)
     assert read_results_file(path) == json.loads(dump_results(document))
 
 
-def test_a_wrong_document_is_refused_before_anything_is_written(tmp_path):
-    document = _letters()
+def test_a_wrong_document_is_refused_before_anything_is_written(tmp_path, letters):
+    document = letters
     document["outcomes"][0]["estimates"][0]["se_type"] = "HC9"
     with pytest.raises(ValueError, match=r"at outcomes/0/estimates/0/se_type: Input should be"):
         write_results_file(document, tmp_path / "analysis")
     assert not (tmp_path / "analysis").exists()
 
 
-def test_a_file_with_an_unknown_field_is_refused_naming_the_file_and_the_field(tmp_path):
-    document = _letters()
+def test_a_file_with_an_unknown_field_is_refused_naming_the_file_and_the_field(tmp_path, letters):
+    document = letters
     document["trial"]["randomization"] = {}  # American spelling: not a field of results.json
     path = tmp_path / "results.json"
     path.write_text(json.dumps(document), encoding="utf-8")

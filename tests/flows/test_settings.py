@@ -138,20 +138,20 @@ def test_importing_settings_imports_no_prefect():
 
 
 def test_reports_go_under_trialflow_home_unless_told_otherwise(
-    prefect_server, tmp_path, monkeypatch
+    prefect_server, tmp_path, monkeypatch, simulated_results
 ):
     """Two homes used from one folder once overwrote each other's reports in ./reports/out."""
-    import shutil
+    import json
 
     from typer.testing import CliRunner
 
     from flows.cli import app
 
-    fixtures = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
     home = tmp_path / "home"
     results = home / "out" / "coffee" / "analysis"
     results.mkdir(parents=True)
-    shutil.copy(fixtures / "coffee.results.json", results / "results.json")
+    # the analysis of the simulated coffee trial, where `trialflow analyse` writes it
+    (results / "results.json").write_text(json.dumps(simulated_results("coffee")), encoding="utf-8")
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import re
-from pathlib import Path
 
 import pytest
 import tinyhtml5
 
 from reports.render import render_portfolio, render_trial
 from tests.simulated_results import DEMO_TRIALS, EDGE_CASES
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-#: Scenarios the analysis cannot produce, kept as files: when every endline response of an
-#: arm is lost the analysis stops (arm[letter] collinear with the intercept) instead of
-#: writing the warning this document carries, so no simulation gives it.
-KEPT_FILES = ("letters_arm_lost",)
 
 
 def _pages(documents: dict[str, dict]) -> dict[str, str]:
@@ -28,20 +20,9 @@ def _pages(documents: dict[str, dict]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def _files() -> dict[str, dict]:
-    return {
-        name: json.loads((FIXTURES / f"{name}.results.json").read_text(encoding="utf-8"))
-        for name in DEMO_TRIALS + EDGE_CASES
-    }
-
-
-@pytest.fixture(scope="session")
-def _cache(simulated_results, _files) -> dict[str, dict]:
-    """Every scenario's document: the analysis of a simulated trial, or a kept file."""
-    return {
-        name: _files[name] if name in KEPT_FILES else simulated_results(name)
-        for name in DEMO_TRIALS + EDGE_CASES
-    }
+def _cache(simulated_results) -> dict[str, dict]:
+    """Every scenario's document: the analysis of a simulated trial (tests/simulated_results.py)."""
+    return {name: simulated_results(name) for name in DEMO_TRIALS + EDGE_CASES}
 
 
 @pytest.fixture
@@ -54,19 +35,6 @@ def results(_cache) -> callable:
 def rendered(_cache) -> dict[str, str]:
     """Every scenario rendered once, plus the portfolio of the four demo trials."""
     return _pages(_cache)
-
-
-@pytest.fixture
-def hand_made_results(_files) -> callable:
-    """The hand-made files (fixtures/*.results.json), for the tests that still assert their
-    numbers; each moves to :func:`results` once it asserts what the analysis gives instead."""
-    return lambda name: copy.deepcopy(_files[name])
-
-
-@pytest.fixture(scope="session")
-def hand_made_rendered(_files) -> dict[str, str]:
-    """The hand-made files rendered once (see :func:`hand_made_results`)."""
-    return _pages(_files)
 
 
 class Page:
