@@ -33,7 +33,7 @@ from markupsafe import Markup
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter  # noqa: E402
+from matplotlib.dates import AutoDateLocator, DateFormatter  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from reports.disclosure import SUPPRESSED_MARK  # noqa: E402
@@ -240,7 +240,7 @@ def forest_chart(
         span = max([abs(r["low"]) for r in rows] + [abs(r["high"]) for r in rows] + [0.25])
         ax.set_xlim(-span * 1.1, span * 1.1)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))
-        ax.set_xlabel(f"{axis_label}\n(95% CI)\n\u2190 worse    better \u2192")
+        ax.set_xlabel(f"{axis_label}\n(95% CI)\n\u2190 worse\u2003\u2003better \u2192")
         ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
     description = "; ".join(
         f"{r['label']}: {format_number(r['value'], 2, signed=True)} SD "
@@ -309,7 +309,8 @@ def funnel_chart(rows: Sequence[dict], *, chart_id: str) -> Chart:
         ``label`` (arm), ``allocated`` (count or None if suppressed) and
         ``stages``: a list of ``(stage name, count or None, percent or None)``.
     """
-    not_offered = [r for r in rows if all(not pct for _, _, pct in r["stages"])]
+    # offered to nobody: every share is 0 (a hidden share is not 0; it is drawn as [c])
+    not_offered = [r for r in rows if all(pct == 0 for _, _, pct in r["stages"])]
     stage_names = [s[0] for s in rows[0]["stages"]] if rows else []
     suppressed = False
     with plt.rc_context(_STYLE):
@@ -407,10 +408,14 @@ def uptake_chart(series: Sequence[dict], *, chart_id: str) -> Chart:
         ax.set_ylabel("% started\n(cumulative)")
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
-        # a few horizontal dates ("Feb", "2020"): rotated ISO dates ran into each other
-        locator = AutoDateLocator(minticks=3, maxticks=5)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
+        # a few horizontal dates with their year ("Mar / 2020"): rotated ISO dates ran into
+        # each other on a phone
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=5))
+        weeks = sorted({p[0] for line in series for p in line["points"]})
+        short = len(weeks) > 1 and (
+            dt.date.fromisoformat(weeks[-1]) - dt.date.fromisoformat(weeks[0])
+        ) < dt.timedelta(days=75)
+        ax.xaxis.set_major_formatter(DateFormatter("%d %b\n%Y" if short else "%b\n%Y"))
         if described:
             # under the axes, one entry a line: a line across the plot never runs through it
             _legend_below(fig, ax, ncol=1)
@@ -621,7 +626,7 @@ def portfolio_chart(rows: Sequence[dict], *, effect_label: str, chart_id: str) -
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))
         ax.set_xlabel(
             _wrap(f"Effect on {effect_label} (points, 95% CI)", 30)
-            + "\n\u2190 worse    better \u2192"
+            + "\n\u2190 worse\u2003\u2003better \u2192"
         )
         ax.grid(axis="x", color="#e3e3e3", linewidth=0.6)
     described = [
