@@ -436,7 +436,7 @@ def ce_plane_chart(
     # make the SVG large and the PDF slow, and the numbers are in the text alternative anyway
     drawn = points[:: max(1, math.ceil(n / _MAX_PLANE_POINTS))]
     with plt.rc_context(_STYLE):
-        fig, ax = _figure(3.9, 3.3)
+        fig, ax = _figure(3.4, 2.8)
         if n:
             cloud = ax.scatter(
                 [p["effect"] for p in drawn],
@@ -463,7 +463,7 @@ def ce_plane_chart(
         ax.axvline(0, color=_GRID, linewidth=1)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.set_xlabel(_wrap(f"Incremental effect ({effect_label})", 40))
+        ax.set_xlabel(_wrap(f"Incremental effect ({effect_label})", 34))
         ax.set_ylabel("Incremental cost\nper participant")
         ax.yaxis.set_major_formatter(FuncFormatter(_money_tick))
         _legend_below(fig, ax, ncol=1)
@@ -493,7 +493,7 @@ def ceac_chart(
     "percentage point avoided").
     """
     with plt.rc_context(_STYLE):
-        fig, ax = _figure(3.9, 2.8)
+        fig, ax = _figure(3.4, 2.4)
         marks = ax.plot(
             [c["wtp"] for c in curve],
             [c["probability"] for c in curve],
@@ -503,7 +503,7 @@ def ceac_chart(
         _name(marks, "series-0")
         ax.set_ylim(0, 1.02)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
-        ax.set_xlabel(_wrap(f"Willingness to pay per {unit}: {effect_label}", 40))
+        ax.set_xlabel(_wrap(f"Willingness to pay per {unit}: {effect_label}", 34))
         ax.set_ylabel("Probability\ncost-effective")
         ax.xaxis.set_major_formatter(FuncFormatter(_money_tick))
         ax.grid(color="#d9d9d9", linewidth=0.6)
