@@ -136,7 +136,7 @@
   for (const table of document.querySelectorAll("table")) {
     if (hidden(table)) continue;
     const b = box(table);
-    let wrap = table.parentElement;
+    let wrap = table; // a table may scroll itself (display: block; overflow-x: auto)
     while (wrap && wrap !== document.body && !/(auto|scroll)/.test(getComputedStyle(wrap).overflowX)) {
       wrap = wrap.parentElement;
     }
@@ -161,9 +161,10 @@
     for (const cell of table.querySelectorAll("th, td")) {
       if (box(cell).right > vw + 0.5) entry.cellsOutOfView.push(cell.dataset.col || cell.textContent.trim().slice(0, 30));
     }
-    entry.ok =
-      entry.fits ||
-      (wrap !== null && entry.scrolls && entry.wrapRight <= vw + 0.5 && entry.scrollbarPx >= 6);
+    // cells hidden in a scrolling box count as in view only when the box shows its scrollbar
+    entry.ok = entry.scrolls
+      ? entry.wrapRight <= vw + 0.5 && entry.scrollbarPx >= 6
+      : entry.fits && !entry.cellsOutOfView.length;
     tables.push(entry);
   }
 
