@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from reports.charts import funnel_chart
+import re
+
+import pytest
+
+from reports.charts import MAX_WIDTH_PT, forest_chart, funnel_chart, portfolio_chart, uptake_chart
 from reports.disclosure import SUPPRESSED_MARK
 from reports.format import humanise
 
@@ -51,3 +55,32 @@ def test_labels_keep_instrument_names_and_read_field_names_as_words():
     assert humanise("print_and_post") == "Print and post"
     assert humanise("hr_record") == "HR record"
     assert humanise("Training (one-off)") == "Training (one-off)"
+
+
+LONG_WORD = "Supercalifragilisticexpialidociousnessofworkplacewellbeingmeasure"
+
+
+@pytest.mark.parametrize("label", [LONG_WORD, "A " * 80, LONG_WORD * 3])
+def test_labels_of_any_length_draw_and_a_long_word_does_not_outgrow_a_phone(label):
+    charts = [
+        forest_chart(
+            [{"label": label, "value": 0.1, "low": -0.1, "high": 0.3, "primary": True}],
+            chart_id="forest",
+        ),
+        portfolio_chart(
+            [{"label": label, "cost": 1e7, "effect": 0.1, "low": -0.1, "high": 0.3}],
+            effect_label=label,
+            chart_id="portfolio",
+        ),
+        funnel_chart(
+            [{"label": label, "allocated": 10, "stages": [("offered", 10, 100.0)]}],
+            chart_id="funnel",
+        ),
+        uptake_chart(
+            [{"label": label, "points": [("2020-01-06", 10.0), ("2020-03-02", 50.0)]}],
+            chart_id="uptake",
+        ),
+    ]
+    widths = [float(re.search(r"max-width: (\d+)pt", str(c.svg)).group(1)) for c in charts]
+    if len(label) < 100:  # one long word, or many short ones: wrapped to fit
+        assert max(widths) <= MAX_WIDTH_PT, widths
