@@ -125,6 +125,7 @@ def _early_uptake(doc: dict) -> dict:
     suppressed ("[c]" in the funnel).
     """
     uptake = doc["uptake"]
+    assert any(row["arm"] == "letter" for row in uptake["over_time"])
     for row in uptake["over_time"]:
         if row["arm"] == "letter":
             row.update(started=189, started_pct=100 * 189 / 195)
@@ -134,12 +135,12 @@ def _early_uptake(doc: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def measured(rendered, _cache, tmp_path_factory) -> dict[tuple[str, int], dict]:
+def measured(rendered, _files, tmp_path_factory) -> dict[tuple[str, int], dict]:
     """Every page of PAGES at both widths, measured in Chromium (runs in parallel)."""
     binary = _chromium()
     rendered = {
         **rendered,
-        "early_uptake": render_trial(_early_uptake(copy.deepcopy(_cache["letters"]))),
+        "early_uptake": render_trial(_early_uptake(copy.deepcopy(_files["letters"]))),
     }
     folder = tmp_path_factory.mktemp("browser")
     jobs = [(name, width) for name in PAGES for width in WIDTHS]
