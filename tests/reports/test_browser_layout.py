@@ -34,7 +34,9 @@ from PIL import Image
 from reports.render import render_trial
 
 PROBE = (Path(__file__).resolve().parent / "layout_probe.js").read_text(encoding="utf-8")
-PAGES = ("schwartz_rounds", "goal_setting", "letters", "coffee", "portfolio", "early_uptake")
+# the cluster trial (CONSORT levels, cost sites), the longest labels (goal-setting: WRQoL flag),
+# the portfolio, and a letters variant whose uptake line once ran through the legend
+PAGES = ("schwartz_rounds", "goal_setting", "portfolio", "early_uptake")
 SCREENSHOTS = ("schwartz_rounds", "portfolio")
 WIDTHS = (390, 1280)
 #: Chart text on a phone must be at least this size (CSS px); in a PDF at least 8 pt.
@@ -135,11 +137,15 @@ def _early_uptake(doc: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def measured(rendered, _files, tmp_path_factory) -> dict[tuple[str, int], dict]:
-    """Every page of PAGES at both widths, measured in Chromium (runs in parallel)."""
+def measured(hand_made_rendered, _files, tmp_path_factory) -> dict[tuple[str, int], dict]:
+    """Every page of PAGES at both widths, measured in Chromium (runs in parallel).
+
+    The hand-made fixture files, not simulated trials: they render in seconds, so the
+    whole test stays well under a minute.
+    """
     binary = _chromium()
     rendered = {
-        **rendered,
+        **hand_made_rendered,
         "early_uptake": render_trial(_early_uptake(copy.deepcopy(_files["letters"]))),
     }
     folder = tmp_path_factory.mktemp("browser")
@@ -209,14 +215,14 @@ def test_screenshots_are_taken_at_both_widths(measured, name, width):
 
 
 @pytest.fixture(scope="module")
-def pdf_layout(rendered):
+def pdf_layout(hand_made_rendered):
     """The Schwartz Rounds report laid out by WeasyPrint, as it is for its PDF."""
     import weasyprint
 
     from flows.pdf import prepare_weasyprint
 
     prepare_weasyprint()
-    return weasyprint.HTML(string=rendered["schwartz_rounds"]).render()
+    return weasyprint.HTML(string=hand_made_rendered["schwartz_rounds"]).render()
 
 
 def _walk(box):
@@ -244,11 +250,13 @@ def test_no_pdf_page_but_the_last_is_half_empty(pdf_layout):
     assert min(fills[:-1]) >= 0.5, f"page fill (share of the page's height used): {fills}"
 
 
-def test_pdf_chart_text_is_at_least_8_pt(rendered, pdf_layout):
+def test_pdf_chart_text_is_at_least_8_pt(hand_made_rendered, pdf_layout):
     # every chart text's size in its SVG's units, from the markup
     units = [
         float(size)
-        for svg in re.findall(r'<svg role="img".*?</svg>', rendered["schwartz_rounds"], re.S)
+        for svg in re.findall(
+            r'<svg role="img".*?</svg>', hand_made_rendered["schwartz_rounds"], re.S
+        )
         for size in re.findall(r"font-size: ([\d.]+)px", svg)
     ]
     assert units
