@@ -34,9 +34,10 @@ from PIL import Image
 from reports.render import render_trial
 
 PROBE = (Path(__file__).resolve().parent / "layout_probe.js").read_text(encoding="utf-8")
-# the cluster trial (CONSORT levels, cost sites), the longest labels (goal-setting: WRQoL flag),
-# the portfolio, and a letters variant whose uptake line once ran through the legend
-PAGES = ("schwartz_rounds", "goal_setting", "portfolio", "early_uptake")
+# the cluster trial (CONSORT levels, cost sites, three cost-effectiveness pairs), the
+# portfolio, a letters variant whose uptake line once ran through the legend, and the uptake
+# dashboard (every chart kind and both table kinds; four pages keep the test under a minute)
+PAGES = ("schwartz_rounds", "portfolio", "early_uptake", "dashboard")
 SCREENSHOTS = ("schwartz_rounds", "portfolio")
 WIDTHS = (390, 1280)
 #: Chart text on a phone must be at least this size (CSS px); in a PDF at least 8 pt.
@@ -136,6 +137,49 @@ def _early_uptake(doc: dict) -> dict:
     return doc
 
 
+def _dashboard() -> str:
+    """The letters trial's uptake dashboard: 40 staff, every letter sent in the first week,
+    so the uptake line runs along the top of the chart (through a legend drawn inside it)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from analysis.uptake import summarise_uptake
+    from reports.uptake_dashboard import render_uptake_dashboard
+    from trial_designs.design import load_design
+
+    design = load_design(Path(__file__).resolve().parents[2] / "trial_designs" / "letters.yaml")
+    ids = [f"P{i}" for i in range(40)]
+    people = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "unit_id": ids,
+            "arm": ["letter"] * 20 + ["control"] * 20,
+            "organisation": ["Dudley", "Shropshire"] * 20,
+            "team": [f"T{i % 4}" for i in range(40)],
+        }
+    )
+    days = ["2019-04-01"] * 19 + ["2019-04-08", "2019-04-15", "2019-04-22", "2019-04-29"]
+    events = pd.DataFrame(
+        {
+            "unit_id": ids[:19] + ids[19:20] * 4,
+            "event_type": ["letter_sent"] * 23,
+            "occurred_at": pd.to_datetime(days),
+            "module": pd.array([None] * 23, dtype="Int64"),
+            "round_id": [None] * 23,
+            "contaminated": [False] * 23,
+        }
+    )
+    summary = summarise_uptake(
+        people,
+        events,
+        design.interventions[0].uptake,
+        arm_order=list(design.arm_names),
+        control_arm=design.control_arm,
+    )
+    return render_uptake_dashboard(design, summary, 23, updated=dt.datetime(2019, 5, 1, 9, 30))
+
+
 @pytest.fixture(scope="module")
 def measured(hand_made_rendered, _files, tmp_path_factory) -> dict[tuple[str, int], dict]:
     """Every page of PAGES at both widths, measured in Chromium (runs in parallel).
@@ -147,6 +191,7 @@ def measured(hand_made_rendered, _files, tmp_path_factory) -> dict[tuple[str, in
     rendered = {
         **hand_made_rendered,
         "early_uptake": render_trial(_early_uptake(copy.deepcopy(_files["letters"]))),
+        "dashboard": _dashboard(),
     }
     folder = tmp_path_factory.mktemp("browser")
     jobs = [(name, width) for name in PAGES for width in WIDTHS]
