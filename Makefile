@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-national lint format serve deployments clean postgres r-deps pdf-deps
+.PHONY: install demo test bench bench-national lint format serve deployments clean postgres r-deps pdf-deps chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ install: $(STAMP)
 demo: $(STAMP) pdf-deps
 	$(BIN)/trialflow demo
 
-test: $(STAMP) pdf-deps postgres r-deps
+test: $(STAMP) pdf-deps postgres r-deps chromium
 	$(BIN)/python -m pytest -q
 
 # WeasyPrint subsets the PDFs' fonts with HarfBuzz when libharfbuzz-subset is present and
@@ -55,6 +55,17 @@ r-deps:
 	  echo "Installing R and estimatr, clubSandwich, AER, haven (Debian) for the export test"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(R_DEBS); \
+	fi
+
+# The layout test (tests/reports/test_browser_layout.py) opens the reports in headless Chromium
+# at phone and desktop widths and measures chart text, overlaps and tables. Debian's chromium,
+# installed here where no Chromium is found; the test fails without it. Needs root or sudo.
+chromium:
+	@if ! command -v chromium > /dev/null && ! command -v chromium-browser > /dev/null \
+	    && ! command -v google-chrome > /dev/null; then \
+	  echo "Installing Chromium (Debian's chromium) for the report layout test"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
 bench: $(STAMP)

@@ -11,7 +11,19 @@ every count it shows (and the counts it implies but does not show, such as
 2. works out, relation by relation, everything a reader could recover by
    subtraction from what is still shown, and, while that recovers a small
    count, suppresses one more shown count in the relation that gave it away
-   (complementary suppression: the smallest, so as little as possible is lost).
+   (complementary suppression: the smallest, so as little as possible is lost);
+3. shows again any complementary cell that, once the others are hidden,
+   protects nothing.
+
+This is the ONS practice for tables of counts: primary suppression of small
+cells, and secondary suppression only where a small count could be derived by
+differencing.  What is suppressed is a *count*: a mean of a measure over the
+people counted is shown whenever they are at least ``threshold``
+(:meth:`Suppression.mean_shown`), even if their count had to be hidden to
+protect another (an outcome's mean over 194 staff stays when its n is hidden
+because 196 allocated minus 194 would say 2 had no HR record).  A mean over
+fewer than ``threshold`` people is hidden with its count.  A percentage of a
+shown total is a count in disguise and follows its count.
 
 Zero is shown: "nobody" does not single anyone out, and a CONSORT box of 0
 analysed is information a reader needs.  Counts of clusters (buildings,
@@ -44,8 +56,8 @@ THRESHOLD = 5
 SUPPRESSED_MARK = "[c]"
 DISCLOSURE_FOOTNOTE = (
     f"{SUPPRESSED_MARK} Not shown: a count of fewer than {THRESHOLD} people, or a count "
-    "from which such a number could be worked out by subtraction. Percentages and "
-    "means based on them are hidden too."
+    "from which such a number could be worked out by subtraction. Percentages based on "
+    f"them are hidden too, and means of fewer than {THRESHOLD} people."
 )
 
 
@@ -88,6 +100,17 @@ class Suppression:
             and key not in self.hidden
             and self.values[key] is not None
         )
+
+    def mean_shown(self, key: Hashable) -> bool:
+        """May a mean of a measure over the people this count counts be shown?
+
+        Yes when they are at least ``threshold``: a mean does not give their
+        number away, so a count hidden only to protect another (complementary
+        suppression) does not hide its mean.  No for a count that is small
+        itself, or unknown.
+        """
+        value = self.values.get(key)
+        return value is not None and value >= self.threshold and key not in self.hidden
 
     def value(self, key: Hashable) -> int | None:
         """The count if it may be shown, else ``None``."""
@@ -266,6 +289,15 @@ def suppress_counts(
         if not leaks:
             break
         complementary.add(_complement(leaks[0], relations, values, unknown))
+    # the greedy loop can take a cell that, with the later ones, turned out not to be needed
+    # (when no single cell closed a leak it took the best-ranked one and went round again):
+    # show again every complementary cell whose hiding protects nothing, largest first, so
+    # secondary suppression stays where differencing would recover a small count and only there
+    for cell in sorted(complementary, key=lambda k: (-(values[k] or 0), repr(k))):
+        unknown = set(hidden_set) | primary | (complementary - {cell})
+        determined = _determined(values, unknown, relations)
+        if not any(k in determined and _sensitive(values[k], threshold) for k in values):
+            complementary.discard(cell)
     return Suppression(
         values=values,
         primary=frozenset(primary),

@@ -181,9 +181,26 @@ def format_mean(value: float | None, outcome: Mapping) -> str:
 # --------------------------------------------------------------------------- names
 
 
+#: Words a field name spells in lower case that a reader knows by another form.
+_WORD_FORMS = {
+    **{key: name for key, (_, name) in _INSTRUMENT_NOUNS.items() if name},
+    "hr": "HR",
+    "id": "ID",
+}
+
+
 def humanise(key: str) -> str:
-    """A field name as a label: ``"years_in_post"`` -> ``"Years in post"``."""
-    text = key.replace("_", " ")
+    """A field name as a label: ``"years_in_post"`` -> ``"Years in post"``.
+
+    Instruments and acronyms keep their own form: ``"swemwbs_baseline"`` ->
+    ``"SWEMWBS baseline"``, ``"ghq12_baseline"`` -> ``"GHQ-12 baseline"``.
+    Text that is already a label (it has a capital or a space) is left as it is.
+    """
+    if not re.fullmatch(r"[a-z0-9_]+", key):
+        text = key.replace("_", " ")
+        return text[:1].upper() + text[1:]
+    words = [_WORD_FORMS.get(word, word) for word in key.split("_") if word]
+    text = " ".join(words)
     return text[:1].upper() + text[1:]
 
 

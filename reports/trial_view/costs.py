@@ -114,7 +114,7 @@ def costs_view(results: Mapping) -> dict | None:
             sites.append(site)
     ledger_rows = [
         {
-            "item": item,
+            "item": humanise(str(item)),
             "category": "Set-up" if category == "setup" else "Running",
             "kind": "Staff time" if kind == "staff_time" else "Direct",
             "quantity": format_number(
@@ -133,7 +133,7 @@ def costs_view(results: Mapping) -> dict | None:
             "sites": sites,
             "rows": [
                 {
-                    "item": item,
+                    "item": humanise(str(item)),
                     "cells": [
                         format_money(entry["by_site"][s]) if s in entry["by_site"] else "\u2014"
                         for s in sites
@@ -264,7 +264,7 @@ def costs_view(results: Mapping) -> dict | None:
         "evpi": evpi_view(results),
         "sensitivity": [
             {
-                "item": r.get("item"),
+                "item": humanise(str(r.get("item"))),
                 "low": format_money(r.get("low")),
                 "high": format_money(r.get("high")),
             }

@@ -87,7 +87,9 @@ def outcomes_view(results: Mapping, sup: Suppression) -> dict:
             means.append(
                 {
                     "mean": SUPPRESSED_MARK
-                    if mean_hidden or not sup.is_shown(n_key) and summary.get("n")
+                    # a mean over enough people stays when its n is hidden only to protect
+                    # another count (ONS: suppress the small count, not the mean)
+                    if mean_hidden or summary.get("n") and not sup.mean_shown(n_key)
                     else format_mean(summary.get("mean"), outcome),
                     "n": sup.display(n_key),
                 }

@@ -309,6 +309,7 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
         return None
     arms = arm_names(results)
     labels = arm_labels(results)
+    outcomes = {o["name"]: o for o in results.get("outcomes", [])}
     rows = []
     for row in table:
         cells = []
@@ -333,6 +334,10 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
             else:
                 cells.append({"text": SUPPRESSED_MARK, "n": None})
         label = row.get("label") or humanise(row["variable"])
+        # an outcome's baseline ("wrqol_baseline") is scored as the outcome is: same flag
+        outcome = outcomes.get(str(row["variable"]).removesuffix("_baseline"))
+        if outcome is not None and str(row["variable"]).endswith("_baseline"):
+            label = flagged_label(outcome, label)
         rows.append(
             {
                 "variable": label,

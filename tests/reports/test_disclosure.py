@@ -289,3 +289,39 @@ def test_a_level_hidden_in_a_baseline_column_is_not_given_away_by_the_column_tot
         if coffee.tag(r) == "tr" and "Role:" in coffee.text(r)
     ]
     assert column.count(SUPPRESSED_MARK) == 2, column
+
+
+def test_a_count_hidden_to_protect_another_keeps_its_mean_but_a_small_count_does_not():
+    # 196 allocated, 194 with an HR record: 194 is hidden (196 - 194 would say 2 had none),
+    # but a mean over 194 people does not give the 2 away (ONS: suppress counts, not means)
+    counts = {"allocated": 196, "n": 194, "missing": 2, "small_n": 3}
+    result = suppress_counts(counts, [Relation("allocated", ("n", "missing"))], hidden={"missing"})
+    assert result.complementary == {"n"} and result.display("n") == SUPPRESSED_MARK
+    assert result.mean_shown("n")
+    assert not result.mean_shown("small_n"), "a mean of 3 people goes with their count"
+    assert not result.mean_shown("missing") and not result.mean_shown("absent")
+
+
+def _two_without_hr_records(doc: dict) -> dict:
+    """The Schwartz Rounds trial, but 2 of the 148 in the Rounds arm have no HR record."""
+    turnover = next(o for o in doc["outcomes"] if o["name"] == "turnover")
+    rounds = next(a for a in turnover["arms"] if a["arm"] == "rounds")
+    rounds["n"] = 146
+    for estimate in turnover["estimates"]:
+        estimate["n_per_arm"]["rounds"] = 146
+        estimate["n"] = sum(estimate["n_per_arm"].values())
+    return doc
+
+
+def test_an_hr_outcome_missing_two_records_hides_the_count_and_shows_the_mean(
+    hand_made_results, page
+):
+    report = page(render_trial(_two_without_hr_records(hand_made_results("schwartz_rounds"))))
+    row = report.one("tr", data_outcome="turnover")
+    cells = [report.text(e) for e in row if report.tag(e) == "td"]
+    rounds = cells[1]  # arms in the design's order: waiting list, then Rounds
+    assert rounds.endswith(f"({SUPPRESSED_MARK})"), "n = 146 would give the 2 away"
+    assert rounds.startswith("13.5%"), f"the share of 146 people is not disclosive: {rounds}"
+    assert cells[0].startswith("17.3%") and cells[0].endswith("(162)")
+    # and the 2 cannot be worked out from anything else on the page
+    assert "146" not in report.visible_text()
