@@ -146,7 +146,9 @@ def map_chunks(
         return results
     from distributed import as_completed
 
-    scattered = client.scatter(list(shared), broadcast=True) if shared else []
+    # hash=False: keys of their own; hashed keys are shared with an earlier call's same data,
+    # which the scheduler may be forgetting just then (its tasks then fail: lost dependencies)
+    scattered = client.scatter(list(shared), broadcast=True, hash=False) if shared else []
     # pure=False: a chunk is never skipped as "already computed" by its key
     futures = [client.submit(function, *scattered, chunk, pure=False) for chunk in chunks]
     index = {future.key: i for i, future in enumerate(futures)}

@@ -134,3 +134,15 @@ def test_cost_effectiveness_bootstrap_blocks_on_the_cluster_equal_the_serial_run
         serial.icer_ci_high,
     ) or np.isnan(serial.icer_ci_low)
     assert len(set(serial.replicate_costs[:90]) & set(serial.replicate_costs[90:180])) < 5
+
+
+def test_maps_over_the_same_shared_data_one_after_another_all_finish(scheduler):
+    """Scattered under hashed keys, a second map's data shared the first map's keys, which
+    the scheduler was forgetting: its chunks failed with 'lost dependencies'."""
+    import operator
+
+    shared = (np.arange(5),)
+    with dask_client(scheduler) as client:
+        for _ in range(3):
+            out = map_chunks(operator.add, [1, 2, 3], shared=shared, client=client)
+            assert [o.tolist() for o in out] == [list(range(k, k + 5)) for k in (1, 2, 3)]
