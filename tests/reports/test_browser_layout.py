@@ -181,16 +181,15 @@ def _dashboard() -> str:
 
 
 @pytest.fixture(scope="module")
-def measured(hand_made_rendered, _files, tmp_path_factory) -> dict[tuple[str, int], dict]:
+def measured(rendered, _cache, tmp_path_factory) -> dict[tuple[str, int], dict]:
     """Every page of PAGES at both widths, measured in Chromium (runs in parallel).
 
-    The hand-made fixture files, not simulated trials: they render in seconds, so the
-    whole test stays well under a minute.
+    The pages of the simulated trials, rendered once per session for every report test.
     """
     binary = _chromium()
     rendered = {
-        **hand_made_rendered,
-        "early_uptake": render_trial(_early_uptake(copy.deepcopy(_files["letters"]))),
+        **rendered,
+        "early_uptake": render_trial(_early_uptake(copy.deepcopy(_cache["letters"]))),
         "dashboard": _dashboard(),
     }
     folder = tmp_path_factory.mktemp("browser")
@@ -260,14 +259,14 @@ def test_screenshots_are_taken_at_both_widths(measured, name, width):
 
 
 @pytest.fixture(scope="module")
-def pdf_layout(hand_made_rendered):
+def pdf_layout(rendered):
     """The Schwartz Rounds report laid out by WeasyPrint, as it is for its PDF."""
     import weasyprint
 
     from flows.pdf import prepare_weasyprint
 
     prepare_weasyprint()
-    return weasyprint.HTML(string=hand_made_rendered["schwartz_rounds"]).render()
+    return weasyprint.HTML(string=rendered["schwartz_rounds"]).render()
 
 
 def _walk(box):
@@ -295,13 +294,11 @@ def test_no_pdf_page_but_the_last_is_half_empty(pdf_layout):
     assert min(fills[:-1]) >= 0.5, f"page fill (share of the page's height used): {fills}"
 
 
-def test_pdf_chart_text_is_at_least_8_pt(hand_made_rendered, pdf_layout):
+def test_pdf_chart_text_is_at_least_8_pt(rendered, pdf_layout):
     # every chart text's size in its SVG's units, from the markup
     units = [
         float(size)
-        for svg in re.findall(
-            r'<svg role="img".*?</svg>', hand_made_rendered["schwartz_rounds"], re.S
-        )
+        for svg in re.findall(r'<svg role="img".*?</svg>', rendered["schwartz_rounds"], re.S)
         for size in re.findall(r"font-size: ([\d.]+)px", svg)
     ]
     assert units
