@@ -13,12 +13,14 @@ from reports import charts
 from reports.disclosure import SUPPRESSED_MARK, THRESHOLD
 from reports.format import (
     cluster_noun,
+    flagged_label,
     format_ci,
     format_effect,
     format_mean,
     format_p,
     format_p_is,
     outcome_units,
+    placeholder_scoring_note,
 )
 from reports.lookup import arm_labels, arm_names
 
@@ -67,6 +69,9 @@ def _sentence(results: Mapping, outcome: Mapping, labels: Mapping) -> str:
         f"The headline uses {waves['primary_timepoint']}, the timepoint the design declared "
         "before the data were seen."
     )
+    note = placeholder_scoring_note(outcome)
+    if note:  # every number of a placeholder-scored outcome carries the flag
+        parts.append(f"These numbers are {note}.")
     return " ".join(parts)
 
 
@@ -124,13 +129,14 @@ def waves_view(results: Mapping) -> list[dict]:
         blocks.append(
             {
                 "name": outcome["name"],
-                "label": outcome["label"],
+                "label": flagged_label(outcome, outcome["label"]),
                 "primary": outcome["primary"],
                 "sentence": _sentence(results, outcome, labels),
                 "chart": charts.wave_means_chart(
                     series,
                     timepoints=timepoints,
-                    unit=outcome["label"],
+                    # the heading above names the outcome (with any scoring flag)
+                    unit="Score",
                     chart_id=f"waves-{outcome['name']}",
                 ),
                 "table": [
