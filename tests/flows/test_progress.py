@@ -13,9 +13,10 @@ from rich.console import Console
 from analysis.results import analyse_trial
 from analysis.results_model import dump_results
 from flows.cli import base as cli_base
-from flows.checks import quarantine_markdown, quarantine_summary
 from flows.progress import listening, progress_callback
 from flows.report import report_links
+from intake.quarantine import quarantine_summary
+from reports.validation_report import quarantine_markdown
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise
 

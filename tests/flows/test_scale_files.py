@@ -8,7 +8,10 @@ import yaml
 from prefect.logging import disable_run_logger
 
 from flows.analyse import placeholder_scoring
-from flows.outcomes import load_wrqol_scoring, score_survey, source_options, survey_fields
+from flows.outcomes import load_wrqol_scoring
+from intake.mapping import survey_fields
+from intake.outcomes import source_options
+from intake.surveys import score_survey
 from trial_designs.design import load_design
 from trial_designs.scale_files import WRQOL_SCORING
 
