@@ -72,6 +72,7 @@ from intake.quarantine import combine_problems
 from intake.rules import known_flags
 from intake.surveys import check_survey_rows, score_survey
 from reports.validation_report import quarantine_markdown, render_validation_report
+from trial_designs.cycles import cycle_of_enrolment
 from trial_designs.design import TrialDesign
 from trial_designs.scale_files import WRQOL_SCORING, read_wrqol_scoring
 
@@ -155,11 +156,33 @@ def score_task(
     )
 
 
+@task(name="load participants' cycles", cache_policy=NO_CACHE, **IO_RETRIES)
+def load_participant_cycles(design: TrialDesign) -> pd.Series | None:
+    """Each participant's learning cycle from the store's enrolment; None without cycles."""
+    if not design.cycles:
+        return None
+    with Store().engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(participants.c.participant_id, participants.c.enrolment).where(
+                participants.c.trial_id == design.id
+            )
+        ).all()
+    ids = pd.Index([str(r[0]) for r in rows], dtype=object, name="participant_id")
+    return pd.Series(
+        cycle_of_enrolment(pd.Series([r[1] for r in rows], dtype=object)).to_numpy(), index=ids
+    )
+
+
 @task(name="compute HR measures", cache_policy=NO_CACHE)
 def hr_task(
-    frame: pd.DataFrame, design: TrialDesign, options: dict, problems: pd.DataFrame
+    frame: pd.DataFrame,
+    design: TrialDesign,
+    options: dict,
+    problems: pd.DataFrame,
+    cycle_of: pd.Series | None = None,
 ) -> OutcomeRows:
-    return hr_measures(frame[~frame["source_row"].isin(problems["source_row"])], design, options)
+    good = frame[~frame["source_row"].isin(problems["source_row"])]
+    return hr_measures(good, design, options, cycle_of=cycle_of)
 
 
 @dataclass(frozen=True)
@@ -288,7 +311,8 @@ def outcomes_ingest_flow(
         scoring = load_wrqol_scoring(trial, design, options)
         rows = score_task(frame, trial, scoring, problems)
     else:
-        rows = hr_task(frame, trial, options, problems)
+        # each cohort's absence and turnover run over its own cycle's window
+        rows = hr_task(frame, trial, options, problems, load_participant_cycles(trial))
     stored = store_outcomes(
         trial, file, digest, source, timepoint, rows, problems, mapping, len(frame)
     )

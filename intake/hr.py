@@ -17,6 +17,7 @@ from analysis.hr_outcomes import sickness_absence, turnover
 from intake.outcome_rows import OutcomeRows
 from intake.quarantine import as_file_values, combine_problems, problem_rows
 from intake.rules import Rule, day_numbers, known_flags, run_rules
+from trial_designs.cycles import cycle_window
 from trial_designs.design import TrialDesign
 
 __all__ = ["check_hr_rows", "hr_kinds", "hr_measures"]
@@ -188,16 +189,30 @@ def check_hr_rows(
     )
 
 
-def hr_measures(frame: pd.DataFrame, design: TrialDesign, options: dict) -> OutcomeRows:
-    """Absence and turnover of every participant with a staff row, over the design's window.
+def hr_measures(
+    frame: pd.DataFrame,
+    design: TrialDesign,
+    options: dict,
+    *,
+    cycle_of: pd.Series | None = None,
+) -> OutcomeRows:
+    """Absence and turnover of every participant with a staff row, over their cycle's window.
 
     Measures: absence_rate, days_lost_per_fte, days_lost, spells
     (:func:`analysis.hr_outcomes.sickness_absence`, episodes merged, counted on
     ``options['day_basis']`` less ``options['holidays']``) and turnover
     (:func:`analysis.hr_outcomes.turnover`). Each value's rule says how it
     was computed or why it is missing. collected_on is the window's end.
+
+    Parameters
+    ----------
+    cycle_of : Series, optional
+        Each participant's learning cycle (1-based), indexed by participant id
+        (:func:`trial_designs.cycles.cycle_of_enrolment` of the store's enrolment).
+        A participant of cycle N is measured over
+        :func:`trial_designs.cycles.cycle_window` of N; anyone not in it, or every
+        participant when it is left out, over the design's ``follow_up`` window.
     """
-    fu = design.follow_up
     kind = hr_kinds(frame, options)
     staff = frame[(kind == "staff").to_numpy()].assign(
         fte=lambda d: pd.to_numeric(d["fte"]),
@@ -208,7 +223,40 @@ def hr_measures(frame: pd.DataFrame, design: TrialDesign, options: dict) -> Outc
         start_date=lambda d: pd.to_datetime(d["start_date"], format="ISO8601"),
         end_date=lambda d: pd.to_datetime(d["end_date"], format="ISO8601"),
     )
-    window = {"window_start": fu.window_start, "window_end": fu.window_end}
+    # a later cohort is randomised later: measuring it over the first cohort's window would
+    # count as turnover people who left before they were randomised
+    number = staff["participant_id"].astype(str).map(cycle_of) if cycle_of is not None else None
+    number = (
+        number.fillna(1).astype(int)
+        if number is not None
+        else pd.Series(1, index=staff.index, dtype=int)
+    )
+    parts = []
+    for n in sorted(set(number)):
+        people = staff[(number == n).to_numpy()]
+        ids = set(people["participant_id"])
+        parts.append(
+            _window_measures(
+                episodes[episodes["participant_id"].isin(ids)], people, design, n, options
+            )
+        )
+    if not parts:
+        parts.append(_window_measures(episodes.iloc[:0], staff, design, 1, options))
+    keys = pd.concat([p.keys for p in parts], ignore_index=True)
+    values = pd.concat([p.values for p in parts], ignore_index=True)
+    rules = {m: np.concatenate([p.rules[m] for p in parts]) for m in _HR_MEASURE_ORDER}
+    order = np.argsort(keys["participant_id"].to_numpy(object), kind="stable")
+    keys = keys.iloc[order].reset_index(drop=True)
+    values = values.iloc[order].reset_index(drop=True)
+    return OutcomeRows(keys, values, {m: r[order] for m, r in rules.items()})
+
+
+def _window_measures(
+    episodes: pd.DataFrame, staff: pd.DataFrame, design: TrialDesign, number: int, options: dict
+) -> OutcomeRows:
+    """hr_measures of one cycle's people over that cycle's window."""
+    start, end = cycle_window(design.follow_up, design.cycles, number)
+    window = {"window_start": start, "window_end": end}
     absence = sickness_absence(
         episodes,
         staff,
@@ -227,7 +275,7 @@ def hr_measures(frame: pd.DataFrame, design: TrialDesign, options: dict) -> Outc
     keys = pd.DataFrame(
         {
             "participant_id": absence.index.astype(str).to_numpy(object),
-            "collected_on": fu.window_end.isoformat(),
+            "collected_on": end.isoformat(),
             "source_row": last_row.to_numpy(np.int64),
         }
     )

@@ -16,7 +16,14 @@ from pydantic import Field, model_validator
 
 from trial_designs.sections import DesignSection, FollowUp, Identifier
 
-__all__ = ["Cycle", "check_cycles", "cycle_of_enrolment", "cycle_seed", "last_survey_day"]
+__all__ = [
+    "Cycle",
+    "check_cycles",
+    "cycle_of_enrolment",
+    "cycle_seed",
+    "cycle_window",
+    "last_survey_day",
+]
 
 
 class Cycle(DesignSection):
@@ -109,6 +116,32 @@ def check_cycles(cycles: tuple[Cycle, ...], follow_up: FollowUp, *, unit: str) -
                 f"({before.randomisation}): cycles are listed in time order. Got "
                 f"{after.randomisation} instead"
             )
+
+
+def cycle_window(
+    follow_up: FollowUp, cycles: tuple[Cycle, ...], number: int
+) -> tuple[dt.date, dt.date]:
+    """The follow-up window (inclusive) of cycle ``number`` (1-based): follow_up's own for cycle 1
+    or a design without cycles; for a later cycle, follow_up's window moved on by as much as
+    the cycle's randomisation comes after the first's (start) and its endline after the
+    first's (end), so no cohort is measured before it was randomised.
+
+    Raises
+    ------
+    ValueError
+        If ``number`` is not one of the design's cycles.
+    """
+    if number == 1 and not cycles:
+        return follow_up.window_start, follow_up.window_end
+    if not 1 <= number <= len(cycles):
+        raise ValueError(
+            f"The cycle number must be one of 1 to {max(len(cycles), 1)} (the design's cycles). "
+            f"Got {number} instead"
+        )
+    cycle = cycles[number - 1]
+    start = follow_up.window_start + (cycle.randomisation - follow_up.randomisation)
+    end = follow_up.window_end + (cycle.endline - follow_up.endline)
+    return start, end
 
 
 def last_survey_day(follow_up: FollowUp, cycles: tuple[Cycle, ...]) -> dt.date:

@@ -8,7 +8,10 @@ import pandas as pd
 from analysis.hr_outcomes import sickness_absence
 from intake.hr import check_hr_rows, hr_measures
 from intake.outcomes import source_options
+from tests.designs import DESIGNS
 from tests.outcome_files import GOALS, problem_list
+from trial_designs.cycles import cycle_window
+from trial_designs.design import load_design
 
 # ---------------------------------------------------------------- HR (pure)
 
@@ -98,3 +101,39 @@ def test_hr_measures_merge_overlapping_episodes_over_the_design_window():
         "C": "left before window: not at risk",
     }
     assert set(rows.keys["collected_on"]) == {"2020-02-28"}
+
+
+def test_hr_measures_measure_a_later_cycle_over_its_own_window():
+    # letters: cycle 1 randomised 2019-04-01 (window 2019-04-01..2019-12-31), cycle 2
+    # randomised 2019-10-01: a cycle-2 starter who left on 2019-09-16 was never at risk
+    letters = load_design(DESIGNS / "letters.yaml")
+    options = source_options(letters, "hr")
+    staff, sick = options["record_types"]["staff"], options["record_types"]["absence"]
+    frame = _hr(
+        [
+            ("S1", staff, "1", None, "2019-09-16", None, None),  # cycle 1: left within
+            ("A2", staff, "1", None, "2019-09-16", None, None),  # cycle 2: left before
+            ("B2", staff, "1", None, "2020-03-02", None, None),  # cycle 2: left within its own
+            ("B2", sick, None, None, None, "2020-01-06", "2020-01-10"),  # Mon-Fri, 2020
+        ]
+    )
+    cycle_of = pd.Series({"S1": 1, "A2": 2, "B2": 2})
+    rows = hr_measures(frame, letters, options, cycle_of=cycle_of)
+    wide = rows.values.set_index(rows.keys["participant_id"])
+    assert list(wide.index) == ["A2", "B2", "S1"]
+    assert wide.loc["S1", "turnover"] == 1.0
+    assert np.isnan(wide.loc["A2", "turnover"]) and np.isnan(wide.loc["A2", "absence_rate"])
+    assert wide.loc["B2", "turnover"] == 1.0 and wide.loc["B2", "days_lost"] == 5.0
+    rules = dict(zip(rows.keys["participant_id"], rows.rules["turnover"], strict=True))
+    assert rules["A2"] == "left before window: not at risk"
+    start, end = cycle_window(letters.follow_up, letters.cycles, 2)
+    assert start == letters.cycles[1].randomisation
+    collected = dict(zip(rows.keys["participant_id"], rows.keys["collected_on"], strict=True))
+    assert collected == {
+        "A2": end.isoformat(),
+        "B2": end.isoformat(),
+        "S1": letters.follow_up.window_end.isoformat(),
+    }
+    # without cycles, everyone is measured over the first cohort's window (the old reading)
+    alone = hr_measures(frame, letters, options)
+    assert alone.values.set_index(alone.keys["participant_id"]).loc["A2", "turnover"] == 1.0
