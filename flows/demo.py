@@ -125,10 +125,13 @@ def randomise_later_cycles(name: str, design: TrialDesign, drop: Path) -> None:
 
 
 def _dated_by_cycle(files: dict, design: TrialDesign, people: pd.DataFrame) -> dict:
-    """Later cycles' survey responses (and letters) moved to their own cycle's dates.
+    """Later cycles' survey responses, letters and HR records moved to their own cycle's dates.
 
     The simulators date everyone by follow_up, the first cycle's dates; a later
-    cohort is surveyed and written to as many days later as its cycle's dates are.
+    cohort is surveyed, written to and employed as many days later as its cycle's
+    dates are.  A later cohort's new starter cannot have left before their cycle's
+    randomisation: such a leaving date (the simulators' few "gone before the
+    window") is dropped, so nobody who had left is on that cycle's roster.
     """
     if not design.cycles or not len(people):
         return files
@@ -144,28 +147,47 @@ def _dated_by_cycle(files: dict, design: TrialDesign, people: pd.DataFrame) -> d
     for name, frame in files.items():
         timepoint = name.removeprefix("survey_").removesuffix(".csv")
         if name.startswith("survey_") and timepoint in ("baseline", "endline"):
-            ids, when = (
+            ids, whens = (
                 design.survey.columns["participant_id"],
-                design.survey.columns["collected_on"],
+                [design.survey.columns["collected_on"]],
             )
             key = "baseline" if timepoint == "baseline" else "endline"
         elif name == "deliveries.csv":
             columns = design.interventions[0].columns
-            ids, when, key = columns["unit_id"], columns["occurred_at"], "randomisation"
+            ids, whens, key = columns["unit_id"], [columns["occurred_at"]], "randomisation"
+        elif name == "hr_extract.csv":
+            columns = design.hr.columns
+            ids, key = columns["participant_id"], "randomisation"
+            whens = [
+                columns[c]
+                for c in ("effective_from", "leaving_date", "start_date", "end_date")
+                if c in columns
+            ]
         else:
             continue
         number = frame[ids].astype(str).map(cycle).fillna(1).astype(int)
         shift = number.map(lambda n, key=key: getattr(design.cycles[n - 1], key) - getattr(fu, key))
-        text = frame[when].astype("str")
         delta = pd.to_timedelta(shift)
-        moved = text.copy()
-        # the simulators write some dates the way exports do (15/10/2019): keep each one's form
-        for form in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y"):
-            parsed = pd.to_datetime(text, format=form, errors="coerce")
-            hit = parsed.notna() & (number > 1)
-            moved[hit] = (parsed[hit] + delta[hit]).dt.strftime(form)
-        out[name] = frame.assign(**{when: moved})
+        moved = {when: _moved(frame[when], number, delta) for when in whens}
+        if name == "hr_extract.csv" and "leaving_date" in design.hr.columns:
+            left = design.hr.columns["leaving_date"]
+            day = pd.to_datetime(moved[left], format="%Y-%m-%d", errors="coerce")
+            opened = number.map(lambda n: pd.Timestamp(design.cycles[n - 1].randomisation))
+            moved[left] = moved[left].mask((number > 1) & (day < opened), None)
+        out[name] = frame.assign(**moved)
     return out
+
+
+def _moved(text: pd.Series, number: pd.Series, delta: pd.Series) -> pd.Series:
+    """The dates of a later cycle's rows moved on by ``delta``; each keeps its written form."""
+    text = text.astype("str").where(text.notna(), None)
+    moved = text.copy()
+    # the simulators write some dates the way exports do (15/10/2019): keep each one's form
+    for form in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y"):
+        parsed = pd.to_datetime(text, format=form, errors="coerce")
+        hit = parsed.notna() & (number > 1)
+        moved[hit] = (parsed[hit] + delta[hit]).dt.strftime(form)
+    return moved
 
 
 def summary_row(design: TrialDesign) -> dict:
