@@ -7,7 +7,7 @@ import math
 import pytest
 
 from analysis.costs import EEF_COST_BANDS, eef_cost_band
-from reports.charts import _money_tick
+from reports.charts.style import money_tick
 from reports.format import (
     EEF_BANDS,
     MINUS,
@@ -62,9 +62,9 @@ def test_money_has_one_format_with_a_true_minus_before_the_pound_sign(value, dec
 
 
 def test_chart_ticks_drop_pence_only_on_whole_pounds():
-    assert _money_tick(250.0, 0) == "£250"
-    assert _money_tick(-1200.0, 0) == f"{MINUS}£1,200"
-    assert _money_tick(2.5, 0) == "£2.50"
+    assert money_tick(250.0, 0) == "£250"
+    assert money_tick(-1200.0, 0) == f"{MINUS}£1,200"
+    assert money_tick(2.5, 0) == "£2.50"
 
 
 def test_eef_band_ranges_are_read_from_the_analysis_bounds():
