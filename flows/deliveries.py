@@ -46,6 +46,7 @@ from intake.deliveries import EVENT_COLUMNS, check_deliveries, event_rows, inter
 from intake.mapping import delivery_fields, delivery_frame
 from intake.quarantine import units_for_artifact
 from reports.validation_report import quarantine_markdown
+from trial_designs.cycles import cycle_of_enrolment
 from trial_designs.design import TrialDesign
 from trial_designs.sections import Intervention
 
@@ -73,7 +74,9 @@ def read_deliveries(path: str | Path, intervention: Intervention) -> pd.DataFram
     SourceError
         Naming the file and every missing column; nothing is written.
     """
-    return delivery_frame(read_canonical(path, delivery_fields(intervention)))
+    return delivery_frame(
+        read_canonical(path, delivery_fields(intervention), rows_are="delivery events")
+    )
 
 
 def _records(chunk: pd.DataFrame) -> list[dict]:
@@ -224,6 +227,16 @@ def check_delivery_log(
         withdrawn=None
         if gone is None or gone.empty
         else dict(zip(gone["participant_id"], gone["withdrawn_at"], strict=True)),
+        # a later cohort's events are checked against its own cycle's window
+        cycle_of=dict(
+            zip(
+                participants["participant_id"].astype(str),
+                cycle_of_enrolment(participants["enrolment"]),
+                strict=True,
+            )
+        )
+        if design.cycles and "enrolment" in participants
+        else None,
     )
 
 

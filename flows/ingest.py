@@ -29,9 +29,20 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES
 from flows.settings import get_settings
-from flows.sources import archive_file, file_hash, read_table, rename_to_canonical
+from flows.sources import (
+    SourceError,
+    archive_file,
+    file_hash,
+    read_table,
+    rename_to_canonical,
+)
 from flows.store import IngestSummary, Store
-from intake.quarantine import quarantine_log, quarantine_summary
+from intake.quarantine import (
+    empty_file_problem,
+    format_problems,
+    quarantine_log,
+    quarantine_summary,
+)
 from trial_designs.design import TrialDesign
 
 __all__ = [
@@ -63,14 +74,20 @@ def read_canonical(
     path: str | Path,
     mapping: dict[str, str],
     *,
+    rows_are: str = "rows",
     prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The file's rows with the mapped columns renamed to their canonical fields.
 
     ``prepare`` may add to the raw frame first (an optional column the design
-    does not map).  A missing mapped column fails naming the file and column.
+    does not map).  A missing mapped column fails naming the file and column;
+    a file with a header and no rows fails by rule ``has_rows`` (``rows_are``
+    names its rows in the message), before anything is archived or stored.
     """
     raw = read_table(path)
+    empty = empty_file_problem(raw, rows_are=rows_are)
+    if len(empty):
+        raise SourceError(format_problems(Path(path).name, empty, values=False))
     if prepare is not None:
         raw = prepare(raw)
     return rename_to_canonical(raw, mapping, file_name=Path(path).name)

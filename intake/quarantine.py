@@ -14,6 +14,7 @@ __all__ = [
     "PROBLEM_COLUMNS",
     "as_file_values",
     "combine_problems",
+    "empty_file_problem",
     "format_problems",
     "problem_rows",
     "quarantine_log",
@@ -116,6 +117,31 @@ def problem_rows(
             "value": values,
             "message": message,
         },
+        columns=PROBLEM_COLUMNS,
+    )
+
+
+def empty_file_problem(frame: pd.DataFrame, *, rows_are: str) -> pd.DataFrame:
+    """The ``has_rows`` problem of a file with a header and no rows; empty when it has rows.
+
+    A header-only export is refused like an empty file, by rule, not recorded as
+    an ingest of "0 rows read, 0 stored": it is almost always an export that
+    went wrong, and recording it would hide that.  ``rows_are`` names what a
+    file's rows hold ("rows", "delivery events"); reported on row 1.
+    """
+    if len(frame):
+        return pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return pd.DataFrame(
+        [
+            {
+                "source_row": 1,
+                "column": "(every column)",
+                "rule": "has_rows",
+                "value": None,
+                "message": f"The file has a header but no {rows_are}: there is nothing to "
+                "ingest. Export the file again with its rows.",
+            }
+        ],
         columns=PROBLEM_COLUMNS,
     )
 
