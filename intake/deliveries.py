@@ -20,6 +20,7 @@ from common.validation import is_member
 from intake.mapping import delivery_file_columns
 from intake.quarantine import PROBLEM_COLUMNS
 from intake.rules import EPOCH, Rule, run_rules
+from trial_designs.cycles import cycle_window
 from trial_designs.design import TrialDesign
 from trial_designs.sections import Intervention
 
@@ -66,6 +67,81 @@ def _seconds(moment: pd.Timestamp | pd.Series) -> float | pd.Series:
     return delta.dt.total_seconds() if isinstance(delta, pd.Series) else delta.total_seconds()
 
 
+def _window_rules(
+    checked: pd.DataFrame,
+    design: TrialDesign,
+    cols: dict,
+    cycle_of: dict[str, int] | None,
+) -> tuple[Rule, Rule]:
+    """The ``date_in_window`` and ``not_before_randomisation`` rules, each event against
+    its participant's cycle (helper columns added to ``checked``)."""
+    fu = design.follow_up
+    number = (
+        checked["unit_id"].astype("object").map(cycle_of).fillna(1).astype(int)
+        if cycle_of and design.cycles
+        else None
+    )
+    if number is None or (number == 1).all():
+        end_of_window = pd.Timestamp(fu.window_end) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+        return (
+            Rule(
+                "date_in_window",
+                "_when",
+                "between",
+                f"Deliveries must fall inside the trial window, {fu.window_start} to "
+                f"{fu.window_end}.",
+                {
+                    "min_value": _seconds(pd.Timestamp(fu.window_start)),
+                    "max_value": _seconds(end_of_window),
+                },
+                cols["occurred_at"],
+            ),
+            Rule(
+                "not_before_randomisation",
+                "_when",
+                "between",
+                f"Nothing can be delivered before randomisation on {fu.randomisation}.",
+                {"min_value": _seconds(pd.Timestamp(fu.randomisation))},
+                cols["occurred_at"],
+            ),
+        )
+    # a later cohort's events fall in its own cycle's window: seconds outside the row's
+    # window (0 inside) and before the row's randomisation (0 after) are checked against 0
+    windows = {n: cycle_window(fu, design.cycles, n) for n in range(1, len(design.cycles) + 1)}
+    start = number.map(lambda n: _seconds(pd.Timestamp(windows[n][0])))
+    end = number.map(lambda n: _seconds(pd.Timestamp(windows[n][1]) + pd.Timedelta(days=1))) - 1.0
+    randomised = number.map(lambda n: _seconds(pd.Timestamp(design.cycles[n - 1].randomisation)))
+    at = checked["_when"]
+    checked["_outside_window"] = (at - start).clip(upper=0) + (at - end).clip(lower=0)
+    checked["_before_randomisation"] = (at - randomised).clip(upper=0)
+    spans = "; ".join(
+        f"cycle {n} ({c.name}) {windows[n][0]} to {windows[n][1]}"
+        for n, c in enumerate(design.cycles, start=1)
+    )
+    return (
+        Rule(
+            "date_in_window",
+            "_outside_window",
+            "between",
+            f"Deliveries must fall inside the window of the participant's cycle: {spans}.",
+            {"min_value": 0.0, "max_value": 0.0},
+            cols["occurred_at"],
+        ),
+        Rule(
+            "not_before_randomisation",
+            "_before_randomisation",
+            "between",
+            "Nothing can be delivered before the participant's cycle was randomised: "
+            + ", ".join(
+                f"cycle {n} on {c.randomisation}" for n, c in enumerate(design.cycles, start=1)
+            )
+            + ".",
+            {"min_value": 0.0},
+            cols["occurred_at"],
+        ),
+    )
+
+
 def check_deliveries(
     frame: pd.DataFrame,
     design: TrialDesign,
@@ -74,6 +150,7 @@ def check_deliveries(
     known_units: list[str] | set[str],
     held_rounds: list[str],
     withdrawn: dict[str, pd.Timestamp] | None = None,
+    cycle_of: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """Every problem of a delivery log, one row per failing cell (great-expectations).
 
@@ -87,6 +164,10 @@ def check_deliveries(
     was withdrawn (``withdrawn`` maps participant id to the time of
     withdrawal).  Events from before the withdrawal are history and are
     stored: the participant stays in the analysis, uptake included.
+    ``cycle_of`` maps participant id to their learning cycle (1-based): an
+    event of a later cycle's participant is checked against that cycle's
+    window (:func:`trial_designs.cycles.cycle_window`) and randomisation;
+    any other unit against the design's ``follow_up``.
 
     Returns
     -------
@@ -94,8 +175,6 @@ def check_deliveries(
         :data:`intake.quarantine.PROBLEM_COLUMNS`, values as written in the file.
     """
     cols = delivery_file_columns(intervention)
-    fu = design.follow_up
-    end_of_window = pd.Timestamp(fu.window_end) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
     when = pd.to_datetime(frame["occurred_at"], errors="coerce", format="ISO8601")
     # great-expectations re-validates a value set item by item many times over (24 s for
     # 200,000 staff ids), so membership is one hash lookup and the expectation checks its flag
@@ -104,6 +183,7 @@ def check_deliveries(
         _when=_seconds(when),
         _known_unit=known.where(frame["unit_id"].notna()),
     )
+    window_rule, randomised_rule = _window_rules(checked, design, cols, cycle_of)
     rules = [
         Rule(
             "required_unit",
@@ -142,25 +222,8 @@ def check_deliveries(
             "Every event needs a date: YYYY-MM-DD, optionally with a time (YYYY-MM-DDTHH:MM).",
             file_column=cols["occurred_at"],
         ),
-        Rule(
-            "date_in_window",
-            "_when",
-            "between",
-            f"Deliveries must fall inside the trial window, {fu.window_start} to {fu.window_end}.",
-            {
-                "min_value": _seconds(pd.Timestamp(fu.window_start)),
-                "max_value": _seconds(end_of_window),
-            },
-            cols["occurred_at"],
-        ),
-        Rule(
-            "not_before_randomisation",
-            "_when",
-            "between",
-            f"Nothing can be delivered before randomisation on {fu.randomisation}.",
-            {"min_value": _seconds(pd.Timestamp(fu.randomisation))},
-            cols["occurred_at"],
-        ),
+        window_rule,
+        randomised_rule,
     ]
     for field in _NUMBERS:
         if frame[field].notna().any():
