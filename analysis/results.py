@@ -344,9 +344,11 @@ def results_document(
                 subgroups=subgroups,
                 **({"subgroup_tests": subgroup_tests} if outcome.primary else {}),
                 sensitivity=sensitivity,
+                **({"not_estimated": not_estimated} if not_estimated else {}),
                 **(
                     {"waves": waves}
-                    if (
+                    if not lost
+                    and (
                         waves := waves_section(
                             data,
                             design,
@@ -360,7 +362,6 @@ def results_document(
                     )
                     else {}
                 ),
-                **({"not_estimated": not_estimated} if not_estimated else {}),
                 **(
                     {"icc": icc.icc, "icc_ci_low": icc.ci_low, "icc_ci_high": icc.ci_high}
                     if icc
