@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from analysis.estimators import SE_TYPES
+from analysis.sections.subgroups import refuse_unsplittable_subgroup
 from trial_designs.design import TrialDesign
 from trial_designs.subgroups import subgroup_specs
 
@@ -124,6 +125,8 @@ def exploratory_changes(
                 "pre-specified in every run; name only subgroups the design does not declare "
                 f"with '--subgroups'. Got '{name}' instead."
             )
+        # refused here too, before any data is read or anything is written
+        refuse_unsplittable_subgroup(name, design)
     if covariates is not None and tuple(covariates) != tuple(design.analysis.covariates):
         changes["covariates"] = {
             "prespecified": list(design.analysis.covariates),

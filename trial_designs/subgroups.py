@@ -16,6 +16,7 @@ the allocation.  A subgroup derived from a follow-up measure would, and is refus
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
@@ -24,12 +25,23 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from trial_designs.design_errors import did_you_mean
 
 __all__ = [
+    "PER_PERSON_COLUMNS",
+    "POST_RANDOMISATION_FIELDS",
     "DerivedSubgroup",
     "Subgroup",
     "SubgroupDeclaration",
     "check_subgroups",
+    "not_a_subgroup",
     "subgroup_specs",
 ]
+
+#: Columns with a value of their own for each person (an id, a start date): every level
+#: of such a "subgroup" is one person, so there is nothing to compare within it.
+PER_PERSON_COLUMNS = ("id", "participant_id", "start_date")
+#: Dataset fields recorded after randomisation (what people took up), which the arm can move.
+POST_RANDOMISATION_FIELDS = ("uptake", "took_up", "dose")
+#: What the refusal asks for instead.
+_INSTEAD = "Name a column fixed before randomisation that groups people (a role, a team, a stratum)"
 
 
 class DerivedSubgroup(BaseModel):
@@ -102,6 +114,33 @@ def subgroup_specs(declared: tuple[str | DerivedSubgroup, ...]) -> tuple[Subgrou
     )
 
 
+def not_a_subgroup(name: str, *, later: Sequence[str]) -> str | None:
+    """Why the column ``name`` cannot define subgroups, or None when it can.
+
+    ``later`` lists the outcome columns measured after randomisation
+    (``<outcome>_<timepoint>`` other than baseline).  Refused: a column with one
+    level per person, the randomised arm (and its indicators), and anything
+    measured after randomisation, which the arm itself could change: an
+    interaction conditioned on it is not a subgroup effect.
+    """
+    if name in PER_PERSON_COLUMNS:
+        return (
+            f"'{name}' has one level per person, so each subgroup would hold one person "
+            "and nothing could be compared within it"
+        )
+    if name == "arm" or name.startswith("arm["):
+        return (
+            f"'{name}' is the randomised arm, so each of its levels holds one arm only "
+            "and there is no treatment effect within it"
+        )
+    if name in later or name in POST_RANDOMISATION_FIELDS:
+        return (
+            f"'{name}' is measured after randomisation, so the arm could change which "
+            "subgroup a person falls in"
+        )
+    return None
+
+
 def check_subgroups(
     declared: tuple[str | DerivedSubgroup, ...],
     *,
@@ -127,7 +166,8 @@ def check_subgroups(
     Raises
     ------
     ValueError
-        For a name declared twice, an unknown column (with a did-you-mean), a derived
+        For a name declared twice, an unknown column (with a did-you-mean), a column
+        that cannot define subgroups (:func:`not_a_subgroup`), a derived
         subgroup named like a dataset column, or one derived from a later or unknown column.
     """
     specs = subgroup_specs(declared)
@@ -142,6 +182,9 @@ def check_subgroups(
         if spec.tertiles:
             _derived_from_baseline(spec, known, baselines, later)
             continue
+        why = not_a_subgroup(spec.name, later=later)
+        if why:
+            raise ValueError(f"analysis.subgroups: {why}. {_INSTEAD}. Got '{spec.name}' instead")
         if spec.name in known:
             continue
         hint = did_you_mean(spec.name, known, prefix="; did you mean")

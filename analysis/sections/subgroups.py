@@ -31,12 +31,13 @@ from analysis.multiplicity import holm_adjust
 from analysis.results_model import SkippedLevel, SubgroupEstimate, SubgroupTest
 from analysis.sections.outcomes import treatment_indicator
 from trial_designs.design import TrialDesign
-from trial_designs.subgroups import Subgroup, subgroup_specs
+from trial_designs.subgroups import Subgroup, not_a_subgroup, subgroup_specs
 
 __all__ = [
     "MIN_LEVEL_CLUSTERS",
     "MIN_LEVEL_N",
     "check_exploratory_subgroups",
+    "refuse_unsplittable_subgroup",
     "holm_subgroup_tests",
     "subgroup_levels",
     "subgroup_section",
@@ -327,6 +328,43 @@ def holm_subgroup_tests(
     return estimates, tests
 
 
+def refuse_unsplittable_subgroup(
+    name: str, design: TrialDesign, columns: Sequence[str] = ()
+) -> None:
+    """Refuse an exploratory subgroup no interaction test can mean anything for.
+
+    The design validator's rule (:func:`trial_designs.subgroups.not_a_subgroup`):
+    not an outcome measured after randomisation (``<outcome>_<timepoint>`` other
+    than baseline, among the design's timepoints or the data's ``columns``), not
+    the arm, not a column with one level per person.
+
+    Raises
+    ------
+    ValueError
+        Naming the subgroup and why it cannot be one.
+    """
+    later = [
+        *(
+            f"{o.name}_{t}"
+            for o in design.outcomes
+            for t in design.follow_up.timepoints
+            if t != "baseline"
+        ),
+        *(
+            str(c)
+            for c in columns
+            if any(str(c).startswith(f"{o.name}_") for o in design.outcomes)
+            and not str(c).endswith("_baseline")
+        ),
+    ]
+    why = not_a_subgroup(name, later=later)
+    if why:
+        raise ValueError(
+            f"The exploratory subgroup {why}. Name a column fixed before randomisation that "
+            f"groups people (a role, a team, a stratum). Got '{name}' instead."
+        )
+
+
 def check_exploratory_subgroups(
     data: pd.DataFrame, design: TrialDesign, names: Sequence[str]
 ) -> tuple[Subgroup, ...]:
@@ -336,7 +374,8 @@ def check_exploratory_subgroups(
     ------
     ValueError
         For a name that is not a column of the analysis data (listing those that are),
-        or one the design already declares (its results are pre-specified).
+        one the design already declares (its results are pre-specified), or one that
+        cannot define subgroups (:func:`refuse_unsplittable_subgroup`).
     """
     declared = {s.name for s in subgroup_specs(design.analysis.subgroups)}
     out = []
@@ -347,6 +386,7 @@ def check_exploratory_subgroups(
                 "pre-specified in every run; name only subgroups the design does not declare "
                 f"with '--subgroups'. Got '{name}' instead."
             )
+        refuse_unsplittable_subgroup(name, design, data.columns)
         if name not in data.columns:
             columns = [c for c in data.columns if not str(c).startswith("arm[")]
             raise ValueError(

@@ -51,3 +51,62 @@ def test_a_declared_subgroup_is_refused_as_exploratory():
 def test_a_subgroups_option_without_names_or_with_a_repeat_is_refused(text, message):
     with pytest.raises(ValueError, match=message):
         parse_subgroups(text)
+
+
+_INSTEAD = (
+    ". Name a column fixed before randomisation that groups people (a role, a team, a "
+    "stratum). Got '{name}' instead."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        (
+            "turnover_endline",
+            "is measured after randomisation, so the arm could change which subgroup a "
+            "person falls in",
+        ),
+        ("swemwbs_endline", "is measured after randomisation"),
+        (
+            "arm",
+            "is the randomised arm, so each of its levels holds one arm only and there is no "
+            "treatment effect within it",
+        ),
+        (
+            "participant_id",
+            "has one level per person, so each subgroup would hold one person and nothing "
+            "could be compared within it",
+        ),
+        ("start_date", "has one level per person"),
+    ],
+)
+def test_an_outcome_the_arm_or_an_id_is_refused_as_an_exploratory_subgroup(name, why):
+    # an interaction on a post-randomisation outcome, the arm or one person per level is
+    # not a subgroup effect: refused before any data is read (flows.analyse calls this first)
+    with pytest.raises(ValueError) as refused:
+        exploratory_changes(LETTERS, subgroups=["team", name])
+    message = str(refused.value)
+    assert message.startswith(f"The exploratory subgroup '{name}' {why}")
+    assert message.endswith(_INSTEAD.format(name=name))
+
+
+def test_the_analysis_refuses_them_too_among_the_columns_of_its_data():
+    import pandas as pd
+
+    from analysis.sections.subgroups import check_exploratory_subgroups
+
+    data = pd.DataFrame(
+        {
+            "participant_id": ["a", "b"],
+            "arm": ["control", "letter"],
+            "team": ["t1", "t2"],
+            "swemwbs_wave_9": [20.0, 21.0],  # a timepoint only the data has
+            "swemwbs_baseline": [19.0, 22.0],
+        }
+    )
+    for name in ("participant_id", "arm", "swemwbs_wave_9"):
+        with pytest.raises(ValueError, match=rf"^The exploratory subgroup '{name}' (is|has) "):
+            check_exploratory_subgroups(data, LETTERS, [name])
+    (team, base) = check_exploratory_subgroups(data, LETTERS, ["team", "swemwbs_baseline"])
+    assert (team.column, base.column) == ("team", "swemwbs_baseline")
