@@ -159,6 +159,10 @@ def primary_model(data: pd.DataFrame, design: TrialDesign) -> PrimaryModel:
             f"The 'se_type' '{se_type}' is not known. Choose one of: {', '.join(SE_TYPES)}. "
             f"Got '{se_type}' instead."
         )
+    if design.cycles and "cycle" in data and data["cycle"].nunique() > 1:
+        # analyse_trial pools learning cycles with cycle fixed effects (after the declared
+        # covariates): without them the scripts would not reproduce results.json
+        factors.append("cycle")
     active = [a for a in design.arm_names if a != design.control_arm]
     return PrimaryModel(
         outcome=primary.name,

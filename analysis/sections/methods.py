@@ -129,7 +129,13 @@ def methods_section(
     """The methods as the report prints them, one sentence or paragraph per topic."""
     return Methods.model_validate(
         {
-            "itt": "ANCOVA by OLS: endline outcome on arm indicators, the same outcome at baseline, stratum fixed effects and declared covariates; complete cases.",
+            "itt": "ANCOVA by OLS: endline outcome on arm indicators, the same outcome at baseline, stratum fixed effects"
+            + (
+                ", declared covariates and cycle fixed effects"
+                if design.cycles
+                else " and declared covariates"
+            )
+            + "; complete cases.",
             "standard_errors": standard_errors_text(design, se_type, clustered_by),
             "binary_outcomes": "Binary and count HR outcomes use the same linear model: risk or rate differences.",
             "cace": "Complier average causal effect by 2SLS, random assignment instrumenting uptake, same SE rules; first-stage F reported, weak if under 10.",
