@@ -26,6 +26,7 @@ from flows.progress import progress_callback
 from flows.results_file import (
     check_results_document,
     exploratory_folder,
+    exploratory_results_path,
     find_results,
     read_results_file,
     results_root,
@@ -77,7 +78,7 @@ def _exploratory_results(
             + ("with --portfolio." if portfolio else "without a trial.")
         )
     trial = wanted[0]
-    path = exploratory_folder(root / trial / "analysis", label) / "results.json"
+    path = exploratory_results_path(root, trial, label)
     if not path.is_file():
         raise FileNotFoundError(
             f"No exploratory results '{label}' for '{trial}': expected {path}. Run "

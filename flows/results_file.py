@@ -25,6 +25,7 @@ __all__ = [
     "RESULTS_FILE",
     "check_results_document",
     "exploratory_folder",
+    "exploratory_results_path",
     "find_results",
     "read_results_file",
     "results_path",
@@ -53,6 +54,20 @@ def exploratory_folder(folder: Path, label: str) -> Path:
     return inside(folder, f"exploratory/{check_label(label)}")
 
 
+def _trial_results(root: Path, trial_id: str) -> Path:
+    """``<root>/<trial>/analysis/results.json``: where a trial's results are under a results root."""
+    return root / trial_id / "analysis" / RESULTS_FILE
+
+
+def exploratory_results_path(root: Path, trial_id: str, label: str) -> Path:
+    """Where exploratory analysis ``label`` of a trial is under a results root.
+
+    ``<root>/<trial>/analysis/exploratory/<label>/results.json``; the label is checked
+    (:func:`exploratory_folder`), so it cannot lead out of the trial's folder.
+    """
+    return exploratory_folder(_trial_results(root, trial_id).parent, label) / RESULTS_FILE
+
+
 def find_results(root: Path, trial_ids: list[str] | None = None) -> dict[str, Path]:
     """results.json per trial under ``root``: the named trials, or every one found.
 
@@ -62,7 +77,7 @@ def find_results(root: Path, trial_ids: list[str] | None = None) -> dict[str, Pa
         When a named trial has no results.json, or none is found at all.
     """
     if trial_ids:
-        found = {t: root / t / "analysis" / RESULTS_FILE for t in trial_ids}
+        found = {t: _trial_results(root, t) for t in trial_ids}
         missing = [t for t, p in found.items() if not p.is_file()]
         if missing:
             raise FileNotFoundError(

@@ -96,3 +96,23 @@ def test_html_and_pdf_are_written(tmp_path, simulated_results):
 def test_artifact_keys_are_lowercase_letters_digits_and_dashes():
     assert _artifact_key("schwartz_rounds", "report-headline") == "schwartz-rounds-report-headline"
     assert re.fullmatch(r"[a-z0-9-]+", _artifact_key("Trial 7 (pilot)", "report-headline"))
+
+
+def test_the_report_reads_exploratory_results_where_analyse_writes_them(tmp_path):
+    from flows.report import _exploratory_results
+    from flows.results_file import exploratory_folder, results_path
+
+    # analyse writes exploratory/<label>/results.json beside the trial's results.json
+    written = exploratory_folder(results_path("letters").parent, "by_team") / "results.json"
+    with pytest.raises(FileNotFoundError) as missing:
+        _exploratory_results(results_root(), ["letters"], "by_team", False)
+    assert f"expected {written}. Run" in str(missing.value)
+    # and no flow but flows/results_file.py builds that place by hand
+    flows = Path(__file__).resolve().parents[2] / "flows"
+    by_hand = [
+        str(p.relative_to(flows))
+        for p in sorted(flows.rglob("*.py"))
+        if p.name != "results_file.py"
+        and re.search(r'/\s*"results\.json"|/\s*"analysis"\s*/', p.read_text(encoding="utf-8"))
+    ]
+    assert by_hand == []
