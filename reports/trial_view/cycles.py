@@ -86,6 +86,17 @@ def _amendments(cycles: Mapping) -> list[str]:
     ]
 
 
+#: Which estimates pool the cycles with cycle fixed effects, and which do not.
+POOLING_NOTE = (
+    "Each cycle randomised a new cohort (people not randomised before) under the same design. "
+    "The regression models of the outcomes (ITT, CACE, randomisation inference, the "
+    "missing-data imputations, subgroups and follow-up waves) pool the cycles with cycle fixed "
+    "effects. The attrition bounds do not: they are unadjusted differences over the cycles "
+    "pooled, and the arm means and counts add the cycles up as they are. The cycle rows are "
+    "each cohort's own estimate."
+)
+
+
 def cycles_view(results: Mapping) -> dict | None:
     """The learning cycles block of the outcomes section; None without cycles.
 
@@ -93,7 +104,8 @@ def cycles_view(results: Mapping) -> dict | None:
     -------
     dict or None
         ``rows`` (cycle, randomised, n, estimate, ci, p, pooled), ``sentence``,
-        ``amendments`` (one line each) and ``no_amendments`` (the sentence when
+        ``amendments`` (one line each), ``pooling_note`` (which estimates have cycle
+        fixed effects) and ``no_amendments`` (the sentence when
         none was recorded between cycles).
     """
     cycles = results.get("cycles")
@@ -109,6 +121,7 @@ def cycles_view(results: Mapping) -> dict | None:
         "rows": rows,
         "sentence": _sentence(results, cycles, outcome),
         "amendments": amendments,
+        "pooling_note": POOLING_NOTE,
         "no_amendments": None
         if amendments
         else "No design amendment was recorded between cycles: every cycle ran under the "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from reports.trial_view.cycles import cycles_view
 
@@ -83,3 +84,14 @@ def test_no_cycles_no_block_and_one_cycle_says_so():
         "in cycle 1 (spring_2019). Only one cycle has outcomes so far, so the cycles cannot "
         "be compared yet."
     )
+
+
+def test_the_pooling_note_names_which_estimates_have_cycle_fixed_effects():
+    note = cycles_view(RESULTS)["pooling_note"]
+    # the attrition bounds are unadjusted pooled differences: "every estimate" was false
+    assert "Every estimate" not in note
+    assert "attrition bounds do not" in note and "ITT, CACE" in note
+    # the report prints the view's note, not a sentence of its own
+    template = (Path(__file__).parents[2] / "reports/templates/trial.html.j2").read_text()
+    assert "{{ cycles.pooling_note }}" in template
+    assert "Every estimate in this report pools the cycles" not in template
