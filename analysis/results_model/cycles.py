@@ -8,6 +8,7 @@ from analysis.results_model.base import (
     OptionalNumber,
     ResultsModel,
     field,
+    optional,
 )
 
 __all__ = ["CycleAmendment", "CycleEffect", "CycleHeterogeneity", "Cycles"]
@@ -81,4 +82,9 @@ class Cycles(ResultsModel):
     amendments: list[CycleAmendment] = field(
         "Design amendments recorded after the first cycle's randomisation and before the last "
         "cycle's, in the order recorded."
+    )
+    amendments_looked_up: bool | None = optional(
+        "False when the store's randomisation and amendment records were not available (an "
+        "analysis of a data file, `analyse --data`): amendments is then empty because nothing "
+        "was looked up, not because none was recorded. Absent when they were read."
     )

@@ -169,6 +169,8 @@ def cycles_section(
         pooled=pooled,
         heterogeneity=heterogeneity,
         amendments=_amendments_between(records or {}),
+        # without the store's records an empty list would claim no amendment was recorded
+        **({} if records is not None else {"amendments_looked_up": False}),
     )
 
 

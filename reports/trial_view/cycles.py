@@ -86,6 +86,13 @@ def _amendments(cycles: Mapping) -> list[str]:
     ]
 
 
+#: What the block says when the analysis read a data file, not the store's records.
+_NOT_LOOKED_UP = (
+    "Design amendments between cycles were not looked up: this analysis read a data file "
+    "(analyse --data), not the trial's store, so whether the design changed between cycles "
+    "is not shown here."
+)
+
 #: Which estimates pool the cycles with cycle fixed effects, and which do not.
 POOLING_NOTE = (
     "Each cycle randomised a new cohort (people not randomised before) under the same design. "
@@ -124,6 +131,8 @@ def cycles_view(results: Mapping) -> dict | None:
         "pooling_note": POOLING_NOTE,
         "no_amendments": None
         if amendments
+        else _NOT_LOOKED_UP
+        if cycles.get("amendments_looked_up") is False
         else "No design amendment was recorded between cycles: every cycle ran under the "
         "same design.",
     }

@@ -122,3 +122,11 @@ def test_amendments_between_cycles_are_listed_and_others_are_not():
     assert [(a.after_cycle, a.reason, a.changes) for a in section.amendments] == [
         (1, "wording", ["t: x -> y"])
     ]
+
+
+def test_without_the_stores_records_the_section_says_amendments_were_not_looked_up():
+    # `analyse --data` has no store: an empty list must not read as "none was recorded"
+    unread = _section(_data((1.0, 1.0))).model_dump(exclude_unset=True)
+    assert unread["amendments"] == [] and unread["amendments_looked_up"] is False
+    read = _section(_data((1.0, 1.0)), randomised_at={1: "2019-04-01"}, amendments=[])
+    assert "amendments_looked_up" not in read.model_dump(exclude_unset=True)

@@ -95,3 +95,12 @@ def test_the_pooling_note_names_which_estimates_have_cycle_fixed_effects():
     template = (Path(__file__).parents[2] / "reports/templates/trial.html.j2").read_text()
     assert "{{ cycles.pooling_note }}" in template
     assert "Every estimate in this report pools the cycles" not in template
+
+
+def test_amendments_not_looked_up_are_not_reported_as_none_recorded():
+    results = copy.deepcopy(RESULTS)
+    results["cycles"]["amendments_looked_up"] = False
+    said = cycles_view(results)["no_amendments"]
+    assert said.startswith("Design amendments between cycles were not looked up")
+    assert "No design amendment was recorded" not in said
+    assert cycles_view(RESULTS)["no_amendments"].startswith("No design amendment was recorded")
