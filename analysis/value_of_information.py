@@ -217,7 +217,8 @@ def evpi_table(
     years : int, keyword-only
         Years the decision holds.
     discount_rate : float, keyword-only
-        Annual discount rate in [0, 1) for later years.
+        Annual discount rate in [0, 1) for every year, the first included
+        (see :func:`annuity_factor`).
     research_cost : float or None, keyword-only
         The cost of the further study being considered, to compare with population EVPI.
 

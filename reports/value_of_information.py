@@ -5,6 +5,9 @@ perfect information per person and for the population the decision covers
 (``costs.value_of_information``).  EVPI is an upper bound on what any further study could be
 worth, so the words say no more than that: research costing more than the population EVPI
 is not worth its cost; research costing less *may* be worth up to the EVPI, never that it is.
+When the bootstrap behind the EVPI resampled fewer than ``FEW_CLUSTERS_PER_ARM`` clusters in
+an arm, its draws understate the uncertainty: the EVPI cannot be assessed reliably, so the
+words say that first and give no verdict on further research.
 Pure: a mapping in, text out.
 """
 
@@ -28,20 +31,30 @@ def _money(value: float) -> str:
     return format_money(value, decimals=0) if float(value).is_integer() else format_money(value)
 
 
-def _few_clusters(results: Mapping, voi: Mapping) -> str | None:
-    """A caveat when the bootstrap behind the EVPI resampled too few clusters per arm.
-
-    Resampling 2 or 3 whole clusters gives few distinct replicates, so the draws understate
-    the uncertainty and the EVPI computed from them is too low, not too high.
-    """
+def _fewest_clusters(results: Mapping, voi: Mapping) -> int | None:
+    """The fewest clusters the EVPI's bootstrap resampled in an arm, when too few; else None."""
     rows = (results.get("costs") or {}).get("cost_effectiveness") or []
     row = next((r for r in rows if r.get("outcome") == voi.get("outcome")), None)
     counts = (row or {}).get("n_clusters_per_arm") or {}
     if not counts or min(counts.values()) >= FEW_CLUSTERS_PER_ARM:
         return None
+    return int(min(counts.values()))
+
+
+def _few_clusters(results: Mapping, voi: Mapping) -> str | None:
+    """A caveat, to be read first, when the bootstrap resampled too few clusters per arm.
+
+    Resampling 2 or 3 whole clusters gives few distinct replicates, so the draws understate
+    the uncertainty (a 100% chance of cost-effectiveness, an EVPI near 0): the EVPI computed
+    from them is too low, not too high, and cannot say research is not worth its cost.
+    """
+    fewest = _fewest_clusters(results, voi)
+    if fewest is None:
+        return None
     return (
-        f"The bootstrap resampled only {min(counts.values())} {cluster_noun(results)} in an arm, "
-        "so its draws understate the uncertainty and this EVPI may be too low."
+        f"The value of further research cannot be assessed reliably: the bootstrap resampled "
+        f"only {fewest} {cluster_noun(results)} in an arm (fewer than {FEW_CLUSTERS_PER_ARM}), "
+        "so its draws understate the uncertainty and the EVPI computed from them may be too low."
     )
 
 
@@ -58,11 +71,17 @@ def _population_words(voi: Mapping) -> str:
     rate = voi.get("discount_rate") or 0
     return (
         f"the {voi['population']:,} staff in scope over {years} year{'s' if years != 1 else ''}"
-        + (f" (later years discounted at {format_percent(100 * rate, 1)})" if rate else "")
+        + (
+            f" (each year, the first included, discounted at {format_percent(100 * rate, 1)})"
+            if rate
+            else ""
+        )
     )
 
 
-def _verdict(row: Mapping, research_cost: float | None) -> str:
+def _verdict(row: Mapping, research_cost: float | None, *, reliable: bool) -> str:
+    if not reliable:
+        return "cannot be assessed reliably (too few clusters)"
     if research_cost is None:
         return f"may be worth up to {format_money(row['evpi_population'])}"
     if row.get("research_may_be_worthwhile"):
@@ -76,6 +95,7 @@ def evpi_view(results: Mapping) -> dict | None:
     if not voi or not voi.get("by_threshold"):
         return None
     research_cost = voi.get("research_cost")
+    caveat = _few_clusters(results, voi)
     rows = [
         {
             "wtp": _money(row["wtp"]),
@@ -83,7 +103,7 @@ def evpi_view(results: Mapping) -> dict | None:
             "probability": format_percent(100 * row["prob_cost_effective"]),
             "per_person": format_money(row["evpi_per_person"]),
             "population": format_money(row["evpi_population"]),
-            "verdict": _verdict(row, research_cost),
+            "verdict": _verdict(row, research_cost, reliable=caveat is None),
         }
         for row in voi["by_threshold"]
     ]
@@ -92,9 +112,27 @@ def evpi_view(results: Mapping) -> dict | None:
         f"Value of further research: at each amount a commissioner might pay "
         f"{_per_unit(results, voi)}, the expected value of perfect information (EVPI) is what "
         f"removing all uncertainty about the cost-effectiveness would be worth, per person and "
-        f"for {_population_words(voi)}. It is an upper bound: no study can be worth more."
+        f"for {_population_words(voi)}. "
+        + (
+            "With reliable draws it would be an upper bound on what any study could be worth; "
+            "from these draws it is not."
+            if caveat
+            else "It is an upper bound: no study can be worth more."
+        )
     )
-    if research_cost is None:
+    if caveat:
+        conclusion = (
+            f"From these draws the population EVPI is at most "
+            f"{format_money(best['evpi_population'])}"
+            + (
+                f", against the {format_money(research_cost)} a further study would cost"
+                if research_cost is not None
+                else ""
+            )
+            + ", but with so few clusters that figure cannot show whether more research is "
+            "worth its cost."
+        )
+    elif research_cost is None:
         conclusion = (
             f"Further research may be worth up to {format_money(best['evpi_population'])} (at "
             f"{_money(best['wtp'])}); the design names no research cost to compare it with."
@@ -118,10 +156,17 @@ def evpi_view(results: Mapping) -> dict | None:
             f"{format_money(research_cost)} a further study would cost: more research is not "
             "worth its cost at these thresholds."
         )
-    caveat = _few_clusters(results, voi)
     return {
         "rows": rows,
-        "sentences": [intro, conclusion, *([caveat] if caveat else [])],
+        # the caveat comes first: it governs how every figure after it is read
+        "sentences": [*([caveat] if caveat else []), intro, conclusion],
+        "unreliable": (
+            f"Unreliable: the bootstrap resampled only {_fewest_clusters(results, voi)} "
+            f"{cluster_noun(results)} in an arm, so the chances and EVPIs below understate "
+            "the uncertainty."
+            if caveat
+            else None
+        ),
         "research_cost": format_money(research_cost) if research_cost is not None else None,
         "per_unit": _per_unit(results, voi),
         "draws": voi.get("n_boot"),
@@ -142,26 +187,34 @@ def research_line(results: Mapping) -> str:
     thresholds = f"{_money(rows[0]['wtp'])} to {_money(rows[-1]['wtp'])}"
     if len(rows) == 1:
         thresholds = _money(rows[0]["wtp"])
+    caveat = _few_clusters(results, voi)
+    if caveat:
+        # too few clusters: the draws understate the uncertainty, so no verdict either way
+        return (
+            f"{caveat} From these draws, at {thresholds} {_per_unit(results, voi)}, the EVPI "
+            f"for {_population_words(voi)} is at most {format_money(best['evpi_population'])}"
+            + (
+                f", against the {format_money(research_cost)} a further study would cost."
+                if research_cost is not None
+                else "; no research cost declared."
+            )
+        )
     if research_cost is None:
         return (
             f"May be worth up to {format_money(best['evpi_population'])} (the EVPI at "
             f"{_money(best['wtp'])} {_per_unit(results, voi)}); no research cost declared."
         )
     worth = [r for r in rows if r.get("research_may_be_worthwhile")]
-    caveat = _few_clusters(results, voi)
     if not worth:
-        # with too few clusters the draws understate the uncertainty: the verdict is the EVPI's
-        lead = "By this EVPI, not worth its cost" if caveat else "Not worth its cost"
         return (
-            f"{lead}: at {thresholds} {_per_unit(results, voi)}, the EVPI for "
+            f"Not worth its cost: at {thresholds} {_per_unit(results, voi)}, the EVPI for "
             f"{_population_words(voi)} is at most {format_money(best['evpi_population'])}, "
             f"less than the {format_money(research_cost)} a further study would cost."
-            + (f" {caveat}" if caveat else "")
         )
     top = max(worth, key=lambda r: r["evpi_population"])
     return (
         f"May be worth up to {format_money(top['evpi_population'])} (the EVPI at "
         f"{_money(top['wtp'])} {_per_unit(results, voi)}), more than the "
         f"{format_money(research_cost)} a further study would cost; EVPI is an upper bound, so "
-        "this says only that it may be worth doing." + (f" {caveat}" if caveat else "")
+        "this says only that it may be worth doing."
     )

@@ -39,7 +39,8 @@ class ValueOfInformation(DesignSection):
         default=0.035,
         ge=0,
         lt=1,
-        description="Annual rate later years' populations are discounted at (default 0.035, "
+        description="Annual rate each year's population is discounted at, the first year "
+        "included (from the end of each year, as in Briggs, Claxton & Sculpher; default 0.035, "
         "the Green Book's).",
     )
     research_cost: float | None = Field(

@@ -265,7 +265,9 @@ class ValueOfInformation(ResultsModel):
     n_boot: Count = field("Cost-effectiveness bootstrap draws the EVPI is computed from.")
     population: Count = field("Staff in scope of the decision each year (the design's).")
     years: Count = field("Years the decision holds (the design's).")
-    discount_rate: Number = field("Annual rate later years are discounted at (the design's).")
+    discount_rate: Number = field(
+        "Annual rate every year, the first included, is discounted at (the design's)."
+    )
     population_multiplier: Number = field(
         "population x sum over years t = 1..years of 1 / (1 + discount_rate)^t: what "
         "evpi_per_person is multiplied by."

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reports.format import format_ci, format_effect
-from reports.lookup import arm_labels, control_arm, primary_outcome
+from reports.lookup import arm_labels, control_arm, itt_estimate, primary_outcome
 
 __all__ = ["bounds_view"]
 
@@ -30,29 +30,47 @@ def _between(low: float, high: float, outcome: Mapping) -> str:
 def _sentence(row: Mapping, outcome: Mapping, arm: str, control: str) -> str:
     bounds = _between(row["lower"], row["upper"], outcome)
     interval = format_ci(row["ci_low"], row["ci_high"], outcome)
+    # The bounds are of the raw difference in means, the primary result is covariate-adjusted:
+    # the two can differ, even in sign, so the sentence names which one it bounds.
     if row["kind"] == "lee":
         text = (
-            f"Without assuming the missing answers are like the ones given, the difference "
-            f"between {arm} and {control} lies between {bounds} (Lee bounds; 95% CI {interval}), "
-            f"if being offered {arm} moved everyone's chance of answering the same way "
-            "(monotone attrition)."
+            f"Without assuming the missing answers are like the ones given, the unadjusted "
+            f"difference in means between {arm} and {control} lies between {bounds} (Lee "
+            f"bounds; 95% CI {interval}), if being offered {arm} moved everyone's chance of "
+            "answering the same way (monotone attrition)."
         )
     else:
         text = (
-            f"Setting every missing answer to the worst and then the best case, the difference "
-            f"between {arm} and {control} lies between {bounds} (95% CI {interval}); this "
-            "assumes nothing about who answered, so it is wide."
+            f"Setting every missing answer to the worst and then the best case, the unadjusted "
+            f"difference in means between {arm} and {control} lies between {bounds} (95% CI "
+            f"{interval}); this assumes nothing about who answered, so it is wide."
         )
+    adjusted = (
+        " These bounds are of the unadjusted difference in means, not of the covariate-adjusted "
+        "primary estimate, so they can differ from it."
+    )
     if not (row["lower"] > 0 or row["upper"] < 0):
         return (
             f"{text} The bounds include no difference: without the missing-at-random "
-            "assumption the data cannot rule out no effect."
+            f"assumption the data cannot rule out no effect.{adjusted}"
+        )
+    primary = itt_estimate(outcome, row["arm"])
+    sign = 1 if row["lower"] > 0 else -1
+    if primary is not None and primary["estimate"] * sign <= 0:
+        return (
+            f"{text} They lie on the other side of no difference from the covariate-adjusted "
+            f"primary estimate ({format_effect(primary['estimate'], outcome)}), so the two "
+            "disagree on the direction of the difference and neither settles it."
+            f"{adjusted}"
         )
     if row["ci_low"] > 0 or row["ci_high"] < 0:
-        return f"{text} Even at the bounds' least favourable end, the difference keeps its sign."
+        return (
+            f"{text} The bounds have the primary estimate's sign, and even at their least "
+            f"favourable end the difference keeps it.{adjusted}"
+        )
     return (
-        f"{text} The bounds keep the difference's sign, but their 95% interval includes no "
-        "difference."
+        f"{text} The bounds have the primary estimate's sign, but their 95% interval includes "
+        f"no difference.{adjusted}"
     )
 
 

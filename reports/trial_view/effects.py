@@ -461,13 +461,43 @@ def missing_view(results: Mapping, flow, sup: Suppression) -> dict:
                     "primary": index == 0,
                 }
             )
+        # The bounds drop the missing-at-random assumption the other rows share: the judgement
+        # weighs their 95% intervals too, and says which assumption the agreement rests on.
+        higher = primary.get("higher_is_better", True)
+        bounds = [
+            b
+            for b in (results.get("attrition") or {}).get("bounds") or []
+            if not itt or b.get("arm") == itt.get("arm")  # the arm the other rows estimate
+        ]
+        bound_verdicts = {effect_verdict(b, higher_is_better=higher) for b in bounds}
         if len(sensitivity) > 1:
-            agreement = (
-                "The conclusion is the same under every way of handling the missing data."
-                if len(verdicts) == 1
-                else "The conclusion depends on how the missing data are handled; read the primary "
-                "result with that in mind."
-            )
+            if len(verdicts) > 1:
+                agreement = (
+                    "The conclusion depends on how the missing data are handled; read the "
+                    "primary result with that in mind."
+                )
+            elif not bounds or bound_verdicts == verdicts:
+                agreement = (
+                    "The conclusion is the same under every way of handling the missing data"
+                    + (
+                        ", including the bounds that do not assume it is missing at random."
+                        if bounds
+                        else "."
+                    )
+                )
+            else:
+                agreement = (
+                    "The conclusion holds under the methods that assume the missing data are "
+                    "missing at random, but not under the bounds, which drop that assumption: "
+                    + (
+                        "their 95% interval includes no difference."
+                        if "unclear" in bound_verdicts
+                        else "their 95% interval points the other way."
+                        if verdicts - {"unclear"}
+                        else "their 95% interval excludes no difference, which the others do not."
+                    )
+                    + " Read the primary result with that in mind."
+                )
     return {
         "rows": rows,
         "test": test_text,

@@ -55,7 +55,7 @@ def test_the_evpi_matches_a_hand_computation_on_the_draws(priced):
     design, section, seen = priced
     voi = section["value_of_information"]
     cost, effect = seen[0].replicate_costs, seen[0].replicate_effects
-    # 2,500 staff a year for 3 years, each later year discounted at 3.5% from its end
+    # 2,500 staff a year for 3 years, each year (the first too) discounted at 3.5% from its end
     multiplier = 2500 * (1 / 1.035 + 1 / 1.035**2 + 1 / 1.035**3)
     assert voi["population_multiplier"] == pytest.approx(multiplier, rel=1e-12)
     for row in voi["by_threshold"]:
