@@ -38,6 +38,7 @@ from intake.deliveries import event_rows, intervention_of
 from intake.ids import exact_ids
 from reports.letters import letter_contents, letters_markdown, render_letters_html
 from trial_designs.design import TrialDesign
+from trial_designs.uptake_rules import DELIVERY_FIELDS, REQUIRED_DELIVERY_FIELDS
 
 __all__ = ["FEEDBACK_COLUMNS", "letters_flow", "read_feedback"]
 
@@ -223,9 +224,10 @@ def log_rendered(
             "unit_id": letters["participant_id"].to_numpy(),
             "event_type": "letter_rendered",
             "occurred_at": day.isoformat(),
-            **{f: None for f in ("quantity", "hours", "attendees", "module", "round_id", "facilitator")},
+            # a letter has no quantity, hours, module, Round or facilitator
+            **{f: None for f in DELIVERY_FIELDS if f not in REQUIRED_DELIVERY_FIELDS},
         }
-    )  # fmt: skip
+    )
     rows = event_rows(
         frame, design, intervention_of(design), recipients, file_name="letters/manifest.csv"
     )

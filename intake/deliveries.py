@@ -23,6 +23,7 @@ from intake.rules import EPOCH, Rule, run_rules
 from trial_designs.cycles import cycle_window
 from trial_designs.design import TrialDesign
 from trial_designs.sections import Intervention
+from trial_designs.uptake_rules import DELIVERY_FIELDS
 
 __all__ = ["EVENT_COLUMNS", "check_deliveries", "event_keys", "event_rows", "intervention_of"]
 
@@ -31,20 +32,17 @@ _NUMBER = r"^\s*\d+(?:\.\d+)?\s*$"
 _MODULE = r"^\s*[1-6](?:\.0*)?\s*$"
 
 #: Columns of a stored delivery event, in the store's table order (the store adds event_id).
+#: The delivery fields themselves are DELIVERY_FIELDS, in their order; a stored event also
+#: says which trial and intervention it belongs to, its key (what makes a repeated line the
+#: same event), whether its unit is a participant or a cluster, whether it reached the
+#: control arm, and the file and row it came from: these the file does not hold.
 EVENT_COLUMNS = [
     "trial_id",
     "event_key",
     "unit_id",
     "unit_kind",
     "intervention",
-    "event_type",
-    "occurred_at",
-    "quantity",
-    "hours",
-    "attendees",
-    "module",
-    "round_id",
-    "facilitator",
+    *(f for f in DELIVERY_FIELDS if f != "unit_id"),
     "contaminated",
     "source_file",
     "source_row",

@@ -17,7 +17,7 @@ from trial_designs.design import TrialDesign
 from trial_designs.instruments import InstrumentSpec, single_item_spec
 from trial_designs.scale_files import survey_instrument
 from trial_designs.sections import Intervention
-from trial_designs.uptake_rules import DELIVERY_FIELDS
+from trial_designs.uptake_rules import DELIVERY_FIELDS, REQUIRED_DELIVERY_FIELDS
 
 __all__ = [
     "HR_FIELDS",
@@ -102,9 +102,6 @@ def outcome_frame(renamed: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFram
     return frame
 
 
-_REQUIRED_DELIVERY = ("unit_id", "event_type", "occurred_at")
-
-
 def delivery_file_columns(intervention: Intervention) -> dict[str, str]:
     """Every delivery field -> the file column it is read from (for messages)."""
     return {f: intervention.columns.get(f, f) for f in DELIVERY_FIELDS}
@@ -115,7 +112,9 @@ def delivery_fields(intervention: Intervention) -> dict[str, str]:
 
     Unit, event type and date, and every field the intervention's ``columns`` maps.
     """
-    return {f: intervention.columns.get(f, f) for f in _REQUIRED_DELIVERY} | intervention.columns
+    return {
+        f: intervention.columns.get(f, f) for f in REQUIRED_DELIVERY_FIELDS
+    } | intervention.columns
 
 
 def delivery_frame(renamed: pd.DataFrame) -> pd.DataFrame:

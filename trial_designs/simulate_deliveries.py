@@ -34,20 +34,10 @@ import pandas as pd
 
 from trial_designs.design import TrialDesign
 from trial_designs.sections import Intervention
+from trial_designs.uptake_rules import DELIVERY_FIELDS, REQUIRED_DELIVERY_FIELDS
 
 __all__ = ["FEEDBACK_LINES", "ROUND_ATTENDANCE", "ROUND_HOURS", "simulate_deliveries"]
 
-_FIELDS = (
-    "unit_id",
-    "event_type",
-    "occurred_at",
-    "quantity",
-    "hours",
-    "attendees",
-    "module",
-    "round_id",
-    "facilitator",
-)
 _WHOLE_NUMBERS = ("quantity", "attendees", "module")
 
 #: Share of the course arm with time for the course booked in their diary (the seed's survey).
@@ -386,13 +376,16 @@ def _coffee(design: TrialDesign, people: pd.DataFrame, rng: np.random.Generator)
 
 def _file_layout(rows: list[dict], intervention: Intervention) -> pd.DataFrame:
     """Events in time order, one line exported twice, in the columns the design maps."""
-    frame = pd.DataFrame(rows).reindex(columns=list(_FIELDS))
+    # the fields a delivery log can hold, in their order (the one list, uptake_rules)
+    frame = pd.DataFrame(rows).reindex(columns=list(DELIVERY_FIELDS))
     frame = frame.sort_values("occurred_at", kind="stable").reset_index(drop=True)
     frame = pd.concat([frame, frame.iloc[[len(frame) // 2]]], ignore_index=True)
     for column in _WHOLE_NUMBERS:
         frame[column] = pd.array(frame[column], dtype="Int64")
-    mapping = {field: intervention.columns.get(field, field) for field in _FIELDS}
-    kept = [f for f in _FIELDS if f in intervention.columns or f in ("unit_id", "event_type", "occurred_at")]  # fmt: skip
+    mapping = {field: intervention.columns.get(field, field) for field in DELIVERY_FIELDS}
+    kept = [
+        f for f in DELIVERY_FIELDS if f in intervention.columns or f in REQUIRED_DELIVERY_FIELDS
+    ]
     return frame[kept].rename(columns=mapping)
 
 

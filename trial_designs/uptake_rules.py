@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "DELIVERY_FIELDS",
+    "REQUIRED_DELIVERY_FIELDS",
     "UPTAKE_EVENT_KEYS",
     "UPTAKE_KEYS",
     "check_uptake_definition",
@@ -32,6 +33,8 @@ DELIVERY_FIELDS: dict[str, str] = {
     "round_id": "The Round an event belongs to (held, attended, panel, steering group).",
     "facilitator": "Who facilitated (free text).",
 }
+#: The fields every delivery log holds whatever the design maps: who, what and when.
+REQUIRED_DELIVERY_FIELDS = ("unit_id", "event_type", "occurred_at")
 
 #: The keys of an intervention's ``uptake`` definition and what each means.
 UPTAKE_KEYS: dict[str, str] = {
