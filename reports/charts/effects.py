@@ -8,10 +8,12 @@ from matplotlib.ticker import MaxNLocator
 
 from reports.charts.style import (
     GRID,
+    LONGEST,
     PALETTE,
     Chart,
     figure,
     finish,
+    legend_below,
     name_marks,
     styled,
     wrap,
@@ -92,17 +94,25 @@ def subgroup_chart(
         The axis label: the outcome and which direction is better.
     """
     rows = [r for r in rows if r.get("value") is not None]
+    labels = [wrap(r["label"]) for r in rows]
+    lines = sum(label.count("\n") + 1 for label in labels)
+    # as the forest plot: narrow, labels and axis text wrapped, so it fits a phone at 11 pt
+    # "p = 0.630" stays on one line
+    glued = tests.replace(" = ", "\u00a0=\u00a0")
+    xlabel = wrap(f"{unit} (95% CI)", 34) + "\n" + wrap(glued, 34)
     with styled():
-        fig, ax = figure(7.0, 1.1 + 0.42 * max(len(rows), 1))
+        fig, ax = figure(3.0, 1.4 + 0.22 * max(lines, 1) + 0.12 * len(rows))
         for i, row in enumerate(rows):
-            ax.plot([row["low"], row["high"]], [i, i], color=PALETTE[0], linewidth=2.2)
-            ax.plot(row["value"], i, marker="s", color=PALETTE[0], markersize=6)
+            marks = ax.plot([row["low"], row["high"]], [i, i], color=PALETTE[0], linewidth=2.2)
+            marks += ax.plot(row["value"], i, marker="s", color=PALETTE[0], markersize=6)
+            name_marks(marks, f"series-{i}-interval")
         ax.axvline(0, color=GRID, linewidth=1, linestyle="--")
-        ax.set_yticks(range(len(rows)), [r["label"] for r in rows])
+        ax.set_yticks(range(len(rows)), labels)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         span = max([abs(r["low"]) for r in rows] + [abs(r["high"]) for r in rows] + [0.25])
         ax.set_xlim(-span * 1.1, span * 1.1)
-        ax.set_xlabel(f"{unit} (95% CI)\n{tests}")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))
+        ax.set_xlabel(xlabel)
         ax.grid(axis="x", color="#d9d9d9", linewidth=0.6)
     description = "; ".join(f"{r['label']}: {r['text']}" for r in rows)
     return finish(
@@ -129,7 +139,7 @@ def wave_means_chart(
     unit : str
         The y axis label: the outcome.
     """
-    # 4.6 inches at font size 10: drawn 390 px wide, every label stays at least 11 px
+    # narrowed to at most MAX_WIDTH_PT by finish(), so every text stays 11 pt on a phone
     with styled():
         fig, ax = figure(4.6, 3.0)
         position = {t: k for k, t in enumerate(timepoints)}
@@ -143,27 +153,33 @@ def wave_means_chart(
                 continue
             x = [position[p["timepoint"]] + offsets[k] for p in points]
             colour = PALETTE[k % len(PALETTE)]
-            ax.plot(
+            marks = ax.plot(
                 x,
                 [p["mean"] for p in points],
                 color=colour,
                 marker="o",
                 markersize=5,
                 linewidth=2,
-                label=line["label"],
+                label=wrap(line["label"], LONGEST),
             )
+            name_marks(marks, f"series-{k}")
+            intervals = []
             for xi, p in zip(x, points, strict=True):
                 if p["low"] is not None and p["high"] is not None:
-                    ax.plot([xi, xi], [p["low"], p["high"]], color=colour, linewidth=1.4)
+                    intervals += ax.plot(
+                        [xi, xi], [p["low"], p["high"]], color=colour, linewidth=1.4
+                    )
+            name_marks(intervals, f"series-{k}-interval")
             described.append(
                 f"{line['label']}: " + "; ".join(f"{p['timepoint']} {p['text']}" for p in points)
             )
         ax.set_xticks(range(len(timepoints)), list(timepoints))
         ax.set_xlim(-0.4, len(timepoints) - 0.6)
-        ax.set_ylabel(f"{unit}\n(mean, 95% CI)")
+        ax.set_ylabel(f"{wrap(unit)}\n(mean, 95% CI)")
         ax.grid(axis="y", color="#d9d9d9", linewidth=0.6)
         if described:
-            ax.legend(frameon=False, loc="best")
+            # under the axes, one arm a line: no mean or interval can run through it
+            legend_below(fig, ax, ncol=1)
     return finish(
         fig,
         chart_id,

@@ -36,8 +36,9 @@ from reports.render import render_trial
 PROBE = (Path(__file__).resolve().parent / "layout_probe.js").read_text(encoding="utf-8")
 # the cluster trial (CONSORT levels, cost sites, three cost-effectiveness pairs), the
 # portfolio, a letters variant whose uptake line once ran through the legend, and the uptake
-# dashboard (every chart kind and both table kinds; four pages keep the test under a minute)
-PAGES = ("schwartz_rounds", "portfolio", "early_uptake", "dashboard")
+# dashboard (every chart kind and both table kinds), and the goal-setting trial for its means by
+# wave (five pages keep the test near a minute)
+PAGES = ("schwartz_rounds", "portfolio", "early_uptake", "dashboard", "goal_setting")
 SCREENSHOTS = ("schwartz_rounds", "portfolio")
 WIDTHS = (390, 1280)
 #: Chart text on a phone must be at least this size (CSS px); in a PDF at least 8 pt.
