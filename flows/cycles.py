@@ -22,14 +22,14 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.audit import append_audit_rows, file_sha256, record_audit_event
+from flows.audit import file_sha256, record_audit_event
 from flows.common import IO_RETRIES, load_design_task
 from flows.integrity import require_current_design
 from flows.randomise import check_roster_task, read_roster, write_coordinator_list
 from flows.status import STAGE_HOOKS
 from flows.store import Store
 from flows.store.randomisations import RandomisationRecords
-from flows.store.schema import allocations, participant_pii
+from flows.store.schema import allocations
 from flows.store.values import utc_now
 from trial_designs.cycles import cycle_of_enrolment, cycle_seed
 from trial_designs.design import TrialDesign
@@ -163,70 +163,30 @@ def store_cycle(
                 f"Cycle {cycle} of trial '{design.id}' was randomised by another run meanwhile. "
                 f"Nothing was stored. Got --cycle {cycle} instead."
             )
-        units = allocation.units
-        unit_kind = "participant"
-        conn.execute(
-            allocations.insert(),
-            [
-                {
-                    "trial_id": design.id,
-                    "round": round_no,
-                    "unit_id": u,
-                    "unit_kind": unit_kind,
-                    "stratum": s,
-                    "arm": a,
-                    # the cycle's own concealed sequence: its slots never collide with cycle 1's
-                    "sequence": label,
-                    "sequence_position": int(p),
-                    "allocated_at": now,
-                    "design_hash": design.design_hash,
-                    "algorithm_version": allocation.algorithm_version,
-                }
-                for u, s, a, p in units[["unit_id", "stratum", "arm", "sequence_position"]]
-                .astype({"sequence_position": int})
-                .itertuples(index=False)
-            ],
-        )
-        RandomisationRecords._insert_participants(conn, design, roster, allocation, label, now)
-        if pii is not None and len(pii):
-            conn.execute(
-                participant_pii.insert(),
-                [{"trial_id": design.id, **row} for row in pii.to_dict("records")],
-            )
-        common = {
-            "trial_id": design.id,
-            "at": now,
-            "round": round_no,
-            "seed": allocation.seed,
-            "design_hash": design.design_hash,
-            "algorithm_version": allocation.algorithm_version,
-        }
         details = {
             "method": allocation.method,
-            "n_units": len(units),
+            "n_units": len(allocation.units),
             "balance_score": allocation.balance_score,
             "cycle": cycle,
             "cycle_name": design.cycles[cycle - 1].name,
             "skipped_earlier_cycles": skipped,
         }
-        append_audit_rows(
-            conn, [{**common, "event": "randomised", "details_json": json.dumps(details)}]
-        )
-        append_audit_rows(
+        # stored as the trial's own randomisation stores its cohort, under the cycle's own
+        # concealed sequence (its slots never collide with cycle 1's) and enrolment label
+        RandomisationRecords.insert_cohort(
             conn,
-            [
-                {
-                    **common,
-                    "event": "allocated",
-                    "unit_id": u,
-                    "arm": a,
-                    "sequence": label,
-                    "sequence_position": int(p),
-                }
-                for u, a, p in units[["unit_id", "arm", "sequence_position"]].itertuples(
-                    index=False
-                )
-            ],
+            design,
+            allocation,
+            roster,
+            pii,
+            round_no=round_no,
+            sequence=label,
+            enrolment=label,
+            seed=allocation.seed,
+            now=now,
+            event="randomised",
+            reason=None,
+            details=details,
         )
     return round_no
 

@@ -168,37 +168,9 @@ class RandomisationRecords:
                 ],
             )
             sequence = "blocks" if design.randomisation.method == "blocked" else "initial"
-            units = allocation.units
-            conn.execute(
-                allocations.insert(),
-                [
-                    {
-                        "trial_id": design.id,
-                        "round": round_no,
-                        "unit_id": u,
-                        "unit_kind": "cluster" if design.unit == "cluster" else "participant",
-                        "stratum": s,
-                        "arm": a,
-                        "sequence": sequence,
-                        "sequence_position": int(p),
-                        "allocated_at": now,
-                        "design_hash": design.design_hash,
-                        "algorithm_version": allocation.algorithm_version,
-                    }
-                    for u, s, a, p in units[
-                        ["unit_id", "stratum", "arm", "sequence_position"]
-                    ].itertuples(index=False)
-                ],
-            )
-            self._insert_participants(conn, design, roster, allocation, "initial", now)
-            if pii is not None and len(pii):
-                conn.execute(
-                    participant_pii.insert(),
-                    [{"trial_id": design.id, **row} for row in pii.to_dict("records")],
-                )
             details = {
                 "method": allocation.method,
-                "n_units": len(units),
+                "n_units": len(allocation.units),
                 "balance_score": allocation.balance_score,
                 "n_candidates": allocation.n_candidates,
                 "n_accepted": allocation.n_accepted,
@@ -210,42 +182,103 @@ class RandomisationRecords:
                 # the allocation fields an amendment may not change: this row is their record
                 details["previous_design_hash"] = existing["design_hash"]
                 details["design_changes"] = [c.line() for c in design_changes]
-            common = {
-                "trial_id": design.id,
-                "at": now,
-                "round": round_no,
-                "seed": design.randomisation.seed,
-                "design_hash": design.design_hash,
-                "algorithm_version": allocation.algorithm_version,
-            }
-            append_audit_rows(
+            self.insert_cohort(
                 conn,
-                [
-                    {
-                        **common,
-                        "event": "re-randomised" if force_reason else "randomised",
-                        "reason": force_reason,
-                        "details_json": json.dumps(details),
-                    }
-                ],
-            )
-            append_audit_rows(
-                conn,
-                [
-                    {
-                        **common,
-                        "event": "allocated",
-                        "unit_id": u,
-                        "arm": a,
-                        "sequence": sequence,
-                        "sequence_position": int(p),
-                    }
-                    for u, a, p in units[["unit_id", "arm", "sequence_position"]].itertuples(
-                        index=False
-                    )
-                ],
+                design,
+                allocation,
+                roster,
+                pii,
+                round_no=round_no,
+                sequence=sequence,
+                enrolment="initial",
+                seed=design.randomisation.seed,
+                now=now,
+                event="re-randomised" if force_reason else "randomised",
+                reason=force_reason,
+                details=details,
             )
         return round_no
+
+    @staticmethod
+    def insert_cohort(
+        conn: sa.Connection,
+        design,  # noqa: ANN001 - TrialDesign (trial_designs is imported by callers)
+        allocation,  # noqa: ANN001 - trial_designs' Allocation
+        roster: pd.DataFrame,
+        pii: pd.DataFrame | None,
+        *,
+        round_no: int,
+        sequence: str,
+        enrolment: str,
+        seed: int,
+        now: dt.datetime,
+        event: str,
+        reason: str | None,
+        details: dict,
+    ) -> None:
+        """A randomised cohort's allocations, participants, PII and audit rows, inside ``conn``.
+
+        The trial's own randomisation and each later learning cycle store a cohort
+        the same way; only the sequence label (``initial``/``blocks`` or
+        ``cycle<N>``), the enrolment label, the seed and the ``randomised``
+        row's event, reason and details differ.
+        """
+        units = allocation.units
+        conn.execute(
+            allocations.insert(),
+            [
+                {
+                    "trial_id": design.id,
+                    "round": round_no,
+                    "unit_id": u,
+                    "unit_kind": "cluster" if design.unit == "cluster" else "participant",
+                    "stratum": s,
+                    "arm": a,
+                    "sequence": sequence,
+                    "sequence_position": int(p),
+                    "allocated_at": now,
+                    "design_hash": design.design_hash,
+                    "algorithm_version": allocation.algorithm_version,
+                }
+                for u, s, a, p in units[
+                    ["unit_id", "stratum", "arm", "sequence_position"]
+                ].itertuples(index=False)
+            ],
+        )
+        RandomisationRecords._insert_participants(conn, design, roster, allocation, enrolment, now)
+        if pii is not None and len(pii):
+            conn.execute(
+                participant_pii.insert(),
+                [{"trial_id": design.id, **row} for row in pii.to_dict("records")],
+            )
+        common = {
+            "trial_id": design.id,
+            "at": now,
+            "round": round_no,
+            "seed": seed,
+            "design_hash": design.design_hash,
+            "algorithm_version": allocation.algorithm_version,
+        }
+        append_audit_rows(
+            conn,
+            [{**common, "event": event, "reason": reason, "details_json": json.dumps(details)}],
+        )
+        append_audit_rows(
+            conn,
+            [
+                {
+                    **common,
+                    "event": "allocated",
+                    "unit_id": u,
+                    "arm": a,
+                    "sequence": sequence,
+                    "sequence_position": int(p),
+                }
+                for u, a, p in units[["unit_id", "arm", "sequence_position"]].itertuples(
+                    index=False
+                )
+            ],
+        )
 
     @staticmethod
     def _supersede(conn, trial_id, roster, allocation, pii, round_no) -> None:  # noqa: ANN001

@@ -101,3 +101,30 @@ def test_a_second_cycle_randomises_only_new_people(prefect_server, tmp_path):
     with pytest.raises(CycleError, match=r"is already randomised \(24 participants in cycle 2"):
         cycle_randomise_flow(str(amended_path), str(tmp_path / "autumn.csv"), 2)
     assert _counts() == n_after
+
+
+@pytest.mark.flow
+def test_a_cycle_is_stored_by_the_same_method_as_the_trials_own_randomisation(
+    prefect_server, tmp_path, monkeypatch
+):
+    from flows.store.randomisations import RandomisationRecords
+
+    stored = []
+    insert = RandomisationRecords.insert_cohort
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        stored.append((kwargs["sequence"], kwargs["enrolment"], len(args[2].units)))
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(RandomisationRecords, "insert_cohort", staticmethod(spy))
+    design = load_design(LETTERS)
+    first = simulate_roster(design, rng=np.random.default_rng(4), n=30)
+    first.to_csv(tmp_path / "roster.csv", index=False)
+    randomise_flow(LETTERS, str(tmp_path / "roster.csv"))
+    new = simulate_late_entrants(design, n=10, rng=np.random.default_rng(5))
+    pd.concat([first, new]).to_csv(tmp_path / "autumn.csv", index=False)
+    cycle_randomise_flow(LETTERS, str(tmp_path / "autumn.csv"), 2)
+    assert stored == [("blocks", "initial", 30), ("cycle2", "cycle2", 10)]
+    audit = Store().audit("letters")
+    allocated = audit[audit["event"] == "allocated"]
+    assert allocated["sequence"].value_counts().to_dict() == {"blocks": 30, "cycle2": 10}
