@@ -66,6 +66,14 @@ def _evpi_text(design: TrialDesign) -> str:
         f"year{'s' if declared.years != 1 else ''} discounted "
         f"at {declared.discount_rate:.1%}. EVPI bounds what any further study could be worth: "
         "research costing more is not worth its cost; research costing less may be."
+        + (
+            # resampling 2-4 whole clusters per arm gives too few distinct replicates; the
+            # report (reports.evidence.FEW_CLUSTERS_PER_ARM) withholds its verdict then too
+            " With fewer than 5 clusters in an arm the bootstrap understates the uncertainty "
+            "and the EVPI cannot be assessed reliably."
+            if design.unit == "cluster"
+            else ""
+        )
     )
 
 

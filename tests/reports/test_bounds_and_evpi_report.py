@@ -250,3 +250,12 @@ def test_the_discounting_words_match_the_annuity_factor(results, page):
     _, intro, _ = _texts(page, render_trial(doc), data_field="evpi")
     assert "over 3 years (each year, the first included, discounted at 3.5%)" in intro
     assert "later years" not in intro
+
+
+def test_the_methods_say_a_cluster_trials_evpi_needs_enough_clusters(results):
+    costs = results("schwartz_rounds")["methods"]["costs"]
+    assert "EVPI bounds what any further study could be worth" in costs
+    assert costs.endswith(
+        "With fewer than 5 clusters in an arm the bootstrap understates the uncertainty and "
+        "the EVPI cannot be assessed reliably."
+    )
