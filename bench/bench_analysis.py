@@ -27,10 +27,10 @@ from analysis import results as results_module  # noqa: E402
 from analysis.sections.costs import costs_section  # noqa: E402
 from analysis.sections.missing_data import missing_data_sensitivity  # noqa: E402
 from flows.analyse import load_cost_events  # noqa: E402
-from flows.common import embedded_prefect  # noqa: E402
 from flows.demo import DEMO_TRIALS, demo_flow  # noqa: E402
 from flows.export import load_analysis_dataset  # noqa: E402
 from flows.store import Store  # noqa: E402
+from flows.tasks import embedded_prefect  # noqa: E402
 from trial_designs.design import load_design  # noqa: E402
 from trial_designs.randomise import draw_allocations  # noqa: E402
 

@@ -112,7 +112,7 @@ def run_stage(stage: str, folder: Path, ri_draws: int) -> dict:
         return {"seconds": time.perf_counter() - began, "peak_mb": _peak_mb(), "what": what}
     from prefect import flow
 
-    from flows.common import embedded_prefect
+    from flows.tasks import embedded_prefect
 
     design = str(folder / "national_wellbeing.yaml")
     with embedded_prefect():

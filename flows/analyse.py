@@ -23,7 +23,6 @@ from analysis.exploratory import (
     mark_exploratory,
 )
 from analysis.results import analyse_trial
-from flows.common import IO_RETRIES, load_design_task, resolve_design_path
 from flows.cycles import cycle_records
 from flows.dask_runner import active_client, blocks_on
 from flows.export import load_analysis_dataset
@@ -34,6 +33,7 @@ from flows.safe_io import write_text
 from flows.sources import read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store, audit_log, delivery_events, quarantine
+from flows.tasks import IO_RETRIES, load_design_task, resolve_design_path
 from flows.uptake import uptake_section_from_store
 from trial_designs.design import TrialDesign
 from trial_designs.scale_files import WRQOL_SCORING, read_wrqol_scoring

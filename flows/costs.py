@@ -15,11 +15,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.integrity import require_current_design
 from flows.results_file import read_results_file, results_path
 from flows.safe_io import write_csv
 from flows.status import STAGE_HOOKS
+from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from reports.costs_markdown import cost_summary, costs_markdown
 from reports.format import format_money
 

@@ -23,7 +23,6 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.audit import file_sha256, record_audit_event
-from flows.common import IO_RETRIES, load_design_task
 from flows.integrity import require_current_design
 from flows.randomise import check_roster_task, read_roster, write_coordinator_list
 from flows.status import STAGE_HOOKS
@@ -31,6 +30,7 @@ from flows.store import Store
 from flows.store.randomisations import RandomisationRecords
 from flows.store.schema import allocations
 from flows.store.values import utc_now
+from flows.tasks import IO_RETRIES, load_design_task
 from trial_designs.cycles import cycle_of_enrolment, cycle_seed
 from trial_designs.design import TrialDesign
 from trial_designs.randomise import Allocation, randomise

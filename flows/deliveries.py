@@ -27,7 +27,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import contamination
-from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.ingest import (
     Written,
     fingerprint,
@@ -42,6 +41,7 @@ from flows.safe_io import write_csv
 from flows.settings import get_settings
 from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, delivery_events
+from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from intake.deliveries import EVENT_COLUMNS, check_deliveries, event_rows, intervention_of
 from intake.mapping import delivery_fields, delivery_frame
 from intake.quarantine import units_for_artifact

@@ -10,7 +10,6 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import IO_RETRIES, load_design_task
 from flows.cycles import cycle_randomise_flow
 from flows.letters import letters_flow
 from flows.pipeline import STAGES, default_drop, pipeline_flow
@@ -18,6 +17,7 @@ from flows.report import report_flow
 from flows.results_file import read_results_file, results_path
 from flows.safe_io import write_csv
 from flows.store import Store
+from flows.tasks import IO_RETRIES, load_design_task
 from flows.uptake import participant_uptake_from_store
 from flows.workers import demo_processes
 from reports.evidence import evidence_caveats
@@ -273,7 +273,7 @@ def demo_trial_flow(name: str, pdf: bool = True) -> dict:
 
 def run_trial_here(name: str, pdf: bool) -> dict:
     """:func:`run_trial` in a worker process (see :func:`flows.workers.run_demo_trial`)."""
-    from flows.common import embedded_prefect
+    from flows.tasks import embedded_prefect
 
     with embedded_prefect(heartbeats=False):
         return run_trial(name, pdf)

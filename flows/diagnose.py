@@ -16,9 +16,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.diagnose import DiagnosisSettings, chunk_seeds, simulate_chunk, summarise_diagnosis
-from flows.common import load_design_task
 from flows.dask_runner import active_client, dask_client, map_chunks, worker_count
 from flows.progress import progress_callback
+from flows.tasks import load_design_task
 from trial_designs.design import TrialDesign
 from trial_designs.simulate_roster import simulate_roster
 

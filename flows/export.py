@@ -40,10 +40,10 @@ from prefect.cache_policies import NO_CACHE
 from analysis.dataset import analysis_dataset, data_dictionary, dictionary_markdown
 from analysis.formula import PrimaryModel, model_markdown, primary_model
 from flows.audit import file_sha256, record_audit_event
-from flows.common import IO_RETRIES, load_design_task
 from flows.integrity import require_current_design
 from flows.safe_io import atomic_path, write_csv, write_text
 from flows.store import Store, outcome_values
+from flows.tasks import IO_RETRIES, load_design_task
 from reports.scripts import r_script, stata_script
 from trial_designs.design import TrialDesign
 

@@ -27,7 +27,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import IO_RETRIES
 from flows.settings import get_settings
 from flows.sources import (
     SourceError,
@@ -37,6 +36,7 @@ from flows.sources import (
     rename_to_canonical,
 )
 from flows.store import IngestSummary, Store
+from flows.tasks import IO_RETRIES
 from intake.quarantine import (
     empty_file_problem,
     format_problems,

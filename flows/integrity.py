@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger
 
 from flows.audit import current_actor, record_audit_event
-from flows.common import load_design_task
 from flows.store import Store, amendments, design_documents, trials
+from flows.tasks import load_design_task
 from trial_designs.design import DesignError, TrialDesign
 from trial_designs.design_diff import allocation_changes, design_diff, format_changes
 

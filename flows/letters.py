@@ -27,13 +27,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.audit import file_sha256, record_audit_event
-from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.deliveries import insert_events
 from flows.integrity import require_current_design
 from flows.safe_io import atomic_path, participant_slug, write_csv, write_text
 from flows.sources import SourceError, read_table
 from flows.status import STAGE_HOOKS
 from flows.store import Store
+from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from intake.deliveries import event_rows, intervention_of
 from intake.ids import exact_ids
 from reports.letters import letter_contents, letters_markdown, render_letters_html

@@ -44,7 +44,6 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from flows.ingest import (
     Written,
     fingerprint,
@@ -59,6 +58,7 @@ from flows.safe_io import write_csv, write_text
 from flows.sources import SourceError
 from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, outcome_values, participants
+from flows.tasks import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from intake.hr import check_hr_rows, hr_measures
 from intake.mapping import (
     outcome_fields,

@@ -28,7 +28,6 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.analyse import analyse_flow
-from flows.common import load_design_task
 from flows.costs import costs_flow
 from flows.deliveries import deliveries_stage
 from flows.outcomes import outcomes_ingest_flow
@@ -36,6 +35,7 @@ from flows.randomise import randomise_flow
 from flows.report import report_flow
 from flows.settings import get_settings
 from flows.store import Store
+from flows.tasks import load_design_task
 from flows.uptake import uptake_flow
 
 __all__ = [

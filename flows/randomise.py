@@ -11,13 +11,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.audit import file_sha256, record_audit_event
-from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.enrol import enrol_late_entrants
 from flows.integrity import require_current_design
 from flows.safe_io import write_csv
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store, participants
+from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from intake.roster import RosterError, check_roster
 from trial_designs.allocate import sequence_slot
 from trial_designs.design import ALGORITHM_VERSION, DesignError, TrialDesign

@@ -20,7 +20,6 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import settings
 from flows.audit import file_sha256, record_audit_event
-from flows.common import IO_RETRIES, resolve_design_path
 from flows.integrity import require_results_design
 from flows.progress import progress_callback
 from flows.results_file import (
@@ -33,6 +32,7 @@ from flows.results_file import (
 )
 from flows.safe_io import atomic_path, check_trial_id, inside, write_text
 from flows.status import STAGE_HOOKS
+from flows.tasks import IO_RETRIES, resolve_design_path
 from reports.headline import headline_sentences
 from reports.portfolio import portfolio_answer
 from reports.render import render_portfolio, render_trial

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from analysis.exploratory import check_label
 from analysis.results_model import ResultsDocument, dump_results
 from flows import settings
-from flows.common import output_dir
 from flows.safe_io import inside, write_text
+from flows.tasks import output_dir
 
 __all__ = [
     "RESULTS_FILE",

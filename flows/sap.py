@@ -26,10 +26,10 @@ from prefect.cache_policies import NO_CACHE
 
 from analysis.sap import build_sap, canonical_sap_json, sap_adherence, sap_hash, section_hashes
 from flows.audit import file_sha256, record_audit_event
-from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.integrity import require_current_design
 from flows.safe_io import write_text
 from flows.store import Store, amendments, audit_log, outcome_values
+from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from trial_designs.design import TrialDesign
 
 __all__ = [

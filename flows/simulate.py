@@ -8,8 +8,8 @@ import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import IO_RETRIES, load_design_task
 from flows.safe_io import write_csv
+from flows.tasks import IO_RETRIES, load_design_task
 from trial_designs.design import TrialDesign
 from trial_designs.simulate_roster import simulate_roster
 

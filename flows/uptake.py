@@ -19,12 +19,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
-from flows.common import IO_RETRIES, load_design_task, output_dir
 from flows.deliveries import deliveries_stage
 from flows.integrity import require_current_design
 from flows.safe_io import write_csv, write_text
 from flows.status import STAGE_HOOKS
 from flows.store import Store, delivery_events
+from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from intake.quarantine import units_for_artifact
 from reports.uptake_dashboard import render_uptake_dashboard, uptake_markdown
 from trial_designs.design import TrialDesign

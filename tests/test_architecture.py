@@ -117,3 +117,14 @@ def test_no_source_file_over_600_lines():
             if lines > MAX_LINES:
                 over.append(f"{path.relative_to(ROOT)}: {lines} lines")
     assert not over, f"source files over {MAX_LINES} lines:\n" + "\n".join(over)
+
+
+def test_no_flows_module_shadows_a_top_level_package():
+    """Prefect runs a deployment's entrypoint (flows/pipeline.py) with flows/ on sys.path, so a
+    module flows/<name>.py would be imported for ``import <name>`` of a top-level package: a
+    flows/common.py made the worker fail with "No module named 'common.numbers'"."""
+    top_level = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    shadows = sorted(
+        p.stem for p in (ROOT / "flows").iterdir() if p.stem in top_level and p.stem != "flows"
+    )
+    assert shadows == []

@@ -89,9 +89,9 @@ def _setup(
         return
     import numpy as np
 
-    from flows.common import embedded_prefect
     from flows.logs import quiet_temporary_server
     from flows.server import running_api_url
+    from flows.tasks import embedded_prefect
 
     np.seterr(all="ignore")  # numeric edge cases are handled where they arise, not printed
     url = running_api_url()

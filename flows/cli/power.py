@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from flows.cli.base import bold, console, fail
-from flows.common import resolve_design_path
+from flows.tasks import resolve_design_path
 from trial_designs.design import DesignError, load_design
 
 __all__ = ["power"]

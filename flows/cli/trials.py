@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flows.cli.base import bold, console, fail
-from flows.common import resolve_design_path
+from flows.tasks import resolve_design_path
 from trial_designs.design import (
     DesignError,
     design_json_schema,

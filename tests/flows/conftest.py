@@ -28,7 +28,7 @@ import pytest
 def prefect_server():
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.common import embedded_prefect
+    from flows.tasks import embedded_prefect
 
     with prefect_test_harness(server_startup_timeout=90), embedded_prefect():
         yield

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from flows.common import retry_if_transient
 from flows.deliveries import (
     deliveries_ingest_flow,
     deliveries_stage,
@@ -17,6 +16,7 @@ from flows.deliveries import (
 from flows.randomise import randomise_flow
 from flows.sources import SourceError, file_hash
 from flows.store import Store, delivery_events, trialflow_home
+from flows.tasks import retry_if_transient
 from intake.deliveries import EVENT_COLUMNS, event_rows
 from tests.designs import DESIGNS
 from trial_designs.design import load_design

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.common import output_dir
 from flows.safe_io import UnsafePathError, check_trial_id, inside
+from flows.tasks import output_dir
 
 BAD_IDS = ["../evil", "/tmp/evil", "a/b", "a\\b", "..", "", "Letters", "x" * 65, "evil\x00"]
 

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.common import output_dir
 from flows.integrity import amend_design
 from flows.randomise import read_roster
 from flows.sap import SAP_EVENT, SapRefusedError, sap_flow, sap_status
 from flows.store import Store, outcome_values
+from flows.tasks import output_dir
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 from trial_designs.randomise import randomise

@@ -90,11 +90,11 @@ def test_no_other_module_reads_a_trialflow_variable():
 
 
 def test_the_readers_go_through_settings(tmp_path, monkeypatch):
-    from flows.common import output_dir, resolve_design_path
     from flows.pipeline import default_drop
     from flows.report import reports_dir
     from flows.results_file import results_root
     from flows.store import Store, trialflow_home
+    from flows.tasks import output_dir, resolve_design_path
 
     home = tmp_path / "home"
     monkeypatch.setenv("TRIALFLOW_HOME", str(home))
@@ -111,7 +111,7 @@ def test_the_readers_go_through_settings(tmp_path, monkeypatch):
 
 
 def test_a_design_id_is_found_in_the_designs_folder_first(tmp_path, monkeypatch):
-    from flows.common import resolve_design_path
+    from flows.tasks import resolve_design_path
 
     designs = tmp_path / "designs"
     designs.mkdir()

@@ -35,11 +35,10 @@ def make(name: str) -> None:
         os.environ["TRIALFLOW_HOME"] = home
         from prefect.testing.utilities import prefect_test_harness
 
-        from flows.common import embedded_prefect, load_design_task
+        from flows.tasks import embedded_prefect, load_design_task
 
         with prefect_test_harness(server_startup_timeout=90), embedded_prefect():
             from flows.analyse import analyse_flow
-            from flows.results_file import results_path
             from flows.demo import (
                 simulate_delivery_files,
                 simulate_outcome_files,
@@ -48,6 +47,7 @@ def make(name: str) -> None:
             from flows.export import export_flow
             from flows.letters import letters_flow
             from flows.pipeline import default_drop, pipeline_flow
+            from flows.results_file import results_path
 
             design = load_design_task(name)
             drop = default_drop(design.id)
