@@ -49,7 +49,9 @@ class DerivedSubgroup(BaseModel):
 
     # trial_designs.sections.DesignSection's settings: sections imports this module for
     # Analysis.subgroups, so this module cannot import sections back
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # validate_by_name: a design dumped by field name ('source', as the hash and the stored
+    # design are) must load again; a YAML file says 'from'
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
     _added_fields: ClassVar[frozenset[str]] = frozenset()
 
     name: str = Field(

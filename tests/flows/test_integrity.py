@@ -155,14 +155,15 @@ def test_an_amendment_that_would_change_allocations_is_refused(changes, field):
 
 def test_an_amendment_moving_a_past_date_is_refused_and_a_future_one_allowed():
     store, design = _randomised()
+    # letters runs learning cycles: the first cycle's dates are follow_up's, so both move
     with pytest.raises(AmendmentRefusedError, match=r"follow_up.baseline: \"2019-03-15\""):
         amend_design(
-            _edited(design, follow_up__baseline="2019-03-20"),
+            _edited(design, follow_up__baseline="2019-03-20", cycles__0__baseline="2019-03-20"),
             reason="x",
             store=store,
             today=dt.date(2019, 6, 1),
         )
-    moved = _edited(design, follow_up__endline="2019-11-01")
+    moved = _edited(design, follow_up__endline="2019-11-01", cycles__0__endline="2019-11-01")
     amend_design(moved, reason="survey delayed", store=store, today=dt.date(2019, 6, 1))
     assert store.trial("letters")["design_hash"] == moved.design_hash
 
