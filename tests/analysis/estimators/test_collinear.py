@@ -51,7 +51,7 @@ def test_an_all_zero_column_does_not_hide_the_column_after_it():
 def test_letters_with_a_team_covariate_and_a_role_subgroup_in_a_small_sample():
     raw = yaml.safe_load((DESIGNS / "letters.yaml").read_text())
     raw["analysis"]["covariates"] = ["team"]
-    assert raw["analysis"]["subgroups"] == ["role"]
+    raw["analysis"]["subgroups"] = ["role"]  # letters declares more; this case needs role alone
     design = TrialDesign.model_validate(raw)
     data, _ = _dataset("letters", effect=0.5)
     # 20 per arm: some role has fewer rows than it has team dummies, strata and baseline
