@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from trial_designs.cycles import last_survey_day
 from trial_designs.design import TrialDesign
 from trial_designs.instruments import SWEMWBS_METRIC, instrument_spec
 from trial_designs.scale_files import declared_instrument, read_wrqol_scoring
@@ -302,7 +303,9 @@ def _with_bad_rows(
     out_of_range[first] = spec_high + 1 if spec_high == spec_high else 99
     non_numeric = picks.iloc[[3]].copy().astype({items[-1]: object})
     non_numeric[items[-1]] = "n/a"
-    late = picks.iloc[[4]].assign(collected_on=(fu.window_end + dt.timedelta(days=30)).isoformat())
+    # after the last day any cohort may answer (a trial with cycles surveys its last one later)
+    last_day = last_survey_day(fu, design.cycles)
+    late = picks.iloc[[4]].assign(collected_on=(last_day + dt.timedelta(days=30)).isoformat())
     not_a_date = picks.iloc[[5]].assign(collected_on=pd.Timestamp(fu.endline).strftime("%d/%m/%Y"))
     # a second, less complete and earlier response: the duplicate rule keeps the first one
     partial = picks.iloc[[6]].copy()
