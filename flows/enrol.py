@@ -17,8 +17,9 @@ import sqlalchemy as sa
 
 from flows.audit import append_audit_rows
 from flows.store import Store
+from flows.store.randomisations import participant_row
 from flows.store.schema import allocations, participant_pii, participants, trials
-from flows.store.values import is_present, text_or_none, utc_now
+from flows.store.values import text_or_none, utc_now
 from trial_designs.sections import MINIMISATION_FIELDS
 
 __all__ = ["enrol_late_entrants"]
@@ -179,23 +180,18 @@ def enrol_late_entrants(
                     }
                 )
             known_people.add(pid)
+            # late entrants carry no covariates_json: as before, their covariates are not kept
             member_rows.append(
-                {
-                    "trial_id": design.id,
-                    "participant_id": pid,
-                    "organisation": text_or_none(rec.get("organisation")),
-                    "building": text_or_none(rec.get("building")),
-                    "team": text_or_none(rec.get("team")),
-                    "role": text_or_none(rec.get("role")),
-                    "start_date": pd.Timestamp(rec["start_date"]).date()
-                    if is_present(rec.get("start_date"))
-                    else None,
-                    "stratum": stratum,
-                    "unit_id": unit,
-                    "enrolment": "late",
-                    "covariates_json": None,
-                    "enrolled_at": now,
-                }
+                participant_row(
+                    design,
+                    rec,
+                    participant_id=pid,
+                    unit=unit,
+                    stratum=stratum,
+                    enrolment="late",
+                    covariate_cols=(),
+                    now=now,
+                )
             )
             results.append(
                 {"participant_id": pid, "unit_id": unit, "arm": arm_of[unit], "status": status}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ __all__ = [
     "ForcedDesignChangeError",
     "RandomisationRecords",
     "forced_design_changes",
+    "participant_row",
 ]
 
 
@@ -344,26 +346,17 @@ class RandomisationRecords:
         for rec in roster.to_dict("records"):
             pid = str(rec["id"])
             unit = unit_of[pid]
-            start = rec.get("start_date")
             rows.append(
-                {
-                    "trial_id": design.id,
-                    "participant_id": pid,
-                    "organisation": text_or_none(rec.get("organisation")),
-                    "building": text_or_none(rec.get("building")),
-                    "team": text_or_none(rec.get("team")),
-                    "role": text_or_none(rec.get("role")),
-                    "start_date": pd.Timestamp(start).date() if is_present(start) else None,
-                    "stratum": stratum_of[unit],
-                    "unit_id": unit,
-                    "enrolment": enrolment,
-                    "covariates_json": json.dumps(
-                        {c: json_scalar(rec.get(c)) for c in covariate_cols}
-                    )
-                    if covariate_cols
-                    else None,
-                    "enrolled_at": now,
-                }
+                participant_row(
+                    design,
+                    rec,
+                    participant_id=pid,
+                    unit=unit,
+                    stratum=stratum_of[unit],
+                    enrolment=enrolment,
+                    covariate_cols=covariate_cols,
+                    now=now,
+                )
             )
         if rows:
             conn.execute(participants.insert(), rows)
@@ -379,3 +372,35 @@ class RandomisationRecords:
                     participants.c.superseded_in_round == round_no,
                 )
             ).scalar_one()
+
+
+def participant_row(
+    design,  # noqa: ANN001 - TrialDesign, typed loosely as elsewhere in this module
+    record: Mapping,
+    *,
+    participant_id: str,
+    unit: str,
+    stratum: str,
+    enrolment: str,
+    covariate_cols: Sequence[str],
+    now: dt.datetime,
+) -> dict:
+    """One ``participants`` row from a roster record: the one shape both a randomisation's
+    cohort and a late entrant are stored in (``covariates_json`` null without covariates)."""
+    start = record.get("start_date")
+    return {
+        "trial_id": design.id,
+        "participant_id": participant_id,
+        "organisation": text_or_none(record.get("organisation")),
+        "building": text_or_none(record.get("building")),
+        "team": text_or_none(record.get("team")),
+        "role": text_or_none(record.get("role")),
+        "start_date": pd.Timestamp(start).date() if is_present(start) else None,
+        "stratum": stratum,
+        "unit_id": unit,
+        "enrolment": enrolment,
+        "covariates_json": json.dumps({c: json_scalar(record.get(c)) for c in covariate_cols})
+        if covariate_cols
+        else None,
+        "enrolled_at": now,
+    }
