@@ -239,7 +239,10 @@ def main() -> None:
     print(f"{'write':<8} {timings['write']:>9.2f}s {peer_write:>9.2f}s {timings['write'] / peer_write:>6.1f}x  DataFrame.to_sql, plain INSERT (keys and flags took {keyed:.2f} s of ours)")  # fmt: skip
     print(f"{'write CPU':<8} {write_cpu:>6.2f}s {peer_write_cpu:>9.2f}s {write_cpu / peer_write_cpu:>6.1f}x  CPU seconds of the same two writes (the steadier figure on a shared machine)")  # fmt: skip
     print(f"{'funnel':<8} {timings['funnel']:>9.2f}s {peer_funnel:>9.2f}s {timings['funnel'] / peer_funnel:>6.1f}x  one SQL GROUP BY (starters only)")  # fmt: skip
-    print(f"{'total':<8} {total:>9.2f}s   target < 30 s: {'met' if total < 30 else 'MISSED'}")
+    ingest = timings["read"] + timings["check"] + timings["write"]
+    # issue 18.3's target is for the ingest (read, check, store); the funnel is the uptake stage's
+    print(f"{'ingest':<8} {ingest:>9.2f}s   target < 20 s: {'met' if ingest < 20 else 'MISSED'}")
+    print(f"{'total':<8} {total:>9.2f}s   (ingest and the uptake funnel)")
     print(
         f"re-ingest of the same {len(rows):,} events as a new export: {reingest:.2f} s, {again.rows_stored} added"
     )
