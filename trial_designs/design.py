@@ -157,6 +157,16 @@ class TrialDesign(DesignSection):
         ):
             raise ValueError("method 'constrained_cluster' needs a 'constraint'. Got None instead")
         self._minimisation_is_possible()
+        active = [a.name for a in self.arms if not a.control]
+        if self.analysis.adjust_across_arms == "holm" and len(active) < 2:
+            # refused, not ignored: Holm over one p-value is that p-value, and a plan that
+            # declares an adjustment which never happens would tell its readers otherwise
+            raise ValueError(
+                "'analysis.adjust_across_arms' is 'holm', but the design has one active arm "
+                f"('{active[0] if active else ''}'), so there is nothing to adjust across arms. "
+                "Remove it (or set it to 'none'), or add another active arm. "
+                f"Got adjust_across_arms 'holm' with arms {names} instead"
+            )
         for intervention in self.interventions:
             if intervention.arm not in names:
                 raise ValueError(

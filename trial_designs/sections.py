@@ -391,7 +391,7 @@ class Outcome(DesignSection):
 class Analysis(DesignSection):
     """Pre-specified analysis options."""
 
-    _added_fields: ClassVar[frozenset[str]] = frozenset({"cluster_se_by"})
+    _added_fields: ClassVar[frozenset[str]] = frozenset({"cluster_se_by", "adjust_across_arms"})
 
     covariates: tuple[str, ...] = Field(
         default=(),
@@ -426,6 +426,13 @@ class Analysis(DesignSection):
     )
     mi_imputations: int = Field(
         default=20, ge=2, description=f"Multiple imputations, at most {MAX_IMPUTATIONS}."
+    )
+    adjust_across_arms: Literal["holm", "none"] = Field(
+        default="none",
+        description="Designs with two or more active arms: 'holm' Holm-adjusts the primary "
+        "outcome's ITT p-values across the active arms (each against control; p_value_holm in "
+        "results.json); 'none' (the default) leaves them unadjusted. A design with one active "
+        "arm has nothing to adjust across, and is refused with 'holm'.",
     )
     columns: dict[str, str] = Field(
         default_factory=dict,
