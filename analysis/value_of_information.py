@@ -41,6 +41,7 @@ __all__ = [
     "evpi_from_net_benefit",
     "evpi_incremental",
     "evpi_table",
+    "evpi_table_by_option",
 ]
 
 
@@ -194,6 +195,25 @@ def annuity_factor(*, years: int, discount_rate: float = 0.0) -> float:
     return float((1 - (1 + discount_rate) ** -years) / discount_rate)
 
 
+def _population_scale(
+    population: float | None, years: int, discount_rate: float, research_cost: float | None
+) -> float:
+    """What EVPI per person is multiplied by (NaN without a population); checks the research cost."""
+    if population is not None:
+        check_positive_finite("population", population)
+        scale = population * annuity_factor(years=years, discount_rate=discount_rate)
+    else:
+        scale = math.nan
+    if research_cost is not None:
+        ok = isinstance(research_cost, numbers.Real) and not isinstance(research_cost, bool)
+        if not (ok and math.isfinite(research_cost) and research_cost >= 0):
+            raise ValueError(
+                f"The 'research_cost' must be a finite number of at least 0. "
+                f"Got {research_cost!r} instead."
+            )
+    return scale
+
+
 def evpi_table(
     incremental_cost: Sequence[float] | np.ndarray,
     incremental_effect: Sequence[float] | np.ndarray,
@@ -237,18 +257,7 @@ def evpi_table(
     thresholds = _thresholds(wtp)
     cost = np.asarray(incremental_cost, dtype=float)
     effect = np.asarray(incremental_effect, dtype=float)
-    if population is not None:
-        check_positive_finite("population", population)
-        scale = population * annuity_factor(years=years, discount_rate=discount_rate)
-    else:
-        scale = math.nan
-    if research_cost is not None:
-        ok = isinstance(research_cost, numbers.Real) and not isinstance(research_cost, bool)
-        if not (ok and math.isfinite(research_cost) and research_cost >= 0):
-            raise ValueError(
-                f"The 'research_cost' must be a finite number of at least 0. "
-                f"Got {research_cost!r} instead."
-            )
+    scale = _population_scale(population, years, discount_rate, research_cost)
     rows = []
     for k, value in zip(thresholds, evpi, strict=True):
         inb = k * effect - cost
@@ -266,6 +275,102 @@ def evpi_table(
                 "evpi_per_person": float(value),
                 "evpi_population": population_evpi,
                 "research_may_be_worthwhile": worthwhile,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def evpi_table_by_option(
+    incremental_costs: np.ndarray,
+    incremental_effects: np.ndarray,
+    *,
+    options: Sequence[str],
+    wtp: float | Sequence[float] | np.ndarray,
+    population: float | None = None,
+    years: int = 1,
+    discount_rate: float = 0.0,
+    research_cost: float | None = None,
+) -> pd.DataFrame:
+    """Per-threshold EVPI over every option at once: control and each active arm (multi-arm).
+
+    With one active arm this is :func:`evpi_table` on its draws, row for row.  With
+    several, the commissioner chooses among all the options together: per draw
+    ``NB_k = wtp x effect_k - cost_k`` for each active arm ``k``, control's 0, and
+    ``EVPI = mean over draws of max(0, NB_1, ..., NB_K) - max(0, mean NB_1, ..., mean NB_K)``.
+
+    Parameters
+    ----------
+    incremental_costs, incremental_effects : array of shape (n_draws, K)
+        Each draw's incremental cost and effect (a gain) of each active arm against
+        control, all from the same resample (one joint bootstrap).
+    options : sequence of str, keyword-only
+        The K + 1 options' names: control first, then the active arms in column order.
+    wtp, population, years, discount_rate, research_cost
+        As :func:`evpi_table`.
+
+    Returns
+    -------
+    DataFrame
+        :func:`evpi_table`'s columns, where with several arms ``expected_inb`` and
+        ``prob_cost_effective`` are those of the active arm with the highest expected net
+        benefit, and ``decision`` is ``"intervention"`` when that is above 0; and, with
+        several arms only, ``best_option`` (the name of the option with the highest expected
+        net benefit, control on a tie), ``expected_inb_by_option`` (each active arm's mean
+        INB) and ``prob_best_by_option`` (the share of draws in which each option's net
+        benefit is the highest, the first listed on a tie).
+    """
+    cost = _finite_array("incremental_costs", incremental_costs, 2)
+    effect = _finite_array("incremental_effects", incremental_effects, 2)
+    if cost.shape != effect.shape:
+        raise ValueError(
+            "The 'incremental_costs' and 'incremental_effects' must have the same shape "
+            f"(draws x active arms). Got {cost.shape} and {effect.shape}."
+        )
+    names = [str(name) for name in options]
+    if len(names) != cost.shape[1] + 1 or len(set(names)) != len(names):
+        raise ValueError(
+            f"The 'options' must name control and each of the {cost.shape[1]} active arms once "
+            f"({cost.shape[1] + 1} distinct names). Got {names!r}."
+        )
+    keywords = {
+        "wtp": wtp,
+        "population": population,
+        "years": years,
+        "discount_rate": discount_rate,
+        "research_cost": research_cost,
+    }
+    if cost.shape[1] == 1:
+        return evpi_table(cost[:, 0], effect[:, 0], **keywords)
+    scale = _population_scale(population, years, discount_rate, research_cost)
+    thresholds = _thresholds(wtp)
+    evpi = evpi_by_option(
+        np.column_stack([np.zeros(len(cost)), cost]),
+        np.column_stack([np.zeros(len(effect)), effect]),
+        wtp=thresholds,
+    )
+    rows = []
+    for k, value in zip(thresholds, evpi, strict=True):
+        inb = k * effect - cost
+        means = inb.mean(axis=0)
+        arm = int(np.argmax(means))
+        nb = np.column_stack([np.zeros(len(inb)), inb])
+        winners = np.bincount(np.argmax(nb, axis=1), minlength=nb.shape[1]) / len(nb)
+        population_evpi = float(value * scale)
+        worthwhile = None
+        if research_cost is not None and population is not None:
+            worthwhile = bool(population_evpi > research_cost)
+        rows.append(
+            {
+                "wtp": float(k),
+                "expected_inb": float(means[arm]),
+                "decision": "intervention" if means[arm] > 0 else "control",
+                "prob_cost_effective": float((inb[:, arm] > 0).mean()),
+                "evpi_per_person": float(value),
+                "evpi_population": population_evpi,
+                "research_may_be_worthwhile": worthwhile,
+                "best_option": names[arm + 1] if means[arm] > 0 else names[0],
+                "expected_inb_by_option": dict(zip(names[1:], map(float, means), strict=True)),
+                "prob_best_by_option": dict(zip(names, map(float, winners), strict=True)),
             }
         )
     return pd.DataFrame(rows)

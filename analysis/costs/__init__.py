@@ -12,7 +12,11 @@ event that drives it.  This package costs the delivery log with it, one idea a m
 - :mod:`~analysis.costs.summaries`: :func:`summarise_ledger` totals and splits the ledger;
 - :mod:`~analysis.costs.per_participant`: :func:`cost_per_participant` and the EEF band;
 - :mod:`~analysis.costs.effectiveness`: :func:`bootstrap_cost_effect` gives the
-  incremental cost-effectiveness with bootstrap uncertainty and a coded verdict;
+  incremental cost-effectiveness with bootstrap uncertainty and a coded verdict, and
+  :func:`bootstrap_cost_effect_by_arm` the same for every active arm of a multi-arm trial
+  from one joint resample;
+- :mod:`~analysis.costs.resampling`: the bootstrap's replicate draws, in blocks that can run
+  anywhere (:data:`MapBlocks`);
 - :mod:`~analysis.costs.unit_cost_sensitivity`: :func:`unit_cost_sensitivity` gives tornado
   data (the cost per participant as each unit cost moves; not the missing-data sensitivity
   of :mod:`analysis.sections.missing_data`);
@@ -25,8 +29,8 @@ arguments; the private helpers trust them.
 from analysis.costs.effectiveness import (
     COST_EFFECT_VERDICTS,
     BootstrapResult,
-    MapBlocks,
     bootstrap_cost_effect,
+    bootstrap_cost_effect_by_arm,
     cost_effect_verdict,
 )
 from analysis.costs.ledger import LEDGER_COLUMNS, build_ledger
@@ -36,6 +40,7 @@ from analysis.costs.per_participant import (
     cost_per_participant,
     eef_cost_band,
 )
+from analysis.costs.resampling import MapBlocks
 from analysis.costs.shares import head_count_shares
 from analysis.costs.summaries import CostBreakdown, CostFigure, LedgerSummary, summarise_ledger
 from analysis.costs.unit_cost_sensitivity import unit_cost_sensitivity
@@ -51,6 +56,7 @@ __all__ = [
     "CostSummary",
     "LedgerSummary",
     "bootstrap_cost_effect",
+    "bootstrap_cost_effect_by_arm",
     "build_ledger",
     "cost_effect_verdict",
     "cost_per_participant",

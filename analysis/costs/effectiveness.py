@@ -8,14 +8,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.costs import wording
+from analysis.costs.resampling import (
+    CHUNK_ENTRIES,
+    MapBlocks,
+    arm_groups,
+    replicate_means,
+    unit_sums,
+)
 from common.numbers import json_float
 from common.validation import check_count, is_real_number
 from trial_designs.sections import MAX_BOOTSTRAP_REPLICATES
@@ -23,10 +29,9 @@ from trial_designs.sections import MAX_BOOTSTRAP_REPLICATES
 __all__ = [
     "COST_EFFECT_VERDICTS",
     "BootstrapResult",
-    "MapBlocks",
     "bootstrap_cost_effect",
+    "bootstrap_cost_effect_by_arm",
     "cost_effect_verdict",
-    "replicate_block",
 ]
 
 #: The verdict on the point estimates: where they fall on the cost-effectiveness plane.
@@ -36,10 +41,6 @@ COST_EFFECT_VERDICTS: dict[str, str] = {
     "trade-off": "costs more and achieves more, or saves money and achieves less",
     "no difference": "achieves the same",
 }
-
-# Index matrices of the bootstrap are drawn in chunks of about this many entries, so
-# memory stays near 2 x 8 x _CHUNK_ENTRIES bytes whatever the trial's size.
-_CHUNK_ENTRIES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -145,93 +146,6 @@ class BootstrapResult:
             "plane": [{"effect": float(e), "cost": float(c)} for e, c in self.plane],
             "ceac": [{"wtp": float(w), "probability": float(p)} for w, p in self.ceac],
         }
-
-
-def _arm_groups(
-    arm: np.ndarray, clusters: np.ndarray | None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per arm (control, then intervention): each row's resampling unit, and the units' rows.
-
-    Units are participants in input order, or clusters in sorted label order.
-    """
-    groups = []
-    for value in (False, True):
-        rows = np.flatnonzero(arm == value)
-        if clusters is None:
-            unit_of_row = np.arange(len(rows))
-        else:
-            _, unit_of_row = np.unique(clusters[rows], return_inverse=True)
-        groups.append((rows, unit_of_row))
-    return groups
-
-
-def _unit_sums(
-    rows: np.ndarray, unit_of_row: np.ndarray, costs: np.ndarray, effects: np.ndarray
-) -> np.ndarray:
-    """Per resampling unit: the sum of costs, the sum of effects, and the number of participants."""
-    n_units = int(unit_of_row.max()) + 1
-    return np.column_stack(
-        [
-            np.bincount(unit_of_row, weights=costs[rows], minlength=n_units),
-            np.bincount(unit_of_row, weights=effects[rows], minlength=n_units),
-            np.bincount(unit_of_row, minlength=n_units).astype(float),
-        ]
-    )
-
-
-#: ``map_blocks(function, blocks, shared)``: ``[function(*shared, block) for block in blocks]``,
-#: in block order, wherever the caller chooses to run them (``flows.dask_runner.map_chunks``).
-MapBlocks = Callable[[Callable[..., Any], Sequence[Any], Sequence[Any]], list]
-
-
-def _here(function: Callable[..., Any], blocks: Sequence[Any], shared: Sequence[Any]) -> list:
-    return [function(*shared, block) for block in blocks]
-
-
-def replicate_block(sums: list[np.ndarray], block: tuple[int, object]) -> np.ndarray:
-    """(size, 2 arms, 2) replicate means of (cost, effect) per arm, for one block.
-
-    ``block`` is ``(size, seed)``: ``seed`` is an integer (a block of several)
-    or a ``numpy.random.Generator`` (the only block, drawn from the caller's
-    generator itself).  Per arm, control then intervention, an index matrix
-    ``rng.integers(0, G, size=(size, G))`` of resampled units; ``np.bincount``
-    turns it into counts, and one matrix product gives every replicate's sums
-    of costs, effects and participants.  Pure: the same block gives the same
-    bits in any process.
-    """
-    size, seed = block
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    out = np.empty((size, 2, 2))
-    for a, unit_sums in enumerate(sums):
-        n_units = len(unit_sums)
-        draws = rng.integers(0, n_units, size=(size, n_units))
-        draws += (np.arange(size) * n_units)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=size * n_units).reshape(size, n_units)
-        totals = counts @ unit_sums
-        out[:, a, :] = totals[:, :2] / totals[:, 2:3]
-    return out
-
-
-def _replicate_means(
-    sums: list[np.ndarray],
-    n_boot: int,
-    chunk_size: int,
-    rng: np.random.Generator,
-    map_blocks: MapBlocks | None = None,
-) -> np.ndarray:
-    """(n_boot, 2 arms, 2) replicate means, in blocks of ``chunk_size`` replicates.
-
-    One block draws from ``rng`` itself.  Several each draw from a generator of
-    their own, seeded by one integer each drawn from ``rng`` up front, so the
-    blocks are independent of each other and can run anywhere (``map_blocks``)
-    with the same result as here.
-    """
-    sizes = [min(chunk_size, n_boot - start) for start in range(0, n_boot, chunk_size)]
-    if len(sizes) == 1:
-        return replicate_block(sums, (n_boot, rng))
-    seeds = rng.integers(0, 2**63, size=len(sizes)).tolist()
-    blocks = list(zip(sizes, seeds, strict=True))
-    return np.concatenate((map_blocks or _here)(replicate_block, blocks, (sums,)))
 
 
 def _quantiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -402,6 +316,63 @@ def bootstrap_cost_effect(
     (:math:`\\Delta e < 0 \\le \\Delta c`), no difference when
     :math:`\\Delta e = 0`, otherwise a trade-off.
     """
+    a = np.asarray(arm)
+    if a.dtype != bool and not np.isin(a, (0, 1)).all():
+        raise ValueError(
+            f"'arm' must be 0/1 or bool (1 = intervention). Got values {sorted(set(a.ravel().tolist()))[:5]} instead."
+        )
+    return bootstrap_cost_effect_by_arm(
+        costs,
+        effects,
+        a.astype(int),
+        rng=rng,
+        clusters=clusters,
+        n_boot=n_boot,
+        higher_is_better=higher_is_better,
+        ci_level=ci_level,
+        wtp=wtp,
+        n_plane_points=n_plane_points,
+        outcome_label=outcome_label,
+        effect_unit=effect_unit,
+        chunk_size=chunk_size,
+        map_blocks=map_blocks,
+    )[0]
+
+
+def bootstrap_cost_effect_by_arm(
+    costs: Sequence[float] | np.ndarray,
+    effects: Sequence[float] | np.ndarray,
+    arm: Sequence[int] | np.ndarray,
+    *,
+    rng: np.random.Generator,
+    clusters: Sequence | np.ndarray | None = None,
+    n_boot: int = 5000,
+    higher_is_better: bool = True,
+    ci_level: float = 0.95,
+    wtp: Sequence[float] | np.ndarray | None = None,
+    n_plane_points: int = 1000,
+    outcome_label: str = "the outcome",
+    effect_unit: str = "point",
+    chunk_size: int | None = None,
+    map_blocks: MapBlocks | None = None,
+) -> list[BootstrapResult]:
+    """One joint bootstrap of every active arm against control (a multi-arm trial).
+
+    As :func:`bootstrap_cost_effect`, whose parameters these are, but ``arm``
+    holds integer codes: 0 for control, 1 to K for the K active arms.  Each
+    replicate resamples every arm (stratified by arm; whole clusters within
+    their arm), so replicate ``b`` of every arm's result comes from the same
+    resample and the draws can be compared across arms (EVPI over all
+    options).  Arms are drawn in code order, so with K = 1 this is exactly
+    :func:`bootstrap_cost_effect`, and the first active arm's draws do not
+    depend on later arms when the blocks (``chunk_size``) are the same.
+
+    Returns
+    -------
+    list of BootstrapResult
+        One per active arm, in code order; each one's ``n_per_arm`` (and
+        ``n_clusters_per_arm``) names its two arms ``control`` and ``intervention``.
+    """
     c = np.asarray(costs, dtype=float)
     e = np.asarray(effects, dtype=float)
     a = np.asarray(arm)
@@ -416,12 +387,12 @@ def bootstrap_cost_effect(
                 f"'{name}' must have no missing or infinite values (drop incomplete participants first). "
                 f"Got {int((~np.isfinite(values)).sum())} instead."
             )
-    if a.dtype != bool:
-        if not np.isin(a, (0, 1)).all():
-            raise ValueError(
-                f"'arm' must be 0/1 or bool (1 = intervention). Got values {sorted(set(a.tolist()))[:5]} instead."
-            )
-        a = a.astype(int) == 1
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.integer) or (a.size and a.min() < 0):
+        raise ValueError(
+            "'arm' must be integer codes, 0 for control and 1 to K for the active arms. "
+            f"Got values {sorted(set(a.tolist()), key=str)[:5]} instead."
+        )
+    n_arms = max(2, int(a.max()) + 1 if a.size else 2)
     check_count("n_boot", n_boot, 100)
     if n_boot > MAX_BOOTSTRAP_REPLICATES:
         raise ValueError(
@@ -448,14 +419,19 @@ def bootstrap_cost_effect(
                 f"'clusters' must have no missing labels. Got {int(pd.isna(g).sum())} instead."
             )
         g = g.astype(str)
-        straddling = sorted(set(g[a]) & set(g[~a]))
+        arms_of = pd.Series(a).groupby(g).nunique()
+        straddling = sorted(arms_of.index[arms_of > 1])
         if straddling:
             raise ValueError(
-                "Each cluster must lie in one arm for a cluster bootstrap. "
-                f"Got clusters in both arms: {', '.join(straddling[:5])}."
+                "Each cluster must lie in one arm for a cluster bootstrap. Got clusters in "
+                f"{'both arms' if n_arms == 2 else 'more than one arm'}: {', '.join(straddling[:5])}."
             )
-    groups = _arm_groups(a, g)
-    names = ("control", "intervention")
+    groups = arm_groups(a, n_arms, g)
+    names = (
+        ("control", "intervention")
+        if n_arms == 2
+        else ("control", *(f"active arm {k}" for k in range(1, n_arms)))
+    )
     minimum = 2
     for name, (rows, unit_of_row) in zip(names, groups, strict=True):
         n_units = 0 if len(rows) == 0 else int(unit_of_row.max()) + 1
@@ -464,19 +440,64 @@ def bootstrap_cost_effect(
             raise ValueError(
                 f"The {name} arm needs at least {minimum} {what} to bootstrap. Got {n_units} instead."
             )
-    sums = [_unit_sums(rows, unit_of_row, c, e) for rows, unit_of_row in groups]
+    sums = [unit_sums(rows, unit_of_row, c, e) for rows, unit_of_row in groups]
     largest = max(len(s) for s in sums)
     if chunk_size is None:
-        chunk_size = max(1, min(n_boot, _CHUNK_ENTRIES // largest))
+        chunk_size = max(1, min(n_boot, CHUNK_ENTRIES // largest))
     else:
         check_count("chunk_size", chunk_size, 1)
+    if wtp is not None:
+        grid = np.asarray(wtp, float)
+        if grid.ndim != 1 or not len(grid) or not np.isfinite(grid).all():
+            raise ValueError(
+                f"'wtp' must be a non-empty 1-D array of finite values. Got {wtp!r} instead."
+            )
+    means = replicate_means(sums, int(n_boot), int(chunk_size), rng, map_blocks)
+    settings = {
+        "outcome_label": outcome_label,
+        "effect_unit": effect_unit,
+        "higher_is_better": bool(higher_is_better),
+        "n_boot": int(n_boot),
+        "ci_level": float(ci_level),
+    }
+    return [
+        _one_arm(
+            means[:, [0, k], :],
+            c[a == 0],
+            e[a == 0],
+            c[a == k],
+            e[a == k],
+            n_clusters=None if g is None else (len(sums[0]), len(sums[k])),
+            wtp=wtp,
+            n_plane_points=int(n_plane_points),
+            **settings,
+        )
+        for k in range(1, n_arms)
+    ]
 
+
+def _one_arm(
+    means: np.ndarray,
+    control_costs: np.ndarray,
+    control_effects: np.ndarray,
+    costs: np.ndarray,
+    effects: np.ndarray,
+    *,
+    n_clusters: tuple[int, int] | None,
+    wtp: Sequence[float] | np.ndarray | None,
+    n_plane_points: int,
+    outcome_label: str,
+    effect_unit: str,
+    higher_is_better: bool,
+    n_boot: int,
+    ci_level: float,
+) -> BootstrapResult:
+    """One active arm against control from the joint replicate means ``(n_boot, 2, 2)``."""
     sign = 1.0 if higher_is_better else -1.0
-    means = _replicate_means(sums, int(n_boot), int(chunk_size), rng, map_blocks)
     delta_c = means[:, 1, 0] - means[:, 0, 0]
     delta_e = sign * (means[:, 1, 1] - means[:, 0, 1])
-    point_c = float(c[a].mean() - c[~a].mean())
-    point_e = float(sign * (e[a].mean() - e[~a].mean()))
+    point_c = float(costs.mean() - control_costs.mean())
+    point_e = float(sign * (effects.mean() - control_effects.mean()))
     icer = point_c / point_e if point_e != 0 else math.nan
 
     effect_ci = _quantiles(delta_e, ci_level)
@@ -489,10 +510,6 @@ def bootstrap_cost_effect(
     grid = (
         _default_wtp(delta_c, delta_e, point_c, point_e) if wtp is None else np.asarray(wtp, float)
     )
-    if grid.ndim != 1 or not len(grid) or not np.isfinite(grid).all():
-        raise ValueError(
-            f"'wtp' must be a non-empty 1-D array of finite values. Got {wtp!r} instead."
-        )
     probability = ((grid[:, None] * delta_e[None, :] - delta_c[None, :]) > 0).mean(axis=1)
 
     quadrants = {
@@ -501,19 +518,20 @@ def bootstrap_cost_effect(
         "dearer_and_worse": float(np.mean((delta_c > 0) & (delta_e <= 0))),
         "cheaper_and_worse": float(np.mean((delta_c <= 0) & (delta_e <= 0))),
     }
-    keep = min(int(n_plane_points), int(n_boot))
+    keep = min(n_plane_points, n_boot)
     delta_c.setflags(write=False)
     delta_e.setflags(write=False)
+    names = ("control", "intervention")
     return BootstrapResult(
         outcome_label=outcome_label,
         effect_unit=effect_unit,
-        higher_is_better=bool(higher_is_better),
-        n_boot=int(n_boot),
-        ci_level=float(ci_level),
-        n_per_arm={name: len(rows) for name, (rows, _) in zip(names, groups, strict=True)},
+        higher_is_better=higher_is_better,
+        n_boot=n_boot,
+        ci_level=ci_level,
+        n_per_arm=dict(zip(names, (len(control_costs), len(costs)), strict=True)),
         n_clusters_per_arm=None
-        if g is None
-        else {name: len(s) for name, s in zip(names, sums, strict=True)},
+        if n_clusters is None
+        else dict(zip(names, n_clusters, strict=True)),
         incremental_cost=point_c,
         incremental_cost_ci=_quantiles(delta_c, ci_level),
         incremental_cost_se=float(np.std(delta_c, ddof=1)),

@@ -8,6 +8,7 @@ is generated from them (:mod:`analysis.results_model.schema`).
 
 from analysis.results_model.base import ResultsModel, dump_results, json_safe
 from analysis.results_model.costs import (
+    ArmCosts,
     CeacPoint,
     CostDenominators,
     CostEffectiveness,
@@ -66,6 +67,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ArmDeclaration",
     "ArmSummary",
+    "ArmCosts",
     "Attrition",
     "AttritionBounds",
     "AttritionRow",

@@ -2,8 +2,10 @@
 
 Money is in ``currency`` (GBP) at ``currency_year`` prices.  A figure without a
 suffix is undiscounted; ``_discounted`` is discounted to the randomisation date at
-``discount_rate`` (Green Book).  Only the intervention arm is costed: control
-participants cost nothing beyond usual practice.
+``discount_rate`` (Green Book).  Only the active arms are costed: control
+participants cost nothing beyond usual practice.  The section's per-arm figures are
+the first active arm's (``arm``); with several active arms ``other_arms`` holds the
+same figures for each further one, and the ledger, totals and EVPI cover them all.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from analysis.results_model.base import (
 )
 
 __all__ = [
+    "ArmCosts",
     "CeacPoint",
     "CostDenominators",
     "CostEffectiveness",
@@ -255,11 +258,30 @@ class EvpiRow(ResultsModel):
         "cost (EVPI is an upper bound, so not that it is); false: it is not worth its cost. "
         "Null without a research cost."
     )
+    best_option: str | None = optional(
+        "Several active arms only: the option (arm name, control's included) with the highest "
+        "expected net benefit, control on a tie. expected_inb and prob_cost_effective are then "
+        "those of the active arm with the highest expected net benefit, and evpi_per_person is "
+        "over every option at once: mean over draws of max(0, INB_1, ..., INB_K) - max(0, "
+        "mean INB_1, ..., mean INB_K)."
+    )
+    expected_inb_by_option: dict[str, Number] | None = optional(
+        f"Several active arms only: each active arm's mean INB against control, {_POUNDS}."
+    )
+    prob_best_by_option: dict[str, Number] | None = optional(
+        "Several active arms only: the share of draws in which each option (control's "
+        "included) has the highest net benefit, 0 to 1 (the first listed on a tie)."
+    )
 
 
 class ValueOfInformation(ResultsModel):
     """EVPI of the primary outcome's cost-effectiveness at the design's thresholds."""
 
+    options: list[str] | None = optional(
+        "Several active arms costed only: the options the EVPI chooses among, control first, "
+        "then each active arm whose draws it prices (all from one joint bootstrap; an arm no "
+        "one was followed up in is left out)."
+    )
     outcome: str = field("The outcome whose cost-effectiveness draws are priced (the primary).")
     effect_unit: str = field("The unit of effect wtp is paid per (point, percentage point).")
     n_boot: Count = field("Cost-effectiveness bootstrap draws the EVPI is computed from.")
@@ -278,18 +300,16 @@ class ValueOfInformation(ResultsModel):
     by_threshold: list[EvpiRow] = field("One row per threshold, in the design's order.")
 
 
-class Costs(ResultsModel):
-    """Costs of the (first) intervention arm and its cost-effectiveness."""
+class ArmCosts(ResultsModel):
+    """One active arm's costs per head and cost-effectiveness against control."""
 
-    currency: str | None = optional("Currency of every amount: GBP.")
-    currency_year: int | None = optional(
-        "Price year of the amounts (the latest of the cost items'); null if none declared."
+    arm: str | None = optional(
+        "The active arm these figures cost (its name in the design); absent in results "
+        "written before multi-arm costs, which costed the first active arm."
     )
-    discount_rate: Number = optional("Annual discount rate, e.g. 0.035 (Green Book).")
-    ledger: list[LedgerRow] = optional_list("The cost ledger, one row per item, year and site.")
-    totals: CostTotals = optional("Whole-trial totals and the participants' share.")
-    by_organisation: dict[str, Number] = optional(
-        f"Total cost per organisation, undiscounted, {_POUNDS}."
+    arm_totals: CostTotals | None = optional(
+        "Several active arms only: this arm's own delivery costs and its participants' share "
+        "(the whole trial's are the section's totals)."
     )
     per_participant: PerParticipant = optional("Costs per head.")
     denominators: CostDenominators = optional("The counts per_participant divides by.")
@@ -310,15 +330,38 @@ class Costs(ResultsModel):
         "EEF cost rating of direct_per_participant_per_year: very low (under £80), low "
         "(£80-£200), moderate (£200-£720), high (£720-£1,200), very high (over £1,200)."
     )
-    eef_band_basis: str | None = optional("What the EEF band is computed on, in words.")
     cost_effectiveness: list[CostEffectiveness] | None = optional(
-        "One row per outcome priced: the primary, SWEMWBS and turnover."
-    )
-    value_of_information: ValueOfInformation | None = optional(
-        "EVPI of the primary outcome's cost-effectiveness at the design's willingness-to-pay "
-        "thresholds; absent when the design declares no value_of_information."
+        "One row per outcome priced: the primary, SWEMWBS and turnover; this arm against "
+        "control, from the bootstrap that resamples every arm jointly."
     )
     sensitivity: list[CostSensitivity] | None = optional(
         "One-way sensitivity of the cost per participant to each unit cost (declared bounds, "
         "else +/-25%)."
+    )
+
+
+class Costs(ArmCosts):
+    """Costs of the active arms and their cost-effectiveness: the first arm's figures here."""
+
+    currency: str | None = optional("Currency of every amount: GBP.")
+    currency_year: int | None = optional(
+        "Price year of the amounts (the latest of the cost items'); null if none declared."
+    )
+    discount_rate: Number = optional("Annual discount rate, e.g. 0.035 (Green Book).")
+    ledger: list[LedgerRow] = optional_list(
+        "The cost ledger of every active arm, one row per item, year and site."
+    )
+    totals: CostTotals = optional("Whole-trial totals and the participants' share.")
+    by_organisation: dict[str, Number] = optional(
+        f"Total cost per organisation, undiscounted, {_POUNDS}."
+    )
+    eef_band_basis: str | None = optional("What the EEF band is computed on, in words.")
+    value_of_information: ValueOfInformation | None = optional(
+        "EVPI of the primary outcome's cost-effectiveness at the design's willingness-to-pay "
+        "thresholds, over every active arm and control at once; absent when the design "
+        "declares no value_of_information."
+    )
+    other_arms: list[ArmCosts] | None = optional(
+        "Several active arms only: the same per-arm figures for each active arm after the "
+        "first (arm), in the design's order."
     )

@@ -6,23 +6,26 @@ costs it with the design's cost model (:mod:`analysis.costs`) and reports, as
 
 - the ledger (item, site, organisation, year) and its totals, split into
   set-up and running, direct and staff time;
-- cost per participant randomised to the intervention, per participant who
-  took it up, per completer, and per Round and per attendee per Round where
-  Rounds were held (direct costs, as the CASCADE evaluation reports them, and
-  again with every attendee's staff time), each undiscounted beside
-  discounted, with the EEF band;
-- for the primary outcome, SWEMWBS and turnover: the incremental cost per
-  unit of effect (per point, or per percentage point of a proportion such as
-  turnover) with a bootstrap interval, plane and acceptability curve;
+- for each active arm (:mod:`analysis.sections.cost_arms`): cost per
+  participant randomised to it, per participant who took it up, per
+  completer, and per Round and per attendee per Round where Rounds were held
+  (direct costs, as the CASCADE evaluation reports them, and again with every
+  attendee's staff time), each undiscounted beside discounted, with the EEF
+  band; the first arm's in the section, each further one's in ``other_arms``;
+- for the primary outcome, SWEMWBS and turnover, each active arm against
+  control: the incremental cost per unit of effect (per point, or per
+  percentage point of a proportion such as turnover) with a bootstrap
+  interval, plane and acceptability curve, from one bootstrap that resamples
+  every arm jointly;
 - one-way sensitivity of the cost per participant to each unit cost;
 - when the design declares ``value_of_information``, the EVPI of the
-  primary outcome's cost-effectiveness at its thresholds, per person and for
-  the population (:func:`analysis.value_of_information.evpi_table` on the
+  primary outcome's cost-effectiveness at its thresholds over every option
+  at once, per person and for the population
+  (:func:`analysis.value_of_information.evpi_table_by_option` on the joint
   bootstrap's draws).
 
-Only the intervention arm is costed: deliveries to control-arm units are
-contamination (reported under uptake), and control participants cost nothing
-beyond usual practice, so their incremental cost is 0.
+Only active arms are costed: control participants cost nothing beyond usual
+practice, so their incremental cost is 0.
 
 Sessions open to people outside the trial (a Round open to all the
 authority's staff) serve everyone in the room, so the trial's participants
@@ -35,23 +38,18 @@ of attendees outside the trial.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from analysis.costs import (
     MapBlocks,
-    bootstrap_cost_effect,
+    bootstrap_cost_effect_by_arm,
     build_ledger,
-    cost_per_participant,
-    eef_cost_band,
-    head_count_shares,
     summarise_ledger,
-    unit_cost_sensitivity,
 )
 from analysis.results_model import Costs, ValueOfInformation
-from analysis.value_of_information import annuity_factor, evpi_table
+from analysis.sections.cost_arms import cost_arm, cost_totals
+from analysis.value_of_information import annuity_factor, evpi_table_by_option
 from trial_designs.cost_model import cost_model_from_mapping
 from trial_designs.design import TrialDesign
 from trial_designs.sections import Outcome
@@ -60,11 +58,6 @@ __all__ = ["BOOTSTRAP_REPLICATES", "costs_section", "cost_effect_outcomes"]
 
 #: Replicates of the cost-effectiveness bootstrap.
 BOOTSTRAP_REPLICATES = 5000
-
-_COST_UNIT = "cost_unit"
-_SHARE = "participants_share"
-_ROUND_EVENT = "round_held"
-_ATTENDANCE_EVENT = "attended"
 
 
 def cost_effect_outcomes(design: TrialDesign) -> list[Outcome]:
@@ -91,104 +84,13 @@ def _effect_words(outcome: Outcome, *, proportion: bool = False) -> tuple[str, s
     return label, "percentage point" if proportion else "point"
 
 
-def _costed_events(events: pd.DataFrame, arm: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
-    """The events of one arm's units, with their site, organisation and the unit they are costed to.
-
-    ``arm`` holds that arm's participants.  In cluster trials an event belongs
-    to a cluster (a Round, a machine) or to a participant (an attendance);
-    either way its site is the cluster.  In individual trials events belong to
-    participants and there are no sites.  Events of other arms' units (control
-    contamination, or another active arm) are left out.
-    """
-    people = arm.set_index(arm["participant_id"].astype(str))
-    unit = events["unit_id"].astype(str)
-    if design.unit == "cluster":
-        clusters = arm.groupby(arm["cluster"].astype(str))["organisation"].agg(
-            lambda s: s.mode().iat[0] if s.notna().any() else None
-        )
-        is_person = unit.isin(people.index)
-        site = unit.where(~is_person, unit.map(people["cluster"].astype(str)))
-        keep = is_person | unit.isin(clusters.index)
-        organisation = site.map(clusters)
-    else:
-        keep = unit.isin(people.index)
-        site = pd.Series(None, index=events.index, dtype=object)
-        organisation = unit.map(people["organisation"])
-    costed = events.assign(site=site, organisation=organisation, **{_COST_UNIT: unit})
-    return costed[keep.to_numpy()]
-
-
-def _session_events(design: TrialDesign, arm: str) -> tuple[str, str] | None:
-    """(session held, participant attended) event types when the arm's intervention runs sessions.
-
-    Read from its uptake definition: the event that offers it (a Round held) and
-    the one that says a participant started (attended), when the two differ.
-    Whether a session is open to others is then the data's: its head count.
-    """
-    for intervention in design.interventions:
-        if intervention.arm != arm:
-            continue
-        offered = intervention.uptake.get("offered")
-        started = intervention.uptake.get("started")
-        if isinstance(offered, str) and isinstance(started, str) and offered != started:
-            return offered, started
-    return None
-
-
-def _short_head_counts(events: pd.DataFrame, sessions: tuple[str, str]) -> tuple[int, int]:
-    """(sessions whose head count is below the participants logged at them, sessions with both)."""
-    if "round_id" not in events:
-        return 0, 0
-    held = events[(events["event_type"] == sessions[0]) & events["round_id"].notna()]
-    held = held[held["attendees"].notna()]
-    logged = events[(events["event_type"] == sessions[1]) & events["round_id"].notna()]
-    per = logged.groupby([logged["site"].astype(str), logged["round_id"].astype(str)])[
-        "unit_id"
-    ].nunique()
-    keys = pd.MultiIndex.from_arrays([held["site"].astype(str), held["round_id"].astype(str)])
-    there = per.reindex(keys).fillna(0).to_numpy(float)
-    return int((there > held["attendees"].to_numpy(float)).sum()), len(held)
-
-
-def _participant_costs(
-    events: pd.DataFrame, data: pd.DataFrame, design: TrialDesign, model, start
-) -> pd.Series:  # noqa: ANN001
-    """Each participant's discounted cost: their own events plus an equal share of their cluster's.
-
-    The ledger is built with the costed unit in place of the organisation, so
-    its lines come out per unit (its "organisation" column holds the unit), and
-    with the participants' share of each event, so a cluster's cost is the
-    trial's share of it.
-    """
-    by_unit = (
-        build_ledger(
-            events,
-            model,
-            start_date=start,
-            site_column="site",
-            organisation_column=_COST_UNIT,
-            share_column=_SHARE,
-        )
-        .groupby("organisation")["cost_discounted"]
-        .sum()
-        if len(events)
-        else pd.Series(dtype=float)
-    )
-    ids = data["participant_id"].astype(str)
-    own = ids.map(by_unit).fillna(0.0)
-    if design.unit == "cluster":
-        cluster = data["cluster"].astype(str)
-        size = cluster.map(cluster.value_counts())
-        own = own + cluster.map(by_unit).fillna(0.0) / size
-    return pd.Series(own.to_numpy(float), index=data.index)
-
-
 def _baseline_adjusted(
-    data: pd.DataFrame, name: str, used: pd.Series, arm: str
+    data: pd.DataFrame, name: str, used: pd.Series, arms: list[str]
 ) -> tuple[np.ndarray, pd.Series]:
     """Each participant's endline, adjusted for their baseline as the primary ANCOVA is.
 
-    With ``b`` the ANCOVA slope on the baseline (arm and strata in the model),
+    With ``b`` the ANCOVA slope on the baseline (a dummy for each active arm in
+    ``arms``, and strata, in the model),
     ``y - b (x - x̄)`` has arm means whose difference is the ANCOVA effect
     (exactly, without strata), so the bootstrap prices the same effect the
     report headlines rather than a raw difference that baseline imbalance can
@@ -202,7 +104,7 @@ def _baseline_adjusted(
     rows = data[used]
     parts = [
         np.ones(len(rows)),
-        (rows["arm"] == arm).to_numpy(float),
+        *((rows["arm"] == arm).to_numpy(float) for arm in arms),
         rows[baseline].to_numpy(float),
     ]
     if "stratum" in rows and rows["stratum"].nunique() > 1:
@@ -210,53 +112,7 @@ def _baseline_adjusted(
         parts += [dummies[c].to_numpy() for c in dummies]
     coefficients, *_ = np.linalg.lstsq(np.column_stack(parts), rows[endline].to_numpy(float))
     x = rows[baseline].to_numpy(float)
-    return rows[endline].to_numpy(float) - coefficients[2] * (x - x.mean()), used
-
-
-def _figure_pair(breakdown, part: str) -> tuple[float, float]:  # noqa: ANN001 - a CostBreakdown
-    figure = getattr(breakdown, part)
-    return figure.undiscounted, figure.discounted
-
-
-def _attendances(rounds: pd.DataFrame, events: pd.DataFrame, warnings: list[str]) -> float:
-    """Person-attendances at the Rounds: each Round's head count where recorded.
-
-    Rounds are open to all staff, not only those in the trial, so the head count
-    on the Round is the denominator a Round's cost is shared over.  A Round with
-    no head count counts the trial participants logged as attending it, which
-    is fewer, so the cost per attendee is then overstated: a warning says so.
-    """
-    counted = rounds["attendees"].astype(float)
-    if counted.notna().all():
-        return float(counted.sum())
-    logged = events[events["event_type"] == _ATTENDANCE_EVENT]
-    if "round_id" in rounds and "round_id" in logged:
-        per_round = logged.groupby(logged["round_id"].astype(str)).size()
-        fallback = rounds["round_id"].astype(str).map(per_round).fillna(0.0)
-    else:
-        fallback = pd.Series(len(logged) / max(len(rounds), 1), index=rounds.index)
-    warnings.append(
-        f"{int(counted.isna().sum())} of {len(rounds)} Rounds have no head count: their "
-        "attendance is the trial participants logged at them, so the cost per attendee per "
-        "Round is overstated."
-    )
-    return float(counted.fillna(fallback).sum())
-
-
-def _per_round_by_site(ledger: pd.DataFrame, rounds: pd.DataFrame) -> dict[str, float]:
-    """Direct running cost per Round at each site, as the CASCADE table reports it."""
-    running = ledger[(ledger["category"] == "running") & (ledger["kind"] == "direct")]
-    cost = running.groupby(running["site"].astype(str))["cost"].sum()
-    held = rounds.groupby(rounds["site"].astype(str)).size()
-    return {site: float(cost.get(site, 0.0) / n) for site, n in held.items()}
-
-
-def _delivery_years(events: pd.DataFrame) -> float:
-    """Years the costs were spent over, at least one (the EEF band is per year of delivery)."""
-    if events.empty:
-        return 1.0
-    times = pd.to_datetime(events["occurred_at"])
-    return max(1.0, (times.max() - times.min()).days / 365.25)
+    return rows[endline].to_numpy(float) - coefficients[1 + len(arms)] * (x - x.mean()), used
 
 
 def _ce_row(result, outcome: Outcome) -> dict:  # noqa: ANN001 - a BootstrapResult
@@ -294,12 +150,21 @@ def _ce_row(result, outcome: Outcome) -> dict:  # noqa: ANN001 - a BootstrapResu
     }
 
 
-def _value_of_information(design: TrialDesign, result, outcome: Outcome) -> ValueOfInformation:  # noqa: ANN001 - a BootstrapResult
-    """EVPI at the design's thresholds from the bootstrap's incremental draws (effects as gains)."""
+def _value_of_information(
+    design: TrialDesign, results: list, outcome: Outcome, options: list[str], *, several: bool
+) -> ValueOfInformation:
+    """EVPI at the design's thresholds over every option at once, from the joint bootstrap's draws.
+
+    ``results`` holds one BootstrapResult per active arm in ``options[1:]`` (effects as
+    gains, every arm's draw ``b`` from the same resample); with one arm this is that
+    arm's EVPI against control.  ``several``: the trial costed several active arms, so
+    the options are named even when only one of them could be priced.
+    """
     declared = design.value_of_information
-    table = evpi_table(
-        result.replicate_costs,
-        result.replicate_effects,
+    table = evpi_table_by_option(
+        np.column_stack([r.replicate_costs for r in results]),
+        np.column_stack([r.replicate_effects for r in results]),
+        options=options,
         wtp=declared.wtp,
         population=declared.population,
         years=declared.years,
@@ -307,9 +172,10 @@ def _value_of_information(design: TrialDesign, result, outcome: Outcome) -> Valu
         research_cost=declared.research_cost,
     )
     return ValueOfInformation(
+        **({"options": options} if several else {}),
         outcome=outcome.name,
-        effect_unit=result.effect_unit,
-        n_boot=result.n_boot,
+        effect_unit=results[0].effect_unit,
+        n_boot=results[0].n_boot,
         population=declared.population,
         years=declared.years,
         discount_rate=declared.discount_rate,
@@ -318,6 +184,31 @@ def _value_of_information(design: TrialDesign, result, outcome: Outcome) -> Valu
         research_cost=declared.research_cost,
         by_threshold=table.astype(object).to_dict("records"),
     )
+
+
+def _priced_arms(
+    data: pd.DataFrame, used: pd.Series, name: str, options: list[str], warnings: list[str]
+) -> list[str] | None:
+    """The active arms an outcome's bootstrap prices: those with someone followed up on it.
+
+    None (and a warning) when control or every active arm has no one; an active arm with no
+    one is left out of this outcome's bootstrap, and a warning names it.
+    """
+    endline = f"{name}_endline"
+    empty = [a for a in options if not (data.loc[used, "arm"] == a).any()]
+    if options[0] in empty or len(empty) == len(options) - 1:
+        # no effect to price: the outcome's section names the arm and why
+        warnings.append(
+            f"No cost-effectiveness for '{name}': no one in the "
+            f"{' and '.join(repr(a) for a in empty)} arm has a '{endline}' value."
+        )
+        return None
+    if empty:
+        warnings.append(
+            f"No cost-effectiveness for '{name}' in the "
+            f"{' and '.join(repr(a) for a in empty)} arm: no one in it has a '{endline}' value."
+        )
+    return [a for a in options[1:] if a not in empty]
 
 
 def costs_section(
@@ -334,7 +225,7 @@ def costs_section(
     Parameters
     ----------
     design : TrialDesign
-        Declares the cost model, the intervention arm and the outcomes.
+        Declares the cost model, the arms and the outcomes.
     events : DataFrame
         The trial's delivery events: unit_id, event_type, occurred_at,
         quantity, hours, attendees, contaminated.
@@ -353,21 +244,28 @@ def costs_section(
     Returns
     -------
     section, warnings
-        ``section`` is None when the design declares no costs.
+        ``section`` is None when the design declares no costs, or no active
+        arm could be costed.
 
     Notes
     -----
-    Costs start in year 0 at the randomisation date (Green Book discounting
-    at the design's rate).  Where the intervention runs sessions with a head
-    count (its uptake's offered and started events, a Round held and
-    attended), the participants bear their share of each session's head
-    count (:func:`analysis.costs.head_count_shares`).  A cluster's share of
-    costs (a Round, a machine) is shared equally among its randomised
-    members, so the mean participant cost in the intervention arm is the
-    participants' total over the number randomised to it.  The
-    bootstrap pairs each followed-up participant's cost with their endline
-    outcome, adjusted for its baseline as the ANCOVA is (:func:`_baseline_adjusted`),
-    and resamples within arms (whole clusters in cluster trials).
+    Every active arm is costed from the events of its own participants and
+    clusters (an event joins a participant on its unit id, or a cluster of
+    the arm); the section's per-arm figures are the first costed arm's, and
+    ``other_arms`` holds each further one's.  The ledger and totals are the
+    whole trial's (every costed arm).  Costs start in year 0 at the
+    randomisation date (Green Book discounting at the design's rate).  Where
+    an arm's intervention runs sessions with a head count (its uptake's
+    offered and started events, a Round held and attended), the participants
+    bear their share of each session's head count
+    (:func:`analysis.costs.head_count_shares`).  A cluster's share of costs (a
+    Round, a machine) is shared equally among its randomised members, so the
+    mean participant cost in an arm is the participants' total over the number
+    randomised to it.  The bootstrap pairs each followed-up participant's
+    cost with their endline outcome, adjusted for its baseline as the ANCOVA
+    is (:func:`_baseline_adjusted`), and resamples every arm jointly, within
+    arms (whole clusters in cluster trials), so each replicate prices every
+    arm against control; the EVPI chooses among all the options at once.
     """
     if not design.costs:
         return None, []
@@ -375,84 +273,38 @@ def costs_section(
     model = cost_model_from_mapping(design.costs)
     start = design.follow_up.randomisation
     active = [a for a in design.arm_names if a != design.control_arm]
-    treated = data["arm"] == active[0]
-    costed = _costed_events(events[~events["contaminated"].astype(bool)], data[treated], design)
-    if costed.empty:
-        warnings.append("No delivery events for the intervention arm: costs are not estimated.")
-        return None, warnings
-    sessions = _session_events(design, active[0])
-    if sessions is not None:
-        short, counted = _short_head_counts(costed, sessions)
-        if short:
-            warnings.append(
-                f"{short} of {counted} '{sessions[0]}' events have a head count below the trial "
-                f"participants logged at them ('{sessions[1]}'): the room is taken as those "
-                "logged, so they bear the whole of its cost."
+    delivered = events[~events["contaminated"].astype(bool)]
+    arms = [
+        arm
+        for name in active
+        if (
+            arm := cost_arm(
+                design,
+                delivered,
+                data,
+                name,
+                model=model,
+                several=len(active) > 1,
+                warnings=warnings,
             )
-    costed = costed.assign(
-        **{
-            _SHARE: 1.0
-            if sessions is None
-            else head_count_shares(costed, session_event=sessions[0], attendance_event=sessions[1])
-        }
-    )
-    try:
-        ledger = build_ledger(costed, model, start_date=start)
-        # the trial's participants' share: sessions open to others cost them their share of
-        # the head count and their own time, not colleagues' time
-        shared = build_ledger(costed, model, start_date=start, share_column=_SHARE)
-    except ValueError as exc:  # the delivery log lacks a quantity a cost item needs
-        warnings.append(f"Costs are not estimated: {exc}")
-        return None, warnings
-    summary = summarise_ledger(ledger)
-    n_randomised = int(treated.sum())
-    if "took_up" in data and "completed" in data:
-        took_up = int(data.loc[treated, "took_up"].sum())
-        completed = int(data.loc[treated, "completed"].sum())
-    else:
-        took_up = completed = n_randomised
-        warnings.append(
-            "The data have no took_up and completed columns: cost per taker and per completer "
-            "are shown as if everyone randomised to the intervention took it up and completed it."
         )
-    rounds = costed[costed["event_type"] == _ROUND_EVENT]
-    per = cost_per_participant(
-        ledger,
-        n_randomised_intervention=n_randomised,
-        n_took_up=took_up,
-        n_completed=min(completed, took_up),
-        n_rounds=len(rounds) if len(rounds) else None,
-        attendances=_attendances(rounds, costed, warnings) if len(rounds) else None,
-        delivery_years=_delivery_years(costed),
-        participants_ledger=shared,
+        is not None
+    ]
+    if not arms:
+        return None, warnings
+    ledger = (
+        arms[0].ledger
+        if len(arms) == 1
+        else build_ledger(pd.concat([a.costed for a in arms]), model, start_date=start)
     )
-    # EEF rates what a setting pays, not the time of staff it employs anyway
-    direct_per_year = per.per_randomised.direct.undiscounted / per.delivery_years
-    per_participant = {}
-    for name, breakdown, part in (
-        ("randomised", per.per_randomised, "total"),
-        ("took_up", per.per_taker, "total"),
-        ("completed", per.per_completer, "total"),
-        # as the CASCADE table: the money a Round costs, not the attendees' time
-        ("per_round", per.per_round, "direct"),
-        ("per_attendee_per_round", per.per_attendee_per_round, "direct"),
-        # and what a Round costs the authority with every attendee's time, in or out of the trial
-        ("per_round_including_staff_time", per.per_round, "total"),
-        ("per_attendee_per_round_including_staff_time", per.per_attendee_per_round, "total"),
-    ):
-        if breakdown is None:
-            continue
-        undiscounted, discounted = _figure_pair(breakdown, part)
-        per_participant[name] = undiscounted if math.isfinite(undiscounted) else None
-        per_participant[f"{name}_discounted"] = discounted if math.isfinite(discounted) else None
-    costs = _participant_costs(costed, data, design, model, start)
-    cost_effectiveness = []
+    summary = summarise_ledger(ledger)
+    costs = sum((a.participant_costs for a in arms[1:]), arms[0].participant_costs)
+    options = [design.control_arm, *(a.name for a in arms)]
+    cost_effectiveness: dict[str, list] = {a.name: [] for a in arms}
     value_of_information = None
     cluster = data["cluster"].astype(str) if design.unit == "cluster" else None
     if cluster is not None:
-        fewest = int(
-            data.groupby("arm")["cluster"].nunique().reindex([design.control_arm, active[0]]).min()
-        )
+        fewest = int(data.groupby("arm")["cluster"].nunique().reindex(options).min())
         if fewest < 5:
             warnings.append(
                 f"An arm has only {fewest} clusters: the cost-effectiveness bootstrap resamples "
@@ -462,26 +314,21 @@ def costs_section(
         endline = f"{outcome.name}_endline"
         if endline not in data or data[endline].notna().sum() == 0:
             continue
-        used = data[endline].notna() & data["arm"].isin([design.control_arm, active[0]])
-        empty = [
-            a for a in (design.control_arm, active[0]) if not (data.loc[used, "arm"] == a).any()
-        ]
-        if empty:
-            # no effect to price: the outcome's section names the arm and why
-            warnings.append(
-                f"No cost-effectiveness for '{outcome.name}': no one in the "
-                f"{' and '.join(repr(a) for a in empty)} arm has a '{endline}' value."
-            )
+        used = data[endline].notna() & data["arm"].isin(options)
+        priced = _priced_arms(data, used, outcome.name, options, warnings)
+        if priced is None:
             continue
-        outcome_values, used = _baseline_adjusted(data, outcome.name, used, active[0])
+        used = used & data["arm"].isin([design.control_arm, *priced])
+        outcome_values, used = _baseline_adjusted(data, outcome.name, used, priced)
         # a proportion's effect is priced per percentage point, the unit the report states it in:
         # per 0-1 unit it read "increases turnover by 0.000694 leavers; ICER -£13,397"
         proportion = _is_proportion(outcome, data.loc[used, endline])
         label, unit = _effect_words(outcome, proportion=proportion)
-        result = bootstrap_cost_effect(
+        codes = {design.control_arm: 0, **{a: k for k, a in enumerate(priced, start=1)}}
+        results = bootstrap_cost_effect_by_arm(
             costs[used].to_numpy(float),
             outcome_values * (100.0 if proportion else 1.0),
-            (data.loc[used, "arm"] == active[0]).to_numpy(),
+            data.loc[used, "arm"].map(codes).to_numpy(int),
             rng=rng,
             clusters=None if cluster is None else cluster[used].to_numpy(),
             n_boot=n_boot,
@@ -490,62 +337,26 @@ def costs_section(
             effect_unit=unit,
             map_blocks=map_blocks,
         )
-        cost_effectiveness.append(_ce_row(result, outcome))
+        for arm, result in zip(priced, results, strict=True):
+            cost_effectiveness[arm].append(_ce_row(result, outcome))
         if outcome.primary and design.value_of_information is not None:
-            value_of_information = _value_of_information(design, result, outcome)
-    tornado = unit_cost_sensitivity(
-        costed, model, start_date=start, n_participants=n_randomised, share_column=_SHARE
-    )
-    totals = {
-        "total": summary.total.undiscounted,
-        "total_discounted": summary.total.discounted,
-        **{k: v.undiscounted for k, v in summary.by_category.items()},
-        **{k: v.undiscounted for k, v in summary.by_kind.items()},
-        # the trial participants' share, which the cost per participant divides
-        "participants_total": per.participants.total.undiscounted,
-        "participants_total_discounted": per.participants.total.discounted,
-        "participants_direct": per.participants.direct.undiscounted,
-        "participants_staff_time": per.participants.staff_time.undiscounted,
-        # a cost of the sessions to the employer, not of the trial's participants
-        "others_staff_time": summary.by_kind["staff_time"].undiscounted
-        - per.participants.staff_time.undiscounted,
-    }
+            value_of_information = _value_of_information(
+                design, results, outcome, [design.control_arm, *priced], several=len(arms) > 1
+            )
+    blocks = [{**a.figures, "cost_effectiveness": cost_effectiveness[a.name]} for a in arms]
     section = {
+        **blocks[0],
         "currency": model.currency,
-        "currency_year": max(per.currency_years) if per.currency_years else None,
+        "currency_year": max(years)
+        if (years := [y for a in arms for y in a.per.currency_years])
+        else None,
         "discount_rate": model.discount_rate,
         "ledger": ledger.astype(object).where(ledger.notna(), None).to_dict("records"),
-        "totals": totals,
+        "totals": cost_totals(summary, [a.per for a in arms]),
         "by_organisation": {k: v.undiscounted for k, v in summary.by_organisation.items()},
-        "per_participant": per_participant,
-        "denominators": {
-            "randomised": per.n_randomised_intervention,
-            "took_up": per.n_took_up,
-            "completed": per.n_completed,
-            "rounds": per.n_rounds,
-            "attendances": per.attendances,
-        },
-        "per_round_by_site": _per_round_by_site(ledger, rounds) if len(rounds) else None,
-        "delivery_years": per.delivery_years,
-        "per_participant_per_year": per.per_participant_per_year,
-        "direct_per_participant_per_year": direct_per_year,
-        "eef_band": eef_cost_band(direct_per_year),
         "eef_band_basis": "direct cost per participant randomised per year of delivery, "
         "staff time excluded (EEF convention)",
-        "cost_effectiveness": cost_effectiveness,
         **({"value_of_information": value_of_information} if value_of_information else {}),
-        "sensitivity": [
-            {
-                "item": f"{row['parameter'].replace('_', ' ').capitalize()} ({row['variation']})",
-                "parameter": row["parameter"],
-                "kind": row["kind"],
-                "low": row["low_per_participant_undiscounted"],
-                "high": row["high_per_participant_undiscounted"],
-                "base": row["base_per_participant_undiscounted"],
-                "low_discounted": row["low_per_participant"],
-                "high_discounted": row["high_per_participant"],
-            }
-            for row in tornado.to_dict("records")
-        ],
+        **({"other_arms": blocks[1:]} if len(blocks) > 1 else {}),
     }
-    return Costs.model_validate(section), warnings
+    return Costs.model_validate(section), list(dict.fromkeys(warnings))

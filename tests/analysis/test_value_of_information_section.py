@@ -18,13 +18,14 @@ from tests.analysis.test_cost_results import _schwartz
 def priced(monkeypatch):
     """The schwartz_rounds costs section, and the bootstrap results it was built from."""
     seen = []
-    real = cost_sections.bootstrap_cost_effect
+    real = cost_sections.bootstrap_cost_effect_by_arm
 
     def keep(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        seen.append(real(*args, **kwargs))
-        return seen[-1]
+        results = real(*args, **kwargs)
+        seen.extend(results)  # one active arm: one result per outcome priced
+        return results
 
-    monkeypatch.setattr(cost_sections, "bootstrap_cost_effect", keep)
+    monkeypatch.setattr(cost_sections, "bootstrap_cost_effect_by_arm", keep)
     design, data, events = _schwartz()
     section, _ = cost_sections.costs_section(
         design, events, data, rng=np.random.default_rng(3), n_boot=400
