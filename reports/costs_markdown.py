@@ -35,6 +35,9 @@ def _pounds(value: float | None) -> str:
 def costs_markdown(title: str, costs: Mapping) -> str:
     """The cost summary in words and a table: per participant, per taker and completer, each ICER.
 
+    With several active arms (``other_arms``) each arm has its own heading, EEF band,
+    table and ICERs.
+
     Parameters
     ----------
     title : str
@@ -47,7 +50,6 @@ def costs_markdown(title: str, costs: Mapping) -> str:
     str
         Markdown, ending with a newline.
     """
-    per = costs.get("per_participant") or {}
     totals = costs["totals"]
     # sessions open to others: the trial's participants bear only their share of the head count
     borne = (
@@ -57,11 +59,33 @@ def costs_markdown(title: str, costs: Mapping) -> str:
         and abs(totals["participants_total"] - totals["total"]) > 0.005
         else ""
     )
+    others = costs.get("other_arms") or []
     lines = [
         f"## Costs: {title}",
         "",
         f"Total {_pounds(totals['total'])} ({costs.get('currency_year')} prices){borne}; "
-        f"EEF cost band **{costs.get('eef_band')}**.",
+        + (
+            f"EEF cost band **{costs.get('eef_band')}**."
+            if not others
+            else f"{len(others) + 1} active arms, each costed below."
+        ),
+    ]
+    for block in (costs, *others):
+        if others:
+            lines += [
+                "",
+                f"### {block.get('arm')}",
+                "",
+                f"EEF cost band **{block.get('eef_band')}**.",
+            ]
+        lines += _arm_lines(block)
+    return "\n".join(lines) + "\n"
+
+
+def _arm_lines(block: Mapping) -> list[str]:
+    """One active arm's table of costs per head and its ICERs, as markdown lines."""
+    per = block.get("per_participant") or {}
+    lines = [
         "",
         "| figure | undiscounted | discounted |",
         "|---|---:|---:|",
@@ -71,14 +95,14 @@ def costs_markdown(title: str, costs: Mapping) -> str:
         for key, label in _PER_PARTICIPANT_LABELS.items()
         if key in per
     ]
-    for row in costs.get("cost_effectiveness") or []:
+    for row in block.get("cost_effectiveness") or []:
         interval = (
             f"{_pounds(row['icer_ci_low'])} to {_pounds(row['icer_ci_high'])}"
             if row.get("icer_ci_low") is not None and row.get("icer_ci_high") is not None
             else "not bounded"
         )
         lines += ["", f"- **{row['effect_label']}**: {row['sentence']} (95% interval {interval})"]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def cost_summary(costs: Mapping) -> dict:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from reports.evidence import FEW_CLUSTERS_PER_ARM
 from reports.format import cluster_noun, format_money, format_percent, outcome_noun
-from reports.lookup import outcome_named
+from reports.lookup import arm_label, outcome_named
 
 __all__ = ["evpi_view", "research_line"]
 
@@ -32,13 +32,21 @@ def _money(value: float) -> str:
 
 
 def _fewest_clusters(results: Mapping, voi: Mapping) -> int | None:
-    """The fewest clusters the EVPI's bootstrap resampled in an arm, when too few; else None."""
-    rows = (results.get("costs") or {}).get("cost_effectiveness") or []
-    row = next((r for r in rows if r.get("outcome") == voi.get("outcome")), None)
-    counts = (row or {}).get("n_clusters_per_arm") or {}
-    if not counts or min(counts.values()) >= FEW_CLUSTERS_PER_ARM:
+    """The fewest clusters the EVPI's bootstrap resampled in an arm, when too few; else None.
+
+    With several active arms the EVPI prices every arm's draws, so every arm's row counts.
+    """
+    costs = results.get("costs") or {}
+    counts = [
+        n
+        for block in (costs, *(costs.get("other_arms") or []))
+        for r in block.get("cost_effectiveness") or []
+        if r.get("outcome") == voi.get("outcome")
+        for n in (r.get("n_clusters_per_arm") or {}).values()
+    ]
+    if not counts or min(counts) >= FEW_CLUSTERS_PER_ARM:
         return None
-    return int(min(counts.values()))
+    return int(min(counts))
 
 
 def _few_clusters(results: Mapping, voi: Mapping) -> str | None:
@@ -64,6 +72,15 @@ def _per_unit(results: Mapping, voi: Mapping) -> str:
     direction = "gained" if outcome.get("higher_is_better", True) else "avoided"
     noun = outcome_noun(outcome) if outcome else voi.get("outcome")
     return f"per {voi.get('effect_unit') or 'point'} of {noun} {direction} per participant"
+
+
+def _choice(results: Mapping, voi: Mapping) -> str:
+    """ " of the choice among control, A and B": several active arms are decided among at once."""
+    options = voi.get("options") or []
+    if len(options) < 3:
+        return ""
+    names = [arm_label(results, o) for o in options]
+    return f" of the choice among {', '.join(names[:-1])} and {names[-1]}"
 
 
 def _population_words(voi: Mapping) -> str:
@@ -99,8 +116,17 @@ def evpi_view(results: Mapping) -> dict | None:
     rows = [
         {
             "wtp": _money(row["wtp"]),
-            "decision": "Intervention" if row["decision"] == "intervention" else "Control",
-            "probability": format_percent(100 * row["prob_cost_effective"]),
+            # several active arms: the best option by name, and its chance of being the best
+            "decision": arm_label(results, row["best_option"])
+            if row.get("best_option")
+            else "Intervention"
+            if row["decision"] == "intervention"
+            else "Control",
+            "probability": format_percent(
+                100 * row["prob_best_by_option"][row["best_option"]]
+                if row.get("best_option")
+                else 100 * row["prob_cost_effective"]
+            ),
             "per_person": format_money(row["evpi_per_person"]),
             "population": format_money(row["evpi_population"]),
             "verdict": _verdict(row, research_cost, reliable=caveat is None),
@@ -111,7 +137,8 @@ def evpi_view(results: Mapping) -> dict | None:
     intro = (
         f"Value of further research: at each amount a commissioner might pay "
         f"{_per_unit(results, voi)}, the expected value of perfect information (EVPI) is what "
-        f"removing all uncertainty about the cost-effectiveness would be worth, per person and "
+        f"removing all uncertainty about the cost-effectiveness{_choice(results, voi)} would be "
+        "worth, per person and "
         f"for {_population_words(voi)}. "
         + (
             "With reliable draws it would be an upper bound on what any study could be worth; "
@@ -170,6 +197,10 @@ def evpi_view(results: Mapping) -> dict | None:
         "research_cost": format_money(research_cost) if research_cost is not None else None,
         "per_unit": _per_unit(results, voi),
         "draws": voi.get("n_boot"),
+        # several active arms: the options the EVPI chooses among (None with one)
+        "options": [arm_label(results, o) for o in voi["options"]]
+        if len(voi.get("options") or []) > 2
+        else None,
     }
 
 

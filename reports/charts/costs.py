@@ -86,12 +86,15 @@ def ce_plane_chart(
 
 def ceac_chart(
     curve: Sequence[dict], *, effect_label: str, chart_id: str, unit: str = "point gained"
-) -> Chart:
+) -> Chart | None:
     """Cost-effectiveness acceptability curve: P(cost-effective) against willingness to pay.
 
     ``unit`` is what the willingness to pay is per ("point gained",
-    "percentage point avoided").
+    "percentage point avoided").  None for an empty curve: with no points there is
+    no curve to draw (nor willingness to pay to label its text alternative with).
     """
+    if not curve:
+        return None
     with styled():
         fig, ax = figure(3.4, 2.4)
         marks = ax.plot(
@@ -115,7 +118,5 @@ def ceac_chart(
         fig,
         chart_id,
         f"Cost-effectiveness acceptability curve ({effect_label})",
-        f"Probability that the intervention is cost-effective {description}."
-        if curve
-        else "No data.",
+        f"Probability that the intervention is cost-effective {description}.",
     )

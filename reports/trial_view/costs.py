@@ -20,6 +20,7 @@ from reports.format import (
     outcome_noun,
 )
 from reports.lookup import (
+    arm_label,
     outcome_named,
 )
 from reports.value_of_information import evpi_view
@@ -90,6 +91,110 @@ def _dominance_words(row: Mapping) -> str:
             )
         )
     return text
+
+
+def _arm_view(results: Mapping, block: Mapping, position: int) -> dict:
+    """One active arm's cost per person, EEF band, sensitivity and cost-effectiveness rows.
+
+    ``position`` 0 is the section's own (first) arm, whose chart ids stay as they were
+    before multi-arm costs; a further arm's carry its name.
+    """
+    arm = block.get("arm")
+    prefix = "" if position == 0 or not arm else f"{arm}-"
+    per = block.get("per_participant") or {}
+    per_labels = (
+        ("randomised", "Per participant allocated to the intervention"),
+        ("took_up", "Per participant who took it up"),
+        ("completed", "Per completer"),
+        ("per_cluster", "Per cluster"),
+        ("per_round", "Per Round (direct running costs, excluding training)"),
+        ("per_attendee_per_round", "Per attendee per Round"),
+        ("per_round_including_staff_time", "Per Round, with every attendee's staff time"),
+        (
+            "per_attendee_per_round_including_staff_time",
+            "Per attendee per Round, with their staff time",
+        ),
+    )
+    per_rows = [
+        {
+            "field": key,
+            "label": label,
+            "value": format_money(per[key]),
+            "discounted": format_money(per.get(f"{key}_discounted")),
+        }
+        for key, label in per_labels
+        if per.get(key) is not None
+    ]
+    per_rows += [
+        {
+            "field": key,
+            "label": humanise(key),
+            "value": format_money(value),
+            "discounted": format_money(per.get(f"{key}_discounted")),
+        }
+        for key, value in per.items()
+        if key not in dict(per_labels) and not key.endswith("_discounted") and value is not None
+    ]
+    ce = []
+    for index, row in enumerate(block.get("cost_effectiveness") or []):
+        row = _ce_scaled(results, row)
+        point = {"cost": row.get("incremental_cost"), "effect": row.get("incremental_effect")}
+        label = row.get("effect_label") or row.get("outcome") or "effect"
+        few = _few_bootstrap_clusters(results, row)
+        ce.append(
+            {
+                "label": flagged_label(outcome_named(results, row.get("outcome")), label),
+                "sentence": row.get("sentence"),
+                "dominance": _dominance_words(row),
+                "unit": row["unit"],
+                "icer": format_money(row.get("icer")),
+                # a negative ratio is no price: it mixes "cheaper and better" with "dearer and worse"
+                "icer_negative": row.get("icer") is not None and row["icer"] < 0,
+                "icer_ci": f"{format_money(row['icer_ci_low'])} to {format_money(row['icer_ci_high'])}"
+                if row.get("icer_ci_low") is not None
+                else "not bounded (the effect's interval includes zero)",
+                # next to the number, not in the warnings at the back: with so few clusters the
+                # bootstrap has almost nothing to resample
+                "unreliable": f"unreliable: the bootstrap resamples whole "
+                f"{cluster_noun(results)} and an arm has only {few}"
+                if few is not None and row.get("icer_ci_low") is not None
+                else None,
+                "few_clusters": few is not None,
+                "plane": charts.ce_plane_chart(
+                    row.get("plane") or [],
+                    point=point,
+                    effect_label=label,
+                    chart_id=f"ce-plane-{prefix}{index}",
+                )
+                if point["cost"] is not None and point["effect"] is not None
+                else None,
+                "ceac": charts.ceac_chart(
+                    row.get("ceac") or [],
+                    effect_label=label,
+                    chart_id=f"ceac-{prefix}{index}",
+                    unit=row["unit"],
+                )
+                if row.get("ceac")
+                else None,
+            }
+        )
+    band = block.get("eef_band")
+    return {
+        "arm": arm,
+        "label": arm_label(results, arm) if arm else None,
+        "per": per_rows,
+        "band": band,
+        "band_range": dict(EEF_BANDS).get(band),
+        "ce": ce,
+        "sensitivity": [
+            {
+                "item": humanise(str(r.get("item"))),
+                "low": format_money(r.get("low")),
+                "high": format_money(r.get("high")),
+            }
+            for r in block.get("sensitivity") or []
+        ],
+    }
 
 
 def costs_view(results: Mapping) -> dict | None:
@@ -170,84 +275,9 @@ def costs_view(results: Mapping) -> dict | None:
         )
         if totals.get(key) is not None
     ]
-    per = costs.get("per_participant") or {}
-    per_labels = (
-        ("randomised", "Per participant allocated to the intervention"),
-        ("took_up", "Per participant who took it up"),
-        ("completed", "Per completer"),
-        ("per_cluster", "Per cluster"),
-        ("per_round", "Per Round (direct running costs, excluding training)"),
-        ("per_attendee_per_round", "Per attendee per Round"),
-        ("per_round_including_staff_time", "Per Round, with every attendee's staff time"),
-        (
-            "per_attendee_per_round_including_staff_time",
-            "Per attendee per Round, with their staff time",
-        ),
-    )
-    per_rows = [
-        {
-            "field": key,
-            "label": label,
-            "value": format_money(per[key]),
-            "discounted": format_money(per.get(f"{key}_discounted")),
-        }
-        for key, label in per_labels
-        if per.get(key) is not None
-    ]
-    per_rows += [
-        {
-            "field": key,
-            "label": humanise(key),
-            "value": format_money(value),
-            "discounted": format_money(per.get(f"{key}_discounted")),
-        }
-        for key, value in per.items()
-        if key not in dict(per_labels) and not key.endswith("_discounted") and value is not None
-    ]
-    ce = []
-    for index, row in enumerate(costs.get("cost_effectiveness") or []):
-        row = _ce_scaled(results, row)
-        point = {"cost": row.get("incremental_cost"), "effect": row.get("incremental_effect")}
-        label = row.get("effect_label") or row.get("outcome") or "effect"
-        few = _few_bootstrap_clusters(results, row)
-        ce.append(
-            {
-                "label": flagged_label(outcome_named(results, row.get("outcome")), label),
-                "sentence": row.get("sentence"),
-                "dominance": _dominance_words(row),
-                "unit": row["unit"],
-                "icer": format_money(row.get("icer")),
-                # a negative ratio is no price: it mixes "cheaper and better" with "dearer and worse"
-                "icer_negative": row.get("icer") is not None and row["icer"] < 0,
-                "icer_ci": f"{format_money(row['icer_ci_low'])} to {format_money(row['icer_ci_high'])}"
-                if row.get("icer_ci_low") is not None
-                else "not bounded (the effect's interval includes zero)",
-                # next to the number, not in the warnings at the back: with so few clusters the
-                # bootstrap has almost nothing to resample
-                "unreliable": f"unreliable: the bootstrap resamples whole "
-                f"{cluster_noun(results)} and an arm has only {few}"
-                if few is not None and row.get("icer_ci_low") is not None
-                else None,
-                "few_clusters": few is not None,
-                "plane": charts.ce_plane_chart(
-                    row.get("plane") or [],
-                    point=point,
-                    effect_label=label,
-                    chart_id=f"ce-plane-{index}",
-                )
-                if point["cost"] is not None and point["effect"] is not None
-                else None,
-                "ceac": charts.ceac_chart(
-                    row.get("ceac") or [],
-                    effect_label=label,
-                    chart_id=f"ceac-{index}",
-                    unit=row["unit"],
-                )
-                if row.get("ceac")
-                else None,
-            }
-        )
-    band = costs.get("eef_band")
+    blocks = [costs, *(costs.get("other_arms") or [])]
+    arms = [_arm_view(results, block, index) for index, block in enumerate(blocks)]
+    first = arms[0]
     return {
         "currency_year": costs.get("currency_year"),
         "discount_rate": format_percent(100 * costs["discount_rate"], 1)
@@ -256,18 +286,10 @@ def costs_view(results: Mapping) -> dict | None:
         "ledger": ledger_rows,
         "by_site": by_site,
         "totals": total_rows,
-        "per": per_rows,
-        "band": band,
-        "band_range": dict(EEF_BANDS).get(band),
+        # the first (with one active arm, the only) arm's figures, as before multi-arm costs
+        **{k: first[k] for k in ("per", "band", "band_range", "ce", "sensitivity")},
         "bands": EEF_BANDS,
-        "ce": ce,
+        # several active arms: each one's figures under its label (None with one)
+        "arms": arms if len(arms) > 1 else None,
         "evpi": evpi_view(results),
-        "sensitivity": [
-            {
-                "item": humanise(str(r.get("item"))),
-                "low": format_money(r.get("low")),
-                "high": format_money(r.get("high")),
-            }
-            for r in costs.get("sensitivity") or []
-        ],
     }
