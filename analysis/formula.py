@@ -181,7 +181,9 @@ def primary_model(data: pd.DataFrame, design: TrialDesign) -> PrimaryModel:
 
 
 def _has_cace(data: pd.DataFrame, control: str, active: list[str]) -> bool:
-    """The rule of ``analysis.sections.outcomes.cace_estimate``: one active arm, uptake partial and above control's."""
+    """The rule of ``analysis.sections.outcomes.cace_estimates`` (uptake partial and above
+    control's), for a two-arm design only: with several active arms results.json has one
+    pairwise CACE per arm, which the exported scripts' single formula does not write."""
     if "took_up" not in data or len(active) != 1:
         return False
     treated = data["arm"] == active[0]

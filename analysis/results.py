@@ -32,8 +32,9 @@ from analysis.sections.lost_arms import arms_without_responses, not_estimated_ar
 from analysis.sections.methods import methods_section
 from analysis.sections.missing_data import attrition_section, missing_data_sensitivity
 from analysis.sections.outcomes import (
+    arm_pair,
     arm_summaries,
-    cace_estimate,
+    cace_estimates,
     effect_fields,
     effect_size,
     holm_secondary,
@@ -278,27 +279,42 @@ def results_document(
                 # the cycles section adds its own cycle terms to the primary's model
                 primary_covariates = [c for c in covariates if not c.startswith("cycle[")]
         # CACE, sensitivity, subgroups and waves model every arm: not run when one has no data
-        cace = not lost and cace_estimate(
-            data, design, endline, covariates, strata, se_cluster, se_type, active, se_clustered_by
-        )
-        if cace:
-            estimates.append(cace)
+        if not lost:
+            estimates.extend(
+                cace_estimates(
+                    data,
+                    design,
+                    endline,
+                    covariates,
+                    strata,
+                    se_cluster,
+                    se_type,
+                    active,
+                    se_clustered_by,
+                )
+            )
         sensitivity = []
         if outcome.primary and not lost:
-            pair = data[data["arm"].isin([design.control_arm, active[0]])]
-            sensitivity, notes = missing_data_sensitivity(
-                pair,
-                endline=endline,
-                treatment=treatment_indicator(active[0]),
-                arm=active[0],
-                covariates=covariates,
-                response_covariates=baseline_characteristics(pair, design, baseline),
-                strata=strata,
-                cluster=se_cluster,
-                se_type=se_type,
-                rng=np.random.default_rng([design.randomisation.seed, _MI_SEED_LABEL]),
-            )
-            warnings.extend(notes)
+            for k, arm in enumerate(active):
+                pair = arm_pair(data, design, arm)
+                rows, notes = missing_data_sensitivity(
+                    pair,
+                    endline=endline,
+                    treatment=treatment_indicator(arm),
+                    arm=arm,
+                    covariates=covariates,
+                    response_covariates=baseline_characteristics(pair, design, baseline),
+                    strata=strata,
+                    cluster=se_cluster,
+                    se_type=se_type,
+                    rng=_mi_rng(design.randomisation.seed, k),
+                )
+                sensitivity.extend(rows)
+                warnings.extend(
+                    notes
+                    if len(active) == 1
+                    else [f"{note.rstrip('.')} ({arm} against control)." for note in notes]
+                )
         subgroups, subgroup_tests = (
             subgroup_section(
                 data,
@@ -371,7 +387,9 @@ def results_document(
         )
     report(steps - 1, steps)
     outcomes.sort(key=lambda o: not o.primary)
-    outcomes = holm_secondary(outcomes)
+    outcomes = holm_secondary(
+        outcomes, primary_across_arms=design.analysis.adjust_across_arms == "holm"
+    )
     primary = next((o for o in outcomes if o.primary), None)
     costs, cost_notes = (
         costs_section(
@@ -458,6 +476,18 @@ def analyse_trial(
         map_blocks=map_blocks,
         exploratory_subgroups=exploratory_subgroups,
     ).to_json_dict()
+
+
+def _mi_rng(seed: int, k: int) -> np.random.Generator:
+    """The imputations' generator for the ``k``-th active arm (0 the first) against control.
+
+    Each arm imputes from its own stream, so adding an arm never changes another's
+    imputations.  The first arm keeps the stream every two-arm trial has always used,
+    ``[seed, MI]``, so their results are unchanged; a further arm k gets ``[seed, MI, k]``,
+    from k = 1: numpy's SeedSequence reads ``[seed, MI, 0]`` as ``[seed, MI]`` (a trailing
+    zero adds no entropy), so k = 0 would repeat the first arm's draws.
+    """
+    return np.random.default_rng([seed, _MI_SEED_LABEL] if k == 0 else [seed, _MI_SEED_LABEL, k])
 
 
 def _check_cluster_se_by(data: pd.DataFrame, column: str) -> list[str]:

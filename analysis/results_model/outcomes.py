@@ -62,8 +62,10 @@ class Estimate(ResultsModel):
     )
     p_value_holm: OptionalNumber = optional(
         "ITT estimates of secondary outcomes: the p-value Holm-adjusted across every "
-        "secondary ITT estimate of the trial. Null for the primary outcome (unadjusted) and "
-        "for CACE estimates."
+        "secondary ITT estimate of the trial (every secondary outcome x every active arm). "
+        "ITT estimates of the primary outcome: Holm-adjusted across the active arms when the "
+        "design declares analysis.adjust_across_arms: holm, else null (unadjusted). Null for "
+        "CACE estimates."
     )
     ri_p_value: OptionalNumber = optional(
         "Randomisation-inference two-sided p-value for the sharp null of no effect on anyone, "
@@ -92,7 +94,8 @@ class Estimate(ResultsModel):
         "and (if any) the clustering variable."
     )
     n_per_arm: dict[str, Count] = field(
-        "Participants in the model per arm (every arm of the trial, keyed by arm name)."
+        "Participants in the model per arm (every arm of the trial, keyed by arm name). A "
+        "CACE uses the control arm and its own arm only, so the other arms count 0."
     )
     n_clusters: OptionalCount = field(
         "Clusters the standard errors were computed over; null for HC (unclustered) types."
@@ -143,7 +146,10 @@ class SensitivityEstimate(ResultsModel):
         "(logistic model on baseline characteristics and arm). multiple_imputation: m = 20 "
         "IterativeImputer imputations pooled by Rubin's rules."
     )
-    arm: str | None = optional("The active arm compared with control.")
+    arm: str | None = optional(
+        "The active arm compared with control; each active arm has its own rows, fitted to "
+        "the control arm's and that arm's participants."
+    )
     estimate: Number = field("Active arm minus control, in the outcome's units.")
     std_error: Number = field(
         "Standard error, the primary's se_type (pooled by Rubin's rules for MI)."
@@ -253,7 +259,8 @@ class Outcome(ResultsModel):
         "items are, and its subscales mean nothing. Absent otherwise."
     )
     estimates: list[Estimate] = field(
-        "ITT estimates, one per active arm against control, then the CACE when uptake was partial."
+        "ITT estimates, one per active arm against control, then a CACE for each active arm "
+        "whose uptake was partial (that arm against control, on the two arms' participants)."
     )
     arms: list[ArmSummary] = field("Raw endline summaries, one per arm in the design's order.")
     icc: OptionalNumber = optional(
@@ -277,7 +284,9 @@ class Outcome(ResultsModel):
     )
     sensitivity: list[SensitivityEstimate] = optional_list(
         "The primary outcome: the ITT under complete cases, IPW and multiple imputation "
-        "(each method that could be fitted). Empty for secondary outcomes."
+        "(each method that could be fitted), for each active arm against control on the two "
+        "arms' participants (the arm field says which), arms in the design's order. Empty for "
+        "secondary outcomes."
     )
     subgroups: list[SubgroupEstimate] = optional_list(
         "The primary outcome: the estimate within each level of each subgroup, for each active "

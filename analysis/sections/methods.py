@@ -131,6 +131,35 @@ def _subgroups_text(design: TrialDesign) -> str:
     return text
 
 
+def _several_arms_text(design: TrialDesign, text: str, *, otherwise: str = "") -> str:
+    """``text`` for a design with two or more active arms, else ``otherwise``."""
+    return text if len(design.arm_names) > 2 else otherwise
+
+
+def _multiplicity_text(design: TrialDesign) -> str:
+    """Which p-values are Holm-adjusted, and how the families are formed with several arms."""
+    if len(design.arm_names) <= 2:
+        return "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values."
+    active = len(design.arm_names) - 1
+    secondary = sum(not o.primary for o in design.outcomes)
+    primary = (
+        f"The primary outcome's ITT p-values are Holm-adjusted across the {active} active arms "
+        "(each against control), as the design declares (analysis.adjust_across_arms: holm); "
+        "the unadjusted p-values are reported beside them."
+        if design.analysis.adjust_across_arms == "holm"
+        else f"The primary outcome's ITT p-values are not adjusted across the {active} active "
+        "arms (the design declares no adjustment across arms)."
+    )
+    if not secondary:
+        return primary
+    return (
+        f"{primary} Secondary outcomes carry Holm-adjusted p-values over one family: every "
+        f"secondary outcome's ITT estimate for every active arm against control ({secondary} "
+        f"outcome{'s' if secondary != 1 else ''} x {active} arms = {secondary * active} tests). "
+        "CACE, sensitivity and subgroup estimates are not in these families."
+    )
+
+
 def methods_section(
     design: TrialDesign, se_type: str, n_draws: int, clustered_by: str | None
 ) -> Methods:
@@ -146,18 +175,30 @@ def methods_section(
             + "; complete cases.",
             "standard_errors": standard_errors_text(design, se_type, clustered_by),
             "binary_outcomes": "Binary and count HR outcomes use the same linear model: risk or rate differences.",
-            "cace": "Complier average causal effect by 2SLS, random assignment instrumenting uptake, same SE rules; first-stage F reported, weak if under 10.",
+            "cace": "Complier average causal effect by 2SLS, random assignment instrumenting uptake, same SE rules; first-stage F reported, weak if under 10."
+            + _several_arms_text(
+                design,
+                " With several active arms, each arm whose uptake was partial gets its own CACE "
+                "against control, fitted to the two arms' participants (assignment to that arm "
+                "instrumenting its uptake).",
+            ),
             "randomisation_inference": (
                 f"{n_draws} re-draws of the allocation with the design's own randomiser ({design.randomisation.method}); "
                 + _minimisation_redraw_text(design)
                 + "two-sided p-value for the sharp null of no effect; CI by inverting the test under a constant effect."
             ),
             "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
-            "multiplicity": "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values.",
+            "multiplicity": _multiplicity_text(design),
             "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, m = 20, Rubin's rules with Barnard-Rubin df). "
+            + _several_arms_text(
+                design,
+                "With several active arms, the complete-case, IPW and multiple-imputation "
+                "analyses are run for each active arm against control on the two arms' "
+                "participants, each arm's imputations from its own random stream. ",
+            )
             + _bounds_text(clustered_by),
             "balance": "Baseline characteristics by arm with standardised mean differences; for individually randomised trials, the cross-validated AUC of a logistic model predicting arm, with a permutation p-value.",
-            "costs": "Intervention-arm delivery events costed at the design's unit costs (staff time at declared hourly costs), discounted from the randomisation date at the design's rate (Green Book); cluster costs shared equally among the cluster's members. Cost-effectiveness: bootstrap of participant-level (cost, baseline-adjusted endline outcome) pairs within arms (whole clusters in cluster trials), percentile intervals; one-way sensitivity of cost per participant to each unit cost (declared bounds, else +/-25%). The EEF cost band is on direct costs per participant per year (staff time excluded). In trials with several active arms, costs and the missing-data sensitivity analyses are for the first active arm against control."
+            "costs": "Intervention-arm delivery events costed at the design's unit costs (staff time at declared hourly costs), discounted from the randomisation date at the design's rate (Green Book); cluster costs shared equally among the cluster's members. Cost-effectiveness: bootstrap of participant-level (cost, baseline-adjusted endline outcome) pairs within arms (whole clusters in cluster trials), percentile intervals; one-way sensitivity of cost per participant to each unit cost (declared bounds, else +/-25%). The EEF cost band is on direct costs per participant per year (staff time excluded). In trials with several active arms, each active arm is costed against control."
             + _evpi_text(design),
             "prespecified": "Outcomes, covariates, subgroups and the analysis above are declared in the design before analysis (design hash below).",
             "exploratory": "Subgroup estimates are exploratory." + _subgroups_text(design),

@@ -21,7 +21,8 @@ from trial_designs.sections import Outcome as DeclaredOutcome
 
 __all__ = [
     "arm_summaries",
-    "cace_estimate",
+    "arm_pair",
+    "cace_estimates",
     "effect_fields",
     "effect_size",
     "holm_secondary",
@@ -147,19 +148,31 @@ def effect_size(  # noqa: ANN001
     return {"hedges_g": g.estimate, "hedges_g_ci_low": g.ci_low, "hedges_g_ci_high": g.ci_high}
 
 
-def holm_secondary(outcomes: list[Outcome]) -> list[Outcome]:
+def holm_secondary(outcomes: list[Outcome], *, primary_across_arms: bool = False) -> list[Outcome]:
     """Every estimate with its Holm-adjusted p-value across the secondary outcomes' ITT estimates.
 
-    The primary outcome stays unadjusted (its p_value_holm is null), as do CACE estimates.
+    The secondary family is every ITT estimate of every secondary outcome, each
+    active arm's against control included, so with several arms it holds
+    (secondary outcomes x active arms) tests.  The primary outcome stays unadjusted
+    (its p_value_holm is null) unless ``primary_across_arms`` (the design's
+    ``analysis.adjust_across_arms: holm``): then its ITT estimates, one per active
+    arm estimated, are a family of their own.  CACE estimates are never adjusted.
     """
-    family = {
-        f"{i}:{j}": e.p_value
-        for i, o in enumerate(outcomes)
-        if not o.primary
-        for j, e in enumerate(o.estimates)
-        if e.estimand == "ITT"
-    }
+
+    def itt_p_values(primary: bool) -> dict[str, float]:
+        return {
+            f"{i}:{j}": e.p_value
+            for i, o in enumerate(outcomes)
+            if o.primary == primary
+            for j, e in enumerate(o.estimates)
+            if e.estimand == "ITT"
+        }
+
+    family = itt_p_values(primary=False)
     adjusted = holm_adjust(family) if family else {}
+    across_arms = itt_p_values(primary=True) if primary_across_arms else {}
+    if across_arms:
+        adjusted.update(holm_adjust(across_arms))
     return [
         o.model_copy(
             update={
@@ -179,36 +192,57 @@ def n_per_arm(data: pd.DataFrame, design: TrialDesign, model_columns: Sequence[s
     return {a: int(((data["arm"] == a) & complete).sum()) for a in design.arm_names}
 
 
-def cace_estimate(  # noqa: ANN001
+def arm_pair(data: pd.DataFrame, design: TrialDesign, arm: str) -> pd.DataFrame:
+    """The control arm's and ``arm``'s rows, in ``data``'s order: one arm's pairwise analyses.
+
+    In a two-arm trial this is every row, so a pairwise analysis is the trial's own.
+    """
+    return data[data["arm"].isin([design.control_arm, arm])]
+
+
+def cace_estimates(  # noqa: ANN001
     data, design, endline, covariates, strata, cluster, se_type, active, se_clustered_by
-) -> Estimate | None:
-    """CACE when uptake is partial: assignment instruments uptake."""
-    if "took_up" not in data or len(active) != 1:
-        return None
-    arm = active[0]
-    treated = data[treatment_indicator(arm)] == 1
-    rate = data.loc[treated, "took_up"].mean()
-    if not (0 < rate < 0.95) or data.loc[~treated, "took_up"].mean() >= rate:
-        return None
-    result = fit_cace(
-        data,
-        outcome=endline,
-        uptake="took_up",
-        assignment=treatment_indicator(arm),
-        covariates=covariates,
-        strata=strata,
-        cluster=cluster,
-        se_type=se_type,
-    )
-    return Estimate(
-        estimand="CACE",
-        arm=arm,
-        **effect_fields(result.effect),
-        se_type=se_type,
-        se_clustered_by=se_clustered_by,
-        n=int(result.n),
-        n_per_arm=n_per_arm(data, design, [endline, *covariates, *([cluster] if cluster else [])]),
-        n_clusters=result.fit.n_clusters,
-        first_stage_f=result.first_stage_f,
-        weak_instrument=result.weak_instrument,
-    )
+) -> list[Estimate]:
+    """The CACE of each active arm whose uptake is partial: assignment instruments uptake.
+
+    Each arm is compared with control on the two arms' participants only
+    (pairwise IV: assignment to the arm instruments taking it up), so another
+    arm's uptake or outcomes never enter an arm's CACE; with one active arm this
+    is the whole trial.  An arm gets no CACE when its uptake is 0 or at least
+    95%, or when control took the intervention up as often as the arm did.
+    """
+    if "took_up" not in data:
+        return []
+    rows = []
+    for arm in active:
+        pair = arm_pair(data, design, arm)
+        treated = pair["arm"] == arm
+        rate = pair.loc[treated, "took_up"].mean()
+        if not (0 < rate < 0.95) or pair.loc[~treated, "took_up"].mean() >= rate:
+            continue
+        result = fit_cace(
+            pair,
+            outcome=endline,
+            uptake="took_up",
+            assignment=treatment_indicator(arm),
+            covariates=covariates,
+            strata=strata,
+            cluster=cluster,
+            se_type=se_type,
+        )
+        used = [endline, *covariates, *([cluster] if cluster else [])]
+        rows.append(
+            Estimate(
+                estimand="CACE",
+                arm=arm,
+                **effect_fields(result.effect),
+                se_type=se_type,
+                se_clustered_by=se_clustered_by,
+                n=int(result.n),
+                n_per_arm=n_per_arm(pair, design, used),
+                n_clusters=result.fit.n_clusters,
+                first_stage_f=result.first_stage_f,
+                weak_instrument=result.weak_instrument,
+            )
+        )
+    return rows
