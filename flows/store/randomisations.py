@@ -24,8 +24,12 @@ __all__ = [
     "ForcedDesignChangeError",
     "RandomisationRecords",
     "forced_design_changes",
+    "insert_rows",
     "participant_row",
 ]
+
+#: Rows per executemany of :func:`insert_rows` (bounds the tuples held at once).
+INSERT_CHUNK_ROWS = 50_000
 
 
 class AlreadyRandomisedError(RuntimeError):
@@ -81,7 +85,9 @@ class RandomisationRecords:
             If the trial already has allocations and no ``force_reason`` is given.
         """
         now = utc_now()
-        with self.transaction(lock_trial=design.id) as conn:
+        # bulk: a national roster writes millions of index entries in this one transaction;
+        # SQLite's default 2 MB page cache spilled the B-trees' inner pages at every touch
+        with self.transaction(lock_trial=design.id, bulk=True) as conn:
             existing = (
                 conn.execute(sa.select(trials).where(trials.c.trial_id == design.id))
                 .mappings()
@@ -226,20 +232,25 @@ class RandomisationRecords:
         row's event, reason and details differ.
         """
         units = allocation.units
-        conn.execute(
-            allocations.insert(),
+        # the design's hash is a property that serialises the whole design: computed once
+        # here, not once per row (at 1.3M rows that alone took minutes)
+        design_hash = design.design_hash
+        unit_kind = "cluster" if design.unit == "cluster" else "participant"
+        insert_rows(
+            conn,
+            allocations,
             [
                 {
                     "trial_id": design.id,
                     "round": round_no,
                     "unit_id": u,
-                    "unit_kind": "cluster" if design.unit == "cluster" else "participant",
+                    "unit_kind": unit_kind,
                     "stratum": s,
                     "arm": a,
                     "sequence": sequence,
                     "sequence_position": int(p),
                     "allocated_at": now,
-                    "design_hash": design.design_hash,
+                    "design_hash": design_hash,
                     "algorithm_version": allocation.algorithm_version,
                 }
                 for u, s, a, p in units[
@@ -249,8 +260,9 @@ class RandomisationRecords:
         )
         RandomisationRecords._insert_participants(conn, design, roster, allocation, enrolment, now)
         if pii is not None and len(pii):
-            conn.execute(
-                participant_pii.insert(),
+            insert_rows(
+                conn,
+                participant_pii,
                 [{"trial_id": design.id, **row} for row in pii.to_dict("records")],
             )
         common = {
@@ -258,7 +270,7 @@ class RandomisationRecords:
             "at": now,
             "round": round_no,
             "seed": seed,
-            "design_hash": design.design_hash,
+            "design_hash": design_hash,
             "algorithm_version": allocation.algorithm_version,
         }
         append_audit_rows(
@@ -358,8 +370,7 @@ class RandomisationRecords:
                     now=now,
                 )
             )
-        if rows:
-            conn.execute(participants.insert(), rows)
+        insert_rows(conn, participants, rows)
 
     def superseded(self, trial_id: str, round_no: int) -> int:
         """How many participants a forced re-randomisation into ``round_no`` left superseded."""
@@ -372,6 +383,41 @@ class RandomisationRecords:
                     participants.c.superseded_in_round == round_no,
                 )
             ).scalar_one()
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping]) -> int:
+    """A plain INSERT of ``rows`` (dicts with the same keys) inside ``conn``'s transaction.
+
+    The same rows, values and failures as ``conn.execute(table.insert(), rows)``
+    (a row colliding with a unique key fails the whole transaction; triggers
+    run), but on SQLite the rows go to the driver's executemany as tuples, in
+    chunks of :data:`INSERT_CHUNK_ROWS`: SQLAlchemy's per-row parameter
+    processing was most of the time of storing a national roster (1.3M
+    allocations, participants and audit rows).  Values pass through each
+    column type's own bind processor, so a date or time is stored in exactly
+    the text SQLAlchemy writes.  Returns the number of rows.
+    """
+    if not rows:
+        return 0
+    dialect = conn.dialect
+    if dialect.name != "sqlite":
+        conn.execute(table.insert(), list(rows))
+        return len(rows)
+    columns = list(rows[0])
+    processors = [
+        (i, table.c[c].type.dialect_impl(dialect).bind_processor(dialect))
+        for i, c in enumerate(columns)
+    ]
+    processors = [(i, f) for i, f in processors if f is not None]
+    names = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+    statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
+        chunk = [[row[c] for c in columns] for row in rows[start : start + INSERT_CHUNK_ROWS]]
+        for i, process in processors:
+            for values in chunk:
+                values[i] = process(values[i])
+        conn.exec_driver_sql(statement, [tuple(values) for values in chunk])
+    return len(rows)
 
 
 def participant_row(
