@@ -98,3 +98,23 @@ def test_the_markdown_costs_every_arm():
     other = section["other_arms"][0]
     assert f"£{other['per_participant']['randomised']:,.2f}" in text
     assert text.count("| figure | undiscounted | discounted |") == 2
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_three_arm_costs_section_reads_on_a_phone_and_a_desktop(three_arms, tmp_path, width):
+    """As tests/reports/test_browser_layout.py measures the demo pages, in Chromium."""
+    from tests.reports.test_browser_layout import MIN_PHONE_PX, _chromium, _measure
+
+    figures = _measure(_chromium(), tmp_path, "three_arms", render_trial(three_arms), width)
+    assert figures["viewport"] == width
+    charts = [c for c in figures["charts"] if c["id"].startswith(("ce-plane", "ceac"))]
+    assert len(charts) == 4
+    for chart in charts:
+        assert chart["minFontPx"] >= MIN_PHONE_PX, (chart["id"], chart["small"][:5])
+        assert not chart["textOverlaps"], (chart["id"], chart["textOverlaps"])
+        assert not chart["struck"], (chart["id"], chart["struck"])
+        assert not chart["legendHits"], (chart["id"], chart["legendHits"])
+    assert figures["pageScrollWidth"] <= width, figures["overflowing"]
+    assert not figures["overflowing"], figures["overflowing"]
+    for table in figures["tables"]:
+        assert table["ok"], table
