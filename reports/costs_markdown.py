@@ -117,15 +117,29 @@ def cost_summary(costs: Mapping) -> dict:
     -------
     dict
         ``total``, ``currency_year``, ``per_participant_randomised``,
-        ``eef_band`` and ``cost_effectiveness`` (each row's sentence).
+        ``eef_band`` and ``cost_effectiveness`` (each row's sentence), the first
+        active arm's; with several active arms also ``by_arm``: each arm's
+        ``arm``, ``per_participant_randomised``, ``eef_band`` and ``cost_effectiveness``.
     """
-    per = costs.get("per_participant") or {}
-    return {
+    summary = {
         "total": costs["totals"]["total"],
         "currency_year": costs.get("currency_year"),
+        **_arm_summary(costs),
+    }
+    if costs.get("other_arms"):
+        summary["by_arm"] = [
+            {"arm": block.get("arm"), **_arm_summary(block)}
+            for block in (costs, *costs["other_arms"])
+        ]
+    return summary
+
+
+def _arm_summary(block: Mapping) -> dict:
+    per = block.get("per_participant") or {}
+    return {
         "per_participant_randomised": per.get("randomised"),
-        "eef_band": costs.get("eef_band"),
+        "eef_band": block.get("eef_band"),
         "cost_effectiveness": [
-            row["sentence"] for row in costs.get("cost_effectiveness") or [] if row.get("sentence")
+            row["sentence"] for row in block.get("cost_effectiveness") or [] if row.get("sentence")
         ],
     }

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from reports.charts.costs import ceac_chart
-from reports.costs_markdown import costs_markdown
+from reports.costs_markdown import cost_summary, costs_markdown
 from reports.format import format_money, format_percent
 from reports.render import render_trial
 from reports.value_of_information import research_line
@@ -118,3 +118,20 @@ def test_the_three_arm_costs_section_reads_on_a_phone_and_a_desktop(three_arms, 
     assert not figures["overflowing"], figures["overflowing"]
     for table in figures["tables"]:
         assert table["ok"], table
+
+
+def test_the_coordinators_summary_gives_every_arm():
+    from tests.analysis.test_costs_multiarm import _section
+
+    section, _ = _section()
+    summary = cost_summary(section)
+    assert [a["arm"] for a in summary["by_arm"]] == ["course", "course_reminders"]
+    other = section["other_arms"][0]
+    assert (
+        summary["by_arm"][1]["per_participant_randomised"]
+        == (other["per_participant"]["randomised"])
+    )
+    assert summary["per_participant_randomised"] == section["per_participant"]["randomised"]
+    # one active arm: the summary is as before, with no by_arm
+    section.pop("other_arms")
+    assert "by_arm" not in cost_summary(section)
