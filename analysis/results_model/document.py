@@ -55,8 +55,9 @@ class ResultsDocument(ResultsModel):
         "Baseline characteristics by arm; null when there are none that vary."
     )
     costs: Costs | None = optional(
-        "Costs of the intervention arm and cost-effectiveness; null when the design declares "
-        "no cost model, there is no delivery log, or nothing could be costed."
+        "Costs and cost-effectiveness of each active arm (the first in the section, any "
+        "further ones in its other_arms); null when the design declares no cost model, there "
+        "is no delivery log, or nothing could be costed."
     )
     cycles: Cycles | None = optional(
         "Learning cycles (a design declaring 'cycles'): the primary outcome's ITT in each "
