@@ -151,7 +151,9 @@ def _dated_by_cycle(files: dict, design: TrialDesign, people: pd.DataFrame) -> d
                 design.survey.columns["participant_id"],
                 [design.survey.columns["collected_on"]],
             )
-            key = "baseline" if timepoint == "baseline" else "endline"
+            # a baseline answer keeps its distance from randomisation, so a later cohort's
+            # comes before its own randomisation too (its window: trial_designs.cycles)
+            key = "randomisation" if timepoint == "baseline" else "endline"
         elif name == "deliveries.csv":
             columns = design.interventions[0].columns
             ids, whens, key = columns["unit_id"], [columns["occurred_at"]], "randomisation"

@@ -29,7 +29,10 @@ RULES: dict[str, str] = {
     "required_id": "Every row needs a participant id.",
     "known_participant": "The participant id must be one of this trial's randomised participants.",
     "valid_date": "Dates are written YYYY-MM-DD and are real calendar dates.",
-    "date_in_window": "Responses are dated from recruitment start to the end of follow-up.",
+    "date_in_window": "Each response is dated within its timepoint's window: baseline from "
+    "recruitment start to randomisation, a follow-up wave from its date to the day before the "
+    "next timepoint, endline from its date to the end of follow-up (in a trial with learning "
+    "cycles, by the participant's own cycle's dates).",
     "item_in_range": "Each answer is a whole number in the item's range; unanswered items are "
     "left empty.",
     "no_items_answered": "A response with no item answered carries no outcome.",

@@ -8,6 +8,8 @@ missing-item rule.  Pure: frames in, frames out.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -16,7 +18,7 @@ from intake.mapping import survey_fields, survey_instruments
 from intake.outcome_rows import OutcomeRows
 from intake.quarantine import PROBLEM_COLUMNS, as_file_values, combine_problems, problem_rows
 from intake.rules import EPOCH, Rule, day_numbers, known_flags, run_rules
-from trial_designs.cycles import last_survey_day
+from trial_designs.cycles import survey_window
 from trial_designs.design import TrialDesign
 
 __all__ = ["DUPLICATE_RULE", "check_survey_rows", "score_survey"]
@@ -30,17 +32,29 @@ DUPLICATE_RULE = (
 
 
 def check_survey_rows(
-    frame: pd.DataFrame, design: TrialDesign, known: pd.Index | list[str]
+    frame: pd.DataFrame,
+    design: TrialDesign,
+    known: pd.Index | list[str],
+    *,
+    timepoint: str,
+    cycle_of: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Every problem of a survey file, one row per problem, by canonical column.
 
     Rules: ``required_id``, ``known_participant``, ``valid_date`` and
-    ``date_in_window`` (great-expectations; the window runs from
-    ``follow_up.recruitment_start``, as baseline may precede randomisation, to
-    ``follow_up.window_end``, later by as much as the last learning cycle's endline comes
-    after the first's), ``item_in_range`` (the instruments' own check),
-    ``no_items_answered``, then ``duplicate_response`` among the rows left
-    (:data:`DUPLICATE_RULE`).
+    ``date_in_window`` (great-expectations), ``item_in_range`` (the instruments'
+    own check), ``no_items_answered``, then ``duplicate_response`` among the rows
+    left (:data:`DUPLICATE_RULE`).
+
+    ``date_in_window`` holds each response to its own timepoint's window
+    (:func:`trial_designs.cycles.survey_window`), so another timepoint's export
+    ingested under the wrong ``--timepoint`` is quarantined rather than stored:
+
+    - baseline: from recruitment start until randomisation (or, where the follow-up
+      window opens later, the day before it opens);
+    - a follow-up wave: from its date until the day before the next timepoint opens;
+    - endline: from its date to ``follow_up.window_end``;
+    - in a trial with learning cycles, each by the participant's own cycle's dates.
 
     Parameters
     ----------
@@ -48,6 +62,12 @@ def check_survey_rows(
         source_row and the canonical fields of :func:`survey_fields`, as read.
     known : Index or list of str
         The trial's participant ids.
+    timepoint : str
+        The timepoint the file is ingested as: baseline, a declared wave or endline.
+    cycle_of : Series, optional
+        Each participant's learning cycle (1-based), indexed by participant id, as for
+        :func:`intake.hr.hr_measures`; anyone not in it, or everyone when it is left
+        out, is held to the first cycle's (the design's ``follow_up``) dates.
 
     Returns
     -------
@@ -55,7 +75,6 @@ def check_survey_rows(
         :data:`~intake.quarantine.PROBLEM_COLUMNS`, sorted by source_row; values as
         the file holds them.
     """
-    fu = design.follow_up
     items = [f for f in survey_fields(design) if f not in ("participant_id", "collected_on")]
     day = day_numbers(frame["collected_on"])
     flagged = pd.DataFrame(
@@ -66,10 +85,8 @@ def check_survey_rows(
             "_day": day.to_numpy(),
         }
     )
-    low = float((pd.Timestamp(fu.recruitment_start) - EPOCH).days)
-    # a trial with learning cycles surveys its last cohort after the first's window ends
-    last_day = last_survey_day(fu, design.cycles)
-    high = float((pd.Timestamp(last_day) - EPOCH).days)
+    dated, window_rules = _window_rules(frame, day, design, timepoint, cycle_of)
+    flagged = pd.concat([flagged, dated], axis=1)
     rules = [
         Rule("required_id", "participant_id", "not_null", "Every response needs a participant id."),
         Rule(
@@ -88,15 +105,7 @@ def check_survey_rows(
             {},
             "collected_on",
         ),
-        Rule(
-            "date_in_window",
-            "_day",
-            "between",
-            f"Responses must be dated from {fu.recruitment_start} (recruitment start) to "
-            f"{last_day} (end of follow-up).",
-            {"min_value": low, "max_value": high},
-            "collected_on",
-        ),
+        *window_rules,
     ]
     found = [as_file_values(run_rules(flagged, rules), frame)]
     for spec in survey_instruments(design):
@@ -127,6 +136,43 @@ def check_survey_rows(
     problems = combine_problems(found)
     clean = ~frame["source_row"].isin(problems["source_row"]).to_numpy()
     return combine_problems([problems, _duplicates(frame[clean], answered[clean], day[clean])])
+
+
+def _window_rules(
+    frame: pd.DataFrame,
+    day: pd.Series,
+    design: TrialDesign,
+    timepoint: str,
+    cycle_of: pd.Series | None,
+) -> tuple[pd.DataFrame, list[Rule]]:
+    """One ``date_in_window`` rule per cohort, over a day column holding only its rows' days."""
+    if cycle_of is not None and design.cycles:
+        number = frame["participant_id"].astype(str).map(cycle_of).fillna(1).astype(int)
+    else:
+        number = pd.Series(1, index=frame.index, dtype=int)
+    columns, rules = {}, []
+    for n in sorted(set(number)) or [1]:
+        window = survey_window(design.follow_up, design.cycles, timepoint, n)
+        cohort = f" of cycle {n} ({design.cycles[n - 1].name})" if design.cycles else ""
+        column = f"_day_{n}"
+        columns[column] = np.where((number == n).to_numpy(), day.to_numpy(), np.nan)
+        rules.append(
+            Rule(
+                "date_in_window",
+                column,
+                "between",
+                f"A response at {timepoint}{cohort} must be dated from {window.start} "
+                f"({window.opens}) to {window.end} ({window.closes}). Is this another "
+                "timepoint's file?",
+                {"min_value": _day_number(window.start), "max_value": _day_number(window.end)},
+                "collected_on",
+            )
+        )
+    return pd.DataFrame(columns, index=frame.index), rules
+
+
+def _day_number(day: dt.date) -> float:
+    return float((pd.Timestamp(day) - EPOCH).days)
 
 
 def _duplicates(frame: pd.DataFrame, answered: np.ndarray, day: pd.Series) -> pd.DataFrame:

@@ -173,7 +173,7 @@ def _values(design, files: dict, folder: Path, known: pd.Index) -> pd.DataFrame:
         frame = outcome_frame(rename_to_canonical(raw, mapping, file_name=name), mapping)
         options = source_options(design, source)
         if source == "survey":
-            problems = check_survey_rows(frame, design, known)
+            problems = check_survey_rows(frame, design, known, timepoint=timepoint)
             good = frame[~frame["source_row"].isin(problems["source_row"])]
             rows = score_survey(good, design, wrqol_scoring=_wrqol_scoring(design))
         else:

@@ -10,6 +10,7 @@ report can name them all.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 from pydantic import Field, model_validator
@@ -22,7 +23,9 @@ __all__ = [
     "cycle_of_enrolment",
     "cycle_seed",
     "cycle_window",
+    "SurveyWindow",
     "last_survey_day",
+    "survey_window",
 ]
 
 
@@ -151,3 +154,70 @@ def last_survey_day(follow_up: FollowUp, cycles: tuple[Cycle, ...]) -> dt.date:
     if not cycles:
         return follow_up.window_end
     return follow_up.window_end + max(dt.timedelta(0), cycles[-1].endline - follow_up.endline)
+
+
+@dataclass(frozen=True)
+class SurveyWindow:
+    """The days (inclusive) a survey response may be dated, and what each end is for a reader."""
+
+    start: dt.date
+    end: dt.date
+    opens: str
+    closes: str
+
+
+def survey_window(
+    follow_up: FollowUp, cycles: tuple[Cycle, ...], timepoint: str, number: int = 1
+) -> SurveyWindow:
+    """The days a response at ``timepoint`` by cycle ``number``'s cohort may be dated.
+
+    - ``baseline``: from recruitment start (or the baseline date, if earlier) until
+      randomisation; where the follow-up window opens later than that (a cluster trial
+      that surveys staff once their site is allocated, before the intervention starts),
+      until the day before it opens.  A later response may already show the
+      intervention's effect.
+    - a follow-up wave (``follow_up.waves``): from its date until the day before the next
+      timepoint (the next wave, or endline) opens.
+    - ``endline``: from its date to the end of the follow-up window.
+
+    A later cycle's cohort has its own dates: its recruitment start, randomisation,
+    baseline and endline, its :func:`cycle_window`, and each wave moved on by as much as
+    the cycle's randomisation comes after the first's.
+
+    Raises
+    ------
+    ValueError
+        If ``timepoint`` is not one the design declares, or ``number`` not one of its cycles.
+    """
+    if timepoint not in follow_up.timepoints:
+        raise ValueError(
+            f"The timepoint '{timepoint}' is not declared by the design. Choose one of: "
+            f"{', '.join(follow_up.timepoints)}. Got '{timepoint}' instead."
+        )
+    window_start, window_end = cycle_window(follow_up, cycles, number)
+    own = cycles[number - 1] if cycles else follow_up
+    day = dt.timedelta(days=1)
+    if timepoint == "baseline":
+        start = min(own.recruitment_start, own.baseline)
+        # of equal dates the first names the end: randomisation, then follow-up's start
+        end, closes = max(
+            (
+                (own.randomisation, "randomisation"),
+                (window_start - day, "the day before follow-up starts"),
+                (own.baseline, "baseline opens"),
+            ),
+            key=lambda pair: pair[0],
+        )
+        opens = "recruitment starts" if start == own.recruitment_start else "baseline opens"
+        return SurveyWindow(start, end, opens, closes)
+    if timepoint == "endline":
+        return SurveyWindow(own.endline, window_end, "endline opens", "the end of follow-up")
+    shift = own.randomisation - follow_up.randomisation
+    opened = {w.name: w.date + shift for w in follow_up.waves} | {"endline": own.endline}
+    following = min((n for n, d in opened.items() if d > opened[timepoint]), key=opened.get)
+    return SurveyWindow(
+        opened[timepoint],
+        opened[following] - day,
+        f"the {timepoint} wave opens",
+        f"the day before {following} opens",
+    )

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trial_designs.cycles import last_survey_day
+from trial_designs.cycles import last_survey_day, survey_window
 from trial_designs.design import TrialDesign
 from trial_designs.instruments import SWEMWBS_METRIC, instrument_spec
 from trial_designs.scale_files import declared_instrument, read_wrqol_scoring
@@ -513,6 +513,7 @@ def simulate_outcomes(
         return _to_file(survey, design.survey.columns)
 
     files = {}
+    baseline_closes = survey_window(fu, design.cycles, "baseline").end
     for name, wave, answered, offsets in (
         ("survey_baseline.csv", baseline, answered_baseline, rng.integers(-7, 22, n)),
         ("survey_endline.csv", endline, answered_endline, None),
@@ -520,7 +521,9 @@ def simulate_outcomes(
         files[name] = export(
             wave,
             answered,
-            _dates(fu.baseline, offsets, fu.recruitment_start, fu.window_end)
+            # no later than the baseline's own window closes (randomisation): a later
+            # response is quarantined (intake.surveys, trial_designs.cycles.survey_window)
+            _dates(fu.baseline, offsets, fu.recruitment_start, baseline_closes)
             if offsets is not None
             else np.datetime_as_string(endline_day, unit="D").astype(object),
         )

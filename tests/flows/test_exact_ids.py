@@ -148,7 +148,9 @@ def test_a_survey_row_with_a_spaced_id_is_an_unknown_participant(tmp_path):
     pd.DataFrame([row]).to_csv(path, index=False)
     frame, _mapping = read_outcome_file.fn(str(path), LETTERS, "survey")
     assert frame["participant_id"].tolist() == ["P10 "]
-    problems = check_survey_rows(frame, LETTERS, pd.Index(["P10"], dtype=object))
+    problems = check_survey_rows(
+        frame, LETTERS, pd.Index(["P10"], dtype=object), timepoint="endline"
+    )
     found = problems[problems["rule"] == "known_participant"]
     assert found[["source_row", "value"]].values.tolist() == [[2, "P10 "]]
 

@@ -27,10 +27,10 @@ def test_every_kind_of_bad_survey_row_is_found_with_its_rule():
             response("D", day="2031-01-01"),  # 7 after follow-up
             response("E", day="12/03/2020"),  # 8 not an ISO date
             response("F", day=None),  # 9 no date
-            {"participant_id": "F", "collected_on": "2020-03-01"},  # 10 nothing answered
+            {"participant_id": "F", "collected_on": "2020-03-20"},  # 10 nothing answered
         ]
     )
-    problems = check_survey_rows(frame, COFFEE, known)
+    problems = check_survey_rows(frame, COFFEE, known, timepoint="endline")
     assert problem_list(problems) == [
         (3, "participant_id", "known_participant"),
         (4, "participant_id", "required_id"),
@@ -50,30 +50,27 @@ def test_every_kind_of_bad_survey_row_is_found_with_its_rule():
 
 def test_the_window_starts_at_recruitment_so_baseline_may_precede_randomisation():
     fu = COFFEE.follow_up
-    frame = survey_frame(
-        [
-            response("A", day=str(fu.recruitment_start)),
-            response("B", day=str(fu.window_end)),
-            response("C", day=str(fu.recruitment_start - pd.Timedelta(days=1))),
-            response("D", day=str(fu.window_end + pd.Timedelta(days=1))),
-        ]
-    )
-    problems = check_survey_rows(frame, COFFEE, ["A", "B", "C", "D"])
-    assert problem_list(problems) == [
-        (4, "collected_on", "date_in_window"),
-        (5, "collected_on", "date_in_window"),
-    ]
+    # baseline opens at recruitment; endline's window closes with follow-up's
+    # (tests/intake/test_survey_timepoint_windows.py holds each timepoint's window)
+    for timepoint, inside, outside in (
+        ("baseline", fu.recruitment_start, fu.recruitment_start - pd.Timedelta(days=1)),
+        ("endline", fu.window_end, fu.window_end + pd.Timedelta(days=1)),
+    ):
+        frame = survey_frame([response("A", day=str(inside)), response("B", day=str(outside))])
+        problems = check_survey_rows(frame, COFFEE, ["A", "B"], timepoint=timepoint)
+        assert problem_list(problems) == [(3, "collected_on", "date_in_window")]
 
 
 def test_duplicate_rule_most_items_then_latest_date_then_last_row():
-    complete_early = response("A", day="2020-03-01")
-    partial_late = response("A", day="2020-03-20", swemwbs_2=None)
-    same_day_first = response("B", day="2020-03-05", answer=2)
-    same_day_second = response("B", day="2020-03-05", answer=4)
-    early = response("C", day="2020-03-02")
-    late = response("C", day="2020-03-09")
+    # all inside coffee's endline window (2020-03-10 to 2020-03-31)
+    complete_early = response("A", day="2020-03-11")
+    partial_late = response("A", day="2020-03-30", swemwbs_2=None)
+    same_day_first = response("B", day="2020-03-15", answer=2)
+    same_day_second = response("B", day="2020-03-15", answer=4)
+    early = response("C", day="2020-03-12")
+    late = response("C", day="2020-03-19")
     rows = [complete_early, partial_late, same_day_first, same_day_second, early, late]
-    problems = check_survey_rows(survey_frame(rows), COFFEE, ["A", "B", "C"])
+    problems = check_survey_rows(survey_frame(rows), COFFEE, ["A", "B", "C"], timepoint="endline")
     assert problem_list(problems) == [
         (3, "participant_id", "duplicate_response"),  # fewer items, though later
         (4, "participant_id", "duplicate_response"),  # same items and day: the last row wins
@@ -89,15 +86,15 @@ def test_duplicate_rule_most_items_then_latest_date_then_last_row():
         shuffled = survey_frame([rows[i] for i in order])
         kept = shuffled[
             ~shuffled["source_row"].isin(
-                check_survey_rows(shuffled, COFFEE, ["A", "C"])["source_row"]
+                check_survey_rows(shuffled, COFFEE, ["A", "C"], timepoint="endline")["source_row"]
             )
         ]
-        assert sorted(kept["collected_on"]) == ["2020-03-01", "2020-03-09"]
+        assert sorted(kept["collected_on"]) == ["2020-03-11", "2020-03-19"]
 
 
 def test_a_bad_row_never_wins_a_duplicate_contest():
-    rows = [response("A", day="2020-03-01"), response("A", day="2020-03-05", swemwbs_1="9")]
-    problems = check_survey_rows(survey_frame(rows), COFFEE, ["A"])
+    rows = [response("A", day="2020-03-11"), response("A", day="2020-03-15", swemwbs_1="9")]
+    problems = check_survey_rows(survey_frame(rows), COFFEE, ["A"], timepoint="endline")
     assert problem_list(problems) == [(3, "swemwbs_1", "item_in_range")]
 
 

@@ -70,7 +70,7 @@ def big():
         known = people["participant_id"].tolist()
         scored = {}
         for timepoint, frame in surveys.items():
-            problems = check_survey_rows(frame, design, known)
+            problems = check_survey_rows(frame, design, known, timepoint=timepoint)
             good = frame[~frame["source_row"].isin(problems["source_row"])]
             rows = score_survey(
                 good, design, wrqol_scoring=_wrqol() if name == "goal_setting" else None
@@ -134,8 +134,8 @@ def test_every_kind_of_bad_row_is_in_the_demo_files(name):
     people = _people(design, 400, rng)
     surveys, hr = _canonical(design, simulate_outcomes(design, people, rng=rng))
     known = people["participant_id"].tolist()
-    for frame in surveys.values():
-        rules = set(check_survey_rows(frame, design, known)["rule"])
+    for timepoint, frame in surveys.items():
+        rules = set(check_survey_rows(frame, design, known, timepoint=timepoint)["rule"])
         assert rules == {
             "known_participant", "item_in_range", "duplicate_response", "date_in_window",
             "valid_date", "no_items_answered",
