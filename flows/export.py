@@ -32,7 +32,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -42,7 +41,8 @@ from analysis.formula import PrimaryModel, model_markdown, primary_model
 from flows.audit import file_sha256, record_audit_event
 from flows.integrity import require_current_design
 from flows.safe_io import atomic_path, write_csv, write_text
-from flows.store import Store, outcome_values
+from flows.store import Store
+from flows.store.responses import outcome_values_long
 from flows.tasks import IO_RETRIES, load_design_task
 from reports.scripts import r_script, stata_script
 from trial_designs.design import TrialDesign
@@ -127,19 +127,10 @@ def load_analysis_dataset(design: TrialDesign, store: Store | None = None) -> pd
     if design.randomisation.method == "minimisation":  # the order the allocation depended on
         order = store.allocations(design.id).set_index("unit_id")["sequence_position"]
         participants = participants.assign(arrival=participants["unit_id"].map(order))
-    values = store.read(
-        sa.select(
-            outcome_values.c.participant_id,
-            outcome_values.c.timepoint,
-            outcome_values.c.measure,
-            outcome_values.c.value,
-            outcome_values.c.collected_on,
-        ).where(outcome_values.c.trial_id == design.id)
-    )
-    if values.empty:
-        values = pd.DataFrame(
-            columns=["participant_id", "timepoint", "measure", "value", "collected_on"]
-        )
+    with store.engine.connect() as conn:  # survey responses unpacked, and HR measures
+        values = outcome_values_long(conn, design.id)[
+            ["participant_id", "timepoint", "measure", "value", "collected_on"]
+        ]
     from flows.uptake import participant_uptake_from_store  # its store reads live there
 
     uptake = participant_uptake_from_store(design, store)

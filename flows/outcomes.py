@@ -13,9 +13,10 @@
    participant;
 3. score the good rows (items, scores and the missing-item rule applied) or,
    for HR, compute absence and turnover over the design's window;
-4. store, in ONE transaction, the new outcome values, the quarantined rows
-   with rule, column and value, and the file's record; values already stored
-   are never overwritten (:data:`intake.outcome_rows.CONFLICT_RULE`);
+4. store, in ONE transaction, the new outcome values (a survey response as one
+   row, HR measures one value a row: :mod:`flows.store.responses`), the
+   quarantined rows with rule, column and value, and the file's record; values
+   already stored are never overwritten (:data:`intake.outcome_rows.CONFLICT_RULE`);
 5. write the coordinator's validation report (HTML, plus every problem as
    CSV) to ``.trialflow/out/<trial>/validation/<file-stem>-<hash12>.html``.
 
@@ -57,7 +58,13 @@ from flows.progress import progress_callback
 from flows.safe_io import write_csv, write_text
 from flows.sources import SourceError
 from flows.status import STAGE_HOOKS
-from flows.store import IngestSummary, Store, outcome_values, participants
+from flows.store import IngestSummary, Store, outcome_values, participants, survey_responses
+from flows.store.responses import (
+    RESPONSE_COLUMNS,
+    new_measures,
+    outcome_values_long,
+    response_tuples,
+)
 from flows.tasks import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from intake.hr import check_hr_rows, hr_measures
 from intake.mapping import (
@@ -134,13 +141,7 @@ def load_wrqol_scoring(design: TrialDesign, design_file: str, options: dict) -> 
 
 @task(name="check rows", cache_policy=NO_CACHE)
 def check_rows(
-    frame: pd.DataFrame,
-    design: TrialDesign,
-    source: str,
-    known: pd.Index,
-    options: dict,
-    timepoint: str,
-    cycle_of: pd.Series | None = None,
+    frame: pd.DataFrame, design: TrialDesign, source: str, known: pd.Index, options: dict
 ) -> pd.DataFrame:
     present = int(np.nansum(known_flags(frame["participant_id"], known)))
     if len(frame) and present == 0:
@@ -149,8 +150,7 @@ def check_rows(
             "the right file for this trial? Nothing was stored."
         )
     if source == "survey":
-        # each response is held to its own timepoint's (and its cohort's own) dates
-        return check_survey_rows(frame, design, known, timepoint=timepoint, cycle_of=cycle_of)
+        return check_survey_rows(frame, design, known)
     return check_hr_rows(frame, design, known, options)
 
 
@@ -220,29 +220,37 @@ def store_outcomes(
     name = Path(path).name
 
     def write(conn: sa.Connection) -> Written:
-        query = sa.select(
-            outcome_values.c.participant_id,
-            outcome_values.c.measure,
-            outcome_values.c.value,
-            outcome_values.c.source_file,
-            outcome_values.c.source_row,
-        ).where(
-            outcome_values.c.trial_id == design.id,
-            outcome_values.c.timepoint == timepoint,
-            outcome_values.c.measure.in_(rows.measures),
+        # what both tables hold at this timepoint: a survey value stored long by an older
+        # trialflow (its file not on record as a survey) counts as stored too
+        stored = outcome_values_long(conn, design.id, timepoint=timepoint, measures=rows.measures)
+        to_store, conflicts, already = separate_stored(
+            rows,
+            stored[["participant_id", "measure", "value", "source_file", "source_row"]],
+            file_columns=mapping,
         )
-        stored = pd.DataFrame(
-            conn.execute(query).all(),
-            columns=["participant_id", "measure", "value", "source_file", "source_row"],
-        )
-        to_store, conflicts, already = separate_stored(rows, stored, file_columns=mapping)
         mapped = problems.assign(column=[mapping.get(c, c) for c in problems["column"]])
-        added = store.insert_new_many(
-            conn,
-            outcome_values,
-            OUTCOME_COLUMNS,
-            to_store.tuples(trial_id=design.id, timepoint=timepoint, source_file=name),
-        )
+        if source == "survey":  # one row per response (flows.store.responses says why)
+            keep, parts = new_measures(to_store, stored)
+            added = store.insert_new_many(
+                conn,
+                survey_responses,
+                RESPONSE_COLUMNS,
+                response_tuples(
+                    to_store,
+                    trial_id=design.id,
+                    timepoint=timepoint,
+                    source_file=name,
+                    parts=parts,
+                    keep=keep,
+                ),
+            )
+        else:  # HR: a few measures per person, one value a row
+            added = store.insert_new_many(
+                conn,
+                outcome_values,
+                OUTCOME_COLUMNS,
+                to_store.tuples(trial_id=design.id, timepoint=timepoint, source_file=name),
+            )
         return Written(
             len(to_store) if added else 0,
             combine_problems([mapped, conflicts]),
@@ -312,15 +320,14 @@ def outcomes_ingest_flow(
     known = load_participant_ids(trial)
     frame, mapping = read_outcome_file(file, trial, source)
     step(1, 4)
-    cycle_of = load_participant_cycles(trial)
-    problems = check_rows(frame, trial, source, known, options, timepoint, cycle_of)
+    problems = check_rows(frame, trial, source, known, options)
     step(2, 4)
     if source == "survey":
         scoring = load_wrqol_scoring(trial, design, options)
         rows = score_task(frame, trial, scoring, problems)
     else:
         # each cohort's absence and turnover run over its own cycle's window
-        rows = hr_task(frame, trial, options, problems, cycle_of)
+        rows = hr_task(frame, trial, options, problems, load_participant_cycles(trial))
     stored = store_outcomes(
         trial, file, digest, source, timepoint, rows, problems, mapping, len(frame)
     )

@@ -28,7 +28,8 @@ from analysis.sap import build_sap, canonical_sap_json, sap_adherence, sap_hash,
 from flows.audit import file_sha256, record_audit_event
 from flows.integrity import require_current_design
 from flows.safe_io import write_text
-from flows.store import Store, amendments, audit_log, outcome_values
+from flows.store import Store, amendments, audit_log
+from flows.store.responses import outcome_value_counts
 from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from trial_designs.design import TrialDesign
 
@@ -52,15 +53,12 @@ class SapRefusedError(ValueError):
 
 def outcome_data_count(store: Store | sa.Connection, trial_id: str) -> int:
     """Outcome values stored for the trial at any timepoint but ``baseline``."""
-    query = (
-        sa.select(sa.func.count())
-        .select_from(outcome_values)
-        .where(outcome_values.c.trial_id == trial_id, outcome_values.c.timepoint != "baseline")
-    )
     if isinstance(store, sa.Connection):
-        return store.execute(query).scalar_one()
-    with store.engine.connect() as conn:
-        return conn.execute(query).scalar_one()
+        counts = outcome_value_counts(store, trial_id, except_timepoint="baseline")
+    else:
+        with store.engine.connect() as conn:
+            counts = outcome_value_counts(conn, trial_id, except_timepoint="baseline")
+    return int(counts["values"].sum())
 
 
 def registered_sap(store: Store, trial_id: str) -> tuple[dict | None, int]:

@@ -29,9 +29,9 @@ from flows.store import (
     audit_log,
     delivery_events,
     ingested_files,
-    outcome_values,
     quarantine,
 )
+from flows.store.responses import outcome_value_counts
 
 __all__ = [
     "STAGE_HOOKS",
@@ -218,17 +218,8 @@ def gather_status(
                 sa.func.max(e.occurred_at),
             ).where(e.trial_id == trial_id)
         ).one()
-    o = outcome_values.c
-    outcomes = store.read(
-        sa.select(
-            o.timepoint,
-            sa.func.count(sa.distinct(o.participant_id)).label("participants"),
-            sa.func.count().label("values"),
-        )
-        .where(o.trial_id == trial_id)
-        .group_by(o.timepoint)
-        .order_by(o.timepoint)
-    )
+    with store.engine.connect() as conn:  # survey responses' values counted one by one
+        outcomes = outcome_value_counts(conn, trial_id)
     folder = Path(drop) if drop else get_settings().drop_dir(trial_id)
     return StatusFacts(
         trial=trial,

@@ -6,6 +6,8 @@
 - :mod:`flows.store.store`: :class:`Store`, the connection, transactions and queries.
 - :mod:`flows.store.randomisations`: the write of a randomisation's round.
 - :mod:`flows.store.ingests`: the record of an ingested file and its quarantine.
+- :mod:`flows.store.responses`: outcome values, stored and read (survey responses
+  one row each, HR measures one value a row).
 - :mod:`flows.store.values`: how a cell is written (UTC now, missing values).
 
 Late entrants are allocated and written by :mod:`flows.enrol`.
@@ -30,6 +32,7 @@ from flows.store.schema import (
     participants,
     quarantine,
     stage_runs,
+    survey_responses,
     trials,
     withdrawals,
 )
@@ -56,6 +59,7 @@ __all__ = [
     "quarantine",
     "quarantine_row_key",
     "stage_runs",
+    "survey_responses",
     "trials",
     "trialflow_home",
     "withdrawals",

@@ -22,7 +22,7 @@ from trial_designs.simulate_outcomes import simulate_outcomes
 from trial_designs.simulate_roster import simulate_roster
 
 pytestmark = pytest.mark.flow
-TABLES = ("outcome_values", "quarantine", "ingested_files", "allocations")
+TABLES = ("outcome_values", "survey_responses", "quarantine", "ingested_files", "allocations")
 
 
 def _counts() -> dict:
@@ -105,4 +105,4 @@ def test_a_write_that_fails_halfway_rolls_back_completely(prefect_server, tmp_pa
     assert _counts() == before
     monkeypatch.setattr(Store, "record_ingest", original)
     outcomes_ingest_flow("goal_setting", str(survey), "survey", "endline")
-    assert _counts()["outcome_values"] > before["outcome_values"]
+    assert _counts()["survey_responses"] > before["survey_responses"]

@@ -31,7 +31,13 @@ def _counts(trial: str) -> dict:
             t: conn.execute(
                 sa.text(f"select count(*) from {t} where trial_id = :t"), {"t": trial}
             ).scalar()
-            for t in ("outcome_values", "delivery_events", "quarantine", "ingested_files")
+            for t in (
+                "outcome_values",
+                "survey_responses",
+                "delivery_events",
+                "quarantine",
+                "ingested_files",
+            )
         }
     archive = get_settings().archive_dir(trial)
     counts["archived"] = len(list(archive.glob("*"))) if archive.exists() else 0

@@ -1,10 +1,11 @@
 """An ingest killed with SIGKILL in the middle of its bulk write leaves the store as it was.
 
 The child process runs the real write path (:func:`flows.ingest.store_ingest`
-around :meth:`Store.insert_new_many`) and is killed after its first chunk of
-rows went to SQLite inside the open transaction, before the commit: no row of
-that chunk, no quarantine row, no file record and no audit row may survive,
-and a re-run then stores every row.
+around :meth:`Store.insert_new_many` of survey responses, one row each, as
+:mod:`flows.outcomes` writes them) and is killed after its first chunk of rows
+went to SQLite inside the open transaction, before the commit: no row of that
+chunk, no quarantine row, no file record and no audit row may survive, and a
+re-run then stores every row.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import sqlalchemy as sa
 
 from flows.ingest import Written, store_ingest
 from flows.sources import file_hash
-from flows.store import Store, outcome_values
-from intake.outcome_rows import OUTCOME_COLUMNS
+from flows.store import Store, survey_responses
+from flows.store.responses import RESPONSE_COLUMNS
 from intake.quarantine import PROBLEM_COLUMNS
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
 
-TABLES = ("outcome_values", "quarantine", "ingested_files", "audit_log")
+TABLES = ("survey_responses", "quarantine", "ingested_files", "audit_log")
 N_ROWS = 120_000  # three chunks of Store.insert_new_many's 50,000
 MID_WRITE = "first chunk written, not committed"
 
@@ -41,17 +42,18 @@ def _rows(n: int, *, pause_after: int | None = None):  # noqa: ANN202 - a genera
             "goal_setting",
             f"P{i:07d}",
             "endline",
-            "m",
-            float(i % 7),
-            None,
+            0,
             "2026-09-01",
             "f.csv",
             i + 2,
+            2,
+            f'{{"m_1":{float(i % 7)!r},"m":{float(i % 5)!r}}}',
+            '{"m":"complete"}',
         )
 
 
 def ingest(file: str, *, pause: bool) -> None:
-    """Store N_ROWS outcome values, one bad row and the file's record in one transaction."""
+    """Store N_ROWS survey responses, one bad row and the file's record in one transaction."""
     design = load_design(DESIGNS / "goal_setting.yaml")
     store = Store()
     problems = pd.DataFrame(
@@ -60,7 +62,8 @@ def ingest(file: str, *, pause: bool) -> None:
 
     def write(conn: sa.Connection) -> Written:
         rows = _rows(N_ROWS, pause_after=50_000 if pause else None)
-        return Written(store.insert_new_many(conn, outcome_values, OUTCOME_COLUMNS, rows), problems)
+        added = store.insert_new_many(conn, survey_responses, RESPONSE_COLUMNS, rows)
+        return Written(added, problems)
 
     store_ingest(
         store,
@@ -84,7 +87,7 @@ def test_sigkill_mid_bulk_write_leaves_the_store_as_before_and_a_rerun_completes
     file.write_text("participant_id,m\nP0000000,1\n")
     store = Store()
     with store.transaction() as conn:  # something stored before, which must stay as it is
-        store.insert_new_many(conn, outcome_values, OUTCOME_COLUMNS, _rows(10))
+        store.insert_new_many(conn, survey_responses, RESPONSE_COLUMNS, _rows(10))
     store.engine.dispose()
     before = _counts()
     code = f"from tests.flows.test_ingest_atomic import ingest; ingest({str(file)!r}, pause=True)"
@@ -111,6 +114,6 @@ def test_sigkill_mid_bulk_write_leaves_the_store_as_before_and_a_rerun_completes
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
     ingest(str(file), pause=False)  # the lock died with the writer: a re-run goes through
     after = _counts()
-    assert after["outcome_values"] == before["outcome_values"] + N_ROWS - 10
+    assert after["survey_responses"] == before["survey_responses"] + N_ROWS - 10
     assert after["quarantine"] == before["quarantine"] + 1
     assert after["ingested_files"] == before["ingested_files"] + 1

@@ -27,6 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from flows.audit import CHAIN_STARTED, verify_audit_chain
 from flows.migrations import StoreTooNewError, head_revision, store_revision
 from flows.store import Store, metadata
+from flows.store.responses import outcome_values_long
 
 DATA = Path(__file__).resolve().parent / "data"
 OLD_STORE = DATA / "store_4effa0d.db"
@@ -94,9 +95,23 @@ def test_a_store_from_before_migrations_upgrades_in_place_with_every_row_kept(ol
             assert seal["event"].tolist() == [CHAIN_STARTED]
             assert json.loads(seal["details_json"].iloc[0])["unhashed_rows"] == len(old)
             new = new.iloc[: len(old)]
+        if name == "outcome_values":
+            # 0004: survey values moved to one row per response, HR measures stayed long;
+            # every value reads back through the readers' one door, equal to the bit
+            with store.engine.connect() as conn:
+                new = _as_old_rows(outcome_values_long(conn, "coffee"))
+            old = _sorted_values(old)
+            assert after["outcome_values"]["source_file"].unique().tolist() == ["hr_extract.csv"]
         assert len(new) == len(old), name
         # every old column of every row, value for value
-        pd.testing.assert_frame_equal(new[old.columns], old, check_dtype=False, obj=name)
+        pd.testing.assert_frame_equal(
+            new[old.columns], old, check_dtype=False, check_exact=True, obj=name
+        )
+    responses = pd.read_sql_table("survey_responses", store.engine)
+    survey = before["outcome_values"][before["outcome_values"]["source_file"] != "hr_extract.csv"]
+    # one row per response: a participant's file row at a timepoint
+    assert len(responses) == len(survey.drop_duplicates(["participant_id", "timepoint"])) > 0
+    assert responses["n_values"].sum() == len(survey)
     verified = verify_audit_chain(store)
     assert verified.ok, [p.line() for p in verified.problems]
     assert verified.rows == len(before["audit_log"]) + 1
@@ -104,6 +119,23 @@ def test_a_store_from_before_migrations_upgrades_in_place_with_every_row_kept(ol
     # reopening changes nothing more
     Store()
     assert len(pd.read_sql_table("audit_log", store.engine)) == len(before["audit_log"]) + 1
+
+
+def _sorted_values(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["participant_id", "timepoint", "measure"], ignore_index=True)
+
+
+def _as_old_rows(long: pd.DataFrame) -> pd.DataFrame:
+    """outcome_values_long's frame as the old table's rows read by sqlite3 (dates as text)."""
+    rows = long.assign(
+        trial_id="coffee",
+        collected_on=[None if d is None else str(d) for d in long["collected_on"]],
+    ).drop(columns="part")
+    # built as pandas builds a query's rows, so missing values compare as read_sql's do
+    rows = pd.DataFrame.from_records(
+        [tuple(r) for r in rows.itertuples(index=False)], columns=list(rows.columns)
+    )
+    return _sorted_values(rows)
 
 
 def test_the_upgraded_old_store_analyses_to_the_same_numbers(old_store):
@@ -232,6 +264,19 @@ def test_a_postgresql_store_from_before_migrations_upgrades_in_place(postgres_ur
             table = metadata.tables[name]
             columns = [table.c[n] for n in old_columns[name]]
             got = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns)).all()
+            if name == "outcome_values":  # survey values moved to survey_responses (0004)
+                long = outcome_values_long(conn, "coffee")
+                got = sorted(
+                    (
+                        "coffee",
+                        *r[:3],
+                        None if r[3] != r[3] else r[3],  # NaN is the NULL it was
+                        *r[4:8],
+                    )
+                    for r in long.itertuples(index=False)
+                )
+                assert [tuple(g) for g in got] == [tuple(r) for r in rows]  # columns in order
+                assert long["part"].dropna().eq(0).all() and long["part"].notna().sum() > 5000
             if name == "audit_log":  # plus the row sealing the old ones into the chain
                 assert got[-1].event == CHAIN_STARTED
                 got = got[:-1]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flows.outcomes import outcomes_ingest_flow
 from flows.sources import SourceError
 from flows.store import Store, outcome_values
+from flows.store.responses import outcome_values_long
 from intake.outcome_rows import OUTCOME_COLUMNS
 from tests.designs import DESIGNS
 from tests.outcome_files import response
@@ -37,7 +38,7 @@ def _counts() -> dict:
     with Store().engine.connect() as conn:
         return {
             t: conn.execute(sa.text(f"select count(*) from {t}")).scalar()
-            for t in ("outcome_values", "quarantine", "ingested_files")
+            for t in ("outcome_values", "survey_responses", "quarantine", "ingested_files")
         }
 
 
@@ -74,10 +75,14 @@ def test_survey_ingest_quarantines_bad_rows_stores_the_rest_and_is_idempotent(
         (8, "collected_on", "date_in_window", "2031-01-01"),
         (9, "staff_id", "duplicate_response", ids[3]),
     ]
-    stored = Store().read(sa.text("select * from outcome_values"))
+    with Store().engine.connect() as conn:
+        stored = outcome_values_long(conn, "coffee")
     assert sorted(stored["participant_id"].unique()) == ids[:4]
     assert len(stored) == 4 * (7 + 1 + 2)  # items, the single item, raw and metric
-    assert not stored.astype(str).apply(lambda c: c.str.contains("Priya")).any().any()
+    responses = Store().read(sa.text("select * from survey_responses"))
+    assert len(responses) == 4 and responses["n_values"].tolist() == [10] * 4  # one row each
+    assert Store().read(sa.text("select * from outcome_values")).empty  # HR only
+    assert not responses.astype(str).apply(lambda c: c.str.contains("Priya")).any().any()
     # the raw file is archived under its hash; the report and CSV list each problem
     digest = result["summary"].split("archived as ")[1].split(".")[0]
     assert (
@@ -106,11 +111,10 @@ def test_survey_ingest_quarantines_bad_rows_stores_the_rest_and_is_idempotent(
     assert set(conflicts["rule"]) == {"conflicts_with_stored"} and set(conflicts["row_number"]) == {
         3
     }
-    kept = Store().read(
-        sa.select(outcome_values.c.value).where(
-            outcome_values.c.participant_id == ids[1], outcome_values.c.measure == "swemwbs_1"
+    with Store().engine.connect() as conn:
+        kept = outcome_values_long(conn, "coffee").query(
+            "participant_id == @ids[1] and measure == 'swemwbs_1'"
         )
-    )
     assert kept["value"].tolist() == [3.0]  # the stored answer was not overwritten
 
 
