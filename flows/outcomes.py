@@ -141,7 +141,13 @@ def load_wrqol_scoring(design: TrialDesign, design_file: str, options: dict) -> 
 
 @task(name="check rows", cache_policy=NO_CACHE)
 def check_rows(
-    frame: pd.DataFrame, design: TrialDesign, source: str, known: pd.Index, options: dict
+    frame: pd.DataFrame,
+    design: TrialDesign,
+    source: str,
+    known: pd.Index,
+    options: dict,
+    timepoint: str,
+    cycle_of: pd.Series | None = None,
 ) -> pd.DataFrame:
     present = int(np.nansum(known_flags(frame["participant_id"], known)))
     if len(frame) and present == 0:
@@ -150,7 +156,8 @@ def check_rows(
             "the right file for this trial? Nothing was stored."
         )
     if source == "survey":
-        return check_survey_rows(frame, design, known)
+        # each response is held to its own timepoint's (and its cohort's own) dates
+        return check_survey_rows(frame, design, known, timepoint=timepoint, cycle_of=cycle_of)
     return check_hr_rows(frame, design, known, options)
 
 
@@ -320,14 +327,15 @@ def outcomes_ingest_flow(
     known = load_participant_ids(trial)
     frame, mapping = read_outcome_file(file, trial, source)
     step(1, 4)
-    problems = check_rows(frame, trial, source, known, options)
+    cycle_of = load_participant_cycles(trial)
+    problems = check_rows(frame, trial, source, known, options, timepoint, cycle_of)
     step(2, 4)
     if source == "survey":
         scoring = load_wrqol_scoring(trial, design, options)
         rows = score_task(frame, trial, scoring, problems)
     else:
         # each cohort's absence and turnover run over its own cycle's window
-        rows = hr_task(frame, trial, options, problems, load_participant_cycles(trial))
+        rows = hr_task(frame, trial, options, problems, cycle_of)
     stored = store_outcomes(
         trial, file, digest, source, timepoint, rows, problems, mapping, len(frame)
     )

@@ -18,6 +18,8 @@ from flows.demo import demo_flow
 from flows.pipeline import STAGES, default_drop, pipeline_flow
 from flows.results_file import results_path
 from flows.store import Store
+from tests.designs import DESIGNS
+from trial_designs.design import load_design
 
 TRIAL = "schwartz_rounds"
 TABLES = (
@@ -112,8 +114,11 @@ def _rerun_changes_nothing_and_a_new_wave_changes_only_outcomes() -> None:
         pipeline_flow(TRIAL, pdf=False)
     assert _counts() == before
     (outcomes / "survey_followup.csv").unlink()
-    # new answers arrive (the endline file re-exported as the baseline's late responses)
-    wave.to_csv(outcomes / "survey_baseline.csv", index=False)
+    # new answers arrive (the endline file re-exported as the baseline's late responses,
+    # dated in the baseline's window: dated at endline they are not baseline answers)
+    design = load_design(DESIGNS / f"{TRIAL}.yaml")
+    dated = {design.survey.columns["collected_on"]: design.follow_up.baseline.isoformat()}
+    wave.assign(**dated).to_csv(outcomes / "survey_baseline.csv", index=False)
     done = pipeline_flow(TRIAL, pdf=False)
     after = _counts()
     changed = {t for t in TABLES if after.get(t) != before.get(t)}
