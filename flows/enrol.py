@@ -53,6 +53,7 @@ def enrol_late_entrants(
     (``allocated``, ``joined cluster`` or ``already allocated``).
     """
     minimised = design.randomisation.method == "minimisation"
+    covariate_cols = [c for c in design.roster.covariates if c in newcomers.columns]
     if minimised != (allocate_next is not None):
         raise ValueError(
             "enrol_late_entrants needs 'allocate_next' exactly when the design minimises: a "
@@ -180,7 +181,6 @@ def enrol_late_entrants(
                     }
                 )
             known_people.add(pid)
-            # late entrants carry no covariates_json: as before, their covariates are not kept
             member_rows.append(
                 participant_row(
                     design,
@@ -189,7 +189,8 @@ def enrol_late_entrants(
                     unit=unit,
                     stratum=stratum,
                     enrolment="late",
-                    covariate_cols=(),
+                    # kept as a randomised cohort's are, so the analysis can adjust for them
+                    covariate_cols=covariate_cols,
                     now=now,
                 )
             )
