@@ -138,6 +138,25 @@ def _as_old_rows(long: pd.DataFrame) -> pd.DataFrame:
     return _sorted_values(rows)
 
 
+def test_0004_downgraded_puts_every_survey_value_back_as_it_was(old_store):
+    # the move of 0004 loses nothing either way: down to 0003, the long rows are the old ones
+    from alembic import command
+
+    from flows.migrations import _config
+
+    before = _old_rows()["outcome_values"]
+    store = Store()
+    with store.engine.begin() as conn:
+        command.downgrade(_config(conn), "0003_quarantine_row_key")
+    with sqlite3.connect(old_store) as conn:
+        after = pd.read_sql_query("SELECT * FROM outcome_values", conn)
+        tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "survey_responses" not in tables
+    pd.testing.assert_frame_equal(
+        _sorted_values(after), _sorted_values(before), check_dtype=False, check_exact=True
+    )
+
+
 def test_the_upgraded_old_store_analyses_to_the_same_numbers(old_store):
     from analysis.results import analyse_trial
     from flows.export import load_analysis_dataset

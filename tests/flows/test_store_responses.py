@@ -118,3 +118,14 @@ def test_a_stored_response_cannot_be_changed_or_deleted(statement):
     ):
         conn.exec_driver_sql(statement)
     assert _long()["value"].tolist() == [1.0]
+
+
+def test_a_measure_name_with_quotes_or_percent_signs_reads_back():
+    # the JSON object is built from a template: a name must not break it or be read as a format
+    odd = ['say "hi"', "100% sure", "naïve\\path"]
+    rows = _rows(["A", "B"], {m: [1.5, np.nan] for m in odd}, {odd[1]: np.array(["x", None])})
+    assert _store(rows) == 2
+    got = _long().set_index(["participant_id", "measure"])
+    assert sorted(got.loc["A"].index) == sorted(odd)
+    assert got.loc[("A", odd[0]), "value"] == 1.5 and math.isnan(got.loc[("B", odd[2]), "value"])
+    assert got.loc[("A", odd[1]), "rule"] == "x" and got.loc[("B", odd[1]), "rule"] is None
