@@ -16,7 +16,6 @@ import pandas as pd
 
 from analysis.costs import MapBlocks
 from analysis.estimators import covariate_frame, fit_itt
-from analysis.inference import randomisation_inference
 from analysis.results_model import (
     SCHEMA_VERSION,
     Attrition,
@@ -42,17 +41,16 @@ from analysis.sections.outcomes import (
     n_per_arm,
     outcome_columns,
     outcome_icc,
-    ri_design_matrix,
     treatment_indicator,
 )
+from analysis.sections.ri import ri_model, with_randomisation_inference
 from analysis.sections.subgroups import check_exploratory_subgroups, subgroup_section
 from analysis.sections.trial import allocation_ratios, dates_section, trial_section
 from analysis.sections.waves import headline_timepoint, waves_section
 from trial_designs.design import TrialDesign
-from trial_designs.randomise import draw_allocations
 from trial_designs.sections import MAX_RI_DRAWS
 
-__all__ = ["analyse_trial", "draws_for_rows", "results_document"]
+__all__ = ["analyse_trial", "results_document"]
 
 # Labels of independent random streams, all seeded by the design's seed: each analysis
 # step draws from its own, so adding one never changes another's numbers (the balance
@@ -60,41 +58,6 @@ __all__ = ["analyse_trial", "draws_for_rows", "results_document"]
 _RI_SEED_LABEL = 0x52493031  # "RI01": keeps RI draws apart from the allocation's own stream
 _MI_SEED_LABEL = 0x4D493031  # "MI01"
 _COSTS_SEED_LABEL = 0x434F5331  # "COS1"
-
-
-def draws_for_rows(
-    data: pd.DataFrame, design: TrialDesign, n_draws: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Re-drawn arm codes for every participant row: (n_draws, n_rows), with the design's randomiser.
-
-    The randomiser reads the design's roster fields, but a dataset mapped with
-    ``analysis.columns`` (``cluster: building``, ``stratum: local_authority``)
-    holds them as ``cluster`` and ``stratum``: those are what define the units
-    and strata re-drawn, so they stand in for the roster fields.
-    """
-    if design.cycles and "cycle" in data and data["cycle"].nunique() > 1:
-        # each cycle was randomised on its own, so each is re-drawn on its own
-        codes = np.empty((n_draws, len(data)), dtype=np.int64)
-        for _name, rows in data.groupby("cycle", sort=True).indices.items():
-            codes[:, rows], _ = draws_for_rows(
-                data.iloc[rows].drop(columns="cycle"), design, n_draws, rng
-            )
-        return codes, np.arange(len(data))
-    roster = data.rename(columns={"participant_id": "id"})
-    if design.unit == "cluster":
-        roster[design.cluster_by] = data["cluster"]
-    if design.strata and not all(s in data for s in design.strata):
-        # one column holding the stratum key partitions the units exactly as the fields do
-        roster = roster.assign(**{s: "all" for s in design.strata})
-        roster[design.strata[0]] = data["stratum"]
-    unit_ids, draws = draw_allocations(roster, design, n_draws=n_draws, rng=rng)
-    key = (
-        data["cluster"].astype(str)
-        if design.unit == "cluster"
-        else data["participant_id"].astype(str)
-    )
-    position = pd.Index(unit_ids).get_indexer(key)
-    return draws[:, position], position
 
 
 def results_document(
@@ -181,19 +144,18 @@ def results_document(
             f"'ri_draws' must be between 0 and {MAX_RI_DRAWS}: the randomisation p-value's Monte "
             f"Carlo SE is under 0.0016 at the maximum. Got {n_draws} instead."
         )
-    rng = np.random.default_rng([design.randomisation.seed, _RI_SEED_LABEL])
     steps = len(design.outcomes) + 2
     report = on_progress or (lambda done, total: None)
     report(0, steps)
-    draws = None
-    if n_draws:
-        draws, _ = draws_for_rows(data, design, n_draws, rng)
-        if design.randomisation.method == "minimisation" and "arrival" not in data:
-            warnings.append(
-                "The dataset has no 'arrival' column, so randomisation inference re-ran the "
-                "minimisation in participant-id order within strata (the order of a roster "
-                "randomised at once), not the order late entrants arrived in."
-            )
+    # each ITT estimate's RI model, with where its estimate is: refitted on the re-drawn
+    # allocations, in blocks, once every outcome is estimated (analysis.sections.ri)
+    ri_models: list = []
+    if n_draws and design.randomisation.method == "minimisation" and "arrival" not in data:
+        warnings.append(
+            "The dataset has no 'arrival' column, so randomisation inference re-ran the "
+            "minimisation in participant-id order within strata (the order of a roster "
+            "randomised at once), not the order late entrants arrived in."
+        )
     report(1, steps)
     outcomes = []
     primary_used: pd.DataFrame | None = None
@@ -233,24 +195,23 @@ def results_document(
         for arm in estimable:
             effect = result.fit[treatment_indicator(arm)]
             per_arm = n_per_arm(data, design, model_columns)
-            ri = {}
-            if draws is not None:
-                pair = data["arm"].isin([design.control_arm, arm]).to_numpy()
-                used = pair & data[model_columns].notna().all(axis=1).to_numpy()
-                subset = data[used]
-                inference = randomisation_inference(
-                    subset[endline].to_numpy(float),
-                    subset[treatment_indicator(arm)].to_numpy(float),
-                    ri_design_matrix(subset, covariates, strata),
-                    (draws[:, used] == design.arm_names.index(arm)).astype(float),
-                    term=arm,
+            if n_draws:
+                where = (len(outcomes), len(estimates))
+                ri_models.append(
+                    (
+                        where,
+                        ri_model(
+                            data,
+                            design,
+                            arm=arm,
+                            treatment=treatment_indicator(arm),
+                            endline=endline,
+                            covariates=covariates,
+                            model_columns=model_columns,
+                            strata=strata,
+                        ),
+                    )
                 )
-                ri = {
-                    "ri_p_value": inference.p_value,
-                    "ri_ci_low": inference.ci_low,
-                    "ri_ci_high": inference.ci_high,
-                    "ri_draws": inference.n_draws,
-                }
             estimates.append(
                 Estimate(
                     estimand="ITT",
@@ -261,7 +222,6 @@ def results_document(
                     n=int(result.n),
                     n_per_arm=per_arm,
                     n_clusters=result.fit.n_clusters,
-                    **ri,
                     **effect_size(
                         data,
                         design,
@@ -385,6 +345,17 @@ def results_document(
                 ),
             )
         )
+    # New streams since the draws run in blocks (issue 18.4): every RI p-value and CI
+    # changed once then; they no longer depend on where or in how many pieces they ran.
+    outcomes = with_randomisation_inference(
+        outcomes,
+        ri_models,
+        data,
+        design,
+        n_draws=n_draws,
+        entropy=[design.randomisation.seed, _RI_SEED_LABEL],
+        map_blocks=map_blocks,
+    )
     report(steps - 1, steps)
     outcomes.sort(key=lambda o: not o.primary)
     outcomes = holm_secondary(

@@ -158,8 +158,9 @@ def map_chunks(
 
 
 def blocks_on(client: Any) -> Callable[..., list] | None:
-    """A ``map_blocks(function, blocks, shared)`` for the analysis (the cost-effectiveness
-    bootstrap's replicate blocks) that runs them on ``client``; None (here) without one."""
+    """A ``map_blocks(function, blocks, shared)`` for the analysis (the randomisation
+    inference's blocks of draws, the cost-effectiveness bootstrap's replicate blocks) that
+    runs them on ``client``; None (here) without one."""
     if client is None:
         return None
 

@@ -30,7 +30,6 @@ __all__ = [
     "n_per_arm",
     "outcome_columns",
     "outcome_icc",
-    "ri_design_matrix",
     "treatment_indicator",
 ]
 
@@ -89,20 +88,6 @@ def arm_summaries(
             )
         )
     return rows
-
-
-def ri_design_matrix(
-    data: pd.DataFrame, covariates: Sequence[str], strata: str | None
-) -> np.ndarray:
-    """Intercept, covariates and stratum dummies: the model randomisation inference refits."""
-    parts = (
-        [np.ones((len(data), 1)), data[list(covariates)].to_numpy(float)]
-        if covariates
-        else [np.ones((len(data), 1))]
-    )
-    if strata:
-        parts.append(pd.get_dummies(data[strata].astype(str), drop_first=True).to_numpy(float))
-    return np.column_stack(parts)
 
 
 def outcome_icc(data: pd.DataFrame, endline: str):  # noqa: ANN201 - an effect_sizes ICC

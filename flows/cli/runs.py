@@ -240,8 +240,9 @@ def analyse(
     dask_address: str = typer.Option(
         None,
         "--dask-address",
-        help="Run the cost-effectiveness bootstrap's replicate blocks on an existing Dask "
-        "scheduler, e.g. tcp://host:8786 (default: $TRIALFLOW_DASK_ADDRESS). Same results.",
+        help="Run the randomisation inference's blocks of draws and the cost-effectiveness "
+        "bootstrap's replicate blocks on an existing Dask scheduler, e.g. tcp://host:8786 "
+        "(default: $TRIALFLOW_DASK_ADDRESS). Same results.",
     ),
     dask_workers: int = typer.Option(
         0, "--dask-workers", help="Start a local Dask cluster with this many worker processes."

@@ -463,7 +463,7 @@ def _minimised_dataset(tmp_path: Path) -> tuple[pd.DataFrame, TrialDesign]:
 
 
 def test_inference_draws_rerun_the_minimisation_in_the_datasets_arrival_order(tmp_path):
-    from analysis.results import draws_for_rows
+    from analysis.sections.ri import draws_for_rows
 
     data, design = _minimised_dataset(tmp_path)
     data = data.assign(arrival=data["arrival"].to_numpy()[::-1])  # another order, to see it used
