@@ -36,6 +36,7 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from reports.format import format_count
 
@@ -154,7 +155,11 @@ def _usable(values: Mapping[Hashable, int | None], relations: Sequence[Relation]
 
 
 def _determined(
-    values: Mapping[Hashable, int | None], unknown: set, relations: Sequence[Relation]
+    values: Mapping[Hashable, int | None],
+    unknown: set,
+    relations: Sequence[Relation],
+    *,
+    of: Hashable | None = None,
 ) -> set:
     """The unknown counts that the shown counts and the sums pin down exactly.
 
@@ -163,15 +168,53 @@ def _determined(
     determined exactly when every vector in the null space of the
     coefficient matrix has a zero in place :math:`j`; combinations of
     several sums (a row total with a column total) are caught as well as
-    single subtractions.
+    single subtractions.  With ``of``, only the counts no sum separates from
+    ``of`` are looked at (what :func:`_complement` asks, many times over).
     """
     usable = _usable(values, relations)
-    cells = list(dict.fromkeys(c for r in usable for c in r.cells() if c in unknown))
-    if not cells:
-        return set()
+    determined: set = set()
+    for cells, equations in _components(usable, unknown):
+        if of is None or of in cells:
+            determined |= _determined_in(cells, equations)
+    return determined
+
+
+def _components(usable: Sequence[Relation], unknown: set) -> list[tuple[list, list[Relation]]]:
+    """The unknown cells split into groups no sum links, each with the sums on its cells.
+
+    The equations of different groups share no unknown, so the null space is
+    each group's apart: one small SVD a group instead of one of the whole
+    report (a multi-arm report's several hundred counts took minutes).
+    """
+    parent: dict = {}
+
+    def root(cell: Hashable) -> Hashable:
+        while parent[cell] != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    for relation in usable:
+        linked = [c for c in relation.cells() if c in unknown]
+        for cell in linked:
+            parent.setdefault(cell, cell)
+        for cell in linked[1:]:
+            parent[root(cell)] = root(linked[0])
+    groups: dict = {}
+    for cell in parent:  # first-seen order, as the whole report's matrix had its columns
+        groups.setdefault(root(cell), ([], []))[0].append(cell)
+    for relation in usable:
+        linked = [c for c in relation.cells() if c in unknown]
+        if linked:
+            groups[root(linked[0])][1].append(relation)
+    return list(groups.values())
+
+
+def _determined_in(cells: list, equations: Sequence[Relation]) -> set:
+    """The cells of one group that its equations pin down (the null space is 0 in their place)."""
     index = {c: i for i, c in enumerate(cells)}
     rows = []
-    for relation in usable:
+    for relation in equations:
         row = np.zeros(len(cells))
         for cell, sign in ((relation.whole, 1.0), *((p, -1.0) for p in relation.parts)):
             if cell in index:
@@ -180,6 +223,8 @@ def _determined(
             rows.append(row)
     if not rows:
         return set()
+    if len(cells) == 1:  # one unknown in a sum with the others shown: subtraction gives it
+        return set(cells)
     matrix = np.array(rows)
     _, singular, vt = np.linalg.svd(matrix)
     rank = int((singular > 1e-9 * max(matrix.shape) * singular.max()).sum())
@@ -222,7 +267,7 @@ def _complement(
     if not ranked:  # pragma: no cover - a determined count always rests on shown counts
         raise AssertionError(f"No shown count gives away {leak!r}.")
     for cell in ranked:
-        if leak not in _determined(values, unknown | {cell}, relations):
+        if leak not in _determined(values, unknown | {cell}, relations, of=leak):
             return cell
     return ranked[0]
 
@@ -278,8 +323,16 @@ def suppress_counts(
             f"Known counts: {', '.join(map(repr, list(counts)[:10]))}"
             + (" ..." if len(counts) > 10 else "")
         )
-    values = dict(counts)
-    hidden_set = frozenset(hidden)
+    # hundreds of small SVDs: BLAS threads only wait on each other, and on a busy machine
+    # (the demo's trials side by side) they made one three-arm report take minutes
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _suppress(dict(counts), frozenset(hidden), relations, threshold)
+
+
+def _suppress(
+    values: dict, hidden_set: frozenset, relations: Sequence[Relation], threshold: int
+) -> Suppression:
+    """:func:`suppress_counts` once its arguments are checked."""
     primary = {k for k, v in values.items() if k not in hidden_set and _sensitive(v, threshold)}
     complementary: set = set()
     while True:
