@@ -155,6 +155,16 @@ def figure(width: float, height: float):
     return fig, ax
 
 
+def _glue_brackets(match: re.Match) -> str:
+    """Bracketed groups kept whole, and together while they fit on one line: an outcome's
+    "(SWEMWBS metric score)" and an arm's "(Course plus manager reminders)" are too long
+    for one line, so each stays whole on its own instead of being cut mid-word."""
+    text = match.group(0)
+    if len(text) <= LONGEST:
+        return text.replace(" ", "\u00a0")
+    return re.sub(r"[(\[][^()\[\]]*[)\]]", lambda g: g.group(0).replace(" ", "\u00a0"), text)
+
+
 def wrap(label: str, width: int = WRAP) -> str:
     """A long label on several lines, so it does not widen the chart past what a phone shows.
 
@@ -163,7 +173,7 @@ def wrap(label: str, width: int = WRAP) -> str:
     """
     glued = re.sub(
         r"[(\[][^()\[\]]*[)\]](?:\s+[(\[][^()\[\]]*[)\]])*",
-        lambda m: m.group(0).replace(" ", "\u00a0"),
+        _glue_brackets,
         label,
     )
     # a word (or bracketed group) longer than LONGEST is cut, so no label outgrows a phone
