@@ -188,7 +188,8 @@ def enrol_late_entrants(
                     participant_id=pid,
                     unit=unit,
                     stratum=stratum,
-                    enrolment="late",
+                    # the entrant's own learning cycle's (flows.randomise.place_entrants_task)
+                    enrolment=rec.get("_enrolment") or "late",
                     # kept as a randomised cohort's are, so the analysis can adjust for them
                     covariate_cols=covariate_cols,
                     now=now,

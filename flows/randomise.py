@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +19,10 @@ from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store, participants
 from flows.tasks import IO_RETRIES, load_design_task, output_dir
+from intake.entrants import place_entrants
 from intake.roster import RosterError, check_roster
 from trial_designs.allocate import sequence_slot
+from trial_designs.cycles import cycle_of_enrolment
 from trial_designs.design import ALGORITHM_VERSION, DesignError, TrialDesign
 from trial_designs.minimise import minimisation_allocator
 from trial_designs.randomise import Allocation, randomise
@@ -72,6 +75,39 @@ def check_roster_task(
     )
     if len(problems):
         raise RosterError(file_name, problems)
+
+
+@task(name="place entrants in cycles", cache_policy=NO_CACHE, **IO_RETRIES)
+def place_entrants_task(roster: pd.DataFrame, design: TrialDesign, file_name: str) -> pd.DataFrame:
+    """The roster with each late entrant's enrolment label (their learning cycle's).
+
+    Raises
+    ------
+    RosterError
+        Naming each entrant who joined after the last cycle's randomisation, or whose
+        cycle is not randomised yet (:func:`intake.entrants.place_entrants`); nothing is
+        stored.
+    """
+    if not design.cycles:
+        return roster.assign(_enrolment="late")
+    with Store().engine.connect() as conn:
+        on_record = conn.execute(
+            sa.select(participants.c.participant_id, participants.c.enrolment).where(
+                participants.c.trial_id == design.id,
+                participants.c.superseded_in_round.is_(None),
+            )
+        ).all()
+    randomised = set(cycle_of_enrolment(pd.Series([e for _p, e in on_record], dtype=object)))
+    labels, problems = place_entrants(
+        roster,
+        design,
+        randomised=randomised,
+        stored_ids={str(p) for p, _e in on_record},
+        today=dt.datetime.now(dt.UTC).date(),
+    )
+    if len(problems):
+        raise RosterError(file_name, problems)
+    return roster.assign(_enrolment=labels)
 
 
 @task(name="allocate", cache_policy=NO_CACHE)
@@ -299,6 +335,8 @@ def enrol_flow(design: str, roster: str) -> dict:
     require_current_design(trial, stage="enrol late entrants")
     table, pii = read_roster(roster, trial)
     check_roster_task(table, trial, Path(roster).name, late=True)
+    # in a trial with learning cycles, each entrant joins their own cycle (or is refused)
+    table = place_entrants_task(table, trial, Path(roster).name)
     result = enrol_task(trial, table, pii)
     record_audit_event(
         None,

@@ -32,6 +32,7 @@ from flows.store import (
     quarantine,
 )
 from flows.store.responses import outcome_value_counts
+from trial_designs.cycles import is_late_entrant
 
 __all__ = [
     "STAGE_HOOKS",
@@ -265,7 +266,8 @@ def _arms(facts: StatusFacts) -> list[dict]:
                 "arm": arm,
                 "units": int(mine["unit_id"].nunique()),
                 "participants": len(mine),
-                "late_entrants": int((mine["enrolment"] == "late").sum()),
+                # a later learning cycle's late entrants are labelled cycle<N>_late
+                "late_entrants": int(is_late_entrant(mine["enrolment"]).sum()),
                 "withdrawn": int(mine["participant_id"].isin(withdrawn).sum()),
             }
         )

@@ -23,6 +23,9 @@ __all__ = [
     "cycle_of_enrolment",
     "cycle_seed",
     "cycle_window",
+    "entry_cycle",
+    "is_late_entrant",
+    "late_entrant_label",
     "SurveyWindow",
     "last_survey_day",
     "survey_window",
@@ -63,14 +66,41 @@ class Cycle(DesignSection):
 
 
 def cycle_of_enrolment(enrolment: pd.Series) -> pd.Series:
-    """Each participant's cycle from the store's enrolment: ``cycle<N>`` is N, anything else 1.
+    """Each participant's cycle from the store's enrolment: ``cycle<N>`` (randomised in cycle
+    N) and ``cycle<N>_late`` (a late entrant of cycle N) are N, anything else 1.
 
     The first cycle is the trial's own randomisation (``initial``) and its late
     entrants (``late``).
     """
     text = enrolment.astype("str")
-    number = pd.to_numeric(text.str.extract(r"^cycle(\d+)$")[0], errors="coerce")
+    number = pd.to_numeric(text.str.extract(r"^cycle(\d+)(?:_late)?$")[0], errors="coerce")
     return number.fillna(1).astype(int)
+
+
+def late_entrant_label(number: int) -> str:
+    """The store's enrolment label of a late entrant of cycle ``number``: ``late`` for the first
+    (and in a trial without cycles, as always), ``cycle<N>_late`` for a later one."""
+    return "late" if number == 1 else f"cycle{number}_late"
+
+
+def is_late_entrant(enrolment: pd.Series) -> pd.Series:
+    """True for the enrolment labels of late entrants (:func:`late_entrant_label`), any cycle."""
+    return enrolment.astype("str").str.fullmatch(r"late|cycle\d+_late")
+
+
+def entry_cycle(cycles: tuple[Cycle, ...], joined: dt.date) -> int | None:
+    """The cycle (1-based) of someone who joined on ``joined``: the first cycle randomised on or
+    after that day; None if every cycle was randomised before it.
+
+    A cohort is whoever its cycle randomises: someone who joins after a cycle's
+    randomisation was not part of it and belongs to the next cycle (as
+    ``randomise --cycle`` takes staff not yet randomised); after the last
+    cycle's randomisation there is no cohort left to join.
+    """
+    for number, cycle in enumerate(cycles, start=1):
+        if joined <= cycle.randomisation:
+            return number
+    return None
 
 
 def cycle_seed(cycles: tuple[Cycle, ...], number: int, design_seed: int) -> int:
