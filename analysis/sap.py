@@ -85,10 +85,9 @@ def _se_type(design: TrialDesign) -> tuple[str, str | None]:
 
 
 def _declares_uptake(design: TrialDesign) -> bool:
+    # every active arm gets its own CACE against control (analysis.sections.outcomes)
     active = [a for a in design.arm_names if a != design.control_arm]
-    return len(active) == 1 and any(
-        i.arm == active[0] and i.uptake.get("started") for i in design.interventions
-    )
+    return any(i.arm in active and i.uptake.get("started") for i in design.interventions)
 
 
 def _outcome_rows(design: TrialDesign) -> list[dict]:
@@ -253,7 +252,12 @@ def build_sap(
                 "name": "CACE",
                 "label": "Complier average causal effect",
                 "text": methods["cace"]
-                + " Estimated when uptake in the active arm is partial (above 0% and below 95%).",
+                + (
+                    " Estimated when uptake in the active arm is partial (above 0% and below 95%)."
+                    if len(design.arm_names) <= 2
+                    else " Estimated for each active arm whose uptake is partial (above 0% and "
+                    "below 95%)."
+                ),
             }
         )
     strata = list(design.strata)
@@ -303,7 +307,9 @@ def build_sap(
             "text": methods["randomisation_inference"],
         },
         "multiplicity": {
-            "primary": "unadjusted",
+            "primary": "Holm across the active arms"
+            if design.analysis.adjust_across_arms == "holm"
+            else "unadjusted",
             "secondary": "Holm",
             "family": [o.name for o in design.outcomes if not o.primary],
             "text": methods["multiplicity"],

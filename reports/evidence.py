@@ -133,7 +133,7 @@ def evidence_caveats(
       of the model's p-value and the alternative's is below 0.05 and the other
       is not.  The alternatives are randomisation inference (``ri_p_value``)
       and the primary's missing-data sensitivity analyses (multiple
-      imputation, IPW), which are run for the first active arm;
+      imputation, IPW), which are run for each active arm against control;
     - a cluster trial with fewer than 5 clusters allocated to the control arm
       or to ``arm``: CR2 intervals then rest on a handful of clusters and a
       cluster bootstrap has almost nothing to resample.
@@ -154,11 +154,17 @@ def evidence_caveats(
         caveats.append(Caveat("randomisation_inference", p_value=ri))
     active = active_arms(results)
     for method in ("multiple_imputation", "ipw"):
-        row = next((m for m in outcome.get("sensitivity") or [] if m.get("method") == method), None)
+        # each active arm has its own rows; a row without an arm (older results) is the first's
+        row = next(
+            (
+                m
+                for m in outcome.get("sensitivity") or []
+                if m.get("method") == method
+                and (m.get("arm") or (active[0] if active else None)) in (None, estimate.get("arm"))
+            ),
+            None,
+        )
         if row is None or row.get("p_value") is None:
-            continue
-        # the sensitivity analyses are for the first active arm unless a row says otherwise
-        if (row.get("arm") or (active[0] if active else None)) not in (None, estimate.get("arm")):
             continue
         if (row["p_value"] < _ALPHA) != model:
             caveats.append(Caveat(method, p_value=row["p_value"]))

@@ -17,13 +17,19 @@ from reports.disclosure import (
     suppress_counts,
 )
 
-__all__ = ["subgroup_key", "trial_suppression"]
+__all__ = ["sensitivity_key", "subgroup_key", "trial_suppression"]
 
 
 def subgroup_key(outcome: str, sub: Mapping) -> tuple:
     """The count key of one subgroup level's n: per arm, since each arm's comparison has its own."""
     key = ("subgroup", outcome, sub["variable"], sub["level"])
     return (*key, sub["arm"]) if sub.get("arm") else key
+
+
+def sensitivity_key(outcome: str, row: Mapping, *, several: bool) -> tuple:
+    """The count key of one missing-data sensitivity row's n: per arm when there are several."""
+    key = ("sensitivity", outcome, row["method"])
+    return (*key, row.get("arm")) if several else key
 
 
 def _equal(relations: list, counts: Mapping, a: Hashable, b: Hashable) -> None:
@@ -97,8 +103,10 @@ def trial_suppression(results: Mapping, flow) -> Suppression:
                 relations.append(Relation(total, tuple(parts)))
         for sub in outcome.get("subgroups") or []:
             counts[subgroup_key(name, sub)] = sub.get("n")
-        for sens in outcome.get("sensitivity") or []:
-            counts[("sensitivity", name, sens["method"])] = sens.get("n")
+        sensitivity = outcome.get("sensitivity") or []
+        several = len({sens.get("arm") for sens in sensitivity}) > 1
+        for sens in sensitivity:
+            counts[sensitivity_key(name, sens, several=several)] = sens.get("n")
 
     control = results.get("trial", {}).get("control_arm", "")
     balance = baseline_rows(results.get("balance"), control)

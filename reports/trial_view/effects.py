@@ -37,7 +37,7 @@ from reports.lookup import (
     primary_outcome,
 )
 from reports.trial_view._cells import pct
-from reports.trial_view.counts import subgroup_key
+from reports.trial_view.counts import sensitivity_key, subgroup_key
 
 __all__ = ["cace_view", "missing_view", "outcomes_view"]
 
@@ -137,8 +137,9 @@ def outcomes_view(results: Mapping, sup: Suppression) -> dict:
                     "estimate": format_effect(estimate["estimate"], outcome),
                     "ci": format_ci(estimate["ci_low"], estimate["ci_high"], outcome),
                     "p": format_p(estimate["p_value"]),
+                    # the primary is adjusted only across arms, and only where the design says so
                     "p_holm": "not adjusted"
-                    if outcome.get("primary")
+                    if outcome.get("primary") and estimate.get("p_value_holm") is None
                     else format_p(estimate.get("p_value_holm")),
                     "ri_p": format_p(estimate.get("ri_p_value")),
                     "g": format_number(estimate.get("hedges_g"), 2, signed=True),
@@ -208,6 +209,12 @@ def outcomes_view(results: Mapping, sup: Suppression) -> dict:
         "subgroups": subgroups,
         "subgroup_tests": _subgroup_tests(results, primary, labels, sup) if primary else [],
         "multiple_arms": len(active_arms(results)) > 1,
+        # the design declared Holm across the arms for the primary (adjust_across_arms: holm)
+        "primary_holm": any(
+            e.get("p_value_holm") is not None
+            for e in (primary or {}).get("estimates", [])
+            if e["estimand"] == "ITT"
+        ),
     }
 
 
@@ -354,7 +361,8 @@ def cace_view(results: Mapping, sup: Suppression) -> dict:
                 }
             )
     if blocks:
-        return {"blocks": blocks, "note": None}
+        # with several arms each block names its arm beside the outcome
+        return {"blocks": blocks, "note": None, "several": len({b["arm"] for b in blocks}) > 1}
     partial = [
         r
         for r in funnel
@@ -390,7 +398,7 @@ def cace_view(results: Mapping, sup: Suppression) -> dict:
         note = "Not estimated: there are no uptake data in these results."
     if primary is None:
         note = "Not estimated: no primary outcome."
-    return {"blocks": [], "note": note}
+    return {"blocks": [], "note": note, "several": False}
 
 
 def missing_view(results: Mapping, flow, sup: Suppression) -> dict:
@@ -438,70 +446,85 @@ def missing_view(results: Mapping, flow, sup: Suppression) -> dict:
         )
     primary = primary_outcome(results)
     sensitivity = []
-    agreement = None
+    agreements = []
     if primary:
         methods = list(primary.get("sensitivity") or [])
         itt = itt_estimate(primary)
         if itt and not any(m["method"] == "complete_case" for m in methods):
             methods.insert(0, {**itt, "method": "complete_case"})
-        verdicts = set()
-        for index, m in enumerate(methods):
-            verdict = effect_verdict(m, higher_is_better=primary.get("higher_is_better", True))
-            verdicts.add(verdict)
-            sensitivity.append(
-                {
-                    "method": _METHOD_LABELS.get(m["method"], humanise(m["method"])),
-                    "estimate": format_effect(m["estimate"], primary),
-                    "ci": format_ci(m["ci_low"], m["ci_high"], primary),
-                    "p": format_p(m.get("p_value")),
-                    "n": sup.display(("sensitivity", primary["name"], m["method"]))
-                    if ("sensitivity", primary["name"], m["method"]) in sup.values
-                    else sup.display(("estimate", primary["name"], 0, "n")),
-                    "detail": m.get("detail", ""),
-                    "primary": index == 0,
-                }
-            )
-        # The bounds drop the missing-at-random assumption the other rows share: the judgement
-        # weighs their 95% intervals too, and says which assumption the agreement rests on.
-        higher = primary.get("higher_is_better", True)
-        bounds = [
-            b
-            for b in (results.get("attrition") or {}).get("bounds") or []
-            if not itt or b.get("arm") == itt.get("arm")  # the arm the other rows estimate
-        ]
-        bound_verdicts = {effect_verdict(b, higher_is_better=higher) for b in bounds}
-        if len(sensitivity) > 1:
-            if len(verdicts) > 1:
-                agreement = (
-                    "The conclusion depends on how the missing data are handled; read the "
-                    "primary result with that in mind."
+        # each active arm has its own rows (against control), in the order analysed
+        by_arm: dict = {}
+        for m in methods:
+            by_arm.setdefault(m.get("arm") or (itt or {}).get("arm"), []).append(m)
+        several = len(by_arm) > 1
+        for arm, rows_of_arm in by_arm.items():
+            label = labels.get(arm, arm)
+            verdicts = set()
+            for m in rows_of_arm:
+                verdict = effect_verdict(m, higher_is_better=primary.get("higher_is_better", True))
+                verdicts.add(verdict)
+                key = sensitivity_key(primary["name"], m, several=several)
+                sensitivity.append(
+                    {
+                        "method": _METHOD_LABELS.get(m["method"], humanise(m["method"]))
+                        + (f": {label}" if several else ""),
+                        "estimate": format_effect(m["estimate"], primary),
+                        "ci": format_ci(m["ci_low"], m["ci_high"], primary),
+                        "p": format_p(m.get("p_value")),
+                        "n": sup.display(key)
+                        if key in sup.values
+                        else sup.display(("estimate", primary["name"], 0, "n")),
+                        "detail": m.get("detail", ""),
+                        "primary": m["method"] == "complete_case",
+                    }
                 )
-            elif not bounds or bound_verdicts == verdicts:
-                agreement = (
-                    "The conclusion is the same under every way of handling the missing data"
-                    + (
-                        ", including the bounds that do not assume it is missing at random."
-                        if bounds
-                        else "."
-                    )
-                )
-            else:
-                agreement = (
-                    "The conclusion holds under the methods that assume the missing data are "
-                    "missing at random, but not under the bounds, which drop that assumption: "
-                    + (
-                        "their 95% interval includes no difference."
-                        if "unclear" in bound_verdicts
-                        else "their 95% interval points the other way."
-                        if verdicts - {"unclear"}
-                        else "their 95% interval excludes no difference, which the others do not."
-                    )
-                    + " Read the primary result with that in mind."
-                )
+            agreement = _agreement(results, primary, arm, rows_of_arm, verdicts)
+            if agreement and several:
+                agreement = f"For {label} against control, {agreement[0].lower()}{agreement[1:]}"
+            if agreement:
+                agreements.append(agreement)
     return {
         "rows": rows,
         "test": test_text,
         "sensitivity": sensitivity,
-        "agreement": agreement,
+        "agreement": " ".join(agreements) or None,
         "outcome": flagged_label(primary, primary["label"]) if primary else None,
     }
+
+
+def _agreement(
+    results: Mapping, primary: Mapping, arm: str | None, rows: list, verdicts: set
+) -> str | None:
+    """Whether one arm's conclusion survives every way of handling the missing data."""
+    if len(rows) < 2:
+        return None
+    # The bounds drop the missing-at-random assumption the other rows share: the judgement
+    # weighs their 95% intervals too, and says which assumption the agreement rests on.
+    higher = primary.get("higher_is_better", True)
+    bounds = [
+        b
+        for b in (results.get("attrition") or {}).get("bounds") or []
+        if arm is None or b.get("arm") == arm  # the arm the other rows estimate
+    ]
+    bound_verdicts = {effect_verdict(b, higher_is_better=higher) for b in bounds}
+    if len(verdicts) > 1:
+        return (
+            "The conclusion depends on how the missing data are handled; read the "
+            "primary result with that in mind."
+        )
+    if not bounds or bound_verdicts == verdicts:
+        return "The conclusion is the same under every way of handling the missing data" + (
+            ", including the bounds that do not assume it is missing at random." if bounds else "."
+        )
+    return (
+        "The conclusion holds under the methods that assume the missing data are "
+        "missing at random, but not under the bounds, which drop that assumption: "
+        + (
+            "their 95% interval includes no difference."
+            if "unclear" in bound_verdicts
+            else "their 95% interval points the other way."
+            if verdicts - {"unclear"}
+            else "their 95% interval excludes no difference, which the others do not."
+        )
+        + " Read the primary result with that in mind."
+    )

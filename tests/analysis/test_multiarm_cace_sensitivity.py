@@ -20,6 +20,7 @@ from analysis.estimators import fit_cace, fit_itt
 from analysis.multiplicity import holm_adjust
 from analysis.results import _MI_SEED_LABEL, results_document
 from analysis.results_model import SCHEMA_PATH
+from analysis.sap import build_sap
 from analysis.sections.balance import baseline_characteristics
 from analysis.sections.missing_data import missing_data_sensitivity
 from tests.designs import DESIGNS
@@ -242,3 +243,12 @@ def test_a_two_arm_trial_keeps_its_single_cace_and_its_mi_stream(tmp_path):
     assert document.methods.multiplicity == (
         "The primary outcome is unadjusted; secondary outcomes carry Holm-adjusted p-values."
     )
+
+
+def test_the_plan_declares_holm_across_arms_and_a_cace_per_arm(three_arms):
+    design, *_ = three_arms
+    plan = build_sap(design)
+    assert plan["multiplicity"]["primary"] == "Holm across the active arms"
+    assert "Holm-adjusted across the 2 active arms" in plan["multiplicity"]["text"]
+    (cace,) = [e for e in plan["estimands"] if e["name"] == "CACE"]
+    assert "each active arm whose uptake is partial" in cace["text"]
