@@ -449,9 +449,11 @@ def data_dictionary(dataset: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
         "building": "Office building, where the roster records one.",
         "team": "Team, as on the roster at randomisation.",
         "role": "Role (e.g. social worker, team manager), as on the roster at randomisation.",
-        "enrolment": "initial (randomised with the roster) or late (a late entrant).",
-        "cycle": "The learning cycle the participant was randomised in, by name (designs with "
-        "cycles only).",
+        "enrolment": "initial (randomised with the roster) or late (a late entrant); with "
+        "learning cycles also cycle<N> (randomised in cycle N) and cycle<N>_late (a late entrant "
+        "of cycle N).",
+        "cycle": "The learning cycle the participant was randomised in or, for a late entrant, "
+        "joined, by name (designs with cycles only).",
         "arrival": "Minimisation only: position in the arrival order (0 first), which each "
         "allocation depended on; randomisation inference re-runs the minimisation in it.",
         **UPTAKE_COLUMNS,
