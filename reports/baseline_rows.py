@@ -30,7 +30,8 @@ def baseline_rows(balance: Mapping | None, control: str) -> list[dict]:
     list of dict
         ``variable``, ``label``, ``level`` (binary rows: the level, or "yes"), ``kind``
         (``continuous`` or ``categorical``), ``arms`` ({arm: {n, mean, sd}} or, for
-        categorical rows, {arm: {n with the level, pct, n_observed}}) and ``smd``.
+        categorical rows, {arm: {n with the level, pct, n_observed}}), ``smd`` (the
+        first active arm's against control) and ``smds`` ({active arm: its smd}).
     """
     table = list((balance or {}).get("table") or [])
     grouped: dict[str, list] = {}
@@ -64,6 +65,7 @@ def baseline_rows(balance: Mapping | None, control: str) -> list[dict]:
                 "kind": "categorical" if binary else "continuous",
                 "arms": arms,
                 "smd": smd,
+                "smds": {r["arm"]: r.get("smd") for r in per_arm if r["arm"] != control},
             }
         )
     return rows

@@ -309,6 +309,7 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
         return None
     arms = arm_names(results)
     labels = arm_labels(results)
+    active = active_arms(results)
     outcomes = {o["name"]: o for o in results.get("outcomes", [])}
     rows = []
     for row in table:
@@ -349,9 +350,18 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
                 if any(c["text"] == SUPPRESSED_MARK for c in cells)
                 else smd(row.get("smd", row.get("std_diff"))),
                 "flag": abs(row.get("smd") or 0) > 0.1,
+                # with several active arms, each one's against control, in the arms' order
+                "smds": [
+                    SUPPRESSED_MARK
+                    if any(c["text"] == SUPPRESSED_MARK for c in cells)
+                    else smd((row.get("smds") or {}).get(a))
+                    for a in active
+                ],
             }
         )
     return {
+        # one standardised-difference column per active arm when there are several
+        "smd_columns": [labels.get(a, a) for a in active] if len(active) > 1 else [],
         "arms": [labels.get(a, a) for a in arms],
         "arm_ns": [sup.display(("consort", a, "allocated")) for a in arms],
         "rows": rows,
@@ -442,9 +452,25 @@ def uptake_view(results: Mapping, sup: Suppression) -> dict | None:
         "funnel_chart": funnel_chart,
         "time_chart": time_chart,
         "dropped_weeks": dropped_weeks,
-        "definition": [
-            {"term": humanise(k), "value": str(v)} for k, v in definition.items() if v is not None
-        ],
+        "definition": _definition_terms(definition, uptake.get("definitions_by_arm"), labels),
         "contamination": contamination,
         "control_label": labels.get(control_arm(results), control_arm(results)),
     }
+
+
+def _definition_terms(definition: Mapping, by_arm: Mapping | None, labels: Mapping) -> list[dict]:
+    """The uptake definition's terms; each arm's, named, when its intervention counts differently."""
+    blocks = {
+        arm: {k: v for k, v in block.items() if k != "intervention"}
+        for arm, block in (by_arm or {}).items()
+    }
+    if len({tuple(sorted(map(str, b.items()))) for b in blocks.values()}) < 2:
+        return [
+            {"term": humanise(k), "value": str(v)} for k, v in definition.items() if v is not None
+        ]
+    return [
+        {"term": f"{labels.get(arm, arm)}: {humanise(k)}", "value": str(v)}
+        for arm, block in blocks.items()
+        for k, v in block.items()
+        if v is not None
+    ]
