@@ -149,6 +149,17 @@ def check_cycles(cycles: tuple[Cycle, ...], follow_up: FollowUp, *, unit: str) -
                 f"({before.randomisation}): cycles are listed in time order. Got "
                 f"{after.randomisation} instead"
             )
+    for cycle in cycles[1:]:
+        # a later cohort's wave comes as long after its randomisation as the first's did
+        # (survey_window), so it must still fall before that cohort's endline
+        for wave in follow_up.waves:
+            moved = wave.date + (cycle.randomisation - follow_up.randomisation)
+            if moved >= cycle.endline:
+                raise ValueError(
+                    f"cycle '{cycle.name}' surveys wave '{wave.name}' on {moved} (as long after "
+                    f"its randomisation as the first cycle's), so its endline must come after "
+                    f"that. Got {cycle.endline} instead"
+                )
 
 
 def cycle_window(

@@ -116,3 +116,18 @@ def test_surveys_may_be_dated_up_to_the_last_cycles_own_follow_up_window():
     # 2020-04-15, so its responses run to 183 days after the spring's window ends
     assert last_survey_day(design.follow_up, design.cycles) == dt.date(2020, 7, 1)
     assert last_survey_day(design.follow_up, ()) == design.follow_up.window_end
+
+
+def test_a_later_cycles_wave_must_fall_before_its_endline(tmp_path):
+    def mutate(d):
+        # letters with a mid-point wave on 2019-07-01, 91 days after the spring randomisation:
+        # the autumn cohort's falls on 2019-12-31, after an endline brought forward to 2019-12-01
+        d["follow_up"]["waves"] = [{"name": "midpoint", "date": "2019-07-01"}]
+        d["cycles"][1]["endline"] = "2019-12-01"
+
+    message = _error(tmp_path, "letters", mutate)
+    assert (
+        "cycle 'autumn_2019' surveys wave 'midpoint' on 2019-12-31 (as long after its "
+        "randomisation as the first cycle's), so its endline must come after that. "
+        "Got 2019-12-01 instead"
+    ) in message
