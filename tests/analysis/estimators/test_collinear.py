@@ -78,3 +78,42 @@ def test_letters_with_a_team_covariate_and_a_role_subgroup_in_a_small_sample():
         ).to_numpy(float)
         beta = np.linalg.lstsq(x, subset[y].to_numpy(float), rcond=None)[0]
         assert abs(row["estimate"] - beta[1]) < 1e-8
+
+
+def _one_column_at_a_time(matrix: np.ndarray) -> list[bool]:
+    """The drop before it ran in blocks: each column projected off every kept one in turn."""
+    basis, flags = np.empty((matrix.shape[0], 0)), []
+    for column in matrix.T:
+        residual = column.astype(float)
+        for _ in range(2):
+            residual = residual - basis @ (basis.T @ residual)
+        distance = np.linalg.norm(residual)
+        bad = basis.shape[1] == min(matrix.shape) or distance <= 1e-7 * max(
+            np.linalg.norm(column), 1e-300
+        )
+        flags.append(bool(bad))
+        if not bad:
+            basis = np.column_stack([basis, residual / distance])
+    return flags
+
+
+def test_blocks_of_columns_drop_what_one_column_at_a_time_drops():
+    from analysis.estimators import design_matrix
+
+    rng = np.random.default_rng(12)
+    for n_rows, n_strata in [(400, 90), (60, 90)]:  # more columns than rows in the second
+        strata = rng.integers(0, n_strata, n_rows)
+        baseline = rng.normal(size=n_rows)
+        matrix = np.column_stack(
+            [
+                np.ones(n_rows),
+                rng.random(n_rows) < 0.5,
+                baseline,
+                (strata[:, None] == np.arange(1, n_strata)).astype(float),  # some all zero
+                2 * baseline - 1,  # explained by the intercept and baseline, past a block
+                rng.normal(size=n_rows),
+            ]
+        )
+        flags = design_matrix._collinear_columns(matrix)
+        assert flags == _one_column_at_a_time(matrix)
+        assert flags[-2] and (n_rows < matrix.shape[1] or not flags[-1])
