@@ -35,6 +35,7 @@ from trial_designs.uptake_rules import UPTAKE_EVENT_KEYS, check_uptake_definitio
 
 __all__ = [
     "BREAKDOWNS",
+    "PARTICIPANT_UPTAKE_COLUMNS",
     "UptakeSummary",
     "contaminated_events",
     "contamination",
@@ -49,7 +50,7 @@ __all__ = [
 #: Participant columns an uptake breakdown may group by.
 BREAKDOWNS = ("organisation", "team", "building", "role", "unit_id")
 
-_PARTICIPANT_UPTAKE_COLUMNS = [
+PARTICIPANT_UPTAKE_COLUMNS = [
     "offered",
     "took_up",
     "dose",
@@ -209,7 +210,7 @@ def participant_uptake(
             "completed_at": completed_at,
         },
         index=ids,
-    )[_PARTICIPANT_UPTAKE_COLUMNS]
+    )[PARTICIPANT_UPTAKE_COLUMNS]
 
 
 def _joined(participants: pd.DataFrame, uptake: pd.DataFrame, extra: Sequence[str]) -> pd.DataFrame:
@@ -531,10 +532,11 @@ class UptakeSummary:
     by_team: pd.DataFrame
     doses: pd.DataFrame
     contamination: pd.DataFrame
+    by_arm: dict | None = None  # several interventions: arm -> its intervention, uptake block
 
     def to_dict(self) -> dict:
         """The ``uptake`` section of results.json (JSON-safe)."""
-        return {
+        out = {
             "definition": {str(k): _plain(v) for k, v in self.definition.items()},
             "funnel": _records(self.funnel),
             "over_time": _records(self.over_time),
@@ -542,6 +544,9 @@ class UptakeSummary:
             "contamination": len(self.contamination),
             "contaminated_units": _records(self.contamination),
         }
+        if self.by_arm:  # absent with one intervention, so those results are unchanged
+            out["definitions_by_arm"] = self.by_arm
+        return out
 
 
 def summarise_uptake(
@@ -551,6 +556,8 @@ def summarise_uptake(
     *,
     arm_order: Sequence[str],
     control_arm: str,
+    uptake: pd.DataFrame | None = None,
+    by_arm: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> UptakeSummary:
     """Everything a coordinator or the analysis needs to know about uptake, from the events.
 
@@ -567,14 +574,21 @@ def summarise_uptake(
         The design's arms, in order.
     control_arm : str
         The comparator arm; its units' events are contamination.
+    uptake, by_arm : DataFrame and mapping, optional
+        With several interventions: each participant's uptake, measured per arm
+        (:mod:`analysis.uptake_by_arm`), and arm -> its intervention and block.
     """
     if control_arm not in arm_order:
         raise ValueError(
             f"The 'control_arm' must be one of the arms: {', '.join(arm_order)}. "
             f"Got '{control_arm}' instead."
         )
-    uptake = participant_uptake(participants, events, definition)
+    if uptake is None:
+        uptake = participant_uptake(participants, events, definition)
     return UptakeSummary(
+        by_arm={str(a): {str(k): _plain(v) for k, v in b.items()} for a, b in by_arm.items()}
+        if by_arm
+        else None,
         definition=dict(definition),
         participants=uptake,
         funnel=funnel(participants, uptake, arm_order=arm_order),

@@ -315,12 +315,16 @@ def publish_ingest(
 
 
 @flow(name="deliveries-ingest", log_prints=True, **STAGE_HOOKS)
-def deliveries_ingest_flow(design: str, file: str) -> dict:
-    """Check and store one delivery-log export; bad rows go to quarantine with their reasons."""
+def deliveries_ingest_flow(design: str, file: str, intervention_name: str | None = None) -> dict:
+    """Check and store one delivery-log export; bad rows go to quarantine with their reasons.
+
+    ``intervention_name`` says whose log it is; a design with one intervention
+    needs none, one with several (one per active arm) must name it.
+    """
     logger = get_run_logger()
     trial = load_design_task(design)
     require_current_design(trial, stage="ingest deliveries")
-    intervention = intervention_of(trial)
+    intervention = intervention_of(trial, intervention_name)
     if Store().trial(trial.id) is None:
         raise LookupError(
             f"Trial '{trial.id}' has not been randomised yet; deliveries need its allocation. "
@@ -371,14 +375,40 @@ def _delivery_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".csv", ".xlsx"))
 
 
+def _logs_by_intervention(trial: TrialDesign, folder: Path) -> list[tuple[Path, str | None]]:
+    """Each log to ingest and whose it is: with several interventions, each one's logs sit in
+    ``deliveries/<intervention>/``, and a log directly in ``deliveries/`` is refused."""
+    if len(trial.interventions) < 2:
+        return [(path, None) for path in _delivery_files(folder)]
+    loose = _delivery_files(folder)
+    if loose:
+        raise ValueError(
+            f"The design '{trial.id}' declares {len(trial.interventions)} interventions, so each "
+            f"delivery log goes in deliveries/<intervention>/ (one of: "
+            f"{', '.join(i.name for i in trial.interventions)}). Got {loose[0].name} directly "
+            f"in {folder} instead."
+        )
+    return [
+        (path, i.name)
+        for i in trial.interventions
+        if (folder / i.name).is_dir()
+        for path in _delivery_files(folder / i.name)
+    ]
+
+
 @flow(name="deliveries-stage", log_prints=True)
 def deliveries_stage(design: str, drop: str | None = None) -> list[str]:
-    """Ingest every delivery log in the drop folder's ``deliveries/`` (by name); known files change nothing."""
+    """Ingest every delivery log in the drop folder's ``deliveries/`` (by name); known files change
+    nothing.  A design with several interventions keeps each one's logs in
+    ``deliveries/<intervention>/``."""
     logger = get_run_logger()
     trial = load_design_task(design)
     folder = (Path(drop) if drop else get_settings().drop_dir(trial.id)) / "deliveries"
-    files = _delivery_files(folder) if folder.exists() else []
+    files = _logs_by_intervention(trial, folder) if folder.exists() else []
     if not files:
         logger.info("No delivery logs in %s; nothing to ingest.", folder)
         return []
-    return [deliveries_ingest_flow(design, str(path))["summary"] for path in files]
+    return [
+        deliveries_ingest_flow(design, str(path), *([name] if name else []))["summary"]
+        for path, name in files
+    ]

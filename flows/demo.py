@@ -37,7 +37,9 @@ __all__ = [
     "summary_row",
 ]
 
-DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds")
+#: The four seed trials, then a three-arm demo design (not from the seeds) that runs every
+#: multi-arm part of the pipeline.
+DEMO_TRIALS = ("letters", "goal_setting", "coffee", "schwartz_rounds", "goal_setting_nudges")
 DEMO_SEED = 2026
 #: New starters in each later learning cycle of a demo trial.
 DEMO_COHORT = 200
@@ -55,18 +57,33 @@ def simulate_roster_file(design: TrialDesign, drop: Path) -> Path:
 
 @task(name="simulate delivery logs", cache_policy=NO_CACHE, **IO_RETRIES)
 def simulate_delivery_files(design: TrialDesign, drop: Path) -> dict[str, Path]:
-    """The delivery log in ``deliveries/`` and, for letters, managers' feedback, written once."""
+    """The delivery log in ``deliveries/`` and, for letters, managers' feedback, written once.
+
+    A design with several interventions gets one log per intervention, in
+    ``deliveries/<intervention>/`` (where the deliveries stage looks for them).
+    """
     folder = drop / "deliveries"
     log, feedback = folder / "deliveries.csv", drop / "manager_feedback.csv"
-    if not log.exists():
+    logs = (
+        [log]
+        if len(design.interventions) < 2
+        else [folder / i.name / "deliveries.csv" for i in design.interventions]
+    )
+    if not all(path.exists() for path in logs):
         folder.mkdir(parents=True, exist_ok=True)
         people = Store().participant_arms(design.id)
         files = simulate_deliveries(design, people, rng=np.random.default_rng([DEMO_SEED, 2]))
         files = _dated_by_cycle(files, design, people)
-        write_csv(files["deliveries.csv"], log)
+        for name, frame in files.items():
+            if name != "manager_feedback.csv":
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                write_csv(frame, folder / name)
         if "manager_feedback.csv" in files:
             write_csv(files["manager_feedback.csv"], feedback)
-    return {"deliveries": log, **({"feedback": feedback} if feedback.exists() else {})}
+    return {
+        "deliveries": log if len(logs) == 1 else folder,
+        **({"feedback": feedback} if feedback.exists() else {}),
+    }
 
 
 @task(name="simulate outcome files", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -154,8 +171,11 @@ def _dated_by_cycle(files: dict, design: TrialDesign, people: pd.DataFrame) -> d
             # a baseline answer keeps its distance from randomisation, so a later cohort's
             # comes before its own randomisation too (its window: trial_designs.cycles)
             key = "randomisation" if timepoint == "baseline" else "endline"
-        elif name == "deliveries.csv":
-            columns = design.interventions[0].columns
+        elif name.endswith("deliveries.csv"):  # "<intervention>/deliveries.csv" with several
+            own = name.split("/")[0]
+            columns = next(
+                (i for i in design.interventions if i.name == own), design.interventions[0]
+            ).columns
             ids, whens, key = columns["unit_id"], [columns["occurred_at"]], "randomisation"
         elif name == "hr_extract.csv":
             columns = design.hr.columns
@@ -196,24 +216,39 @@ def summary_row(design: TrialDesign) -> dict:
     """Trial, N, uptake, primary effect [CI] and cost per participant, from results.json."""
     results = read_results_file(results_path(design.id))
     primary = next(o for o in results["outcomes"] if o["primary"])
-    itt = next(e for e in primary["estimates"] if e["estimand"] == "ITT")
+    itts = [e for e in primary["estimates"] if e["estimand"] == "ITT"]
     allocated = sum(v["allocated"] for v in results["consort"]["individuals"].values())
     uptake = results.get("uptake") or {}
     active = [r for r in uptake.get("funnel", []) if r["arm"] != design.control_arm]
-    costs = (results.get("costs") or {}).get("per_participant") or {}
-    effect = (
-        f"{primary['label']}: {itt['estimate']:+.2f} [{itt['ci_low']:+.2f}, {itt['ci_high']:+.2f}]"
-    )
-    if evidence_caveats(results, outcome=primary):  # as the report's first sentence says
-        effect += " (weak evidence: see the report)"
+    labels = {a.name: a.label or a.name for a in design.arms}
+    several = len(itts) > 1  # then each active arm's figures, named, in the arms' order
+    effects = []
+    for itt in itts:
+        effect = f"{itt['estimate']:+.2f} [{itt['ci_low']:+.2f}, {itt['ci_high']:+.2f}]"
+        # as the report's first sentence says
+        if evidence_caveats(results, outcome=primary, arm=itt.get("arm") if several else None):
+            effect += " (weak evidence: see the report)"
+        effects.append(
+            f"{labels.get(itt.get('arm'), itt.get('arm'))} {effect}" if several else effect
+        )
+    costs = results.get("costs") or {}
+    per_arm = [costs, *(costs.get("other_arms") or [])] if several else [costs]
+    money = [
+        (f"{labels.get(c.get('arm'), c.get('arm'))} " if several else "")
+        + format_money(c["per_participant"]["randomised"], decimals=2)
+        for c in per_arm
+        if (c.get("per_participant") or {}).get("randomised") is not None
+    ]
     return {
         "trial": design.title,
         "n": allocated,
-        "uptake": f"{active[0]['started_pct']:.0f}% started" if active else "",
-        "primary effect [95% CI]": effect,
-        "cost per participant": format_money(costs["randomised"], decimals=2)
-        if costs.get("randomised") is not None
-        else "",
+        "uptake": "; ".join(
+            (f"{labels.get(r['arm'], r['arm'])} " if several else "")
+            + f"{r['started_pct']:.0f}% started"
+            for r in (active if several else active[:1])
+        ),
+        "primary effect [95% CI]": f"{primary['label']}: {'; '.join(effects)}",
+        "cost per participant": "; ".join(money),
     }
 
 

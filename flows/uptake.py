@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
+from analysis.uptake_by_arm import participant_uptake_by_arm
 from flows.deliveries import deliveries_stage
 from flows.integrity import require_current_design
 from flows.safe_io import write_csv, write_text
@@ -42,6 +43,7 @@ def load_events(store: Store, trial_id: str) -> pd.DataFrame:
     c = delivery_events.c
     query = sa.select(
         c.unit_id,
+        c.intervention,
         c.event_type,
         sa.type_coerce(c.occurred_at, sa.String).label("occurred_at"),  # parsed below, in bulk
         c.module,
@@ -86,20 +88,34 @@ def participant_uptake_from_store(
     events = load_events(store, design.id)
     if events.empty:
         return None
-    return participant_uptake(
-        store.participant_arms(design.id), events, design.interventions[0].uptake
+    return _participant_uptake(design, store.participant_arms(design.id), events)
+
+
+def _participant_uptake(
+    design: TrialDesign, participants: pd.DataFrame, events: pd.DataFrame
+) -> pd.DataFrame:
+    """By the one intervention's definition, or with several, each arm by its own."""
+    if len(design.interventions) < 2:
+        return participant_uptake(participants, events, design.interventions[0].uptake)
+    return participant_uptake_by_arm(
+        participants, events, {i.name: (i.arm, i.uptake) for i in design.interventions}
     )
 
 
 def _summarise(
     design: TrialDesign, participants: pd.DataFrame, events: pd.DataFrame
 ) -> UptakeSummary:
+    several = len(design.interventions) > 1
     return summarise_uptake(
         participants,
         events,
         design.interventions[0].uptake,
         arm_order=list(design.arm_names),
         control_arm=design.control_arm,
+        uptake=_participant_uptake(design, participants, events) if several else None,
+        by_arm={i.arm: {"intervention": i.name, **i.uptake} for i in design.interventions}
+        if several
+        else None,
     )
 
 

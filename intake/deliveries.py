@@ -49,14 +49,31 @@ EVENT_COLUMNS = [
 ]
 
 
-def intervention_of(design: TrialDesign) -> Intervention:
-    """The design's intervention: the one whose delivery logs are ingested."""
+def intervention_of(design: TrialDesign, name: str | None = None) -> Intervention:
+    """The intervention whose delivery log is ingested: the one named ``name``.
+
+    Without a name, the design's only intervention; a design with several
+    (one per active arm) must say which, since each has its own vocabulary.
+    """
     if not design.interventions:
         raise ValueError(
             f"The design '{design.id}' declares no intervention, so it has no delivery log. "
             "Add an 'interventions:' entry with its event_types."
         )
-    return design.interventions[0]
+    names = [i.name for i in design.interventions]
+    if name is None:
+        if len(names) > 1:
+            raise ValueError(
+                f"The design '{design.id}' declares {len(names)} interventions, so a delivery log "
+                f"must say whose it is. Choose one of: {', '.join(names)}. Got none instead."
+            )
+        return design.interventions[0]
+    if name not in names:
+        raise ValueError(
+            f"The intervention '{name}' is not declared in the design '{design.id}'. "
+            f"Choose one of: {', '.join(names)}. Got '{name}' instead."
+        )
+    return design.interventions[names.index(name)]
 
 
 def _seconds(moment: pd.Timestamp | pd.Series) -> float | pd.Series:

@@ -37,6 +37,7 @@ CAVEAT_KINDS = {
     "multiple_imputation": "multiple imputation",
     "ipw": "inverse-probability weighting",
     "few_clusters": "fewer than 5 clusters in an arm",
+    "holm_across_arms": "Holm's adjustment across the arms",
 }
 
 #: A verdict as a table cell says it.
@@ -121,9 +122,10 @@ def evidence_caveats(
     Returns
     -------
     list of Caveat
-        In the order a sentence names them: few clusters, randomisation
-        inference, multiple imputation, inverse-probability weighting.  Empty
-        when nothing weakens the result or it was not estimated.
+        In the order a sentence names them: few clusters, Holm across the
+        arms, randomisation inference, multiple imputation,
+        inverse-probability weighting.  Empty when nothing weakens the result
+        or it was not estimated.
 
     Notes
     -----
@@ -136,7 +138,11 @@ def evidence_caveats(
       imputation, IPW), which are run for each active arm against control;
     - a cluster trial with fewer than 5 clusters allocated to the control arm
       or to ``arm``: CR2 intervals then rest on a handful of clusters and a
-      cluster bootstrap has almost nothing to resample.
+      cluster bootstrap has almost nothing to resample;
+    - the primary of a multi-arm design that declares Holm across its arms
+      (``p_value_holm`` on its ITT): the adjusted p-value is at or above 0.05
+      while the model's CI excludes zero.  The trial compared several arms
+      with control, so one comparison's unadjusted 5% says more than it may.
     """
     outcome = outcome if outcome is not None else primary_outcome(results)
     estimate = itt_estimate(outcome, arm)
@@ -149,6 +155,9 @@ def evidence_caveats(
     model = _significant(estimate)
     if model is None:
         return caveats
+    holm = estimate.get("p_value_holm") if outcome.get("primary") else None
+    if holm is not None and model and holm >= _ALPHA:
+        caveats.append(Caveat("holm_across_arms", p_value=holm))
     ri = estimate.get("ri_p_value")
     if ri is not None and (ri < _ALPHA) != model:
         caveats.append(Caveat("randomisation_inference", p_value=ri))

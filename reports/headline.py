@@ -176,13 +176,25 @@ def _not_estimated_sentence(results: Mapping, outcome: Mapping, arm: str) -> str
 def _uptake_sentence(results: Mapping) -> str | None:
     uptake = results.get("uptake") or {}
     control = results.get("trial", {}).get("control_arm")
+    shares = []
     for row in uptake.get("funnel") or []:
         if row.get("arm") == control or not row.get("allocated"):
             continue
         pct = row.get("started_pct")
         if pct is None and row.get("started") is not None:
             pct = 100 * row["started"] / row["allocated"]
-        if pct is not None and pct < _LOW_UPTAKE_PCT:
+        if pct is not None:
+            shares.append((row["arm"], pct))
+    if len(active_arms(results)) > 1 and len(shares) > 1:
+        # each arm's own share: "it" would leave the reader to guess which arm's it was
+        if not any(pct < _LOW_UPTAKE_PCT for _, pct in shares):
+            return None
+        each = [
+            f"{format_percent(pct)} in the {arm_label(results, arm)} arm" for arm, pct in shares
+        ]
+        return f"Of those offered it, {', '.join(each[:-1])} and {each[-1]} took it up."
+    for _, pct in shares:
+        if pct < _LOW_UPTAKE_PCT:
             return f"Only {format_percent(pct)} of those offered it took it up."
     return None
 
@@ -201,9 +213,19 @@ def _few_clusters_sentence(results: Mapping) -> str | None:
 
 
 def _cost_sentence(results: Mapping) -> str | None:
-    per = ((results.get("costs") or {}).get("per_participant")) or {}
+    costs = results.get("costs") or {}
+    per = costs.get("per_participant") or {}
     if per.get("randomised") is None:
         return None
+    if costs.get("other_arms"):  # several active arms: each one's, named, or the reader guesses
+        each = [
+            f"{format_money(c['per_participant']['randomised'])} in the "
+            f"{arm_label(results, c.get('arm'))} arm"
+            for c in (costs, *costs["other_arms"])
+            if (c.get("per_participant") or {}).get("randomised") is not None
+        ]
+        if len(each) > 1:
+            return f"The cost per participant was {', '.join(each[:-1])} and {each[-1]}."
     sentence = f"The cost was {format_money(per['randomised'])} per participant"
     if per.get("per_attendee_per_round") is not None:
         sentence += f" ({format_money(per['per_attendee_per_round'])} per attendee per Round)"

@@ -17,6 +17,7 @@ import pandas as pd
 from analysis.uptake import UptakeSummary
 from reports.templating import environment
 from trial_designs.design import TrialDesign
+from trial_designs.sections import Intervention
 
 __all__ = ["definition_in_words", "render_uptake_dashboard", "uptake_markdown"]
 
@@ -28,12 +29,28 @@ _STAGE_WORDS = {
 
 
 def definition_in_words(design: TrialDesign) -> list[str]:
-    """The design's uptake definition (offered, started, dose, completed) as sentences."""
-    definition = design.interventions[0].uptake
+    """The design's uptake definition (offered, started, dose, completed) as sentences.
+
+    With one intervention per active arm, each arm's (its label first) unless
+    they all count uptake alike, when the words are said once.
+    """
+    labels = _arm_labels(design)
+    own = [_intervention_words(i) for i in design.interventions]
+    if all(words == own[0] for words in own):
+        return own[0]
+    return [
+        f"{labels[i.arm]}: {line}"
+        for i, words in zip(design.interventions, own, strict=True)
+        for line in words
+    ]
+
+
+def _intervention_words(intervention: Intervention) -> list[str]:
+    definition = intervention.uptake
     started = definition["started"]
     words = [
         f"Offered: a '{definition.get('offered', started)}' event reached the participant"
-        + (" or their cluster." if design.interventions[0].unit == "cluster" else "."),
+        + (" or their cluster." if intervention.unit == "cluster" else "."),
         f"Started: a '{started}' event"
         + (
             f", and no '{definition['not_received']}' event."
@@ -172,6 +189,7 @@ def render_uptake_dashboard(
         .render(
             trial=design,
             intervention=design.interventions[0],
+            interventions=design.interventions,
             labels=labels,
             definition=definition_in_words(design),
             funnel=data["funnel"],

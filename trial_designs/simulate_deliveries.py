@@ -17,7 +17,12 @@
   manager (a few missing, so the letters flow has something to report), a
   letter sent to everyone whose feedback is complete, and a few returned;
 - **coffee**: a machine and a thank-you note per coffee-arm building, then
-  supplies restocked every four weeks.
+  supplies restocked every four weeks;
+- **goal-setting nudges** (the three-arm demo design, not a seed trial): one
+  log per intervention; the course by email as in goal-setting (about 20%
+  start), and with manager reminders (a weekly reminder for six weeks, a
+  diary slot booked before each module started): about 40% start and more go
+  on from module to module.
 
 Each log also holds a few deliberately bad rows (an unknown participant or
 building, an event outside the vocabulary, a date outside the trial window,
@@ -36,7 +41,13 @@ from trial_designs.design import TrialDesign
 from trial_designs.sections import Intervention
 from trial_designs.uptake_rules import DELIVERY_FIELDS, REQUIRED_DELIVERY_FIELDS
 
-__all__ = ["FEEDBACK_LINES", "ROUND_ATTENDANCE", "ROUND_HOURS", "simulate_deliveries"]
+__all__ = [
+    "FEEDBACK_LINES",
+    "NUDGES_STARTED",
+    "ROUND_ATTENDANCE",
+    "ROUND_HOURS",
+    "simulate_deliveries",
+]
 
 _WHOLE_NUMBERS = ("quantity", "attendees", "module")
 
@@ -82,6 +93,44 @@ def _arm_members(design: TrialDesign, people: pd.DataFrame, intervention: Interv
     return people[people["arm"] == intervention.arm], people[people["arm"] == design.control_arm]
 
 
+def _course_modules(
+    pid: str,
+    day0: dt.date,
+    invited: int,
+    rng: np.random.Generator,
+    finish_module: float,
+    go_on: float,
+    first_week_p: tuple[float, ...] = (0.55, 0.25, 0.12, 0.08),
+) -> list[dict]:
+    """One starter's weekly modules: started, completed with ``finish_module``, the next
+    started with ``go_on``; the first in the week drawn from ``first_week_p``."""
+    rows: list[dict] = []
+    first_week = int(rng.choice(len(first_week_p), p=list(first_week_p)))
+    for module in range(1, 7):
+        day = invited + 7 * (first_week + module - 1) + int(rng.integers(0, 5))
+        rows.append(
+            {
+                "unit_id": pid,
+                "event_type": "module_started",
+                "occurred_at": _stamp(day0, day, rng.integers(0, 480)),
+                "module": module,
+            }
+        )
+        if rng.random() >= finish_module:
+            break
+        rows.append(
+            {
+                "unit_id": pid,
+                "event_type": "module_completed",
+                "occurred_at": _stamp(day0, day + int(rng.integers(0, 3)), rng.integers(0, 480)),
+                "module": module,
+            }
+        )
+        if rng.random() >= go_on:
+            break
+    return rows
+
+
 def _goal_setting(
     design: TrialDesign, people: pd.DataFrame, rng: np.random.Generator
 ) -> list[dict]:
@@ -112,31 +161,7 @@ def _goal_setting(
             )
         if rng.random() >= 0.20:
             continue
-        first_week = int(rng.choice(4, p=[0.55, 0.25, 0.12, 0.08]))
-        for module in range(1, 7):
-            day = invited + 7 * (first_week + module - 1) + int(rng.integers(0, 5))
-            rows.append(
-                {
-                    "unit_id": pid,
-                    "event_type": "module_started",
-                    "occurred_at": _stamp(day0, day, rng.integers(0, 480)),
-                    "module": module,
-                }
-            )
-            if rng.random() >= finish_module:
-                break
-            rows.append(
-                {
-                    "unit_id": pid,
-                    "event_type": "module_completed",
-                    "occurred_at": _stamp(
-                        day0, day + int(rng.integers(0, 3)), rng.integers(0, 480)
-                    ),
-                    "module": module,
-                }
-            )
-            if rng.random() >= go_on:
-                break
+        rows += _course_modules(pid, day0, invited, rng, finish_module, go_on)
     for pid in control["participant_id"].to_numpy()[rng.choice(len(control), 2, replace=False)]:
         rows.append(
             {
@@ -169,6 +194,103 @@ def _goal_setting(
         },
     ]
     return rows
+
+
+#: The demo's three-arm follow-up (goal_setting_nudges): share who start, per intervention.
+NUDGES_STARTED = {"course_by_email": 0.20, "course_with_reminders": 0.40}
+
+
+def _goal_setting_nudges(
+    design: TrialDesign, people: pd.DataFrame, rng: np.random.Generator
+) -> dict[str, list[dict]]:
+    """The three-arm demo's two logs, one per intervention (keyed by its name).
+
+    The course by email goes as in the goal-setting trial (about 20% start).  With
+    reminders, the team manager sends a weekly reminder for six weeks and books a
+    diary slot before each module; about 40% start and more of them go on.
+    """
+    day0 = design.follow_up.randomisation
+    logs: dict[str, list[dict]] = {}
+    for intervention in design.interventions:
+        members, control = _arm_members(design, people, intervention)
+        nudged = "reminder_sent" in intervention.event_types
+        finish_module, go_on = (0.9, 0.8) if nudged else (0.85, 0.65)
+        rows: list[dict] = []
+        for pid in members["participant_id"]:
+            invited = int(rng.integers(1, 4))
+            rows.append(
+                {
+                    "unit_id": pid,
+                    "event_type": "invited",
+                    "occurred_at": _stamp(day0, invited, rng.integers(0, 120)),
+                }
+            )
+            if nudged:
+                for week in range(1, 7):
+                    if rng.random() < 0.9:  # a busy manager misses the odd week
+                        rows.append(
+                            {
+                                "unit_id": pid,
+                                "event_type": "reminder_sent",
+                                "occurred_at": _stamp(
+                                    day0, invited + 7 * week - 6, rng.integers(0, 120)
+                                ),
+                            }
+                        )
+            if rng.random() >= NUDGES_STARTED[intervention.name]:
+                if nudged and rng.random() < 0.3:  # a slot booked, never used
+                    rows.append(
+                        {
+                            "unit_id": pid,
+                            "event_type": "diary_slot_booked",
+                            "occurred_at": _stamp(day0, invited + 1, rng.integers(0, 480)),
+                        }
+                    )
+                continue
+            modules = _course_modules(
+                pid, day0, invited, rng, finish_module, go_on, (0.7, 0.2, 0.07, 0.03)
+            )
+            for event in list(modules):
+                if nudged and event["event_type"] == "module_started":
+                    # booked the hour before: never before the invitation or randomisation
+                    booked = dt.datetime.fromisoformat(event["occurred_at"]) - dt.timedelta(hours=1)
+                    rows.append(
+                        {
+                            "unit_id": pid,
+                            "event_type": "diary_slot_booked",
+                            "occurred_at": booked.isoformat(timespec="seconds"),
+                        }
+                    )
+            rows += modules
+        if not nudged:  # two control-arm staff find the course anyway (contamination)
+            for pid in control["participant_id"].to_numpy()[
+                rng.choice(len(control), 2, replace=False)
+            ]:
+                rows.append(
+                    {
+                        "unit_id": pid,
+                        "event_type": "module_started",
+                        "occurred_at": _stamp(day0, 20, rng.integers(0, 480)),
+                        "module": 1,
+                    }
+                )
+        someone = members["participant_id"].iloc[0]
+        rows += [
+            {"unit_id": "GSN99999", "event_type": "invited", "occurred_at": _stamp(day0, 2, 30)},
+            {  # not in this intervention's vocabulary when it is the course by email
+                "unit_id": someone,
+                "event_type": "reminder_sent" if not nudged else "module_skipped",
+                "occurred_at": _stamp(day0, 30, 60),
+            },
+            {
+                "unit_id": someone,
+                "event_type": "module_completed",
+                "occurred_at": _stamp(day0, 60, 90),
+                "module": 7,
+            },
+        ]
+        logs[intervention.name] = rows
+    return logs
 
 
 def _schwartz_rounds(
@@ -398,7 +520,7 @@ def simulate_deliveries(
     ----------
     design : TrialDesign
         One of the four seed designs (letters, goal_setting, coffee,
-        schwartz_rounds).
+        schwartz_rounds) or the three-arm demo design goal_setting_nudges.
     participants : DataFrame
         The store's participant arms: ``participant_id``, ``unit_id``,
         ``arm``, ``organisation``, ``team``.
@@ -411,6 +533,8 @@ def simulate_deliveries(
         ``"deliveries.csv"``: the delivery log, columns named as the
         intervention's ``columns`` map them; for letters also
         ``"manager_feedback.csv"`` (participant_id, feedback_1, feedback_2).
+        A design with several interventions (goal_setting_nudges) gets one
+        log per intervention instead, ``"<intervention>/deliveries.csv"``.
     """
     if design.id not in _SIMULATORS:
         raise ValueError(
@@ -426,6 +550,11 @@ def simulate_deliveries(
             "deliveries.csv": _file_layout(rows, intervention),
             "manager_feedback.csv": feedback,
         }
+    if design.id == "goal_setting_nudges":  # one log per intervention, in its own folder
+        logs = _goal_setting_nudges(design, people, rng)
+        return {
+            f"{i.name}/deliveries.csv": _file_layout(logs[i.name], i) for i in design.interventions
+        }
     rows = _SIMULATORS[design.id](design, people, rng)
     return {"deliveries.csv": _file_layout(rows, intervention)}
 
@@ -435,4 +564,5 @@ _SIMULATORS = {
     "goal_setting": _goal_setting,
     "coffee": _coffee,
     "schwartz_rounds": _schwartz_rounds,
+    "goal_setting_nudges": None,  # one log per intervention; handled in simulate_deliveries
 }

@@ -14,7 +14,10 @@ added at endline to the people who receive the intervention:
 - goal_setting: +0.3 SWEMWBS metric points among those who took the course
   up.  With about 20% uptake that is an ITT of about +0.06: a realistic null;
 - coffee: +0.5 SWEMWBS metric points in buildings with a machine;
-- schwartz_rounds: -1.0 GHQ-12 points (less distress) at sites holding Rounds.
+- schwartz_rounds: -1.0 GHQ-12 points (less distress) at sites holding Rounds;
+- goal_setting_nudges (the three-arm demo design): +0.3 SWEMWBS metric points
+  among those who took the course up, in either active arm (``by_arm`` says
+  an effect per arm).
 
 ``took_up`` (0/1 by participant id, e.g. from the simulated delivery log)
 says who receives the effect in the two trials whose effect works through
@@ -71,14 +74,27 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TrueEffect:
-    """A simulated trial's built-in effect on one outcome, in that outcome's units."""
+    """A simulated trial's built-in effect on one outcome, in that outcome's units.
+
+    ``effect`` is what every active arm receives; ``by_arm`` (arm name -> effect)
+    says it per arm instead, for a multi-arm design whose arms differ (an arm
+    it leaves out receives ``effect``).
+    """
 
     outcome: str
     effect: float
     among: str  # "assigned" or "took_up"
+    by_arm: tuple[tuple[str, float], ...] = ()
+
+    def of_arm(self, arm: str) -> float:
+        """The effect the arm ``arm`` receives (the control arm's is never asked)."""
+        return dict(self.by_arm).get(arm, self.effect)
 
     def to_dict(self) -> dict:
-        return {"outcome": self.outcome, "effect": float(self.effect), "among": self.among}
+        out = {"outcome": self.outcome, "effect": float(self.effect), "among": self.among}
+        if self.by_arm:
+            out["by_arm"] = {arm: float(v) for arm, v in self.by_arm}
+        return out
 
 
 TRUE_EFFECTS: dict[str, TrueEffect] = {
@@ -86,6 +102,11 @@ TRUE_EFFECTS: dict[str, TrueEffect] = {
     "goal_setting": TrueEffect("swemwbs", 0.3, "took_up"),
     "coffee": TrueEffect("swemwbs", 0.5, "assigned"),
     "schwartz_rounds": TrueEffect("ghq12", -1.0, "assigned"),
+    # the demo's three-arm design: the course works the same in either active arm, for those
+    # who take it up; the reminders arm's larger ITT comes from its higher uptake alone
+    "goal_setting_nudges": TrueEffect(
+        "swemwbs", 0.3, "took_up", by_arm=(("course", 0.3), ("course_reminders", 0.3))
+    ),
 }
 
 #: Population mean and SD of each score the survey yields (observed, after item rounding).
@@ -138,14 +159,20 @@ def _survey_items(design: TrialDesign) -> list[str]:
     return items
 
 
-def _receives(design: TrialDesign, people: pd.DataFrame, took_up: pd.Series | None) -> np.ndarray:
-    assigned = (people["arm"] != design.control_arm).to_numpy(float)
-    effect = TRUE_EFFECTS.get(design.id)
-    if effect is None or effect.among == "assigned" or took_up is None:
-        return assigned
+def _received_effect(
+    design: TrialDesign, people: pd.DataFrame, took_up: pd.Series | None, true: TrueEffect
+) -> np.ndarray:
+    """Each participant's shift: their arm's effect, if they receive the intervention."""
+    effect = (
+        people["arm"]
+        .map(lambda arm: 0.0 if arm == design.control_arm else true.of_arm(arm))
+        .to_numpy(float)
+    )
+    if true.among == "assigned" or took_up is None:
+        return effect
     taken = pd.Series(took_up).astype(float)
     taken.index = taken.index.astype(str)
-    return assigned * people["participant_id"].astype(str).map(taken).fillna(0.0).to_numpy()
+    return effect * people["participant_id"].astype(str).map(taken).fillna(0.0).to_numpy()
 
 
 class _Factors:
@@ -470,7 +497,7 @@ def simulate_outcomes(
     true = TRUE_EFFECTS.get(design.id)
     shift = {}
     if true is not None:
-        shift = {true.outcome: true.effect * _receives(design, people, took_up)}
+        shift = {true.outcome: _received_effect(design, people, took_up, true)}
     baseline = _survey_wave(design, factors, {}, rng, reverse)
     endline = _survey_wave(design, factors, shift, rng, reverse)
 

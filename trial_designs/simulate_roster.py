@@ -19,7 +19,7 @@ from trial_designs.design import TrialDesign
 
 __all__ = ["ROSTER_SIZES", "simulate_late_entrants", "simulate_roster"]
 
-#: Staff and organisations per seed trial (../shared/DOMAIN.md).
+#: Staff and organisations per seed trial (../shared/DOMAIN.md), and the demo's three-arm design.
 ROSTER_SIZES = {
     "letters": {"n": 391, "organisations": ["Bracknell Forest", "Dudley", "Shropshire"]},
     "goal_setting": {
@@ -37,6 +37,11 @@ ROSTER_SIZES = {
     },
     "coffee": {"n": 380, "organisations": ["Kent"], "min_cluster_size": 25},
     "schwartz_rounds": {"n": 310, "organisations": None, "min_cluster_size": 40},
+    # the three-arm demo design (not a seed trial): made-up, plausible authorities
+    "goal_setting_nudges": {
+        "n": 900,
+        "organisations": ["Barnsley", "Croydon", "Hertfordshire", "Sefton"],
+    },
 }
 
 _FIRST = [

@@ -83,6 +83,11 @@ class Uptake(ResultsModel):
         "The design's uptake definition: which delivery event means offered, started, "
         "completed, which counts as a dose, and the dose that completes (completed_at_dose)."
     )
+    definitions_by_arm: dict[str, dict[str, str | int | float | None]] | None = optional(
+        "Designs with one intervention per active arm only: each active arm's intervention "
+        "(its name under 'intervention') and the uptake definition its funnel row is measured "
+        "by; 'definition' is then the first arm's."
+    )
     funnel: list[FunnelRow] = optional_list("One funnel per arm, in the design's order.")
     over_time: list[OverTimeRow] = optional_list("Cumulative uptake per arm and week.")
     by_organisation: list[OrganisationFunnelRow] = optional_list(

@@ -30,13 +30,19 @@ deliveries_app = typer.Typer(help="Ingest intervention delivery logs.", no_args_
 def deliveries_ingest(
     design: str = typer.Argument(..., help="Design YAML, or the id of a packaged design."),
     file: Path = typer.Argument(..., help="Delivery-log export (CSV or XLSX)."),
+    intervention: str | None = typer.Option(
+        None,
+        "--intervention",
+        help="Whose log it is: needed when the design declares several interventions "
+        "(one per active arm).",
+    ),
 ) -> None:
     """Check and store a delivery log; bad rows go to quarantine, re-ingesting adds nothing."""
     from flows.deliveries import deliveries_ingest_flow
     from flows.sources import SourceError
 
     try:
-        result = deliveries_ingest_flow(str(design), str(file))
+        result = deliveries_ingest_flow(str(design), str(file), intervention)
     except (DesignError, SourceError, LookupError, ValueError) as exc:
         fail(str(exc))
     console.print(result["summary"], highlight=False)

@@ -27,6 +27,8 @@ PINNED_HASHES = {
     # schwartz_rounds declares value_of_information (issue 15.6, the demo's EVPI): a new
     # declaration is a new design, so its hash moved on purpose (it was 7fda7471...)
     "schwartz_rounds": "2cacd1073da526e430a2d770783e000b83409e34b5f4964f46ec637f0a889f11",
+    # the demo's three-arm design (not a seed trial): two interventions, Holm across its arms
+    "goal_setting_nudges": "2470d52cf4e0aac09c00bc9fd7ce8badd2447d2011979be1a5585932a0233107",
 }
 
 
