@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from reports.disclosure import SUPPRESSED_MARK, THRESHOLD
 from reports.format import format_ci, format_count, format_effect, format_number, format_p_is
-from reports.lookup import arm_label, control_arm, outcome_named
+from reports.lookup import active_arms, arm_label, control_arm, outcome_named
 
 __all__ = ["cycles_view"]
 
@@ -75,6 +75,14 @@ def _sentence(results: Mapping, cycles: Mapping, outcome: Mapping) -> str:
         )
     elif len(cycles["by_cycle"]) < 2:
         text += " Only one cycle has outcomes so far, so the cycles cannot be compared yet."
+    others = [a for a in active_arms(results) if a != cycles["arm"]]
+    if others:  # the analysis compares the first active arm only, cycle by cycle
+        text += (
+            f" Only {arm} is compared with {control} cycle by cycle; "
+            + " and ".join(arm_label(results, a) for a in others)
+            + (" is" if len(others) == 1 else " are")
+            + " not, here: see the outcomes table for every arm, all cycles pooled."
+        )
     return text
 
 
