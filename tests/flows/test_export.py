@@ -167,7 +167,7 @@ def max_difference(r_output: pd.DataFrame, estimates: list[dict]) -> float:
 NUMBERS = ("estimate", "std_error", "df", "ci_low", "ci_high", "p_value")
 
 
-@pytest.mark.parametrize("trial", ["coffee", "goal_setting"])
+@pytest.mark.parametrize("trial", ["coffee", "goal_setting", "goal_setting_nudges"])
 def test_generated_r_script_reproduces_the_committed_demo_results(trial, tmp_path):
     """tests/reference/export_demo/<trial>: the demo trial's export, results.json and R's output.
 
@@ -190,7 +190,13 @@ def test_generated_r_script_reproduces_the_committed_demo_results(trial, tmp_pat
         folder / "primary_analysis.R"
     ).read_text()
     recorded = pd.read_csv(folder / "r_output.csv")
-    assert max_difference(recorded, committed["estimates"]) < 1e-6
+    estimates = committed["estimates"]
+    if len(design.arm_names) > 2:
+        # each active arm's ITT from one model; results.json's CACE per arm is pairwise, which
+        # the scripts do not write (analysis.formula._has_cace): there is no R row to hold it to
+        estimates = [e for e in estimates if e["estimand"] == "ITT"]
+        assert {e["arm"] for e in estimates} == set(design.arm_names[1:])
+    assert max_difference(recorded, estimates) < 1e-6
     if shutil.which("Rscript") is None:
         warnings.warn(
             "Rscript is not installed (make r-deps): the committed R output was checked, "
@@ -199,5 +205,5 @@ def test_generated_r_script_reproduces_the_committed_demo_results(trial, tmp_pat
         )
         return
     printed = run_r_script(tmp_path)
-    assert max_difference(printed, committed["estimates"]) < 1e-6
+    assert max_difference(printed, estimates) < 1e-6
     pd.testing.assert_frame_equal(printed, recorded, rtol=1e-9)
