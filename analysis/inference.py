@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "RI_BLOCK_CELLS",
@@ -240,8 +241,15 @@ def prepare_ri(
 
 def _statistics(model: RiModel, d: np.ndarray) -> np.ndarray:
     """``(a, b, c)`` of 0/1 assignments ``d`` (draws × the model's rows, in its order):
-    the coefficient is ``a / b`` and ``c = d' M_W t`` is what the test inversion needs."""
-    products = d @ model.projected  # [d'M y, d'M t, d'Q̃]
+    the coefficient is ``a / b`` and ``c = d' M_W t`` is what the test inversion needs.
+
+    The product runs on one BLAS thread: OpenBLAS splits a product differently on two
+    threads (this process) than on one (a Dask worker's), and the sums then differ in
+    the last bits, which moved the CI's bisection.  One thread everywhere gives the same
+    bits on every worker of the same CPU type.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        products = d @ model.projected  # [d'M y, d'M t, d'Q̃]
     per_stratum = np.add.reduceat(d, model.starts, axis=1)
     b = (
         d.sum(axis=1)

@@ -151,13 +151,20 @@ def test_maps_over_the_same_shared_data_one_after_another_all_finish(scheduler):
 def test_randomisation_inference_blocks_on_the_cluster_equal_the_serial_run(scheduler):
     """Each block re-draws from its own child seed, so the p-values and intervals do not
     depend on where (or in what order) the blocks ran: the serial document, bit for bit."""
+    from threadpoolctl import threadpool_limits
+
+    from analysis.inference import prepare_ri, ri_block, ri_blocks
     from analysis.results import analyse_trial
     from analysis.results_model import dump_results
+    from analysis.sections.ri import draws_for_rows
     from flows.dask_runner import blocks_on
     from tests.designs import DESIGNS
     from trial_designs.randomise import randomise
 
-    design = load_design(DESIGNS / "letters.yaml")
+    # 1,315 staff: large enough for OpenBLAS to split a block's product over two threads
+    # here but not on a one-thread worker, which moved the last bits before the statistics
+    # ran on one BLAS thread everywhere
+    design = load_design(DESIGNS / "goal_setting.yaml")
     roster = simulate_roster(design, rng=np.random.default_rng(5)).rename(
         columns={v: k for k, v in design.roster.columns.items()}
     )
@@ -173,10 +180,35 @@ def test_randomisation_inference_blocks_on_the_cluster_equal_the_serial_run(sche
         + rng.normal(0, 2.5, len(data))
     )  # fmt: skip
     data["responded_endline"] = 1
-    serial = analyse_trial(data, design, ri_draws=600)  # blocks of 250, 250 and 100
+    # two BLAS threads here (as on a 2-core machine outside pytest), one on each worker
+    with threadpool_limits(limits=2, user_api="blas"):
+        serial = analyse_trial(data, design, ri_draws=600)  # blocks of 250, 250 and 100
     with dask_client(scheduler) as client:
         on_cluster = analyse_trial(data, design, ri_draws=600, map_blocks=blocks_on(client))
     itt = serial["outcomes"][0]["estimates"][0]
     assert itt["ri_draws"] == 600 and 0 < itt["ri_p_value"] < 1
     assert itt["ri_ci_low"] < itt["estimate"] < itt["ri_ci_high"]
     assert dump_results(on_cluster) == dump_results(serial)
+    # and the blocks' statistics themselves: a last-bit difference in them reaches the
+    # document only when a draw sits at the edge of the test, so 600 draws rarely show it
+    endline = data[f"{primary}_endline"].to_numpy()
+    model = prepare_ri(
+        endline,
+        (data["arm"] != design.control_arm).to_numpy(float),
+        data[[f"{primary}_baseline"]].to_numpy(),
+        data["stratum"].to_numpy(),
+        term="course",
+        arm_code=design.arm_names.index("course"),
+    )
+
+    def redraw(n_draws, rng):  # noqa: ANN001, ANN202 - sent to the workers by value
+        return draws_for_rows(data, design, n_draws, rng)[0]
+
+    blocks = ri_blocks([1, 2], 600, len(data))
+    with threadpool_limits(limits=2, user_api="blas"):
+        here = [ri_block(redraw, [model], block)[0] for block in blocks]
+    with dask_client(scheduler) as client:
+        there = [
+            b[0] for b in map_chunks(ri_block, blocks, shared=(redraw, [model]), client=client)
+        ]
+    assert all(np.array_equal(h, t) for h, t in zip(here, there, strict=True))
