@@ -35,6 +35,8 @@ from reports.format import (
 )
 from reports.headline import headline_sentences
 from reports.lookup import (
+    active_arms,
+    arm_label,
     arm_labels,
     control_arm,
     itt_estimate,
@@ -132,13 +134,20 @@ def _uptake_line(results: Mapping) -> str:
     return ("; ".join(lines) + ".") if lines else "No uptake data."
 
 
-def _portfolio_row(results: Mapping) -> dict:
+def _arm_costs(costs: Mapping, arm: str | None) -> Mapping:
+    """The costs of ``arm``: the section itself for its first arm, else its ``other_arms`` entry."""
+    if arm is None or costs.get("arm") in (None, arm):
+        return costs
+    return next((c for c in costs.get("other_arms") or [] if c.get("arm") == arm), {})
+
+
+def _portfolio_row(results: Mapping, arm: str | None = None) -> dict:
     trial = results.get("trial", {})
     primary = primary_outcome(results)
     shared = shared_outcome(results)
-    shared_estimate = itt_estimate(shared) if shared else None
-    primary_estimate = itt_estimate(primary) if primary else None
-    costs = results.get("costs") or {}
+    shared_estimate = itt_estimate(shared, arm) if shared else None
+    primary_estimate = itt_estimate(primary, arm) if primary else None
+    costs = _arm_costs(results.get("costs") or {}, arm)
     per = costs.get("per_participant") or {}
     shared_verdict = (
         evidence_verdict(results, shared, shared_estimate) if shared else "not measured"
@@ -157,9 +166,11 @@ def _portfolio_row(results: Mapping) -> dict:
         else []
     )
     clusters = (results.get("consort") or {}).get("clusters") or {}
+    title = trial.get("title", trial.get("id"))
     return {
         "id": trial.get("id"),
-        "title": trial.get("title", trial.get("id")),
+        # one row per active arm in the side-by-side table when there are several
+        "title": f"{title}: {arm_label(results, arm)}" if arm else title,
         "unit": trial.get("unit"),
         "cluster_noun": cluster_noun(results),
         "n_clusters": sum(b.get("allocated") or 0 for b in clusters.values()) or None,
@@ -201,6 +212,15 @@ def _portfolio_row(results: Mapping) -> dict:
         "further_research": research_line(results),
         "headline": " ".join(headline_sentences(results)),
     }
+
+
+def _arm_rows(results: Mapping) -> list[dict]:
+    """The trial's rows of the side-by-side table: one per active arm when it has several,
+    each against control, so a second arm's result is compared as the first's is."""
+    arms = active_arms(results)
+    if len(arms) < 2:
+        return [_portfolio_row(results)]
+    return [_portfolio_row(results, arm) for arm in arms]
 
 
 def _join(names: Sequence[str]) -> str:
@@ -358,7 +378,7 @@ def portfolio_answer(results: Sequence[Mapping]) -> list[str]:
     list of str
     """
     noun, _ = _shared_noun(results)
-    return _answer([_portfolio_row(r) for r in results], noun)
+    return _answer([row for r in results for row in _arm_rows(r)], noun)
 
 
 def portfolio_view(results: Sequence[Mapping]) -> dict:
@@ -375,6 +395,7 @@ def portfolio_view(results: Sequence[Mapping]) -> dict:
         The template context (see ``reports/templates/portfolio.html.j2``).
     """
     rows = [_portfolio_row(r) for r in results]
+    table_rows = [row for r in results for row in _arm_rows(r)]
     shared_noun, shared = _shared_noun(results)
     chart = charts.portfolio_chart(
         [
@@ -385,7 +406,7 @@ def portfolio_view(results: Sequence[Mapping]) -> dict:
                 "low": r["shared_values"][1] if r["shared_values"] else None,
                 "high": r["shared_values"][2] if r["shared_values"] else None,
             }
-            for r in rows
+            for r in table_rows
         ],
         effect_label=shared_noun,
         chart_id="portfolio",
@@ -395,10 +416,11 @@ def portfolio_view(results: Sequence[Mapping]) -> dict:
         "title": "Portfolio of staff-wellbeing trials",
         "sections": PORTFOLIO_SECTIONS,
         "rows": rows,
+        "table_rows": table_rows,
         "shared_noun": shared_noun,
         "shared_label": shared["label"] if shared else None,
         "not_measured": not_measured,
-        "answer": _answer(rows, shared_noun),
+        "answer": _answer(table_rows, shared_noun),
         "chart": chart,
         "bands": EEF_BANDS,
         "footnote": DISCLOSURE_FOOTNOTE,

@@ -98,5 +98,5 @@ def make(name: str) -> None:
 
 
 if __name__ == "__main__":
-    for trial in sys.argv[1:] or ["coffee", "goal_setting"]:
+    for trial in sys.argv[1:] or ["coffee", "goal_setting", "goal_setting_nudges"]:
         make(trial)
