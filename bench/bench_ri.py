@@ -11,14 +11,18 @@ Side by side, with the load average printed beside the figures:
    to 10,000; drawing excluded from both, so the ratio is the refit's);
 2. the same blocks, drawing included, in this process and on a 2-worker local Dask
    cluster (``map_blocks``, as ``analyse --dask-address`` runs them): the ratio, and
-   whether the two results are the same bits.
+   whether the two results are the same bits;
+3. the same for a tenth of the national trial (bench_national.py's design: 130,000 staff
+   in 200 organisations, 500 draws in blocks of 250), where drawing dominates.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -106,8 +110,12 @@ def main() -> None:
         f"  result: estimate {serial.estimate:.3f}, RI p = {serial.p_value:.4f}, "
         f"CI [{serial.ci_low:.3f}, {serial.ci_high:.3f}]"
     )
-    if args.no_dask:
-        return
+    if not args.no_dask:
+        _on_two_workers(model, redraw, blocks, serial, serial_s)
+    _national_slice(args.no_dask)
+
+
+def _on_two_workers(model, redraw, blocks, serial, serial_s: float) -> None:  # noqa: ANN001
     from flows.dask_runner import blocks_on, dask_client
 
     with dask_client(workers=2) as client:
@@ -119,8 +127,53 @@ def main() -> None:
         dask_s = time.perf_counter() - start
     print(
         f"  2 Dask workers, same blocks:     {dask_s:.2f} s, {serial_s / dask_s:.2f}x serial "
-        f"(load {_load()}); identical result: {on_cluster == serial}"
+        f"(load {_load()}); identical result: {on_cluster == serial}",
+        flush=True,
     )
+
+
+def _national_slice(no_dask: bool, n_staff: int = 130_000, n_draws: int = 500) -> None:
+    """A tenth of bench_national.py's trial: the re-draws, not the refit, are the cost."""
+    from bench_national import DESIGN_YAML, N_ORGANISATIONS
+
+    rng = np.random.default_rng(2026)
+    weights = rng.pareto(1.5, N_ORGANISATIONS) + 0.2
+    organisation = rng.choice(N_ORGANISATIONS, size=n_staff, p=weights / weights.sum())
+    roster = pd.DataFrame(
+        {
+            "id": np.char.add("S", np.char.zfill(np.arange(n_staff).astype(str), 7)),
+            "organisation": np.char.add("Org ", np.char.zfill(organisation.astype(str), 3)),
+        }
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "national_wellbeing.yaml"
+        path.write_text(DESIGN_YAML.format(ri_draws=n_draws))
+        design = load_design(path)
+    allocation = randomise(roster, design).units.set_index("unit_id")
+    treat = (allocation.loc[roster["id"], "arm"].to_numpy() == "offer").astype(float)
+    y = 50 + 0.3 * treat + rng.normal(0, 7, n_staff)
+    ids, _ = draw_allocations(roster, design, n_draws=1, rng=np.random.default_rng(0))
+    redraw = Redraw(roster, design, pd.Index(ids).get_indexer(roster["id"]))
+    model = prepare_ri(
+        y,
+        treat,
+        None,
+        roster["organisation"].to_numpy(),
+        term="offer",
+        arm_code=design.arm_names.index("offer"),
+    )
+    blocks = ri_blocks(ENTROPY, n_draws, n_staff)
+    print(
+        f"a tenth of the national trial: {n_staff:,} staff in {N_ORGANISATIONS} organisations "
+        f"(absorbed), {n_draws} draws in {len(blocks)} blocks",
+        flush=True,
+    )
+    start = time.perf_counter()
+    (serial,) = run_randomisation_inference([model], redraw, blocks)
+    serial_s = time.perf_counter() - start
+    print(f"  serial blocks, drawing included: {serial_s:.2f} s (load {_load()})", flush=True)
+    if not no_dask:
+        _on_two_workers(model, redraw, blocks, serial, serial_s)
 
 
 if __name__ == "__main__":
