@@ -1,4 +1,4 @@
-"""The demo: the four seed trials simulated and run end to end, on embedded defaults."""
+"""The demo: the four seed trials and a three-arm design simulated and run end to end, on embedded defaults."""
 
 from __future__ import annotations
 

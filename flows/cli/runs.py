@@ -78,7 +78,7 @@ def _costs_lines(result: dict) -> list[str]:
 
 
 def demo() -> None:
-    """Simulate the four seed trials and run each pipeline end to end (the main job)."""
+    """Simulate the four seed trials and a three-arm demo design, and run each pipeline end to end (the main job)."""
     import time
 
     from flows.workers import demo_pool, demo_processes
@@ -88,13 +88,15 @@ def demo() -> None:
     # temporary server (its own process: database, migrations) and the worker processes
     # (each imports the statistics libraries); this process imports the flows meanwhile.
     server = _start_temporary_server()
-    with demo_pool(demo_processes(4)):  # the four seed trials, one worker per core
+    with demo_pool(demo_processes(5)):  # the five demo trials, one worker per core
         from flows.demo import demo_flow
 
         if server is not None:
             server.join()
         result = demo_flow()
-    table = Table(title="trialflow demo: the four seed trials (simulated data)")
+    table = Table(
+        title="trialflow demo: the four seed trials and a three-arm design (simulated data)"
+    )
     for column in result["summary"][0]:
         table.add_column(column)
     for row in result["summary"]:
