@@ -36,9 +36,17 @@ from reports.render import render_trial
 PROBE = (Path(__file__).resolve().parent / "layout_probe.js").read_text(encoding="utf-8")
 # the cluster trial (CONSORT levels, cost sites, three cost-effectiveness pairs), the
 # portfolio, a letters variant whose uptake line once ran through the legend, and the uptake
-# dashboard (every chart kind and both table kinds), and the goal-setting trial for its means by
-# wave (five pages keep the test near a minute)
-PAGES = ("schwartz_rounds", "portfolio", "early_uptake", "dashboard", "goal_setting")
+# dashboard (every chart kind and both table kinds), the goal-setting trial for its means by
+# wave, and the three-arm demo design (a forest plot with each arm's row, a baseline table with a
+# column per arm and a standardised difference per active arm)
+PAGES = (
+    "schwartz_rounds",
+    "portfolio",
+    "early_uptake",
+    "dashboard",
+    "goal_setting",
+    "goal_setting_nudges",
+)
 SCREENSHOTS = ("schwartz_rounds", "portfolio")
 WIDTHS = (390, 1280)
 #: Chart text on a phone must be at least this size (CSS px); in a PDF at least 8 pt.
@@ -182,7 +190,7 @@ def _dashboard() -> str:
 
 
 @pytest.fixture(scope="module")
-def measured(rendered, _cache, tmp_path_factory) -> dict[tuple[str, int], dict]:
+def measured(rendered, _cache, simulated_results, tmp_path_factory) -> dict[tuple[str, int], dict]:
     """Every page of PAGES at both widths, measured in Chromium (runs in parallel).
 
     The pages of the simulated trials, rendered once per session for every report test.
@@ -192,6 +200,7 @@ def measured(rendered, _cache, tmp_path_factory) -> dict[tuple[str, int], dict]:
         **rendered,
         "early_uptake": render_trial(_early_uptake(copy.deepcopy(_cache["letters"]))),
         "dashboard": _dashboard(),
+        "goal_setting_nudges": render_trial(simulated_results("goal_setting_nudges")),
     }
     folder = tmp_path_factory.mktemp("browser")
     jobs = [(name, width) for name in PAGES for width in WIDTHS]
