@@ -268,6 +268,7 @@ def results_document(
                     cluster=se_cluster,
                     se_type=se_type,
                     rng=_mi_rng(design.randomisation.seed, k),
+                    m=design.analysis.mi_imputations,
                 )
                 sensitivity.extend(rows)
                 warnings.extend(

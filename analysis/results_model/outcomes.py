@@ -143,8 +143,9 @@ class SensitivityEstimate(ResultsModel):
     method: Literal["complete_case", "ipw", "multiple_imputation"] = field(
         "complete_case: the primary analysis itself (complete cases, baseline-adjusted). ipw: "
         "complete cases weighted by the inverse of the stabilised probability of responding "
-        "(logistic model on baseline characteristics and arm). multiple_imputation: m = 20 "
-        "IterativeImputer imputations pooled by Rubin's rules."
+        "(logistic model on baseline characteristics and arm). multiple_imputation: the "
+        "design's analysis.mi_imputations (default 20) IterativeImputer imputations pooled by "
+        "Rubin's rules."
     )
     arm: str | None = optional(
         "The active arm compared with control; each active arm has its own rows, fitted to "

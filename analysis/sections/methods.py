@@ -189,7 +189,8 @@ def methods_section(
             ),
             "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
             "multiplicity": _multiplicity_text(design),
-            "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, m = 20, Rubin's rules with Barnard-Rubin df). "
+            "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, "
+            f"m = {design.analysis.mi_imputations}, Rubin's rules with Barnard-Rubin df). "
             + _several_arms_text(
                 design,
                 "With several active arms, the complete-case, IPW and multiple-imputation "

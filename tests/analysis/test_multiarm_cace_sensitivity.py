@@ -252,3 +252,17 @@ def test_the_plan_declares_holm_across_arms_and_a_cace_per_arm(three_arms):
     assert "Holm-adjusted across the 2 active arms" in plan["multiplicity"]["text"]
     (cace,) = [e for e in plan["estimands"] if e["name"] == "CACE"]
     assert "each active arm whose uptake is partial" in cace["text"]
+
+
+def test_multiple_imputation_uses_the_declared_number_of_imputations(tmp_path):
+    # before, analysis.mi_imputations reached the plan ("m = 3") but the analysis always
+    # imputed 20 times and its methods text said m = 20
+    packaged = _design(tmp_path, arms=2)
+    design = packaged.model_copy(
+        update={"analysis": packaged.analysis.model_copy(update={"mi_imputations": 3})}
+    )
+    document = _results(design, _data(design))
+    (mi,) = [s for s in document.outcomes[0].sensitivity if s.method == "multiple_imputation"]
+    assert mi.detail.startswith("Missing values imputed 3 times")
+    assert "m = 3," in document.methods.missing_data
+    assert "m = 3," in build_sap(design)["missing_data"]["text"]
