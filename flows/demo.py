@@ -67,7 +67,7 @@ def simulate_delivery_files(design: TrialDesign, drop: Path) -> dict[str, Path]:
     logs = (
         [log]
         if len(design.interventions) < 2
-        else [folder / i.name / "deliveries.csv" for i in design.interventions]
+        else [folder / i.name / f"{i.name}.csv" for i in design.interventions]
     )
     if not all(path.exists() for path in logs):
         folder.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,7 @@ def _dated_by_cycle(files: dict, design: TrialDesign, people: pd.DataFrame) -> d
             # a baseline answer keeps its distance from randomisation, so a later cohort's
             # comes before its own randomisation too (its window: trial_designs.cycles)
             key = "randomisation" if timepoint == "baseline" else "endline"
-        elif name.endswith("deliveries.csv"):  # "<intervention>/deliveries.csv" with several
+        elif name == "deliveries.csv" or "/" in name:  # with several, "<intervention>/<it>.csv"
             own = name.split("/")[0]
             columns = next(
                 (i for i in design.interventions if i.name == own), design.interventions[0]

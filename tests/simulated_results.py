@@ -141,7 +141,7 @@ def _events(design, people: pd.DataFrame, folder: Path, rng) -> pd.DataFrame:  #
     several = len(design.interventions) > 1  # then one log per intervention
     parts = []
     for intervention in design.interventions:
-        name = f"{intervention.name}/deliveries.csv" if several else "deliveries.csv"
+        name = f"{intervention.name}/{intervention.name}.csv" if several else "deliveries.csv"
         path = folder / name.replace("/", "_")
         logs[name].to_csv(path, index=False)
         frame = read_deliveries(path, intervention)

@@ -534,7 +534,8 @@ def simulate_deliveries(
         intervention's ``columns`` map them; for letters also
         ``"manager_feedback.csv"`` (participant_id, feedback_1, feedback_2).
         A design with several interventions (goal_setting_nudges) gets one
-        log per intervention instead, ``"<intervention>/deliveries.csv"``.
+        log per intervention instead, ``"<intervention>/<intervention>.csv"`` (a name of
+        its own: the store records an ingested file by its name).
     """
     if design.id not in _SIMULATORS:
         raise ValueError(
@@ -553,7 +554,7 @@ def simulate_deliveries(
     if design.id == "goal_setting_nudges":  # one log per intervention, in its own folder
         logs = _goal_setting_nudges(design, people, rng)
         return {
-            f"{i.name}/deliveries.csv": _file_layout(logs[i.name], i) for i in design.interventions
+            f"{i.name}/{i.name}.csv": _file_layout(logs[i.name], i) for i in design.interventions
         }
     rows = _SIMULATORS[design.id](design, people, rng)
     return {"deliveries.csv": _file_layout(rows, intervention)}
