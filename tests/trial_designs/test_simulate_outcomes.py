@@ -19,10 +19,12 @@ from trial_designs.simulate_outcomes import (
     SCORE_NORMS,
     TRUE_EFFECTS,
     TURNOVER,
+    TrueEffect,
     simulate_outcomes,
 )
 
-ALL = ["letters", "goal_setting", "coffee", "schwartz_rounds"]
+# the four seed trials and the demo's three-arm design
+ALL = ["letters", "goal_setting", "coffee", "schwartz_rounds", "goal_setting_nudges"]
 
 
 def _people(design, n: int, rng: np.random.Generator, cluster_size: int = 20) -> pd.DataFrame:
@@ -224,3 +226,28 @@ def test_the_effects_are_documented_for_each_seed_trial():
         design = load_design(DESIGNS / f"{name}.yaml")
         assert effect.outcome == design.primary_outcome.name
         assert effect.to_dict()["among"] in ("assigned", "took_up")
+        # an effect said per arm names only the design's active arms
+        assert {arm for arm, _ in effect.by_arm} <= set(design.arm_names) - {design.control_arm}
+
+
+def test_an_effect_said_per_arm_reaches_each_arm_as_said(monkeypatch):
+    design = load_design(DESIGNS / "goal_setting_nudges.yaml")
+    rng = np.random.default_rng(11)
+    people = _people(design, 3000, rng).assign(
+        arm=np.asarray(design.arm_names, dtype=object)[rng.integers(0, 3, 3000)]
+    )
+    # nothing for the course by email, 4 metric points for the reminders arm, to everyone assigned
+    effect = TrueEffect(
+        "swemwbs", 9.0, "assigned", by_arm=(("course", 0.0), ("course_reminders", 4.0))
+    )
+    monkeypatch.setitem(TRUE_EFFECTS, design.id, effect)
+    endline = simulate_outcomes(design, people, rng=rng)["survey_endline.csv"]
+    items = [design.survey.columns[f"swemwbs_{i}"] for i in range(1, 8)]
+    raw = endline[items].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=7)
+    arm = endline[design.survey.columns["participant_id"]].map(
+        dict(zip(people["participant_id"], people["arm"], strict=True))
+    )
+    means = raw.groupby(arm).mean()
+    # raw sums move less than metric points; the reminders arm clearly, email not at all
+    assert means["course_reminders"] - means["control"] > 2.0
+    assert abs(means["course"] - means["control"]) < 0.6
