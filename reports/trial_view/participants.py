@@ -132,13 +132,18 @@ def key_numbers(results: Mapping, flow, sup: Suppression) -> dict:
             }
         )
     costs = results.get("costs") or {}
-    per = costs.get("per_participant") or {}
-    if per.get("randomised") is not None:
-        band = costs.get("eef_band")
+    several = bool(costs.get("other_arms"))  # each active arm's own cost, named
+    for arm_costs in [costs, *(costs.get("other_arms") or [])]:
+        per = arm_costs.get("per_participant") or {}
+        if per.get("randomised") is None:
+            continue
+        band = arm_costs.get("eef_band")
+        arm = arm_costs.get("arm")
         items.append(
             {
                 "field": "cost-per-participant",
-                "label": "Cost per participant",
+                "label": "Cost per participant"
+                + (f" ({arm_labels(results).get(arm, arm)})" if several else ""),
                 "value": format_money(per["randomised"]),
                 "detail": (
                     f"EEF cost band: {band} ({dict(EEF_BANDS).get(band, '')} per participant per year)."
@@ -173,26 +178,33 @@ def key_numbers(results: Mapping, flow, sup: Suppression) -> dict:
     else:
         strength.append(f"Attrition: {SUPPRESSED_MARK} (small counts).")
     if primary:
-        estimate = itt_estimate(primary)
-        if estimate and estimate.get("ri_p_value") is not None:
-            model_sig = estimate["p_value"] < 0.05
-            ri_sig = estimate["ri_p_value"] < 0.05
-            if model_sig == ri_sig:
-                agree = (
-                    "agrees with the model: both p-values are "
-                    + ("below" if model_sig else "at or above")
-                    + " 0.05"
+        arms = active_arms(results)
+        # with several active arms, each one's comparison with control, named
+        for arm in arms if len(arms) > 1 else [None]:
+            estimate = itt_estimate(primary, arm)
+            named = f"{arm_labels(results).get(arm, arm)} against control: " if arm else ""
+            if estimate and estimate.get("ri_p_value") is not None:
+                model_sig = estimate["p_value"] < 0.05
+                ri_sig = estimate["ri_p_value"] < 0.05
+                if model_sig == ri_sig:
+                    agree = (
+                        "agrees with the model: both p-values are "
+                        + ("below" if model_sig else "at or above")
+                        + " 0.05"
+                    )
+                else:
+                    agree = (
+                        "disagrees with the model at the 5% level, so treat the result with caution"
+                    )
+                strength.append(
+                    f"{named}Randomisation inference "
+                    f"({format_count(estimate.get('ri_draws'))} re-randomisations) "
+                    f"{agree} (model {format_p_is(estimate['p_value'])}, "
+                    f"randomisation {format_p_is(estimate['ri_p_value'])})."
+                    + _few_allocations_note(results, clusters)
                 )
-            else:
-                agree = "disagrees with the model at the 5% level, so treat the result with caution"
-            strength.append(
-                f"Randomisation inference ({format_count(estimate.get('ri_draws'))} re-randomisations) "
-                f"{agree} (model {format_p_is(estimate['p_value'])}, "
-                f"randomisation {format_p_is(estimate['ri_p_value'])})."
-                + _few_allocations_note(results, clusters)
-            )
-        elif estimate:
-            strength.append("Randomisation inference was not run.")
+            elif estimate:
+                strength.append(f"{named}Randomisation inference was not run.")
         if clusters and clusters.randomised < 20:
             strength.append(
                 f"Only {clusters.randomised} {cluster_noun(results, clusters.randomised)} were "

@@ -96,3 +96,11 @@ def test_the_demo_summary_row_names_each_arm(results):
     row = summary_row(load_design(ROOT / "trial_designs" / f"{NAME}.yaml"))
     for column in ("uptake", "primary effect [95% CI]", "cost per participant"):
         assert all(label in row[column] for label in LABELS.values()), column
+
+
+def test_key_numbers_cost_each_arm_and_the_evidence_checks_each_arms_ri(results):
+    html = render_trial(results)
+    costs = re.findall(r'data-field="cost-per-participant">\s*<p class="label">([^<]+)</p>', html)
+    assert costs == [f"Cost per participant ({label})" for label in LABELS.values()]
+    for label in LABELS.values():
+        assert f"{label} against control: Randomisation inference (" in html
