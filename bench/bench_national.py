@@ -112,10 +112,16 @@ def run_stage(stage: str, folder: Path, ri_draws: int) -> dict:
         return {"seconds": time.perf_counter() - began, "peak_mb": _peak_mb(), "what": what}
     from prefect import flow
 
+    from flows.progress import listening
     from flows.tasks import embedded_prefect
 
+    def progress(label: str, done: int, total: int) -> None:
+        # to stderr, with the time: a stage stopped by --stage-timeout shows where it was
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} progress: {label} {done}/{total}", file=sys.stderr, flush=True)
+
     design = str(folder / "national_wellbeing.yaml")
-    with embedded_prefect():
+    with embedded_prefect(), listening(progress):
         flow(lambda: None, name="warm-up")()  # Prefect's temporary server, not timed
         floor = _peak_mb()
         began = time.perf_counter()
