@@ -82,14 +82,20 @@ def load_data(
     frame = load_analysis_dataset(design, store)
     bad = store.read(
         sa.select(
-            quarantine.c.kind, quarantine.c.rule, quarantine.c.file_name, quarantine.c.row_number
+            quarantine.c.kind,
+            quarantine.c.rule,
+            quarantine.c.file_name,
+            quarantine.c.row_number,
+            quarantine.c.intervention,
         ).where(quarantine.c.trial_id == design.id)
     )
+    # two interventions' logs may share a file name: a file is its name and whose log it is
+    bad = bad.assign(log=bad["intervention"].fillna("").astype(str) + "/" + bad["file_name"])
     by_rule = []
     if len(bad):
         grouped = (
             bad.groupby(["kind", "rule"])
-            .agg(rows=("row_number", "size"), files=("file_name", "nunique"))
+            .agg(rows=("row_number", "size"), files=("log", "nunique"))
             .reset_index()
         )
         by_rule = grouped.to_dict("records")
@@ -107,7 +113,7 @@ def load_data(
         "balance_score": balance,
         "uptake": uptake_section_from_store(design, store),
         "data_validation": {
-            "rows_quarantined": int(bad.drop_duplicates(["file_name", "row_number"]).shape[0])
+            "rows_quarantined": int(bad.drop_duplicates(["log", "row_number"]).shape[0])
             if len(bad)
             else 0,
             "by_rule": by_rule,

@@ -159,8 +159,12 @@ def write_events(
     rows: pd.DataFrame,
     problems: pd.DataFrame,
     rows_read: int,
+    owner: str | None = None,
 ) -> IngestSummary:
-    """Archive the raw file, then store events, quarantine rows and the file record in one transaction."""
+    """Archive the raw file, then store events, quarantine rows and the file record in one transaction.
+
+    ``owner`` is the intervention whose log it is, for a design with several (:func:`_owner`).
+    """
     summary, _ = store_ingest(
         store,
         design,
@@ -170,8 +174,15 @@ def write_events(
         timepoint=None,
         rows_read=rows_read,
         write=lambda conn: Written(insert_events(store, conn, rows), problems),
+        intervention=owner,
     )
     return summary
+
+
+def _owner(design: TrialDesign, intervention: Intervention) -> str | None:
+    """The intervention a log is recorded under: its name when the design has several (each
+    its own log, maybe with the same file name or bytes), None with one, as before 0005."""
+    return intervention.name if len(design.interventions) > 1 else None
 
 
 # -- tasks ----------------------------------------------------------------------------
@@ -261,6 +272,7 @@ def store_events(
     rows: pd.DataFrame,
     problems: pd.DataFrame,
     rows_read: int,
+    owner: str | None = None,
 ) -> IngestSummary:
     return write_events(
         Store(),
@@ -270,6 +282,7 @@ def store_events(
         rows=rows,
         problems=problems,
         rows_read=rows_read,
+        owner=owner,
     )
 
 
@@ -279,15 +292,18 @@ def publish_ingest(
     summary: IngestSummary,
     problems: pd.DataFrame,
     flagged: pd.DataFrame,
+    owner: str | None = None,
 ) -> Path | None:
     """The ingest as artifacts; quarantined rows also as a CSV beside the other outputs."""
     key = design.id.replace("_", "-")
+    # with several interventions the same bytes may be two logs: their CSVs are kept apart
+    prefix = f"{owner}-" if owner else ""
     lines = [f"**{summary.line()}**", ""]
     report = None
     if len(problems):
         report = (
             output_dir(design.id, "deliveries")
-            / f"{Path(summary.file_name).stem}-{summary.file_hash[:12]}-quarantine.csv"
+            / f"{prefix}{Path(summary.file_name).stem}-{summary.file_hash[:12]}-quarantine.csv"
         )
         write_csv(problems, report)
         # counts by rule and row numbers only: artifacts are readable by anyone with the UI
@@ -302,7 +318,7 @@ def publish_ingest(
         # the units in a CSV; the artifact names a person by that CSV's row, never by id
         listing = (
             output_dir(design.id, "deliveries")
-            / f"{Path(summary.file_name).stem}-{summary.file_hash[:12]}-contamination.csv"
+            / f"{prefix}{Path(summary.file_name).stem}-{summary.file_hash[:12]}-contamination.csv"
         )
         write_csv(flagged, listing)
         create_table_artifact(
@@ -331,7 +347,10 @@ def deliveries_ingest_flow(design: str, file: str, intervention_name: str | None
             "Run `trialflow randomise` first."
         )
     digest = fingerprint(file)
-    previous = previous_ingest(trial, kind="deliveries", digest=digest, timepoint=None)
+    owner = _owner(trial, intervention)
+    previous = previous_ingest(
+        trial, kind="deliveries", digest=digest, timepoint=None, intervention=owner
+    )
     if previous:
         summary = IngestSummary(
             Path(file).name, digest, previous["archived_path"], previous["rows_read"], 0, 0, True
@@ -346,10 +365,10 @@ def deliveries_ingest_flow(design: str, file: str, intervention_name: str | None
     problems = check_delivery_log(frame, trial, intervention, participants, held)
     step(2, 4)
     rows = prepare_events(frame, problems, trial, intervention, participants, Path(file).name)
-    summary = store_events(trial, file, digest, rows, problems, len(frame))
+    summary = store_events(trial, file, digest, rows, problems, len(frame), owner)
     step(3, 4)
     flagged = contamination(rows[rows["contaminated"]], participants, control_arm=trial.control_arm)
-    report = publish_ingest(trial, summary, problems, flagged)
+    report = publish_ingest(trial, summary, problems, flagged, owner)
     step(4, 4)
     publish_quarantine(
         trial, Path(file).name, problems, key=f"{trial.id.replace('_', '-')}-deliveries-quarantine"

@@ -62,11 +62,21 @@ def fingerprint(path: str) -> str:
 
 
 def previous_ingest(
-    design: TrialDesign, *, kind: str, digest: str, timepoint: str | None
+    design: TrialDesign,
+    *,
+    kind: str,
+    digest: str,
+    timepoint: str | None,
+    intervention: str | None = None,
 ) -> dict | None:
-    """The store's record of these bytes ingested before as ``kind`` (at ``timepoint``), or None."""
+    """The store's record of these bytes ingested before as ``kind`` (at ``timepoint``, as
+    ``intervention``'s log), or None."""
     return Store().previous_ingest(
-        trial_id=design.id, kind=kind, file_hash=digest, timepoint=timepoint
+        trial_id=design.id,
+        kind=kind,
+        file_hash=digest,
+        timepoint=timepoint,
+        intervention=intervention,
     )
 
 
@@ -115,12 +125,14 @@ def store_ingest(
     timepoint: str | None,
     rows_read: int,
     write: Callable[[sa.Connection], Written],
+    intervention: str | None = None,
 ) -> tuple[IngestSummary, Written]:
     """Archive the raw file, then ``write`` the rows, the quarantine and the file record in one transaction.
 
     ``write(conn)`` stores the good rows inside the transaction (the trial is
     locked) and returns :class:`Written`; its problems are recorded with the
-    file as quarantine rows, with the audit row of the ingest.
+    file as quarantine rows, with the audit row of the ingest.  ``intervention``
+    names whose delivery log it is when the design has several (kept with the file).
     """
     path = Path(path)
     archived = archive_file(path, get_settings().archive_dir(design.id), digest)
@@ -137,6 +149,7 @@ def store_ingest(
             rows_read=rows_read,
             rows_stored=written.rows_stored,
             problems=written.problems,
+            intervention=intervention,
         )
     return summary, written
 

@@ -102,7 +102,7 @@ class StatusFacts:
 
 
 # -- gathering (I/O) ----------------------------------------------------------------------
-def _drop_kind(relative: Path) -> tuple[str, str | None] | None:
+def _drop_kind(relative: Path, owners: tuple[str, ...] = ()) -> tuple[str, str | None] | None:
     """Which ingest a drop-folder file feeds: (kind, timepoint), as the pipeline reads it."""
     parts = relative.parts
     if relative.suffix.lower() not in (".csv", ".xlsx"):
@@ -111,6 +111,8 @@ def _drop_kind(relative: Path) -> tuple[str, str | None] | None:
         return ("roster", None)
     if len(parts) == 2 and parts[0] == "deliveries":
         return ("deliveries", None)
+    if len(parts) == 3 and parts[0] == "deliveries" and parts[1] in owners:
+        return ("deliveries", None)  # deliveries/<intervention>/, with several interventions
     if len(parts) == 2 and parts[0] == "outcomes":
         if relative.stem.startswith("survey_"):
             return ("survey", relative.stem.removeprefix("survey_"))
@@ -119,27 +121,37 @@ def _drop_kind(relative: Path) -> tuple[str, str | None] | None:
     return None
 
 
-def drop_files(folder: Path, ingests: pd.DataFrame) -> pd.DataFrame:
+def drop_files(folder: Path, ingests: pd.DataFrame, owners: tuple[str, ...] = ()) -> pd.DataFrame:
     """The drop folder's input files, each marked ingested or waiting (by content hash).
 
     A file counts as ingested when the same bytes were ingested as the same
     kind (and, for surveys, the same timepoint): the ingest's own rule for
     "nothing changed".  The roster is not an ingest; it is reported as
-    ``roster`` and never as waiting.
+    ``roster`` and never as waiting.  ``owners`` names the interventions of a
+    design with several: each one's logs sit in ``deliveries/<intervention>/``.
     """
     rows = []
+    # with several interventions, a log in deliveries/<intervention>/ is that one's
+    # (ingested_files.intervention): the same bytes in another's folder still wait
     seen = {
-        (r.kind, r.file_hash, None if pd.isna(r.timepoint) else r.timepoint)
+        (
+            r.kind,
+            r.file_hash,
+            None if pd.isna(r.timepoint) else r.timepoint,
+            None if pd.isna(getattr(r, "intervention", None)) else r.intervention,
+        )
         for r in ingests.itertuples()
     }
     if folder.is_dir():
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            kind = _drop_kind(path.relative_to(folder))
+            kind = _drop_kind(path.relative_to(folder), owners)
             if kind is None:
                 continue
             name, timepoint = kind
             # the roster is randomised, not ingested: it never waits
-            done = name == "roster" or (name, file_hash(path), timepoint) in seen
+            parts = path.relative_to(folder).parts
+            owner = parts[1] if len(parts) == 3 else None
+            done = name == "roster" or (name, file_hash(path), timepoint, owner) in seen
             rows.append(
                 {
                     "file": str(path.relative_to(folder)),
@@ -152,6 +164,12 @@ def drop_files(folder: Path, ingests: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["file", "kind", "timepoint", "ingested", "modified"])
+
+
+def _owners(trial: dict) -> tuple[str, ...]:
+    """The interventions whose logs have folders of their own: those of a design with several."""
+    names = tuple(i["name"] for i in json.loads(trial["design_json"]).get("interventions") or [])
+    return names if len(names) > 1 else ()
 
 
 def _frame(found: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -204,8 +222,9 @@ def gather_status(
             sa.func.count(sa.distinct(q.row_number)).label("rows"),
         )
         .where(q.trial_id == trial_id)
-        .group_by(q.kind, q.file_name, q.rule)
-        .order_by(q.kind, q.file_name, q.rule)
+        # two interventions' logs may share a file name: each one's rows are counted
+        .group_by(q.kind, q.intervention, q.file_name, q.rule)
+        .order_by(q.kind, q.intervention, q.file_name, q.rule)
     )
     e = delivery_events.c
     with store.engine.connect() as conn:
@@ -237,7 +256,7 @@ def gather_status(
         },
         outcomes=_frame(outcomes, ["timepoint", "participants", "values"]),
         stage_runs=store.stage_runs(trial_id),
-        drop=drop_files(folder, ingests),
+        drop=drop_files(folder, ingests, _owners(trial)),
         drop_folder=str(folder),
     )
 

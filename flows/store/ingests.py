@@ -20,11 +20,15 @@ from flows.store.values import is_present, utc_now
 __all__ = ["IngestRecords", "IngestSummary", "quarantine_row_key"]
 
 
-def quarantine_row_key(values: dict | None, *, file_hash: str, row_number: int) -> str:
+def quarantine_row_key(
+    values: dict | None, *, file_hash: str, row_number: int, intervention: str | None = None
+) -> str:
     """The content key of a quarantined row: SHA-256 of its raw values, by column name.
 
     Without the raw row (the archived file unreadable), the key falls back to the
-    file hash and row number, which only matches the same file sent again.
+    file hash and row number, which only matches the same file sent again.  A row
+    of one intervention's delivery log (``intervention``, with several) is keyed
+    with it: the same bad line in two interventions' logs is two rows to fix.
     """
     import hashlib
 
@@ -36,6 +40,8 @@ def quarantine_row_key(values: dict | None, *, file_hash: str, row_number: int) 
             sort_keys=True,
             ensure_ascii=False,
         )
+    if intervention is not None:  # None keeps the key every earlier row was stored under
+        text = f"intervention:{intervention}:{text}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -62,16 +68,22 @@ class IngestRecords:
     """
 
     def previous_ingest(
-        self, *, trial_id: str, kind: str, file_hash: str, timepoint: str | None
+        self,
+        *,
+        trial_id: str,
+        kind: str,
+        file_hash: str,
+        timepoint: str | None,
+        intervention: str | None = None,
     ) -> dict | None:
-        """The record of an earlier ingest of the same bytes, if any."""
+        """The record of an earlier ingest of the same bytes (for the same intervention), if any."""
+        c = ingested_files.c
         query = sa.select(ingested_files).where(
-            ingested_files.c.trial_id == trial_id,
-            ingested_files.c.kind == kind,
-            ingested_files.c.file_hash == file_hash,
-            ingested_files.c.timepoint.is_(None)
-            if timepoint is None
-            else ingested_files.c.timepoint == timepoint,
+            c.trial_id == trial_id,
+            c.kind == kind,
+            c.file_hash == file_hash,
+            c.timepoint.is_(None) if timepoint is None else c.timepoint == timepoint,
+            c.intervention.is_(None) if intervention is None else c.intervention == intervention,
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
@@ -90,8 +102,12 @@ class IngestRecords:
         rows_read: int,
         rows_stored: int,
         problems: pd.DataFrame,
+        intervention: str | None = None,
     ) -> IngestSummary:
-        """Write the quarantine rows and the file record, inside the caller's transaction."""
+        """Write the quarantine rows and the file record, inside the caller's transaction.
+
+        ``intervention`` names whose delivery log it is when the design has several.
+        """
         now = utc_now()
         rows = [
             {
@@ -99,6 +115,7 @@ class IngestRecords:
                 "kind": kind,
                 "file_hash": file_hash,
                 "file_name": file_name,
+                "intervention": intervention,
                 "row_number": int(p["source_row"]),
                 "column": str(p["column"]),
                 "rule": str(p["rule"]),
@@ -115,7 +132,10 @@ class IngestRecords:
             raw = _raw_rows(archived_path, {r["row_number"] for r in rows})
             for row in rows:
                 row["row_key"] = quarantine_row_key(
-                    raw.get(row["row_number"]), file_hash=file_hash, row_number=row["row_number"]
+                    raw.get(row["row_number"]),
+                    file_hash=file_hash,
+                    row_number=row["row_number"],
+                    intervention=intervention,
                 )
             added = self.insert_new(conn, quarantine, rows)
         n_bad_rows = int(problems["source_row"].nunique()) if len(problems) else 0
@@ -131,6 +151,7 @@ class IngestRecords:
                 rows_stored=rows_stored,
                 rows_quarantined=n_bad_rows,
                 ingested_at=now,
+                intervention=intervention,
             )
         )
         append_audit_rows(

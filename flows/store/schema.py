@@ -169,7 +169,12 @@ ingested_files = sa.Table(
     sa.Column("rows_stored", sa.Integer, nullable=False),
     sa.Column("rows_quarantined", sa.Integer, nullable=False),
     sa.Column("ingested_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("trial_id", "kind", "file_hash", "timepoint", name="uq_ingested_file"),
+    # whose delivery log, when the design has several interventions (NULL otherwise): two
+    # interventions' logs are two files even with the same name or bytes (migration 0005)
+    sa.Column("intervention", sa.String(64)),
+    sa.UniqueConstraint(
+        "trial_id", "kind", "file_hash", "timepoint", "intervention", name="uq_ingested_file"
+    ),
 )
 
 quarantine = sa.Table(
@@ -189,6 +194,8 @@ quarantine = sa.Table(
     # SHA-256 of the raw row's values (quarantine_row_key): the same bad row sent again in
     # another file (an overlapping export) is quarantined once (migration 0003)
     sa.Column("row_key", sa.String(64), nullable=False),
+    # whose delivery log the row came in, as ingested_files.intervention (migration 0005)
+    sa.Column("intervention", sa.String(64)),
     sa.UniqueConstraint("trial_id", "kind", "row_key", "column", "rule", name="uq_quarantine_row"),
 )
 

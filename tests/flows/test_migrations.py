@@ -107,6 +107,22 @@ def test_a_store_from_before_migrations_upgrades_in_place_with_every_row_kept(ol
         pd.testing.assert_frame_equal(
             new[old.columns], old, check_dtype=False, check_exact=True, obj=name
         )
+    # 0005: whose delivery log each file and quarantined row was; the old trial has one
+    # intervention, so every old row says none, and a file is its bytes and its intervention
+    for name in ("ingested_files", "quarantine"):
+        assert "intervention" not in before[name] and len(after[name]) > 0
+        assert after[name]["intervention"].isna().all(), name
+    unique = {
+        u["name"]: u["column_names"]
+        for u in sa.inspect(store.engine).get_unique_constraints("ingested_files")
+    }
+    assert unique["uq_ingested_file"] == [
+        "trial_id",
+        "kind",
+        "file_hash",
+        "timepoint",
+        "intervention",
+    ]
     responses = pd.read_sql_table("survey_responses", store.engine)
     survey = before["outcome_values"][before["outcome_values"]["source_file"] != "hr_extract.csv"]
     # one row per response: a participant's file row at a timepoint
@@ -155,6 +171,22 @@ def test_0004_downgraded_puts_every_survey_value_back_as_it_was(old_store):
     pd.testing.assert_frame_equal(
         _sorted_values(after), _sorted_values(before), check_dtype=False, check_exact=True
     )
+
+
+def test_0005_downgraded_drops_the_intervention_columns_and_keeps_every_row(old_store):
+    from alembic import command
+
+    from flows.migrations import _config
+
+    before = _old_rows()
+    store = Store()
+    with store.engine.begin() as conn:
+        command.downgrade(_config(conn), "0004_survey_responses")
+    with sqlite3.connect(old_store) as conn:
+        for name in ("ingested_files", "quarantine"):
+            after = pd.read_sql_query(f"SELECT * FROM {name}", conn)
+            assert "intervention" not in after.columns
+            assert len(after) == len(before[name]) > 0, name
 
 
 def test_the_upgraded_old_store_analyses_to_the_same_numbers(old_store):
