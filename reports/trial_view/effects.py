@@ -308,6 +308,17 @@ def _subgroup_tests(
     return blocks
 
 
+_CACE_EXPLAINED = (
+    "Each arm's main (ITT) estimate compares everyone offered that arm's intervention with "
+    "everyone in control, whether or not they took it up: it is the effect of offering it. Only "
+    "some of those offered it took it up (the share is on each arm's cards), so the complier "
+    "average causal effect (CACE) asks what it did for the people who take it up when it is "
+    "offered. It uses random assignment as an instrument for uptake, which roughly scales the "
+    "ITT up by the share who took it up, and it assumes that being offered it, without taking it "
+    "up, changes nothing."
+)
+
+
 def cace_view(results: Mapping, sup: Suppression) -> dict:
     primary = primary_outcome(results)
     funnel = (results.get("uptake") or {}).get("funnel") or []
@@ -361,8 +372,16 @@ def cace_view(results: Mapping, sup: Suppression) -> dict:
                 }
             )
     if blocks:
-        # with several arms each block names its arm beside the outcome
-        return {"blocks": blocks, "note": None, "several": len({b["arm"] for b in blocks}) > 1}
+        several = len({b["arm"] for b in blocks}) > 1
+        # with several arms each block names its arm beside the outcome, and the section says
+        # once what a CACE is (each block's own paragraph would repeat it per outcome and arm);
+        # each arm's ITT and share who took it up are on its own cards
+        return {
+            "blocks": blocks,
+            "note": None,
+            "several": several,
+            "explanation": _CACE_EXPLAINED if several else None,
+        }
     partial = [
         r
         for r in funnel
@@ -398,7 +417,7 @@ def cace_view(results: Mapping, sup: Suppression) -> dict:
         note = "Not estimated: there are no uptake data in these results."
     if primary is None:
         note = "Not estimated: no primary outcome."
-    return {"blocks": [], "note": note, "several": False}
+    return {"blocks": [], "note": note, "several": False, "explanation": None}
 
 
 def missing_view(results: Mapping, flow, sup: Suppression) -> dict:

@@ -104,3 +104,29 @@ def test_key_numbers_cost_each_arm_and_the_evidence_checks_each_arms_ri(results)
     assert costs == [f"Cost per participant ({label})" for label in LABELS.values()]
     for label in LABELS.values():
         assert f"{label} against control: Randomisation inference (" in html
+
+
+def test_the_cace_section_explains_the_cace_once_then_gives_each_arm_its_cards(results):
+    html = render_trial(results)
+    section = html[
+        html.index('<section id="cace"') : html.index(
+            "</section>", html.index('<section id="cace"')
+        )
+    ]
+    # the one explanation, then the cards: one set per outcome and arm, each naming its arm
+    assert section.count("complier average causal effect") == 1
+    assert section.count("without taking it up, changes nothing") == 1
+    assert section.index("complier average causal effect") < section.index(
+        'data-field="cace-estimate"'
+    )
+    labels = re.findall(
+        r'data-field="cace-estimate"><p class="label">CACE on [^<]*[(]([^<)]+)[)]</p>', section
+    )
+    cace = [
+        (o["label"], e["arm"])
+        for o in results["outcomes"]
+        for e in o["estimates"]
+        if e["estimand"] == "CACE"
+    ]
+    assert len(cace) > 2 and len(labels) == len(cace)
+    assert set(labels) == set(LABELS.values())
