@@ -19,16 +19,22 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger
 
 from flows.audit import current_actor, record_audit_event
-from flows.store import Store, amendments, design_documents, trials
+from flows.store import Store, amendments, design_documents, ingested_files, trials
 from flows.tasks import load_design_task
 from trial_designs.design import DesignError, TrialDesign
-from trial_designs.design_diff import allocation_changes, design_diff, format_changes
+from trial_designs.design_diff import (
+    allocation_changes,
+    analysis_plan_changes,
+    design_diff,
+    format_changes,
+)
 
 __all__ = [
     "AmendmentRefusedError",
     "DesignChangedError",
     "amend_design",
     "amend_flow",
+    "amendment_records",
     "design_mismatch",
     "require_current_design",
     "require_results_design",
@@ -114,23 +120,97 @@ def require_results_design(
     )
 
 
+#: Ingests that bring outcome data (the delivery log is process data, not outcomes).
+_OUTCOME_KINDS = ("survey", "hr")
+
+
+def _first_outcomes_at(conn: sa.Connection, trial_id: str) -> dt.datetime | None:
+    """When the trial's first outcome rows were stored (a survey or HR file), or None."""
+    return conn.execute(
+        sa.select(sa.func.min(ingested_files.c.ingested_at)).where(
+            ingested_files.c.trial_id == trial_id,
+            ingested_files.c.kind.in_(_OUTCOME_KINDS),
+            ingested_files.c.rows_stored > 0,
+        )
+    ).scalar_one_or_none()
+
+
+def amendment_records(store: Store, trial_id: str) -> list[dict[str, Any]]:
+    """Every recorded amendment of ``trial_id``, oldest first, as results.json's ``amendments``.
+
+    Each has when, who, the reason, the hashes, the field diff, the part of it
+    that changes the analysis plan
+    (:func:`trial_designs.design_diff.analysis_plan_changes`, from the two
+    stored design documents) and whether outcome data (a survey or HR file
+    with stored rows) were already stored when it was recorded.
+    """
+    with store.engine.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.select(amendments)
+                .where(amendments.c.trial_id == trial_id)
+                .order_by(amendments.c.at, amendments.c.amendment_id)
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return []
+        documents = dict(
+            conn.execute(
+                sa.select(design_documents.c.design_hash, design_documents.c.design_json).where(
+                    design_documents.c.trial_id == trial_id
+                )
+            ).all()
+        )
+        first_outcomes = _first_outcomes_at(conn, trial_id)
+    records = []
+    for row in rows:
+        old, new = documents.get(row["old_hash"]), documents.get(row["new_hash"])
+        plan = (
+            [c.line() for c in analysis_plan_changes(design_diff(json.loads(old), json.loads(new)))]
+            if old is not None and new is not None
+            else []
+        )
+        records.append(
+            {
+                "recorded_at": row["at"].isoformat(timespec="seconds"),
+                "who": row["claimed_user"] or row["who"],
+                "reason": row["reason"],
+                "old_hash": row["old_hash"],
+                "new_hash": row["new_hash"],
+                "changes": json.loads(row["changes_json"]),
+                "analysis_changes": plan,
+                "outcome_data_stored": first_outcomes is not None and first_outcomes <= row["at"],
+            }
+        )
+    return records
+
+
 def amend_design(
     design: TrialDesign,
     *,
     reason: str | None,
     store: Store | None = None,
     today: dt.date | None = None,
+    after_outcomes: bool = False,
 ) -> dict[str, Any]:
     """Make ``design`` the trial's current design, if the change leaves allocations alone.
 
     Records the old and new hash, the changes, who and when in the
-    ``amendments`` table and the audit log, in one transaction.
+    ``amendments`` table and the audit log, in one transaction.  A change to
+    the analysis plan (:func:`trial_designs.design_diff.analysis_plan_changes`)
+    once outcome data are stored needs ``after_outcomes=True``
+    (``--after-outcomes``): it is then a post hoc change, and results.json and
+    the report say so.
 
     Raises
     ------
     AmendmentRefusedError
-        No reason given, no change, or a change to a field that determines the
-        allocation sequence (each such field listed with the rule).
+        No reason given, no change, a change to a field that determines the
+        allocation sequence (each such field listed with the rule), or an
+        analysis-plan change after outcome data were stored without
+        ``after_outcomes``.
     LookupError
         The trial is not in the store.
     """
@@ -167,6 +247,16 @@ def amend_design(
                 f"allocated, or a date that has passed.\n{lines}\n"
                 "Allocations already made cannot be re-decided by an amendment; a new "
                 'allocation needs `trialflow randomise --force --reason "..."` (a new round).'
+            )
+        plan = analysis_plan_changes(changes)
+        if plan and not after_outcomes and _first_outcomes_at(conn, design.id) is not None:
+            lines = "\n".join(f"  {c.line()}" for c in plan)
+            raise AmendmentRefusedError(
+                f"Amendment of trial '{design.id}' refused: it changes the analysis plan after "
+                f"outcome data were stored, so the change could be chosen from the results.\n"
+                f"{lines}\nIf it must be made, run again with --after-outcomes: the results "
+                "and the report's headline will say the plan changed after outcome data were "
+                "collected. Nothing was stored."
             )
         old_hash, new_hash = row["design_hash"], design.design_hash
         for digest, document in (
@@ -223,7 +313,9 @@ def amend_design(
 
 
 @flow(name="amend", log_prints=True)
-def amend_flow(trial: str, design: str, reason: str | None) -> dict[str, Any]:
+def amend_flow(
+    trial: str, design: str, reason: str | None, after_outcomes: bool = False
+) -> dict[str, Any]:
     """Record a deliberate design change for ``trial`` (refused if it touches allocations)."""
     loaded = load_design_task(design)
     if loaded.id != trial:
@@ -231,7 +323,7 @@ def amend_flow(trial: str, design: str, reason: str | None) -> dict[str, Any]:
             f"The design file is for trial '{loaded.id}', not '{trial}'. "
             f"Got id '{loaded.id}' instead."
         )
-    result = amend_design(loaded, reason=reason)
+    result = amend_design(loaded, reason=reason, after_outcomes=after_outcomes)
     get_run_logger().info(
         "%s amended: %s -> %s, %d field(s) changed",
         trial,

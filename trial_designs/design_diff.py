@@ -19,6 +19,7 @@ __all__ = [
     "ROSTER_COLUMN_REASON",
     "Change",
     "allocation_changes",
+    "analysis_plan_changes",
     "allocation_fields",
     "design_diff",
     "format_changes",
@@ -114,6 +115,37 @@ def design_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     """
     out: list[Change] = []
     _walk(dict(old), dict(new), "", out)
+    return out
+
+
+def analysis_plan_changes(changes: list[Change]) -> list[Change]:
+    """The changes that alter the pre-declared analysis plan.
+
+    Those are: any field under ``analysis`` (covariates, standard errors,
+    randomisation-inference draws, subgroups, adjustment across arms, ...),
+    which outcome is primary (an outcome's ``primary`` flag, or an outcome
+    added or removed as primary), and ``follow_up.primary_timepoint`` (when the
+    primary outcome is measured).  Wording, dates and other sections are not
+    analysis choices.
+    """
+
+    def _is_primary(value: Any) -> bool:  # noqa: ANN401 - a JSON value
+        return isinstance(value, dict) and bool(value.get("primary"))
+
+    out = []
+    for change in changes:
+        path = change.path
+        if (
+            _root(path) == "analysis"
+            or path == "follow_up.primary_timepoint"
+            or (path.startswith("outcomes[") and path.endswith("].primary"))
+            or (
+                path.startswith("outcomes[")
+                and path.endswith("]")
+                and (_is_primary(change.old) or _is_primary(change.new))
+            )
+        ):
+            out.append(change)
     return out
 
 

@@ -255,12 +255,17 @@ def amend(
     trial: str = typer.Argument(..., help="The trial id (as in the store), e.g. letters."),
     design: str = typer.Option(..., "--design", help="The amended design YAML."),
     reason: str = typer.Option(..., "--reason", help="Why the design changes (audit log)."),
+    after_outcomes: bool = typer.Option(
+        False,
+        "--after-outcomes",
+        help="Allow changing the analysis plan once outcome data are stored (the report says so).",
+    ),
 ) -> None:
     """Record a deliberate design change; refused if it would change how units were allocated."""
     from flows.integrity import amend_flow
 
     try:
-        done = amend_flow(trial, str(design), reason)
+        done = amend_flow(trial, str(design), reason, after_outcomes)
     except (DesignError, LookupError) as exc:
         fail(str(exc))
     console.print(

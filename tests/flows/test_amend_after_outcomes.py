@@ -1,0 +1,101 @@
+"""An analysis choice changed after outcome data are stored is refused unless asked for, and recorded.
+
+A hostile review amended goal_setting_nudges' ``adjust_across_arms: holm`` to ``none`` after
+the outcomes were in: nothing stopped it and the results never said so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from flows.integrity import AmendmentRefusedError, amend_design, amendment_records
+from flows.store import Store, amendments, ingested_files
+from tests.designs import DESIGNS
+from trial_designs.design import TrialDesign, load_design
+from trial_designs.randomise import randomise
+
+GOLDEN = Path(__file__).resolve().parents[1] / "trial_designs" / "golden"
+
+
+def _randomised() -> tuple[Store, TrialDesign]:
+    design = load_design(DESIGNS / "letters.yaml")
+    roster = pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str).head(40)
+    store = Store()
+    store.record_randomisation(design=design, allocation=randomise(roster, design), roster=roster)
+    return store, design
+
+
+def _with(design: TrialDesign, section: str, **values) -> TrialDesign:  # noqa: ANN003
+    data = design.model_dump(mode="json")
+    data[section] = {**(data.get(section) or {}), **values}
+    return TrialDesign.model_validate(data)
+
+
+def _outcomes_stored(store: Store, trial: str, *, kind: str = "survey", stored: int = 30) -> None:
+    """An outcome file's ingest, as the survey stage records it (the rows themselves not needed)."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            ingested_files.insert().values(
+                trial_id=trial,
+                kind=kind,
+                file_hash="f" * 64,
+                file_name="endline.csv",
+                archived_path="/nowhere/endline.csv",
+                timepoint="endline",
+                rows_read=stored,
+                rows_stored=stored,
+                rows_quarantined=0,
+                ingested_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            )
+        )
+
+
+def _n_amendments(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(amendments)).scalar_one()
+
+
+def test_an_analysis_change_after_outcomes_needs_the_explicit_flag_and_stores_nothing_without():
+    store, design = _randomised()
+    _outcomes_stored(store, design.id)
+    changed = _with(design, "analysis", se_type="HC1")
+    with pytest.raises(
+        AmendmentRefusedError,
+        match=r"(?s)analysis plan after outcome.*analysis\.se_type.*--after-outcomes",
+    ):
+        amend_design(changed, reason="reviewer asked", store=store)
+    assert _n_amendments(store) == 0
+    assert store.trial(design.id)["design_hash"] == design.design_hash
+    done = amend_design(changed, reason="reviewer asked", store=store, after_outcomes=True)
+    assert done["new_hash"] == changed.design_hash
+
+
+def test_the_same_change_before_outcomes_or_a_wording_change_after_needs_no_flag():
+    store, design = _randomised()
+    amend_design(_with(design, "analysis", se_type="HC1"), reason="before data", store=store)
+    # an HR file with no stored rows is not outcome data
+    _outcomes_stored(store, design.id, kind="hr", stored=0)
+    amend_design(_with(design, "analysis", se_type="HC2"), reason="still none", store=store)
+    _outcomes_stored(store, design.id)
+    reworded = store.trial(design.id)["design_json"]
+    data = TrialDesign.model_validate_json(reworded).model_dump(mode="json")
+    data["title"] = "A new title"
+    amend_design(TrialDesign.model_validate(data), reason="wording", store=store)
+    records = amendment_records(store, design.id)
+    assert [r["reason"] for r in records] == ["before data", "still none", "wording"]
+    assert [r["outcome_data_stored"] for r in records] == [False, False, True]
+    assert records[0]["analysis_changes"] == records[0]["changes"]
+    assert records[0]["changes"][0].startswith("analysis.se_type:")
+    assert records[2]["analysis_changes"] == []
+    assert records[2]["changes"][0].startswith("title:")
+    assert all(r["who"] and r["recorded_at"] and r["old_hash"] != r["new_hash"] for r in records)
+
+
+def test_a_trial_never_amended_has_no_records():
+    store, design = _randomised()
+    assert amendment_records(store, design.id) == []
