@@ -56,8 +56,10 @@ __all__ = [
     "RI_MAX_BLOCK_DRAWS",
     "RandomisationInference",
     "RiBlock",
+    "JointRiModel",
     "RiModel",
     "draw_coefficients",
+    "prepare_joint_ri",
     "prepare_ri",
     "randomisation_inference",
     "ri_block",
@@ -205,13 +207,36 @@ def prepare_ri(
     treatment = np.asarray(treatment, dtype=float)
     covariates = np.zeros((m, 0)) if covariates is None else np.asarray(covariates, dtype=float)
     rows = np.arange(m) if rows is None else np.asarray(rows)
+    order, starts, sizes = _layout(strata, m)
+    y, treatment, covariates, rows = y[order], treatment[order], covariates[order], rows[order]
+    resid = _residualiser(covariates, starts, sizes)
+    projected = np.column_stack([resid(y), resid(treatment), resid.basis])
+    model = RiModel(
+        term=term,
+        rows=rows,
+        arm_code=arm_code,
+        starts=starts,
+        sizes=sizes,
+        projected=projected,
+        observed=np.zeros(3),
+    )
+    return replace(model, observed=_statistics(model, treatment[None, :])[:, 0])
+
+
+def _layout(strata: np.ndarray | None, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows' order by stratum, and each stratum's start and size in that order."""
     labels = np.zeros(m, dtype=np.int64) if strata is None else np.asarray(strata).astype(str)
     _levels, codes = np.unique(labels, return_inverse=True)
     order = np.argsort(codes, kind="stable")
     sizes = np.bincount(codes)
     sizes = sizes[sizes > 0]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    y, treatment, covariates, rows = y[order], treatment[order], covariates[order], rows[order]
+    return order, starts, sizes
+
+
+def _residualiser(covariates: np.ndarray, starts: np.ndarray, sizes: np.ndarray):  # noqa: ANN202
+    """``M_W``: within strata, then off the covariates' basis (kept as ``.basis``)."""
+    m = len(covariates)
     within = _within(covariates, starts, sizes)
     basis = np.zeros((m, 0))
     if within.shape[1]:
@@ -226,17 +251,8 @@ def prepare_ri(
         v = _within(v, starts, sizes)
         return v - basis @ (basis.T @ v)
 
-    projected = np.column_stack([resid(y), resid(treatment), basis])
-    model = RiModel(
-        term=term,
-        rows=rows,
-        arm_code=arm_code,
-        starts=starts,
-        sizes=sizes,
-        projected=projected,
-        observed=np.zeros(3),
-    )
-    return replace(model, observed=_statistics(model, treatment[None, :])[:, 0])
+    resid.basis = basis
+    return resid
 
 
 def _statistics(model: RiModel, d: np.ndarray) -> np.ndarray:
@@ -259,10 +275,121 @@ def _statistics(model: RiModel, d: np.ndarray) -> np.ndarray:
     return np.vstack([products[:, 0], b, products[:, 1]])
 
 
-def ri_statistics(model: RiModel, codes: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class JointRiModel:
+    """One arm's coefficient in a model with an indicator per active arm (K > 1), prepared once.
+
+    As :class:`RiModel`, but every draw builds all K indicators from its codes
+    (``arm_codes``, in the model's order) and the statistic is the coefficient
+    on indicator ``arm_index`` of the joint model: a row re-drawn into another
+    active arm is in that arm, not in control.  ``projected`` holds
+    ``[M_W y, M_W t_k, Q̃]``; the draws' ``(a, b, c)`` are ``(β_k(y), 1, β_k(t_k))``,
+    so the test inversion's ``(a − τ c) / b`` is the joint coefficient of
+    ``y − τ t_k`` (the other arms' indicators kept).
+    """
+
+    term: str
+    rows: np.ndarray
+    arm_codes: tuple[int, ...]
+    arm_index: int
+    starts: np.ndarray
+    sizes: np.ndarray
+    projected: np.ndarray
+    observed: np.ndarray
+
+
+def prepare_joint_ri(
+    y: np.ndarray,
+    treatments: np.ndarray,
+    covariates: np.ndarray | None = None,
+    strata: np.ndarray | None = None,
+    *,
+    term: str,
+    arm_index: int,
+    arm_codes: Sequence[int],
+    rows: np.ndarray | None = None,
+) -> JointRiModel:
+    """:func:`prepare_ri` for arm ``arm_index`` of a model with K arm indicators.
+
+    Parameters
+    ----------
+    y : ndarray, shape (m,)
+    treatments : ndarray, shape (m, K)
+        The observed 0/1 indicator of every active arm (columns in ``arm_codes`` order).
+    covariates, strata, rows
+        As for :func:`prepare_ri`.
+    arm_index : int
+        The column of ``treatments`` whose coefficient is the statistic.
+    arm_codes : sequence of int
+        The re-drawn code of each column's arm.
+    """
+    y = np.asarray(y, dtype=float)
+    m = len(y)
+    treatments = np.asarray(treatments, dtype=float).reshape(m, -1)
+    if treatments.shape[1] != len(arm_codes) or not 0 <= arm_index < len(arm_codes):
+        raise ValueError(
+            "The 'treatments' columns must match the 'arm_codes' one to one and 'arm_index' "
+            f"name one of them. Got {treatments.shape[1]} column(s), {len(arm_codes)} code(s) "
+            f"and arm_index {arm_index} instead."
+        )
+    covariates = np.zeros((m, 0)) if covariates is None else np.asarray(covariates, dtype=float)
+    rows = np.arange(m) if rows is None else np.asarray(rows)
+    order, starts, sizes = _layout(strata, m)
+    y, treatments, covariates, rows = y[order], treatments[order], covariates[order], rows[order]
+    resid = _residualiser(covariates, starts, sizes)
+    projected = np.column_stack([resid(y), resid(treatments[:, arm_index]), resid.basis])
+    model = JointRiModel(
+        term=term,
+        rows=rows,
+        arm_codes=tuple(int(c) for c in arm_codes),
+        arm_index=int(arm_index),
+        starts=starts,
+        sizes=sizes,
+        projected=projected,
+        observed=np.zeros(3),
+    )
+    observed = [treatments[:, j][None, :] for j in range(treatments.shape[1])]
+    return replace(model, observed=_joint_statistics(model, observed)[:, 0])
+
+
+def _joint_statistics(model: JointRiModel, d: Sequence[np.ndarray]) -> np.ndarray:
+    """``(a, 1, c)`` of the K indicators ``d`` (each draws × the model's rows, in its order).
+
+    By FWL the K coefficients of a draw are ``G⁻¹ D' M y`` with
+    ``G = D' M D``, ``M = M_S − Q̃ Q̃'``: for disjoint 0/1 columns
+    ``D_j' M_S D_l = δ_jl Σ d_j − Σ_s S_sj S_sl / n_s`` (``S`` the per-stratum
+    sums).  One K × K solve per draw, vectorised over the block's draws.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        products = [dj @ model.projected for dj in d]  # [d_j'M y, d_j'M t_k, d_j'Q̃]
+    per_stratum = [np.add.reduceat(dj, model.starts, axis=1) for dj in d]
+    k = len(d)
+    gram = np.empty((len(d[0]), k, k))
+    for j in range(k):
+        for m in range(j, k):
+            value = -(per_stratum[j] * per_stratum[m] / model.sizes).sum(axis=1) - np.einsum(
+                "rk,rk->r", products[j][:, 2:], products[m][:, 2:]
+            )
+            if j == m:
+                value = value + d[j].sum(axis=1)
+            gram[:, j, m] = gram[:, m, j] = value
+    right = np.stack(
+        [
+            np.column_stack([p[:, 0] for p in products]),
+            np.column_stack([p[:, 1] for p in products]),
+        ],
+        axis=-1,
+    )  # draws × K × 2: D'M y and D'M t_k
+    solved = np.linalg.solve(gram, right)[:, model.arm_index, :]
+    return np.vstack([solved[:, 0], np.ones(len(solved)), solved[:, 1]])
+
+
+def ri_statistics(model: RiModel | JointRiModel, codes: np.ndarray) -> np.ndarray:
     """``(a, b, c)`` of every re-drawn allocation in ``codes`` (draws × re-drawn rows)."""
-    d = (np.asarray(codes)[:, model.rows] == model.arm_code).astype(float)
-    return _statistics(model, d)
+    codes = np.asarray(codes)[:, model.rows]
+    if isinstance(model, JointRiModel):
+        return _joint_statistics(model, [(codes == c).astype(float) for c in model.arm_codes])
+    return _statistics(model, (codes == model.arm_code).astype(float))
 
 
 def ri_blocks(entropy: Sequence[int], n_draws: int, n_rows: int) -> list[RiBlock]:
@@ -281,7 +408,7 @@ def ri_blocks(entropy: Sequence[int], n_draws: int, n_rows: int) -> list[RiBlock
 
 def ri_block(
     redraw: Callable[[int, np.random.Generator], np.ndarray],
-    models: Sequence[RiModel],
+    models: Sequence[RiModel | JointRiModel],
     block: RiBlock,
 ) -> list[np.ndarray]:
     """One block: re-draw its allocations, return ``(a, b, c)`` per model (never the draws).
@@ -294,7 +421,7 @@ def ri_block(
 
 
 def run_randomisation_inference(
-    models: Sequence[RiModel],
+    models: Sequence[RiModel | JointRiModel],
     redraw: Callable[[int, np.random.Generator], np.ndarray],
     blocks: Sequence[RiBlock],
     *,
@@ -372,7 +499,7 @@ def randomisation_inference(
 
 
 def _inference(
-    model: RiModel, stats: np.ndarray, *, alpha: float, confidence_interval: bool
+    model: RiModel | JointRiModel, stats: np.ndarray, *, alpha: float, confidence_interval: bool
 ) -> RandomisationInference:
     """The p-value and CI from the observed and the draws' ``(a, b, c)``."""
     a, b, c = stats

@@ -31,7 +31,6 @@ from analysis.sections.lost_arms import arms_without_responses, not_estimated_ar
 from analysis.sections.methods import methods_section
 from analysis.sections.missing_data import attrition_section, missing_data_sensitivity
 from analysis.sections.outcomes import (
-    arm_pair,
     arm_summaries,
     cace_estimates,
     effect_fields,
@@ -209,6 +208,7 @@ def results_document(
                             covariates=covariates,
                             model_columns=model_columns,
                             strata=strata,
+                            arms=estimable,
                         ),
                     )
                 )
@@ -255,27 +255,22 @@ def results_document(
             )
         sensitivity = []
         if outcome.primary and not lost:
-            for k, arm in enumerate(active):
-                pair = arm_pair(data, design, arm)
-                rows, notes = missing_data_sensitivity(
-                    pair,
-                    endline=endline,
-                    treatment=treatment_indicator(arm),
-                    arm=arm,
-                    covariates=covariates,
-                    response_covariates=baseline_characteristics(pair, design, baseline),
-                    strata=strata,
-                    cluster=se_cluster,
-                    se_type=se_type,
-                    rng=_mi_rng(design.randomisation.seed, k),
-                    m=design.analysis.mi_imputations,
-                )
-                sensitivity.extend(rows)
-                warnings.extend(
-                    notes
-                    if len(active) == 1
-                    else [f"{note.rstrip('.')} ({arm} against control)." for note in notes]
-                )
+            # the primary's own (joint) model on every arm's rows, so each arm's complete-case
+            # row is its primary ITT and IPW and MI change only how the missing are handled
+            sensitivity, notes = missing_data_sensitivity(
+                data,
+                endline=endline,
+                treatment=[treatment_indicator(arm) for arm in active],
+                arm=active,
+                covariates=covariates,
+                response_covariates=baseline_characteristics(data, design, baseline),
+                strata=strata,
+                cluster=se_cluster,
+                se_type=se_type,
+                rng=_mi_rng(design.randomisation.seed),
+                m=design.analysis.mi_imputations,
+            )
+            warnings.extend(notes)
         subgroups, subgroup_tests = (
             subgroup_section(
                 data,
@@ -450,16 +445,13 @@ def analyse_trial(
     ).to_json_dict()
 
 
-def _mi_rng(seed: int, k: int) -> np.random.Generator:
-    """The imputations' generator for the ``k``-th active arm (0 the first) against control.
+def _mi_rng(seed: int) -> np.random.Generator:
+    """The imputations' generator: the stream ``[seed, MI]`` every trial has always used.
 
-    Each arm imputes from its own stream, so adding an arm never changes another's
-    imputations.  The first arm keeps the stream every two-arm trial has always used,
-    ``[seed, MI]``, so their results are unchanged; a further arm k gets ``[seed, MI, k]``,
-    from k = 1: numpy's SeedSequence reads ``[seed, MI, 0]`` as ``[seed, MI]`` (a trailing
-    zero adds no entropy), so k = 0 would repeat the first arm's draws.
+    With several active arms one imputation of every arm's data serves them all (the
+    primary's joint model is fitted to each), so there is one stream, not one per arm.
     """
-    return np.random.default_rng([seed, _MI_SEED_LABEL] if k == 0 else [seed, _MI_SEED_LABEL, k])
+    return np.random.default_rng([seed, _MI_SEED_LABEL])
 
 
 def _check_cluster_se_by(data: pd.DataFrame, column: str) -> list[str]:

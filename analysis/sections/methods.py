@@ -186,6 +186,14 @@ def methods_section(
                 f"{n_draws} re-draws of the allocation with the design's own randomiser ({design.randomisation.method}); "
                 + _minimisation_redraw_text(design)
                 + "two-sided p-value for the sharp null of no effect; CI by inverting the test under a constant effect."
+                + _several_arms_text(
+                    design,
+                    " With several active arms, each arm's statistic is its coefficient in the "
+                    "primary's joint model (every participant it uses, an indicator per active arm "
+                    "built from each re-drawn allocation), so a participant re-drawn into another "
+                    "active arm counts in that arm, not as control; the CI inverts the same joint "
+                    "model with the other arms' indicators kept.",
+                )
             ),
             "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
             "multiplicity": _multiplicity_text(design),
@@ -194,8 +202,10 @@ def methods_section(
             + _several_arms_text(
                 design,
                 "With several active arms, the complete-case, IPW and multiple-imputation "
-                "analyses are run for each active arm against control on the two arms' "
-                "participants, each arm's imputations from its own random stream. ",
+                "analyses fit the primary's joint model (an indicator per active arm) to every "
+                "arm's participants, so each arm's complete-case row is its primary ITT; the "
+                "response model and the imputation model hold every arm's indicator, and each "
+                "arm's coefficient is pooled over the imputations by Rubin's rules. ",
             )
             + _bounds_text(clustered_by),
             "balance": "Baseline characteristics by arm with standardised mean differences; for individually randomised trials, the cross-validated AUC of a logistic model predicting arm, with a permutation p-value.",

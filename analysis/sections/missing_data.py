@@ -149,8 +149,8 @@ def missing_data_sensitivity(
     data: pd.DataFrame,
     *,
     endline: str,
-    treatment: str,
-    arm: str,
+    treatment: str | Sequence[str],
+    arm: str | Sequence[str],
     covariates: Sequence[str],
     response_covariates: Sequence[str],
     strata: str | None,
@@ -164,13 +164,16 @@ def missing_data_sensitivity(
     Parameters
     ----------
     data : DataFrame
-        One row per randomised participant of the two arms compared.
+        One row per randomised participant of every arm the primary model holds.
     endline : str
         The primary outcome's endline column.
-    treatment : str
-        The 0/1 indicator of the active arm.
-    arm : str
-        The active arm's name, for the rows.
+    treatment : str or sequence of str
+        The 0/1 indicator of each active arm, as in the primary model: with
+        several arms, every model here is the primary's joint model (one
+        indicator per active arm), so each arm's estimate is of the primary's
+        estimand, not of a refit on control and that arm alone.
+    arm : str or sequence of str
+        The active arms' names, for the rows (one per indicator).
     covariates : sequence of str
         The ITT model's numeric covariates (the baseline first).
     response_covariates : sequence of str
@@ -186,28 +189,39 @@ def missing_data_sensitivity(
     Returns
     -------
     rows, warnings
-        One row per method that could be fitted (``complete_case`` always),
-        and a sentence for each that could not, saying why.
+        Per arm (in ``arm`` order) one row per method that could be fitted
+        (``complete_case`` always), and a sentence for each that could not,
+        saying why.
 
     Notes
     -----
-    The imputation model holds the outcome, the ITT covariates, the arm
+    The response model of the IPW holds every arm's indicator.  The
+    imputation model holds the outcome, the ITT covariates, every arm
     indicator and stratum indicators, so it is congenial with the analysis
-    model.  It is single-level: in cluster trials it does not model the
-    clusters, so the MI interval may be somewhat narrow when the ICC is high.
-    The pooled interval is :math:`\bar Q \pm t_{0.975,\nu}\sqrt{T}`.  For
-    cluster trials :math:`\nu = \min(\nu_{Rubin}, \nu_{com})`: the
-    Barnard-Rubin factor :math:`(\nu_{com}+1)/(\nu_{com}+3)` is derived for
-    :math:`N - K` residual df and would halve a Satterthwaite df of 2 again.
+    model; each arm's coefficient is pooled by Rubin's rules on its own.  It
+    is single-level: in cluster trials it does not model the clusters, so the
+    MI interval may be somewhat narrow when the ICC is high.  The pooled
+    interval is :math:`\bar Q \pm t_{0.975,\nu}\sqrt{T}`.  For cluster trials
+    :math:`\nu = \min(\nu_{Rubin}, \nu_{com})`: the Barnard-Rubin factor
+    :math:`(\nu_{com}+1)/(\nu_{com}+3)` is derived for :math:`N - K` residual
+    df and would halve a Satterthwaite df of 2 again.
     """
-    rows, warnings = [], []
+    treatments = [treatment] if isinstance(treatment, str) else list(treatment)
+    arms = [arm] if isinstance(arm, str) else list(arm)
+    if len(arms) != len(treatments) or not treatments:
+        raise ValueError(
+            "The 'arm' names must match the 'treatment' indicators one to one. "
+            f"Got {len(arms)} arm(s) for {len(treatments)} indicator(s) instead."
+        )
+    by_arm: dict[str, list[SensitivityEstimate]] = {a: [] for a in arms}
+    warnings: list[str] = []
 
     def fit(frame: pd.DataFrame, weights: str | None = None):  # noqa: ANN202 - an ITTResult
         """The primary's model on another version of the data."""
         return fit_itt(
             frame,
             outcome=endline,
-            treatment_columns=[treatment],
+            treatment_columns=treatments,
             covariates=covariates,
             strata=strata,
             cluster=cluster,
@@ -215,19 +229,23 @@ def missing_data_sensitivity(
             weights=weights,
         )
 
+    def rows() -> list[SensitivityEstimate]:
+        return [row for a in arms for row in by_arm[a]]
+
     complete = fit(data)
-    rows.append(
-        SensitivityEstimate(
-            method="complete_case",
-            arm=arm,
-            **_estimate(complete, treatment),
-            detail="The primary analysis: complete cases with baseline adjustment.",
+    for a, t in zip(arms, treatments, strict=True):
+        by_arm[a].append(
+            SensitivityEstimate(
+                method="complete_case",
+                arm=a,
+                **_estimate(complete, t),
+                detail="The primary analysis: complete cases with baseline adjustment.",
+            )
         )
-    )
     responded = data[endline].notna()
     if responded.all():
         warnings.append("Every participant was followed up: no missing-data sensitivity analysis.")
-        return rows, warnings
+        return rows(), warnings
     frame = data.assign(**{_RESPONDED: responded})
     try:
         ipw = ipw_weights(
@@ -238,29 +256,37 @@ def missing_data_sensitivity(
             stabilised=True,
         )
         weighted = fit(frame.assign(**{_WEIGHT: ipw.weights.where(responded)}), _WEIGHT)
-        rows.append(
-            SensitivityEstimate(
-                method="ipw",
-                arm=arm,
-                **_estimate(weighted, treatment),
-                detail=(
-                    "Complete cases weighted by the inverse of the probability of responding "
-                    f"(stabilised; logistic model of response on {', '.join(response_covariates)} and arm; "
-                    f"AUC {ipw.auc:.2f}, effective sample size {ipw.effective_sample_size:.0f})."
-                ),
+        for a, t in zip(arms, treatments, strict=True):
+            by_arm[a].append(
+                SensitivityEstimate(
+                    method="ipw",
+                    arm=a,
+                    **_estimate(weighted, t),
+                    detail=(
+                        "Complete cases weighted by the inverse of the probability of responding "
+                        f"(stabilised; logistic model of response on {', '.join(response_covariates)} and arm; "
+                        f"AUC {ipw.auc:.2f}, effective sample size {ipw.effective_sample_size:.0f})."
+                    ),
+                )
             )
-        )
     except ValueError as exc:
         warnings.append(f"The IPW sensitivity analysis was not run: {exc}")
     strata_columns = _indicator_columns(data, strata, "_stratum") if strata else pd.DataFrame()
-    imputable = pd.concat([data[[endline, *covariates, treatment]], strata_columns], axis=1)
+    imputable = pd.concat([data[[endline, *covariates, *treatments]], strata_columns], axis=1)
     completed = multiple_imputation(
         imputable, columns=list(imputable.columns), m=m, rng=rng, max_iter=MI_ROUNDS
     )
     fits = [fit(copy.assign(**{c: data[c] for c in (strata, cluster) if c})) for copy in completed]
-    estimates = [f.fit[treatment].estimate for f in fits]
-    variances = [f.fit[treatment].std_error ** 2 for f in fits]
-    df_complete = fits[0].fit[treatment].df
+    for a, t in zip(arms, treatments, strict=True):
+        by_arm[a].append(_pooled(fits, t, arm=a, cluster=cluster, m=m, n=len(data)))
+    return rows(), warnings
+
+
+def _pooled(fits: list, term: str, *, arm: str, cluster: str | None, m: int, n: int):  # noqa: ANN202
+    """The MI row of ``term``: its coefficient over the imputations' fits, by Rubin's rules."""
+    estimates = [f.fit[term].estimate for f in fits]
+    variances = [f.fit[term].std_error ** 2 for f in fits]
+    df_complete = fits[0].fit[term].df
     if cluster is None:
         pooled = rubin_pool(estimates, variances, df_complete=df_complete)
         df, df_words = pooled.df, "Barnard-Rubin df"
@@ -272,22 +298,19 @@ def missing_data_sensitivity(
         df = min(pooled.df, df_complete)
         df_words = f"Rubin's df capped at the complete-data CR2 df, {df_complete:.1f}"
     half_width = stats.t.ppf(0.975, df) * pooled.std_error
-    rows.append(
-        SensitivityEstimate(
-            method="multiple_imputation",
-            arm=arm,
-            estimate=pooled.estimate,
-            std_error=pooled.std_error,
-            df=df,
-            ci_low=pooled.estimate - half_width,
-            ci_high=pooled.estimate + half_width,
-            p_value=float(2 * stats.t.sf(abs(pooled.estimate / pooled.std_error), df)),
-            n=int(len(data)),
-            detail=(
-                f"Missing values imputed {m} times with IterativeImputer (sample_posterior, "
-                f"{MI_ROUNDS} rounds of chained equations, each fitted to a bootstrap resample), "
-                f"pooled by Rubin's rules ({df_words}; fraction of missing information {pooled.fmi:.2f})."
-            ),
-        )
+    return SensitivityEstimate(
+        method="multiple_imputation",
+        arm=arm,
+        estimate=pooled.estimate,
+        std_error=pooled.std_error,
+        df=df,
+        ci_low=pooled.estimate - half_width,
+        ci_high=pooled.estimate + half_width,
+        p_value=float(2 * stats.t.sf(abs(pooled.estimate / pooled.std_error), df)),
+        n=int(n),
+        detail=(
+            f"Missing values imputed {m} times with IterativeImputer (sample_posterior, "
+            f"{MI_ROUNDS} rounds of chained equations, each fitted to a bootstrap resample), "
+            f"pooled by Rubin's rules ({df_words}; fraction of missing information {pooled.fmi:.2f})."
+        ),
     )
-    return rows, warnings

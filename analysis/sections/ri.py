@@ -1,7 +1,8 @@
 """Randomisation inference of every ITT estimate, over the same re-drawn allocations.
 
 The outcome loop of :func:`analysis.results.results_document` prepares one
-model per (outcome, active arm) as it goes (:func:`ri_model`); once every
+model per (outcome, active arm) as it goes (:func:`ri_model`: with several
+active arms, that arm's coefficient in the primary's joint model); once every
 outcome is estimated, :func:`with_randomisation_inference` re-draws the
 allocation in blocks (:func:`analysis.inference.run_randomisation_inference`),
 refits every model on each block, and writes the p-values and intervals into
@@ -18,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.inference import (
+    JointRiModel,
     MapBlocks,
     RiModel,
+    prepare_joint_ri,
     prepare_ri,
     ri_blocks,
     run_randomisation_inference,
@@ -82,13 +85,33 @@ def ri_model(
     covariates: Sequence[str],
     model_columns: Sequence[str],
     strata: str | None,
-) -> RiModel:
+    arms: Sequence[str] | None = None,
+) -> RiModel | JointRiModel:
     """The ITT model of ``arm`` against control, prepared for randomisation inference.
 
-    Its rows are the pair's complete cases (as the model's); the intercept and
-    the stratum dummies are absorbed, not made columns (see
-    :func:`analysis.inference.prepare_ri`).
+    ``arms`` are the active arms of the primary's model (default: ``arm``
+    alone).  With one, its rows are the pair's complete cases (as the model's).
+    With several, the model is the primary's joint one: every row it uses, an
+    indicator per arm in ``arms`` built from each draw's codes, and the
+    statistic is ``arm``'s coefficient, so a row re-drawn into another active
+    arm is in that arm, never in control, and the reference distribution is
+    the design's.  The intercept and the stratum dummies are absorbed, not made
+    columns (see :func:`analysis.inference.prepare_ri`).
     """
+    arms = [arm] if arms is None else list(arms)
+    if len(arms) > 1:
+        used = data[list(model_columns)].notna().all(axis=1).to_numpy()
+        subset = data[used]
+        return prepare_joint_ri(
+            subset[endline].to_numpy(float),
+            (subset["arm"].to_numpy()[:, None] == np.array(arms)[None, :]).astype(float),
+            subset[list(covariates)].to_numpy(float) if covariates else None,
+            subset[strata].to_numpy() if strata else None,
+            term=arm,
+            arm_index=arms.index(arm),
+            arm_codes=[design.arm_names.index(a) for a in arms],
+            rows=np.flatnonzero(used),
+        )
     pair = data["arm"].isin([design.control_arm, arm]).to_numpy()
     used = pair & data[list(model_columns)].notna().all(axis=1).to_numpy()
     subset = data[used]
@@ -105,7 +128,7 @@ def ri_model(
 
 def with_randomisation_inference(
     outcomes: list[Outcome],
-    models: Sequence[tuple[tuple[int, int], RiModel]],
+    models: Sequence[tuple[tuple[int, int], RiModel | JointRiModel]],
     data: pd.DataFrame,
     design: TrialDesign,
     *,

@@ -161,34 +161,39 @@ def test_each_active_arm_gets_its_complete_case_ipw_and_mi_rows(three_arms):
         for method in ("complete_case", "ipw", "multiple_imputation")
     ]
     prepared = _prepared(data, design)
-    for k, arm in enumerate(ACTIVE):
-        pair = _pair(prepared, arm)
-        # each arm against control on the two arms' participants; MI streams: the first
-        # arm's is the two-arm trials' [seed, MI], a further arm's [seed, MI, k]
-        seed = [design.randomisation.seed, _MI_SEED_LABEL, *([k] if k else [])]
-        expected, _ = missing_data_sensitivity(
-            pair,
-            endline="feeling_valued_endline",
-            treatment=f"arm[{arm}]",
-            arm=arm,
-            covariates=["feeling_valued_baseline"],
-            response_covariates=baseline_characteristics(pair, design, "feeling_valued_baseline"),
-            strata="stratum",
-            cluster=None,
-            se_type="HC2",
-            rng=np.random.default_rng(seed),
-        )
+    # the primary's joint model (an indicator per active arm) on every arm's participants,
+    # one imputation stream for all arms: the two-arm trials' [seed, MI]
+    expected, _ = missing_data_sensitivity(
+        prepared,
+        endline="feeling_valued_endline",
+        treatment=[f"arm[{arm}]" for arm in ACTIVE],
+        arm=list(ACTIVE),
+        covariates=["feeling_valued_baseline"],
+        response_covariates=baseline_characteristics(prepared, design, "feeling_valued_baseline"),
+        strata="stratum",
+        cluster=None,
+        se_type="HC2",
+        rng=np.random.default_rng([design.randomisation.seed, _MI_SEED_LABEL]),
+    )
+    assert [s.model_dump() for s in primary.sensitivity] == [s.model_dump() for s in expected]
+    complete = fit_itt(
+        prepared,
+        outcome="feeling_valued_endline",
+        treatment_columns=[f"arm[{arm}]" for arm in ACTIVE],
+        covariates=["feeling_valued_baseline"],
+        strata="stratum",
+        se_type="HC2",
+    )
+    itts = {e.arm: e for e in primary.estimates if e.estimand == "ITT"}
+    for arm in ACTIVE:
         mine = [s for s in primary.sensitivity if s.arm == arm]
-        assert [s.model_dump() for s in mine] == [s.model_dump() for s in expected]
-        complete = fit_itt(
-            pair,
-            outcome="feeling_valued_endline",
-            treatment_columns=[f"arm[{arm}]"],
-            covariates=["feeling_valued_baseline"],
-            strata="stratum",
-            se_type="HC2",
-        )
         assert mine[0].estimate == pytest.approx(complete.fit[f"arm[{arm}]"].estimate, rel=1e-12)
+        # the row labelled the primary analysis is the primary ITT, to the bit
+        assert (mine[0].estimate, mine[0].std_error, mine[0].n) == (
+            itts[arm].estimate,
+            itts[arm].std_error,
+            itts[arm].n,
+        )
     letter_mi, call_mi = (s for s in primary.sensitivity if s.method == "multiple_imputation")
     assert letter_mi.estimate != call_mi.estimate
 
