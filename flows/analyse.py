@@ -26,7 +26,7 @@ from analysis.results import analyse_trial
 from flows.cycles import cycle_records
 from flows.dask_runner import active_client, blocks_on
 from flows.export import load_analysis_dataset
-from flows.integrity import require_current_design
+from flows.integrity import amendment_records, require_current_design
 from flows.progress import progress_callback
 from flows.results_file import exploratory_folder, results_path, write_results_file
 from flows.safe_io import write_text
@@ -119,6 +119,10 @@ def load_data(
             "by_rule": by_rule,
         },
     }
+    # a trial never amended has no field (its results.json is as before)
+    recorded = amendment_records(store, design.id)
+    if recorded:
+        extras["amendments"] = recorded
     if design.cycles:
         extras["cycle_records"] = cycle_records(store, design)
     events = load_cost_events(store, design.id)
@@ -202,6 +206,29 @@ def _check_covariates(frame: pd.DataFrame, design: TrialDesign, covariates: list
         )
 
 
+def _primary_line(title: str, primary: dict, arms: list[dict]) -> str:
+    """The primary outcome's ITT in one line; with several active arms, each arm's, named."""
+    itts = [e for e in primary["estimates"] if e["estimand"] == "ITT"] or primary["estimates"][:1]
+
+    def figures(itt: dict) -> str:
+        holm = itt.get("p_value_holm")
+        return (
+            f"{itt['estimate']:.2f} (95% CI {itt['ci_low']:.2f} to {itt['ci_high']:.2f}; "
+            f"p = {itt['p_value']:.3f}"
+            + (f"; Holm p = {holm:.3f}" if len(itts) > 1 and holm is not None else "")
+            + f"; RI p = {itt.get('ri_p_value')})"
+        )
+
+    if len(itts) == 1:
+        return f"{title}: ITT on {primary['label']} = {figures(itts[0])}."
+    labels = {a["name"]: a.get("label") or a["name"] for a in arms}
+    return (
+        f"{title}: ITT on {primary['label']} against control: "
+        + "; ".join(f"{labels.get(itt['arm'], itt['arm'])} {figures(itt)}" for itt in itts)
+        + "."
+    )
+
+
 @flow(name="analyse", log_prints=True, **STAGE_HOOKS)
 def analyse_flow(
     design: str,
@@ -263,11 +290,7 @@ def analyse_flow(
     path = write_results(trial, results, out, label)
     primary = next((o for o in results["outcomes"] if o["primary"]), None)
     if primary:
-        itt = primary["estimates"][0]
-        line = (
-            f"{trial.title}: ITT on {primary['label']} = {itt['estimate']:.2f} "
-            f"(95% CI {itt['ci_low']:.2f} to {itt['ci_high']:.2f}; p = {itt['p_value']:.3f}; RI p = {itt.get('ri_p_value')})."
-        )
+        line = _primary_line(trial.title, primary, results.get("trial", {}).get("arms") or [])
         key = f"{trial.id}-primary-result" if label is None else f"{trial.id}-exploratory-{label}"
         if label is not None:  # never in the pre-specified result's artifact
             line = f"EXPLORATORY analysis '{label}' (not pre-specified). {line}"

@@ -77,10 +77,17 @@ def costs_flow(design: str) -> dict:
         markdown=markdown,
         description=f"Costs of {trial.title}",
     )
+    summary = cost_summary(costs, labels={a.name: a.label or a.name for a in trial.arms})
+    # with several active arms each has its cost: name every one, not the first alone
+    arms = summary.get("by_arm") or [{"label": None, **summary}]
     logger.info(
-        "%s: %s per participant randomised (%s band)",
+        "%s: %s",
         trial.id,
-        format_money(costs["per_participant"].get("randomised"), decimals=2),
-        costs.get("eef_band"),
+        "; ".join(
+            (f"{arm['label']}: " if arm["label"] else "")
+            + f"{format_money(arm['per_participant_randomised'], decimals=2)} per participant "
+            f"randomised ({arm['eef_band']} band)"
+            for arm in arms
+        ),
     )
-    return {"trial": trial.id, "files": files, "summary": cost_summary(costs)}
+    return {"trial": trial.id, "files": files, "summary": summary}

@@ -44,6 +44,9 @@ def costs_markdown(title: str, costs: Mapping) -> str:
         The trial's title.
     costs : mapping
         results.json's ``costs`` section.
+    labels : mapping, optional
+        Arm name -> its label (results.json's ``trial.arms``), for ``by_arm``'s ``label``;
+        an arm not in it is labelled by its name.
 
     Returns
     -------
@@ -105,13 +108,16 @@ def _arm_lines(block: Mapping) -> list[str]:
     return lines
 
 
-def cost_summary(costs: Mapping) -> dict:
+def cost_summary(costs: Mapping, *, labels: Mapping[str, str] | None = None) -> dict:
     """The figures a coordinator reads first: total, per participant, EEF band, each verdict.
 
     Parameters
     ----------
     costs : mapping
         results.json's ``costs`` section.
+    labels : mapping, optional
+        Arm name -> its label (results.json's ``trial.arms``), for ``by_arm``'s ``label``;
+        an arm not in it is labelled by its name.
 
     Returns
     -------
@@ -119,8 +125,10 @@ def cost_summary(costs: Mapping) -> dict:
         ``total``, ``currency_year``, ``per_participant_randomised``,
         ``eef_band`` and ``cost_effectiveness`` (each row's sentence), the first
         active arm's; with several active arms also ``by_arm``: each arm's
-        ``arm``, ``per_participant_randomised``, ``eef_band`` and ``cost_effectiveness``.
+        ``arm``, ``label``, ``per_participant_randomised``, ``eef_band`` and
+        ``cost_effectiveness``.
     """
+    labels = labels or {}
     summary = {
         "total": costs["totals"]["total"],
         "currency_year": costs.get("currency_year"),
@@ -128,7 +136,11 @@ def cost_summary(costs: Mapping) -> dict:
     }
     if costs.get("other_arms"):
         summary["by_arm"] = [
-            {"arm": block.get("arm"), **_arm_summary(block)}
+            {
+                "arm": block.get("arm"),
+                "label": labels.get(block.get("arm"), block.get("arm")),
+                **_arm_summary(block),
+            }
             for block in (costs, *costs["other_arms"])
         ]
     return summary

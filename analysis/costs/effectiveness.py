@@ -93,6 +93,10 @@ class BootstrapResult:
     @property
     def sentence(self) -> str:
         """The point estimates and the verdict in one sentence (results.json's ``sentence``)."""
+        return self.sentence_about("The intervention")
+
+    def sentence_about(self, subject: str) -> str:
+        """:attr:`sentence` with ``subject`` priced: an arm's label when several arms are."""
         return wording.cost_effect_sentence(
             self.incremental_cost,
             self.incremental_effect,
@@ -100,6 +104,7 @@ class BootstrapResult:
             outcome_label=self.outcome_label,
             effect_unit=self.effect_unit,
             higher_is_better=self.higher_is_better,
+            subject=subject,
         )
 
     def to_dict(self) -> dict:

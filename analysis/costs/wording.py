@@ -44,6 +44,7 @@ def cost_effect_sentence(
     outcome_label: str,
     effect_unit: str,
     higher_is_better: bool,
+    subject: str = "The intervention",
 ) -> str:
     """The cost-effectiveness point estimates in one sentence.
 
@@ -58,6 +59,9 @@ def cost_effect_sentence(
         e.g. ``"SWEMWBS"`` and ``"point"`` (pluralised with an s).
     higher_is_better : bool
         Whether the outcome is "improved" / "worsened" or "reduced" / "increased".
+    subject : str
+        What is priced: "The intervention" with one active arm; with several, the arm's
+        label ("Course plus manager reminders"), so each arm's sentence says which it is.
 
     Returns
     -------
@@ -75,20 +79,16 @@ def cost_effect_sentence(
         else f"costs {pounds_and_pence(delta_c)} {'more' if delta_c > 0 else 'less'} per participant"
     )
     if verdict == "no difference":
-        return f"The intervention {cost_words} and does not change {outcome_label}."
+        return f"{subject} {cost_words} and does not change {outcome_label}."
     effect_words = f"{better if delta_e > 0 else worse} {outcome_label} by {_size(delta_e)} {units}"
     ratio = pounds_and_pence(delta_c / delta_e)
     if verdict == "dominant":
-        return f"The intervention is dominant: it {cost_words} and {effect_words}."
+        return f"{subject} is dominant: it {cost_words} and {effect_words}."
     if verdict == "dominated":
-        return f"The intervention is dominated: it {cost_words} and {effect_words}."
+        return f"{subject} is dominated: it {cost_words} and {effect_words}."
     if delta_e > 0:
-        return (
-            f"The intervention {cost_words} and {effect_words}: {ratio} per {effect_unit} {gained}."
-        )
-    return (
-        f"The intervention {cost_words} and {effect_words}: {ratio} saved per {effect_unit} {lost}."
-    )
+        return f"{subject} {cost_words} and {effect_words}: {ratio} per {effect_unit} {gained}."
+    return f"{subject} {cost_words} and {effect_words}: {ratio} saved per {effect_unit} {lost}."
 
 
 def icer_interval_note(

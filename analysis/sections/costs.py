@@ -115,7 +115,8 @@ def _baseline_adjusted(
     return rows[endline].to_numpy(float) - coefficients[1 + len(arms)] * (x - x.mean()), used
 
 
-def _ce_row(result, outcome: Outcome) -> dict:  # noqa: ANN001 - a BootstrapResult
+def _ce_row(result, outcome: Outcome, *, subject: str | None = None) -> dict:  # noqa: ANN001 - a BootstrapResult
+    """One cost-effectiveness row; ``subject`` names the arm in its sentence when several are priced."""
     out = result.to_dict()
     icer = out["icer"]
     direction = "gained" if outcome.higher_is_better else "avoided"
@@ -140,7 +141,7 @@ def _ce_row(result, outcome: Outcome) -> dict:  # noqa: ANN001 - a BootstrapResu
         else None,
         "icer_ci_note": icer["note"],
         "verdict": out["verdict"],
-        "sentence": out["sentence"],
+        "sentence": out["sentence"] if subject is None else result.sentence_about(subject),
         "quadrant_shares": out["quadrant_shares"],
         "n_boot": out["n_boot"],
         "n_per_arm": out["n_per_arm"],
@@ -273,6 +274,7 @@ def costs_section(
     model = cost_model_from_mapping(design.costs)
     start = design.follow_up.randomisation
     active = [a for a in design.arm_names if a != design.control_arm]
+    labels = {a.name: a.label or a.name for a in design.arms}
     delivered = events[~events["contaminated"].astype(bool)]
     arms = [
         arm
@@ -338,7 +340,9 @@ def costs_section(
             map_blocks=map_blocks,
         )
         for arm, result in zip(priced, results, strict=True):
-            cost_effectiveness[arm].append(_ce_row(result, outcome))
+            # with several arms "The intervention" would not say which: the arm's label does
+            subject = labels[arm] if len(active) > 1 else None
+            cost_effectiveness[arm].append(_ce_row(result, outcome, subject=subject))
         if outcome.primary and design.value_of_information is not None:
             value_of_information = _value_of_information(
                 design, results, outcome, [design.control_arm, *priced], several=len(arms) > 1

@@ -63,18 +63,33 @@ def _costs_lines(result: dict) -> list[str]:
             f"{result['trial']}: results.json has no costs (the design declares no cost model, "
             "or no deliveries were logged); nothing written."
         ]
-    per = summary["per_participant_randomised"]
-    return [
+    total = (
         f"{result['trial']}: total {format_money(summary['total'], decimals=2)} "
-        f"({summary['currency_year']} prices); "
-        + (
-            f"{format_money(per, decimals=2)} per participant randomised; "
-            if per is not None
-            else ""
-        )
-        + f"EEF cost band {summary['eef_band']}.",
-        *summary["cost_effectiveness"],
-    ]
+        f"({summary['currency_year']} prices)"
+    )
+    if summary.get("by_arm"):
+        # several active arms: each costs its own, and its sentences name it; the first
+        # arm's figures alone would pass for the trial's
+        return [
+            f"{total}.",
+            *(
+                line
+                for arm in summary["by_arm"]
+                for line in (
+                    f"{arm.get('label') or arm['arm']}: {_per_and_band(arm)}",
+                    *arm["cost_effectiveness"],
+                )
+            ),
+        ]
+    return [f"{total}; {_per_and_band(summary)}", *summary["cost_effectiveness"]]
+
+
+def _per_and_band(figures: dict) -> str:
+    """'£8.48 per participant randomised; EEF cost band very low.' (the first part if known)."""
+    per = figures["per_participant_randomised"]
+    return (
+        f"{format_money(per, decimals=2)} per participant randomised; " if per is not None else ""
+    ) + f"EEF cost band {figures['eef_band']}."
 
 
 def demo() -> None:

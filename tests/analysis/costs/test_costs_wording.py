@@ -57,6 +57,21 @@ def test_the_sentence_says_the_verdict(cost, effect):
     assert sentence.endswith(".")
 
 
+@pytest.mark.parametrize(("cost", "effect"), list(itertools.product(SIGNS, SIGNS)))
+def test_an_arms_sentence_names_the_arm_and_says_the_rest_as_the_intervention(cost, effect):
+    words = {
+        "verdict": cost_effect_verdict(cost, effect),
+        "outcome_label": "SWEMWBS",
+        "effect_unit": "point",
+        "higher_is_better": True,
+    }
+    plain = cost_effect_sentence(cost, effect, **words)
+    named = cost_effect_sentence(cost, effect, **words, subject="Course plus manager reminders")
+    assert plain.startswith("The intervention ")
+    assert named == plain.replace("The intervention", "Course plus manager reminders", 1)
+    assert "intervention" not in named
+
+
 def test_a_bootstrap_result_carries_the_coded_verdict_and_its_sentence(rng):
     arm = np.arange(60) % 2 == 1
     costs = np.where(arm, 30.0, 0.0) + rng.normal(0, 1, 60)
@@ -78,6 +93,9 @@ def test_a_bootstrap_result_carries_the_coded_verdict_and_its_sentence(rng):
         )
     )
     assert out["icer"]["note"] == result.icer_ci_note
+    assert result.sentence_about("Course offered by email") == result.sentence.replace(
+        "The intervention", "Course offered by email", 1
+    )
 
 
 def test_the_icer_note_says_why_an_interval_is_undefined_or_unbounded():
