@@ -67,3 +67,9 @@ def test_each_arms_cace_and_the_holm_across_arms_match_r(tmp_path, se_type):
     for arm, estimate in itts.items():
         assert estimate.p_value == pytest.approx(holm_r.loc[arm, "p_value"], rel=1e-8)
         assert estimate.p_value_holm == pytest.approx(holm_r.loc[arm, "p_value_holm"], rel=1e-8)
+    # the missing-data table's complete-case row is the primary's joint model: R's lm_robust
+    # on all three arms, not a refit on control and the arm
+    complete = {s.arm: s for s in primary.sensitivity if s.method == "complete_case"}
+    assert sorted(complete) == sorted(holm_r.index)
+    for arm, row in complete.items():
+        assert row.p_value == pytest.approx(holm_r.loc[arm, "p_value"], rel=1e-8)
