@@ -514,10 +514,8 @@ def _plain(value: object) -> object:
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return [
-        {str(k): _plain(v) for k, v in row.items()}
-        for row in frame.astype("object").to_dict("records")
-    ]
+    rows = frame.astype("object").to_dict("records")
+    return [{str(k): _plain(v) for k, v in row.items()} for row in rows]
 
 
 @dataclass(frozen=True)
@@ -533,6 +531,7 @@ class UptakeSummary:
     doses: pd.DataFrame
     contamination: pd.DataFrame
     by_arm: dict | None = None  # several interventions: arm -> its intervention, uptake block
+    cross_arm: list | None = None  # several: analysis.uptake_by_arm.cross_arm_contamination
 
     def to_dict(self) -> dict:
         """The ``uptake`` section of results.json (JSON-safe)."""
@@ -546,6 +545,7 @@ class UptakeSummary:
         }
         if self.by_arm:  # absent with one intervention, so those results are unchanged
             out["definitions_by_arm"] = self.by_arm
+            out["cross_arm_contamination"] = list(self.cross_arm or [])
         return out
 
 

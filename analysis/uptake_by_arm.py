@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.uptake import PARTICIPANT_UPTAKE_COLUMNS, participant_uptake
 
-__all__ = ["participant_uptake_by_arm"]
+__all__ = ["cross_arm_contamination", "participant_uptake_by_arm"]
 
 _COUNTS = ["offered", "took_up", "dose", "completed", "not_received"]
 _TIMES = ["offered_at", "started_at", "completed_at"]
@@ -67,3 +67,37 @@ def participant_uptake_by_arm(
     for column in _TIMES:
         out[column] = pd.to_datetime(out[column]).astype("datetime64[us]")
     return out[PARTICIPANT_UPTAKE_COLUMNS]
+
+
+def cross_arm_contamination(
+    participants: pd.DataFrame,
+    events: pd.DataFrame,
+    interventions: Mapping[str, tuple[str, Mapping[str, Any]]],
+) -> list[dict]:
+    """How many of each active arm's participants have events of another arm's intervention.
+
+    The control arm's contamination is :func:`analysis.uptake.contamination`'s; this is the
+    same between active arms.  It is not uptake: a participant's uptake is of their own arm's
+    intervention, as the design declares (:func:`participant_uptake_by_arm`).
+
+    Returns
+    -------
+    list of dict
+        One per (active arm, another arm's intervention), in the interventions' order:
+        ``arm``, ``intervention`` and ``participants`` (distinct participants, 0 if none).
+    """
+    arm_of = dict(
+        zip(participants["participant_id"].astype("str"), participants["arm"], strict=True)
+    )
+    units = events["unit_id"].astype("str") if len(events) else pd.Series(dtype="str")
+    reached = events.assign(arm=units.map(arm_of)) if len(events) else events.assign(arm=None)
+    rows = []
+    for _, (arm, _definition) in interventions.items():
+        for other, (other_arm, _) in interventions.items():
+            if other_arm == arm or "intervention" not in reached:
+                continue
+            hit = reached[(reached["arm"] == arm) & (reached["intervention"] == other)]
+            rows.append(
+                {"arm": arm, "intervention": other, "participants": int(hit["unit_id"].nunique())}
+            )
+    return rows

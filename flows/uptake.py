@@ -10,6 +10,7 @@ self-contained HTML dashboard (inline SVG charts) to
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from analysis.uptake import UptakeSummary, participant_uptake, summarise_uptake
-from analysis.uptake_by_arm import participant_uptake_by_arm
+from analysis.uptake_by_arm import cross_arm_contamination, participant_uptake_by_arm
 from flows.deliveries import deliveries_stage
 from flows.integrity import require_current_design
 from flows.safe_io import write_csv, write_text
@@ -106,7 +107,7 @@ def _summarise(
     design: TrialDesign, participants: pd.DataFrame, events: pd.DataFrame
 ) -> UptakeSummary:
     several = len(design.interventions) > 1
-    return summarise_uptake(
+    summary = summarise_uptake(
         participants,
         events,
         design.interventions[0].uptake,
@@ -117,6 +118,11 @@ def _summarise(
         if several
         else None,
     )
+    if not several:
+        return summary
+    # an active arm's members with another arm's intervention's events: counted, not uptake
+    interventions = {i.name: (i.arm, i.uptake) for i in design.interventions}
+    return replace(summary, cross_arm=cross_arm_contamination(participants, events, interventions))
 
 
 def uptake_section_from_store(design: TrialDesign, store: Store | None = None) -> dict | None:

@@ -107,6 +107,16 @@ def _side_by_side(rows: list[dict], by: str, design: TrialDesign) -> list[dict]:
     return sorted(rows, key=lambda r: (str(r[by]), order[r["arm"]]))
 
 
+def _cross_arm(summary: UptakeSummary, labels: dict) -> list[str]:
+    """With several interventions: "N of the <arm> arm's participants have events of <other>"."""
+    return [
+        f"{r['participants']} of the {labels.get(r['arm'], r['arm']).lower()} arm's participants "
+        f"have events of {r['intervention']}"
+        for r in summary.cross_arm or []
+        if r["participants"]
+    ]
+
+
 def uptake_markdown(design: TrialDesign, summary: UptakeSummary) -> str:
     """The funnel per arm as a markdown table, the uptake definition, and contamination.
 
@@ -148,6 +158,11 @@ def uptake_markdown(design: TrialDesign, summary: UptakeSummary) -> str:
         if n_flagged
         else "**Contamination:** none recorded."
     )
+    if between := _cross_arm(summary, labels):
+        lines.append(
+            f"**Contamination between active arms:** {'; '.join(between)} (kept in their "
+            "allocated arm; their uptake counts only their own arm's intervention)."
+        )
     return "\n".join(lines)
 
 
@@ -204,6 +219,7 @@ def render_uptake_dashboard(
                 [{**r} for r in summary.by_team.to_dict("records")], "team", design
             ),
             contamination=data["contaminated_units"],
+            cross_arm=_cross_arm(summary, labels),
             n_events=n_events,
             updated=updated.strftime("%d %B %Y, %H:%M"),
         )

@@ -88,6 +88,11 @@ class Uptake(ResultsModel):
         "(its name under 'intervention') and the uptake definition its funnel row is measured "
         "by; 'definition' is then the first arm's."
     )
+    cross_arm_contamination: list[dict[str, str | int]] | None = optional(
+        "Designs with one intervention per active arm only: per active arm ('arm') and another "
+        "arm's intervention ('intervention'), how many of the arm's participants have events of "
+        "it ('participants'). Not uptake: an arm's uptake is of its own intervention."
+    )
     funnel: list[FunnelRow] = optional_list("One funnel per arm, in the design's order.")
     over_time: list[OverTimeRow] = optional_list("Cumulative uptake per arm and week.")
     by_organisation: list[OrganisationFunnelRow] = optional_list(

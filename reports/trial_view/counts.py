@@ -66,6 +66,8 @@ def trial_suppression(results: Mapping, flow) -> Suppression:
         _equal(relations, counts, ("funnel", arm, "started"), ("consort", arm, "received"))
     if uptake.get("contamination") is not None:
         counts[("contamination",)] = uptake["contamination"]
+    for row in uptake.get("cross_arm_contamination") or []:  # several interventions only
+        counts[("cross_arm", row["arm"], row["intervention"])] = row["participants"]
 
     for outcome in results.get("outcomes", []):
         name = outcome["name"]

@@ -459,7 +459,17 @@ def uptake_view(results: Mapping, sup: Suppression) -> dict | None:
     contamination = None
     if uptake.get("contamination") is not None:
         contamination = sup.display(("contamination",))
+    # several interventions: an active arm's members with another arm's intervention's events,
+    # named as control contamination is counted; the pre-declared uptake stays the arm's own
+    cross_arm = [
+        f"{sup.display(('cross_arm', r['arm'], r['intervention']))} of the "
+        f"{labels.get(r['arm'], r['arm']).lower()} arm's participants have events of "
+        f"{r['intervention']}"
+        for r in uptake.get("cross_arm_contamination") or []
+        if r["participants"]
+    ]
     return {
+        "cross_arm": cross_arm,
         "rows": rows,
         "funnel_chart": funnel_chart,
         "time_chart": time_chart,

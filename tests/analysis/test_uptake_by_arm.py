@@ -63,3 +63,47 @@ def test_one_intervention_gives_what_participant_uptake_gives():
     direct = participant_uptake(people, events[events["intervention"] == "email"], EMAIL)
     course = people.loc[people["arm"] == "course", "participant_id"]
     pd.testing.assert_frame_equal(alone.loc[course], direct.loc[course])
+
+
+def test_an_active_arms_members_with_another_arms_events_are_counted_and_named():
+    from dataclasses import replace
+
+    from analysis.uptake import summarise_uptake
+    from analysis.uptake_by_arm import cross_arm_contamination
+
+    people = _people().assign(organisation="o1", team="t1")
+    events = _events()
+    uptake = participant_uptake_by_arm(people, events, INTERVENTIONS)
+    cross = cross_arm_contamination(people, events, INTERVENTIONS)
+    # n2 (reminders arm) has the email log's module_started: counted, named, once
+    assert cross == [
+        {"arm": "course", "intervention": "nudged", "participants": 0},
+        {"arm": "course_reminders", "intervention": "email", "participants": 1},
+    ]
+    # and it is not uptake: n2's took_up is by its own arm's intervention (none)
+    assert uptake.loc["n2", "took_up"] == 0
+    summary = summarise_uptake(
+        people,
+        events,
+        EMAIL,
+        arm_order=["control", "course", "course_reminders"],
+        control_arm="control",
+        uptake=uptake,
+        by_arm={
+            "course": {"intervention": "email"},
+            "course_reminders": {"intervention": "nudged"},
+        },
+    )
+    section = replace(summary, cross_arm=cross).to_dict()
+    assert section["cross_arm_contamination"] == cross
+    # the control arm's contamination is counted as before, apart
+    assert section["contamination"] == 1
+    # with one intervention (no by_arm) results.json has no such key
+    one = summarise_uptake(
+        people,
+        events,
+        EMAIL,
+        arm_order=["control", "course", "course_reminders"],
+        control_arm="control",
+    )
+    assert "cross_arm_contamination" not in one.to_dict()

@@ -130,3 +130,23 @@ def test_the_cace_section_explains_the_cace_once_then_gives_each_arm_its_cards(r
     ]
     assert len(cace) > 2 and len(labels) == len(cace)
     assert set(labels) == set(LABELS.values())
+
+
+def test_the_uptake_note_names_contamination_between_active_arms(results):
+    results["uptake"]["cross_arm_contamination"] = [
+        {"arm": "course", "intervention": "course_with_reminders", "participants": 12},
+        {"arm": "course_reminders", "intervention": "course_by_email", "participants": 0},
+    ]
+    html = render_trial(results)
+    note = re.search(r'<p data-field="cross-arm-contamination">([^<]*)</p>', html)
+    assert note is not None
+    text = note.group(1)
+    # counted and named as control contamination is; an arm with none is not listed
+    assert (
+        "12 of the course offered by email arm&#39;s participants have events of course_with_reminders"
+        in text
+    )
+    assert "course_by_email" not in text
+    assert "their uptake counts only their own arm's intervention" in text
+    results["uptake"]["cross_arm_contamination"][0]["participants"] = 0
+    assert 'data-field="cross-arm-contamination"' not in render_trial(results)

@@ -84,3 +84,63 @@ def test_the_dashboard_says_when_it_was_updated_and_draws_both_charts(letters_up
     assert "<p>Nothing has been offered yet.</p>" not in html
     one = render_uptake_dashboard(design, summary, 1, updated=dt.datetime(2019, 5, 1, 9, 30))
     assert "from 1 delivery event in" in one
+
+
+def test_the_dashboard_names_contamination_between_active_arms_and_two_arms_say_nothing(
+    letters_uptake,
+):
+    from dataclasses import replace
+
+    from analysis.uptake_by_arm import cross_arm_contamination, participant_uptake_by_arm
+
+    design = load_design(DESIGNS / "goal_setting_nudges.yaml")
+    ids = ["C1", "E1", "E2", "R1"]
+    people = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "unit_id": ids,
+            "arm": ["control", "course", "course", "course_reminders"],
+            "organisation": "Dudley",
+            "team": "T0",
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "unit_id": ["E1", "E2", "E2", "R1"],
+            "event_type": ["invited", "invited", "reminder_sent", "invited"],
+            "occurred_at": pd.to_datetime(["2022-10-03"] * 4),
+            "module": pd.array([None] * 4, dtype="Int64"),
+            "round_id": [None] * 4,
+            "contaminated": [False] * 4,
+            "intervention": [
+                "course_by_email",
+                "course_by_email",
+                "course_with_reminders",  # reached a course-arm learner
+                "course_with_reminders",
+            ],
+        }
+    )
+    interventions = {i.name: (i.arm, i.uptake) for i in design.interventions}
+    summary = summarise_uptake(
+        people,
+        events,
+        design.interventions[0].uptake,
+        arm_order=list(design.arm_names),
+        control_arm=design.control_arm,
+        uptake=participant_uptake_by_arm(people, events, interventions),
+        by_arm={i.arm: {"intervention": i.name, **i.uptake} for i in design.interventions},
+    )
+    summary = replace(summary, cross_arm=cross_arm_contamination(people, events, interventions))
+    said = (
+        "1 of the course offered by email arm's participants have events of course_with_reminders"
+    )
+    assert said in uptake_markdown(design, summary)
+    html = render_uptake_dashboard(design, summary, 4, updated=dt.datetime(2022, 11, 1, 9, 0))
+    assert said.replace("'", "&#39;") in html
+    assert "their uptake counts only their own arm's intervention" in html
+    # a two-arm trial has no such line
+    letters, two_arm = letters_uptake
+    assert "between active arms" not in uptake_markdown(letters, two_arm).lower()
+    assert "cross-arm-contamination" not in render_uptake_dashboard(
+        letters, two_arm, 3, updated=dt.datetime(2019, 5, 1, 9, 30)
+    )
