@@ -209,6 +209,7 @@ def outcomes_view(results: Mapping, sup: Suppression) -> dict:
         "subgroups": subgroups,
         "subgroup_tests": _subgroup_tests(results, primary, labels, sup) if primary else [],
         "multiple_arms": len(active_arms(results)) > 1,
+        "control_label": labels.get(control_arm(results), control_arm(results)),
         # the design declared Holm across the arms for the primary (adjust_across_arms: holm)
         "primary_holm": any(
             e.get("p_value_holm") is not None

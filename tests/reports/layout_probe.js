@@ -161,6 +161,18 @@
     for (const cell of table.querySelectorAll("th, td")) {
       if (box(cell).right > vw + 0.5) entry.cellsOutOfView.push(cell.dataset.col || cell.textContent.trim().slice(0, 30));
     }
+    // a caption's words must all be in view unscrolled: a caption as wide as a scrolling table
+    // runs on past the edge of the screen (it read "...(IT" on a phone), and no one scrolls to read it
+    const caption = table.querySelector("caption");
+    entry.captionClipped = false;
+    if (caption && !hidden(caption)) {
+      const range = document.createRange();
+      range.selectNodeContents(caption);
+      const edge = Math.min(vw, wrap ? box(wrap).right : vw);
+      const right = Math.max(0, ...[...range.getClientRects()].map((r) => r.right));
+      entry.captionRight = round(right);
+      entry.captionClipped = right > edge + 0.5;
+    }
     // cells hidden in a scrolling box count as in view only when the box shows its scrollbar
     entry.ok = entry.scrolls
       ? entry.wrapRight <= vw + 0.5 && entry.scrollbarPx >= 6

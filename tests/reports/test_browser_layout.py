@@ -246,6 +246,8 @@ def test_tables_fit_the_screen_or_scroll_visibly_and_nothing_else_sticks_out(mea
     assert not figures["overflowing"], figures["overflowing"]
     for table in figures["tables"]:
         assert table["ok"], table
+        # the caption wraps to the screen: none of its words wait past the edge of a scrolling table
+        assert not table["captionClipped"], table
 
 
 def test_the_portfolio_table_stacks_on_a_phone_so_cost_and_band_stay_in_view(measured):
