@@ -19,6 +19,7 @@ from analysis.costs import EEF_COST_BANDS
 __all__ = [
     "EEF_BANDS",
     "MINUS",
+    "P_THRESHOLDS",
     "cluster_noun",
     "flagged_label",
     "format_ci",
@@ -118,13 +119,28 @@ def format_money(value: float | None, *, decimals: int | None = None) -> str:
     return MINUS + text if value < 0 else text
 
 
+#: The levels the reports' words compare p-values with ("below 0.05").
+P_THRESHOLDS = (0.01, 0.05)
+
+
 def format_p(value: float | None) -> str:
-    """A p-value: three decimals, or "<0.001"."""
+    """A p-value: three decimals, or "<0.001"; more where three would cross a threshold.
+
+    A p of 0.0495 is below 0.05, but "0.050" reads as at it: near :data:`P_THRESHOLDS`
+    the p gets a decimal more (three significant figures, "0.0495"), and more again until
+    the printed figure is on the same side of each threshold as the p-value, so the
+    figure never contradicts words that compare it with 0.05.
+    """
     if value is None:
         return "\u2014"
     if value < 0.001:
         return "<0.001"
-    return f"{value:.3f}"
+    decimals = 3
+    text = f"{value:.3f}"
+    while decimals < 8 and any((float(text) < t) != (value < t) for t in P_THRESHOLDS):
+        decimals += 1
+        text = f"{value:.{decimals}f}"
+    return text
 
 
 def format_p_is(value: float | None) -> str:

@@ -186,21 +186,33 @@ def key_numbers(results: Mapping, flow, sup: Suppression) -> dict:
             if estimate and estimate.get("ri_p_value") is not None:
                 model_sig = estimate["p_value"] < 0.05
                 ri_sig = estimate["ri_p_value"] < 0.05
+                # Holm declared across the arms: the two p-values compared are unadjusted, and
+                # the adjusted one decides; the sentence says both, not "below 0.05" alone
+                holm = estimate.get("p_value_holm")
+                unadjusted = " unadjusted" if holm is not None else ""
                 if model_sig == ri_sig:
                     agree = (
-                        "agrees with the model: both p-values are "
+                        f"agrees with the model: both{unadjusted} p-values are "
                         + ("below" if model_sig else "at or above")
                         + " 0.05"
                     )
                 else:
                     agree = (
-                        "disagrees with the model at the 5% level, so treat the result with caution"
+                        "disagrees with the model at the 5% level"
+                        + (" (unadjusted p-values)" if unadjusted else "")
+                        + ", so treat the result with caution"
                     )
+                adjusted = (
+                    ""
+                    if holm is None
+                    else "; Holm's adjustment across the arms gives the model "
+                    f"{format_p_is(holm)}, " + ("below" if holm < 0.05 else "at or above") + " 0.05"
+                )
                 strength.append(
                     f"{named}Randomisation inference "
                     f"({format_count(estimate.get('ri_draws'))} re-randomisations) "
                     f"{agree} (model {format_p_is(estimate['p_value'])}, "
-                    f"randomisation {format_p_is(estimate['ri_p_value'])})."
+                    f"randomisation {format_p_is(estimate['ri_p_value'])}){adjusted}."
                     + _few_allocations_note(results, clusters)
                 )
             elif estimate:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
 
+from reports.format import P_THRESHOLDS, format_p, format_p_is
 from reports.render import render_trial
 
 NAME = "goal_setting_nudges"
@@ -37,4 +39,61 @@ def test_captions_over_scrolling_tables_are_held_to_the_screen(rendered):
     assert re.search(
         r"@media screen \{ \.table-wrap > table > caption \{ max-width: min\(calc\(100vw - 2rem\)",
         rendered["letters"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [
+        (0.0495, "0.0495"),  # "0.050" would read as at 0.05, and it is below
+        (0.04999, "0.04999"),
+        (0.0099, "0.0099"),
+        (0.05, "0.050"),
+        (0.0504, "0.050"),
+        (0.047, "0.047"),
+        (0.2256, "0.226"),
+        (0.0009, "<0.001"),
+    ],
+)
+def test_a_printed_p_is_on_the_same_side_of_each_threshold_as_the_p(p, text):
+    assert format_p(p) == text
+    for threshold in P_THRESHOLDS:
+        assert (float(text.lstrip("<")) < threshold) == (p < threshold)
+
+
+def _ri_sentences(html: str) -> list[str]:
+    return [
+        " ".join(s.split())
+        for s in re.findall(r"<li>([^<]*Randomisation inference \([^<]*)</li>", html)
+    ]
+
+
+def test_the_ri_check_compares_unadjusted_ps_and_gives_the_holm_p(three_arms):
+    document = copy.deepcopy(three_arms)
+    primary = next(o for o in document["outcomes"] if o["primary"])
+    itts = {e["arm"]: e for e in primary["estimates"] if e["estimand"] == "ITT"}
+    itts["course_reminders"]["ri_p_value"] = 0.0495  # the demo's: printed "0.050" before
+    sentences = _ri_sentences(render_trial(document))
+    assert len(sentences) == 2
+    for sentence, arm in zip(sentences, ("course", "course_reminders"), strict=True):
+        estimate = itts[arm]
+        assert f"(model {format_p_is(estimate['p_value'])}, " in sentence
+        assert f"randomisation {format_p_is(estimate['ri_p_value'])})" in sentence
+        side = "below" if estimate["p_value_holm"] < 0.05 else "at or above"
+        assert sentence.endswith(
+            f"; Holm&#39;s adjustment across the arms gives the model "
+            f"{format_p_is(estimate['p_value_holm'])}, {side} 0.05."
+        )
+    reminders = sentences[1]
+    assert "both unadjusted p-values are below 0.05" in reminders
+    assert "randomisation p = 0.0495)" in reminders
+
+
+def test_a_two_arm_ri_check_reads_as_before(rendered, results):
+    (sentence,) = _ri_sentences(rendered["letters"])
+    itt = next(o for o in results("letters")["outcomes"] if o["primary"])["estimates"][0]
+    assert "unadjusted" not in sentence and "Holm" not in sentence
+    assert sentence.startswith("Randomisation inference (")
+    assert sentence.endswith(
+        f"(model {format_p_is(itt['p_value'])}, randomisation {format_p_is(itt['ri_p_value'])})."
     )
