@@ -56,6 +56,13 @@ PORTFOLIO_SECTIONS = (
 )
 
 
+_CLEAR_MEANS = '"Clear" means the 95% confidence interval excludes zero'
+_CLEAR_WITH_HOLM = (
+    " and, for a trial that compares several arms with control and declares Holm's adjustment "
+    "across them, the primary outcome's Holm-adjusted p-value is below 0.05"
+)
+
+
 def _evidence_line(results: Mapping) -> str:
     flow = consort_flow(results)
     individuals = flow.level("individuals")
@@ -412,7 +419,16 @@ def portfolio_view(results: Sequence[Mapping]) -> dict:
         chart_id="portfolio",
     )
     not_measured = [r["title"] for r in rows if r["shared_label"] is None]
+    # a trial declaring Holm across its arms is "clear" only with the Holm p below 0.05 too
+    # (reports.evidence): the definition says so, or it contradicts the verdicts beside it
+    holm = any(
+        e.get("p_value_holm") is not None
+        for r in results
+        for e in (primary_outcome(r) or {}).get("estimates", [])
+    )
     return {
+        "clear_means": _CLEAR_MEANS + (_CLEAR_WITH_HOLM if holm else "") + ".",
+        "multi_arm": any(len(active_arms(r)) > 1 for r in results),
         "title": "Portfolio of staff-wellbeing trials",
         "sections": PORTFOLIO_SECTIONS,
         "rows": rows,

@@ -243,9 +243,24 @@ def research_line(results: Mapping) -> str:
             f"less than the {format_money(research_cost)} a further study would cost."
         )
     top = max(worth, key=lambda r: r["evpi_population"])
+    # the thresholds where even the upper bound falls short: there research is not worth its
+    # cost, which the line must say, or "may be worth" reads as holding at every threshold
+    short = [r for r in rows if not r.get("research_may_be_worthwhile")]
+    not_worth = (
+        f" At {_join([_money(r['wtp']) for r in short])} the EVPI is at most "
+        f"{format_money(max(r['evpi_population'] or 0 for r in short))}, less than that cost, "
+        "so there further research is not worth its cost."
+        if short
+        else ""
+    )
     return (
         f"May be worth up to {format_money(top['evpi_population'])} (the EVPI at "
         f"{_money(top['wtp'])} {_per_unit(results, voi)}), more than the "
         f"{format_money(research_cost)} a further study would cost; EVPI is an upper bound, so "
-        "this says only that it may be worth doing."
+        "this says only that it may be worth doing." + not_worth
     )
+
+
+def _join(items: list[str]) -> str:
+    """'£50', '£50 and £150', '£50, £150 and £300'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import html as html_lib
 import re
 
 import pytest
 
-from reports.format import P_THRESHOLDS, format_p, format_p_is
-from reports.render import render_trial
+from reports.format import P_THRESHOLDS, format_money, format_p, format_p_is
+from reports.render import render_portfolio, render_trial
+from reports.value_of_information import research_line
 
 NAME = "goal_setting_nudges"
 
@@ -97,3 +99,58 @@ def test_a_two_arm_ri_check_reads_as_before(rendered, results):
     assert sentence.endswith(
         f"(model {format_p_is(itt['p_value'])}, randomisation {format_p_is(itt['ri_p_value'])})."
     )
+
+
+def _text(html: str) -> str:
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_the_portfolio_counts_trials_and_says_what_a_row_and_clear_are(
+    three_arms, simulated_results, rendered
+):
+    page = _text(render_portfolio([three_arms]))
+    assert "Portfolio report · 1 randomised trial " in page
+    assert (
+        "Each row is a trial, or an arm of a multi-arm trial against its control, cheapest first"
+        in page
+    )
+    # the reminders arm's CI excludes zero but its Holm p does not pass 0.05: the definition
+    # says "clear" needs both, so "none showed a clear improvement" agrees with it
+    primary = next(o for o in three_arms["outcomes"] if o["primary"])
+    reminders = next(
+        e for e in primary["estimates"] if e["estimand"] == "ITT" and e["arm"] == "course_reminders"
+    )
+    assert reminders["ci_low"] > 0 and reminders["p_value_holm"] >= 0.05
+    assert (
+        '"Clear" means the 95% confidence interval excludes zero and, for a trial that compares '
+        "several arms with control and declares Holm's adjustment across them, the primary "
+        "outcome's Holm-adjusted p-value is below 0.05."
+    ) in page
+    assert "None of these trials showed a clear improvement" in page
+    two = _text(render_portfolio([simulated_results("letters"), three_arms]))
+    assert "Portfolio report · 2 randomised trials " in two
+    # the seed trials' portfolio: as before
+    seed = _text(rendered["portfolio"])
+    assert "Portfolio report · 4 randomised trials " in seed
+    assert "Each row is a trial, cheapest first" in seed
+    assert '"Clear" means the 95% confidence interval excludes zero. "No clear effect"' in seed
+
+
+def test_the_research_line_says_where_research_is_not_worth_its_cost(three_arms):
+    three_arms = copy.deepcopy(three_arms)  # changed below
+    voi = three_arms["costs"]["value_of_information"]
+    rows = voi["by_threshold"]
+    short = [r for r in rows if not r["research_may_be_worthwhile"]]
+    assert short and len(short) < len(rows)  # the demo's: worth it only at the top threshold
+    line = research_line(three_arms)
+    assert line.startswith("May be worth up to ")
+    wtps = " and ".join(f"£{r['wtp']:,.0f}" for r in short)
+    assert line.endswith(
+        f" At {wtps} the EVPI is at most "
+        f"{format_money(max(r['evpi_population'] for r in short))}, less than that cost, so "
+        "there further research is not worth its cost."
+    )
+    # worth it at every threshold: nothing added
+    for r in rows:
+        r["research_may_be_worthwhile"] = True
+    assert research_line(three_arms).endswith("this says only that it may be worth doing.")
