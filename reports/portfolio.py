@@ -56,7 +56,7 @@ PORTFOLIO_SECTIONS = (
 )
 
 
-_CLEAR_MEANS = '"Clear" means the 95% confidence interval excludes zero'
+#: What "clear" also needs where a trial declares Holm across its arms (reports.evidence)
 _CLEAR_WITH_HOLM = (
     " and, for a trial that compares several arms with control and declares Holm's adjustment "
     "across them, the primary outcome's Holm-adjusted p-value is below 0.05"
@@ -427,7 +427,7 @@ def portfolio_view(results: Sequence[Mapping]) -> dict:
         for e in (primary_outcome(r) or {}).get("estimates", [])
     )
     return {
-        "clear_means": _CLEAR_MEANS + (_CLEAR_WITH_HOLM if holm else "") + ".",
+        "clear_also": _CLEAR_WITH_HOLM if holm else "",
         "multi_arm": any(len(active_arms(r)) > 1 for r in results),
         "title": "Portfolio of staff-wellbeing trials",
         "sections": PORTFOLIO_SECTIONS,
