@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from reports.amendments import post_hoc_plan_sentence
 from reports.evidence import (
     Caveat,
     caveat_reasons,
@@ -260,8 +261,14 @@ def headline_sentences(results: Mapping) -> tuple[str, ...]:
     the evidence is weak: ..." for a clear CI, "had no clear effect ..., and
     the evidence is mixed: ..." for one that spans zero; the model's numbers
     follow in a second sentence.
+
+    An amendment that changed the analysis plan after outcome data were stored
+    (:func:`reports.amendments.post_hoc_plan_changes`) puts "The analysis plan
+    was changed after outcome data were collected: ..." first, before any result.
     """
-    sentences: list[str] = []
+    # a plan changed after the outcomes were in comes before any result (reports.amendments)
+    post_hoc = post_hoc_plan_sentence(results)
+    sentences: list[str] = [post_hoc] if post_hoc else []
     primary = primary_outcome(results)
     arms = active_arms(results) or [None]
     few_clusters_said = False

@@ -6,6 +6,7 @@ files back through :class:`ResultsDocument`, and ``analysis/results.schema.json`
 is generated from them (:mod:`analysis.results_model.schema`).
 """
 
+from analysis.results_model.amendments import DesignAmendment
 from analysis.results_model.base import ResultsModel, dump_results, json_safe
 from analysis.results_model.costs import (
     ArmCosts,
@@ -86,6 +87,7 @@ __all__ = [
     "CostTotals",
     "Costs",
     "DataValidation",
+    "DesignAmendment",
     "EvpiRow",
     "Estimate",
     "Exploratory",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from analysis.results_model.amendments import DesignAmendment
 from analysis.results_model.base import ResultsModel, field, optional
 from analysis.results_model.costs import Costs
 from analysis.results_model.cycles import Cycles
@@ -67,6 +68,12 @@ class ResultsDocument(ResultsModel):
     uptake: Uptake | None = optional(
         "Uptake of the intervention from the delivery log; absent when analysing a dataset "
         "file, null when nothing was delivered."
+    )
+    amendments: list[DesignAmendment] | None = optional(
+        "Design amendments recorded with `trialflow amend` after randomisation, oldest first "
+        "(from the store): what changed, when, by whom, why, and whether outcome data were "
+        "already stored. Absent when the trial was never amended or the analysis read a "
+        "dataset file."
     )
     data_validation: DataValidation = field("Rows quarantined at ingest, by rule.")
     sap: Sap | None = optional(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from reports.amendments import amendments_view
 from reports.consort import consort_flow
 from reports.disclosure import DISCLOSURE_FOOTNOTE, SUPPRESSED_MARK
 from reports.headline import headline_sentences
@@ -89,6 +90,7 @@ def trial_view(results: Mapping) -> dict:
         "costs": costs_view(results),
         "methods": methods_view(results, sup),
         "sap": sap_view(results),
+        "amendments": amendments_view(results),
         # an exploratory reanalysis (analyse --label): banner, page margins and methods say so
         "exploratory": results.get("exploratory")
         if results.get("analysis_status") == "exploratory"
