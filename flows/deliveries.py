@@ -39,12 +39,15 @@ from flows.integrity import require_current_design
 from flows.progress import progress_callback
 from flows.safe_io import write_csv
 from flows.settings import get_settings
+from flows.sources import SourceError
 from flows.status import STAGE_HOOKS
 from flows.store import IngestSummary, Store, delivery_events
 from flows.tasks import IO_RETRIES, load_design_task, output_dir
 from intake.deliveries import EVENT_COLUMNS, check_deliveries, event_rows, intervention_of
+from intake.ids import foreign_file_problem
 from intake.mapping import delivery_fields, delivery_frame
 from intake.quarantine import units_for_artifact
+from intake.rules import known_flags
 from reports.validation_report import quarantine_markdown
 from trial_designs.cycles import cycle_of_enrolment
 from trial_designs.design import TrialDesign
@@ -226,8 +229,19 @@ def check_delivery_log(
     intervention: Intervention,
     participants: pd.DataFrame,
     held_rounds: list[str],
+    file_name: str = "",
 ) -> pd.DataFrame:
     known = sorted(set(participants["participant_id"]) | set(participants["unit_id"]))
+    # mostly strangers: another trial's log, refused whole rather than quarantined row by row
+    foreign = foreign_file_problem(
+        frame["unit_id"],
+        known_flags(frame["unit_id"], pd.Index(known, dtype=object)),
+        file_name=file_name,
+        trial_id=design.id,
+        noun="participant or cluster",
+    )
+    if foreign:
+        raise SourceError(foreign)
     gone = participants.dropna(subset=["withdrawn_at"]) if "withdrawn_at" in participants else None
     return check_deliveries(
         frame,
@@ -362,7 +376,9 @@ def deliveries_ingest_flow(design: str, file: str, intervention_name: str | None
     frame = read_delivery_log(file, intervention)
     step(1, 4)
     participants, held = load_units(trial)
-    problems = check_delivery_log(frame, trial, intervention, participants, held)
+    problems = check_delivery_log(
+        frame, trial, intervention, participants, held, file_name=Path(file).name
+    )
     step(2, 4)
     rows = prepare_events(frame, problems, trial, intervention, participants, Path(file).name)
     summary = store_events(trial, file, digest, rows, problems, len(frame), owner)

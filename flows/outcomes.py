@@ -67,6 +67,7 @@ from flows.store.responses import (
 )
 from flows.tasks import IO_RETRIES, load_design_task, output_dir, resolve_design_path
 from intake.hr import check_hr_rows, hr_measures
+from intake.ids import foreign_file_problem
 from intake.mapping import (
     outcome_fields,
     outcome_frame,
@@ -148,13 +149,21 @@ def check_rows(
     options: dict,
     timepoint: str,
     cycle_of: pd.Series | None = None,
+    file_name: str = "",
 ) -> pd.DataFrame:
-    present = int(np.nansum(known_flags(frame["participant_id"], known)))
+    flags = known_flags(frame["participant_id"], known)
+    present = int(np.nansum(flags))
     if len(frame) and present == 0:
         raise SourceError(
             f"None of the {len(frame)} rows names a participant of trial '{design.id}'. Is this "
             "the right file for this trial? Nothing was stored."
         )
+    # mostly strangers: another trial's file, refused whole rather than quarantined row by row
+    foreign = foreign_file_problem(
+        frame["participant_id"], flags, file_name=file_name, trial_id=design.id
+    )
+    if foreign:
+        raise SourceError(foreign)
     if source == "survey":
         # each response is held to its own timepoint's (and its cohort's own) dates
         return check_survey_rows(frame, design, known, timepoint=timepoint, cycle_of=cycle_of)
@@ -328,7 +337,9 @@ def outcomes_ingest_flow(
     frame, mapping = read_outcome_file(file, trial, source)
     step(1, 4)
     cycle_of = load_participant_cycles(trial)
-    problems = check_rows(frame, trial, source, known, options, timepoint, cycle_of)
+    problems = check_rows(
+        frame, trial, source, known, options, timepoint, cycle_of, file_name=Path(file).name
+    )
     step(2, 4)
     if source == "survey":
         scoring = load_wrqol_scoring(trial, design, options)

@@ -11,7 +11,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-__all__ = ["exact_ids", "id_form_problem", "id_key", "id_keys"]
+__all__ = ["exact_ids", "foreign_file_problem", "id_form_problem", "id_key", "id_keys"]
 
 
 def id_key(value: object) -> str:
@@ -73,3 +73,36 @@ def id_keys(ids: pd.Series) -> pd.Series:
     if other.any():
         keys[other] = [id_key(v) for v in text[other]]
     return keys.astype(object)
+
+
+def foreign_file_problem(
+    ids: pd.Series, known: np.ndarray, *, file_name: str, trial_id: str, noun: str = "participant"
+) -> str | None:
+    """Why a file is refused whole when more than half its rows name no one in the trial, else None.
+
+    Such a file is almost surely another trial's, or the wrong export:
+    quarantining its rows one by one would store the few that happen to match
+    and write a validation file as large as the export.  A blank id names no
+    one too.  Half or fewer is left to the row checks (a few mistyped or
+    departed staff are quarantined, the rest stored).
+
+    Parameters
+    ----------
+    ids : Series
+        The file's id column as read (:func:`exact_ids`).
+    known : ndarray
+        Per row, 1.0 for an id of the trial, 0.0 for one that is not, NaN for a
+        blank one (:func:`intake.rules.known_flags`).
+    """
+    n = len(ids)
+    flags = np.asarray(known, dtype=float)
+    unknown = ~(flags == 1.0)
+    n_unknown = int(unknown.sum())
+    if not n or 2 * n_unknown <= n:
+        return None
+    named = ids[unknown & ~np.isnan(flags)]
+    example = f"'{named.iloc[0]}'" if len(named) else "a blank id"
+    return (
+        f"{file_name}: {n_unknown:,} of {n:,} rows ({100 * n_unknown / n:.1f}%) name no {noun} "
+        f"of {trial_id}, e.g. {example}: is this another trial's file? Nothing was stored."
+    )
