@@ -285,8 +285,9 @@ class Outcome(ResultsModel):
     )
     sensitivity: list[SensitivityEstimate] = optional_list(
         "The primary outcome: the ITT under complete cases, IPW and multiple imputation "
-        "(each method that could be fitted), for each active arm against control on the two "
-        "arms' participants (the arm field says which), arms in the design's order. Empty for "
+        "(each method that could be fitted) of each active arm's coefficient in the primary's "
+        "model (with several arms the joint one, an indicator per arm, on every arm's "
+        "participants; the arm field says which), arms in the design's order. Empty for "
         "secondary outcomes."
     )
     subgroups: list[SubgroupEstimate] = optional_list(
