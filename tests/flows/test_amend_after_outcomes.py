@@ -99,3 +99,28 @@ def test_the_same_change_before_outcomes_or_a_wording_change_after_needs_no_flag
 def test_a_trial_never_amended_has_no_records():
     store, design = _randomised()
     assert amendment_records(store, design.id) == []
+
+
+@pytest.mark.flow
+def test_cli_amend_of_the_plan_after_outcomes_is_refused_without_the_flag(prefect_server, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    store, design = _randomised()
+    _outcomes_stored(store, design.id)
+    data = yaml.safe_load((DESIGNS / "letters.yaml").read_text())
+    data.setdefault("analysis", {})["se_type"] = "HC1"
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(data))
+    runner = CliRunner()
+    command = ["amend", "letters", "--design", str(path), "--reason", "looked better"]
+    refused = runner.invoke(app, command)
+    assert refused.exit_code == 1
+    assert "refused: it changes the analysis plan after outcome data were stored" in refused.output
+    assert "--after-outcomes" in refused.output
+    assert _n_amendments(store) == 0
+    done = runner.invoke(app, [*command, "--after-outcomes"])
+    assert done.exit_code == 0, done.output
+    assert amendment_records(store, "letters")[0]["outcome_data_stored"] is True
