@@ -2,7 +2,10 @@
 
 The package's public API, in three rooms:
 
-- :mod:`~analysis.estimators.fits`: :func:`ols_fit`, :func:`fit_itt`, :func:`fit_cace`;
+- :mod:`~analysis.estimators.fits`: :func:`ols_fit`, :func:`ols_fit_absorbed`, :func:`fit_itt`,
+  :func:`fit_cace`;
+- :mod:`~analysis.estimators.absorb`: stratum fixed effects absorbed by demeaning, above
+  :data:`ABSORB_STRATA_ABOVE` strata;
 - :mod:`~analysis.estimators.covariance`: :func:`robust_vcov` and the :data:`SE_TYPES`;
 - :mod:`~analysis.estimators.design_matrix`: :func:`covariate_frame` and the model matrices;
 - :mod:`~analysis.estimators.coefficients`: the result classes the fits return.
@@ -10,12 +13,14 @@ The package's public API, in three rooms:
 tests/analysis/estimators/ holds them to R's output in tests/reference/.
 """
 
+from analysis.estimators.absorb import ABSORB_STRATA_ABOVE
 from analysis.estimators.coefficients import CACEResult, Coefficient, ITTResult, RegressionFit
 from analysis.estimators.covariance import SE_TYPES, robust_vcov
 from analysis.estimators.design_matrix import covariate_frame
-from analysis.estimators.fits import WEAK_INSTRUMENT_F, fit_cace, fit_itt, ols_fit
+from analysis.estimators.fits import WEAK_INSTRUMENT_F, fit_cace, fit_itt, ols_fit, ols_fit_absorbed
 
 __all__ = [
+    "ABSORB_STRATA_ABOVE",
     "SE_TYPES",
     "WEAK_INSTRUMENT_F",
     "CACEResult",
@@ -26,5 +31,6 @@ __all__ = [
     "fit_cace",
     "fit_itt",
     "ols_fit",
+    "ols_fit_absorbed",
     "robust_vcov",
 ]

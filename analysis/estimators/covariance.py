@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.estimators.absorb import AbsorbedStrata
 from common.validation import check_choice
 from trial_designs.se_types import SE_TYPES  # the vocabulary designs check against
 
@@ -112,6 +113,68 @@ def _cr2_weighted(
     return vcov, df
 
 
+def _cr2_absorbed(
+    x: np.ndarray,
+    residuals: np.ndarray,
+    weights: np.ndarray,
+    bread: np.ndarray,
+    starts: np.ndarray,
+    strata: np.ndarray,
+    totals: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    # CR2 of the full model [D, X̃] (D: one dummy per stratum), read off for X̃'s columns
+    # (the kept coefficients; the same linear map of y as the model with an intercept and
+    # stratum dummies, so the same CR2 and df).  As _cr2_weighted with X = [D, X̃]: X̃ is
+    # W-orthogonal to D, so M = diag(1/Σ_s w, M̃).  Each cluster touches only the strata
+    # of its own rows, so its block is (r_g + k) wide, r_g the strata it meets; nothing is
+    # n x strata.  Unweighted (w = 1) this is _cr2_unweighted's B_g = I - H_gg.
+    n, k = x.shape
+    n_strata = len(totals)
+    m = n_strata + k
+    square = weights**2
+    cross_dx = np.column_stack(
+        [np.bincount(strata, weights=square * x[:, j], minlength=n_strata) for j in range(k)]
+    ).reshape(n_strata, k)
+    full_bread = np.zeros((m, m))
+    full_bread[np.arange(n_strata), np.arange(n_strata)] = 1.0 / totals
+    full_bread[n_strata:, n_strata:] = bread
+    cross = np.zeros((m, m))
+    cross[np.arange(n_strata), np.arange(n_strata)] = np.bincount(
+        strata, weights=square, minlength=n_strata
+    )
+    cross[:n_strata, n_strata:] = cross_dx
+    cross[n_strata:, :n_strata] = cross_dx.T
+    cross[n_strata:, n_strata:] = x.T @ (x * square[:, None])
+    omega = full_bread @ cross @ full_bread
+    ends = np.append(starts[1:], n)
+    half_meat = np.empty((len(starts), k))
+    p_norms = np.empty((len(starts), k))
+    y_blocks = np.zeros((len(starts), 2 * m, k))
+    kept = np.arange(n_strata, m)
+    for g, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        met, local = np.unique(strata[start:end], return_inverse=True)
+        indicators = np.zeros((end - start, len(met)))
+        indicators[np.arange(end - start), local] = 1.0
+        xg = np.hstack([indicators, x[start:end]])
+        wxg = xg * weights[start:end, None]
+        index = np.concatenate([met, kept])
+        size = len(index)
+        q, r = np.linalg.qr(np.hstack([xg, wxg]))
+        r1, r2 = r[:, :size], r[:, size:]
+        local_bread = full_bread[np.ix_(index, index)]
+        between = r1 @ local_bread @ r2.T
+        block = np.eye(r.shape[0]) + r1 @ omega[np.ix_(index, index)] @ r1.T - between - between.T
+        p = _inverse_sqrt_batched(block) @ r2 @ local_bread[:, len(met) :]
+        half_meat[g] = p.T @ (q.T @ residuals[start:end])
+        p_norms[g] = np.einsum("mj,mj->j", p, p)
+        y_blocks[g, index] = r1.T @ p
+        y_blocks[g, m + index] = r2.T @ p
+    vcov = half_meat.T @ half_meat
+    core = np.block([[omega, -full_bread], [-full_bread, np.zeros((m, m))]])
+    df = _satterthwaite_df(p_norms, y_blocks, core)
+    return vcov, df
+
+
 def robust_vcov(
     x: np.ndarray,
     residuals: np.ndarray,
@@ -119,6 +182,7 @@ def robust_vcov(
     se_type: str,
     clusters: np.ndarray | None = None,
     weights: np.ndarray | None = None,
+    absorbed: AbsorbedStrata | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sandwich covariance and per-coefficient degrees of freedom, as estimatr computes them.
 
@@ -137,6 +201,14 @@ def robust_vcov(
         Cluster codes 0..G-1 (required for CR types, ignored otherwise).
     weights : ndarray, shape (n,), optional
         Positive analytic weights, as ``lm_robust(weights = )``.
+    absorbed : AbsorbedStrata, optional
+        Stratum fixed effects absorbed out of ``x`` and the residuals
+        (:mod:`analysis.estimators.absorb`): ``x`` is then demeaned within strata
+        (weighted as ``weights``) and has no intercept.  The covariance is the
+        block for ``x``'s columns of the model with an intercept and stratum
+        dummies: its hat matrix adds ``w_i w_j / Σ_s w`` for rows i, j of one
+        stratum s (HC2, HC3 and CR2 use it) and K counts the strata
+        (HC1, CR1 and the df).
 
     Returns
     -------
@@ -164,6 +236,8 @@ def robust_vcov(
       and Frobenius norm need only k × k products, so nothing G × G is built.
     """
     n, k = x.shape
+    # K of the full model: the absorbed strata (the intercept among them) count as columns
+    k_full = k if absorbed is None else k + absorbed.n_levels
     if weights is None:
         weighted_x, weighted_e = x, residuals
     else:
@@ -176,6 +250,8 @@ def robust_vcov(
     if not SE_TYPES[se_type][1]:
         if se_type in ("HC2", "HC3"):
             leverage = np.einsum("ij,jk,ik->i", weighted_x, bread, weighted_x)
+            if absorbed is not None:
+                leverage += absorbed.leverage()
             power = 1 if se_type == "HC2" else 2
             with np.errstate(divide="ignore"):
                 scale = 1.0 / (1.0 - leverage) ** power
@@ -186,8 +262,8 @@ def robust_vcov(
         meat = (weighted_x * (weighted_e**2 * scale)[:, None]).T @ weighted_x
         vcov = bread @ meat @ bread
         if se_type == "HC1":
-            vcov *= n / (n - k)
-        return vcov, np.full(k, float(n - k))
+            vcov *= n / (n - k_full)
+        return vcov, np.full(k, float(n - k_full))
 
     order = np.argsort(clusters, kind="stable")
     sorted_codes = clusters[order]
@@ -197,8 +273,19 @@ def robust_vcov(
         scores = _cluster_sums((weighted_x * weighted_e[:, None])[order], starts)
         vcov = bread @ (scores.T @ scores) @ bread
         if se_type == "CR1":
-            vcov *= n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+            vcov *= n_clusters / (n_clusters - 1) * (n - 1) / (n - k_full)
         return vcov, np.full(k, float(n_clusters - 1))
+    if absorbed is not None:
+        unit = np.ones(n) if weights is None else weights
+        return _cr2_absorbed(
+            x[order],
+            residuals[order],
+            unit[order],
+            bread,
+            starts,
+            absorbed.codes[order],
+            absorbed.totals,
+        )
     if weights is None:
         return _cr2_unweighted(x[order], residuals[order], bread, starts)
     return _cr2_weighted(x[order], residuals[order], weights[order], bread, starts)

@@ -1,7 +1,8 @@
 """Model matrices from DataFrames: covariates, stratum dummies and R's collinearity drop.
 
 The fits (:mod:`analysis.estimators.fits`) build ``[1, arms, covariates, stratum dummies]``
-here, dropping a column the columns before it explain, as R's ``lm`` does.
+here, dropping a column the columns before it explain, as R's ``lm`` does, or, with many
+strata, ``[arms, covariates]`` demeaned within strata (:func:`absorbed_design`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["arm_counts", "check_indicators", "covariate_frame", "design_frame", "drop_collinear"]
+from analysis.estimators.absorb import AbsorbedStrata
+
+__all__ = [
+    "absorbed_design",
+    "arm_counts",
+    "check_indicators",
+    "covariate_frame",
+    "design_frame",
+    "drop_collinear",
+]
 
 # A column is collinear with the ones before it when the part of it that they do not
 # explain is below this fraction of its norm (R's lm uses the same tolerance).
@@ -68,7 +78,7 @@ def covariate_frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFra
 _BLOCK_COLUMNS = 32
 
 
-def _collinear_columns(matrix: np.ndarray) -> list[bool]:
+def _collinear_columns(matrix: np.ndarray, lengths: np.ndarray | None = None) -> list[bool]:
     """For each column, whether the columns kept before it already explain it.
 
     A column is kept when its distance from the span of the kept columns is more than
@@ -83,6 +93,9 @@ def _collinear_columns(matrix: np.ndarray) -> list[bool]:
     column off the block's own kept columns.  The same distances as projecting each
     column off every kept column in turn, which read all of them for every column: with
     200 organisation dummies and a million rows that was minutes per model.
+
+    ``lengths`` replaces the columns' own lengths in the tolerance: a demeaned column is
+    measured against its length before demeaning (see :func:`absorbed_design`).
     """
     n_rows, n_cols = matrix.shape
     # Fortran order: a kept column, and the first `kept` of them, are contiguous
@@ -91,7 +104,11 @@ def _collinear_columns(matrix: np.ndarray) -> list[bool]:
     flags = []
     for start in range(0, n_cols, _BLOCK_COLUMNS):
         block = np.array(matrix[:, start : start + _BLOCK_COLUMNS], dtype=float, order="F")
-        lengths = np.linalg.norm(block, axis=0)
+        block_lengths = (
+            np.linalg.norm(block, axis=0)
+            if lengths is None
+            else lengths[start : start + _BLOCK_COLUMNS]
+        )
         before = kept
         if before:
             for _ in range(2):
@@ -102,7 +119,7 @@ def _collinear_columns(matrix: np.ndarray) -> list[bool]:
                 residual -= basis[:, before:kept] @ (basis[:, before:kept].T @ residual)
             distance = np.linalg.norm(residual)
             bad = kept == basis.shape[1] or distance <= _COLLINEARITY_TOLERANCE * max(
-                lengths[j], 1e-300
+                block_lengths[j], 1e-300
             )
             flags.append(bool(bad))
             if not bad:
@@ -141,6 +158,47 @@ def design_frame(
     if strata is not None:
         parts.append(_stratum_dummies(data[strata], strata))
     return drop_collinear(pd.concat(parts, axis=1), protected=["(Intercept)", *leading])
+
+
+def absorbed_design(
+    data: pd.DataFrame,
+    leading: Sequence[str],
+    covariates: Sequence[str],
+    strata: AbsorbedStrata,
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """``[leading, covariates]`` demeaned within the absorbed strata, collinear columns dropped.
+
+    Returns the demeaned design (no intercept, no stratum columns), its column names
+    and the names dropped.  A column is dropped when the strata and the kept columns
+    before it explain it, to :data:`_COLLINEARITY_TOLERANCE` of its length before
+    demeaning: the test :func:`design_frame` makes with the strata's columns first.  So a
+    covariate constant within strata is dropped (the dummy design keeps it and drops a
+    stratum dummy instead; the arms' estimates and SEs are the same either way).  A
+    ``leading`` column is never dropped: it is refused by name instead.
+    """
+    names = [*leading]
+    columns = [data[c].to_numpy(float) for c in leading]
+    extra = covariate_frame(data, covariates)  # text covariates as fixed effects
+    names += [str(c) for c in extra.columns]
+    columns += [extra[c].to_numpy(float) for c in extra.columns]
+    raw = np.column_stack(columns) if columns else np.empty((len(data), 0))
+    del extra, columns
+    lengths = np.linalg.norm(raw, axis=0)
+    demeaned = strata.demean(raw)
+    del raw
+    collinear = _collinear_columns(demeaned, lengths=lengths)
+    dropped = [c for c, bad in zip(names, collinear, strict=True) if bad]
+    clash = [c for c in dropped if c in leading]
+    if clash:
+        raise ValueError(
+            f"The column(s) {', '.join(clash)} are collinear with the stratum fixed effects or "
+            "the columns before them (e.g. constant within every stratum), so their effect "
+            "cannot be estimated. Check the assignment and strata."
+        )
+    keep = [j for j, bad in enumerate(collinear) if not bad]
+    if len(keep) < len(names):
+        demeaned = np.asfortranarray(demeaned[:, keep])
+    return demeaned, [names[j] for j in keep], dropped
 
 
 def check_indicators(data: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -19,12 +19,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.estimators.absorb import AbsorbedStrata, absorbs, strata_to_absorb
 from analysis.estimators.coefficients import CACEResult, ITTResult, RegressionFit, coefficients
 from analysis.estimators.covariance import check_se_type, robust_vcov
-from analysis.estimators.design_matrix import arm_counts, check_indicators, design_frame
+from analysis.estimators.design_matrix import (
+    absorbed_design,
+    arm_counts,
+    check_indicators,
+    design_frame,
+)
 from common.validation import require_columns
 
-__all__ = ["WEAK_INSTRUMENT_F", "fit_cace", "fit_itt", "ols_fit"]
+__all__ = ["WEAK_INSTRUMENT_F", "fit_cace", "fit_itt", "ols_fit", "ols_fit_absorbed"]
 
 #: First-stage F below this flags a weak instrument (Staiger and Stock's rule of thumb).
 WEAK_INSTRUMENT_F = 10.0
@@ -108,6 +114,34 @@ def ols_fit(
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
     terms = [str(t) for t in terms]
+    weights, codes, n_clusters = _checked_inputs(y, X, terms, clusters, weights)
+    root_w = None if weights is None else np.sqrt(weights / weights.mean())
+    if root_w is None:
+        params = _least_squares(y, X, terms)
+    else:
+        params = _least_squares(y * root_w, X * root_w[:, None], terms)
+    residuals = y - X @ params
+    vcov, df = robust_vcov(X, residuals, se_type=se_type, clusters=codes, weights=weights)
+    return RegressionFit(
+        coefficients=coefficients(terms, params, vcov, df),
+        se_type=se_type,
+        n=len(y),
+        n_clusters=n_clusters,
+        k=X.shape[1],
+        vcov=tuple(tuple(float(v) for v in row) for row in vcov),
+    )
+
+
+def _checked_inputs(
+    y: np.ndarray,
+    X: np.ndarray,
+    terms: list[str],
+    clusters: np.ndarray | None,
+    weights: np.ndarray | None,
+    *,
+    absorbed_levels: int = 0,
+) -> tuple[np.ndarray | None, np.ndarray | None, int | None]:
+    """Refuse inputs :func:`ols_fit` cannot fit; the weights as floats and the cluster codes."""
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(
             f"'y' must be a vector with one value per row of 'X'. Got y of shape {y.shape} "
@@ -118,8 +152,11 @@ def ols_fit(
         raise ValueError(f"'terms' must name each of the {k} columns of X. Got {len(terms)} names.")
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
         raise ValueError("'y' and 'X' must be finite: drop missing values first (fit_itt does).")
-    if n <= k:
-        raise ValueError(f"There must be more rows than columns. Got {n} rows and {k} columns.")
+    if n <= k + absorbed_levels:
+        strata = f" and {absorbed_levels} absorbed strata" if absorbed_levels else ""
+        raise ValueError(
+            f"There must be more rows than columns. Got {n} rows and {k} columns{strata}."
+        )
     if weights is not None:
         weights = np.asarray(weights, dtype=float)
         if weights.shape != (n,):
@@ -137,21 +174,142 @@ def ols_fit(
         n_clusters = len(uniques)
         if n_clusters < 2:
             raise ValueError(f"Cluster-robust SEs need at least 2 clusters. Got {n_clusters}.")
+    return weights, codes, n_clusters
 
-    root_w = None if weights is None else np.sqrt(weights / weights.mean())
-    if root_w is None:
-        params = _least_squares(y, X, terms)
-    else:
-        params = _least_squares(y * root_w, X * root_w[:, None], terms)
-    residuals = y - X @ params
-    vcov, df = robust_vcov(X, residuals, se_type=se_type, clusters=codes, weights=weights)
+
+def _demeaned_fit(
+    y: np.ndarray,
+    x: np.ndarray,
+    terms: list[str],
+    *,
+    se_type: str,
+    codes: np.ndarray | None,
+    n_clusters: int | None,
+    weights: np.ndarray | None,
+    absorbed: AbsorbedStrata,
+) -> RegressionFit:
+    """OLS of demeaned ``y`` on demeaned ``x``: the stratum-dummy model's kept coefficients."""
+    params = _weighted_least_squares(y, x, terms, absorbed.weights)
+    residuals = y - x @ params
+    vcov, df = robust_vcov(
+        x, residuals, se_type=se_type, clusters=codes, weights=weights, absorbed=absorbed
+    )
     return RegressionFit(
         coefficients=coefficients(terms, params, vcov, df),
         se_type=se_type,
-        n=n,
+        n=len(y),
         n_clusters=n_clusters,
-        k=k,
+        k=x.shape[1] + absorbed.n_levels,
         vcov=tuple(tuple(float(v) for v in row) for row in vcov),
+    )
+
+
+def ols_fit_absorbed(
+    y: np.ndarray,
+    data: pd.DataFrame,
+    strata: pd.Series | np.ndarray,
+    *,
+    leading: Sequence[str],
+    covariates: Sequence[str] = (),
+    se_type: str = "HC2",
+    clusters: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[RegressionFit, list[str]]:
+    """:func:`ols_fit` of ``y`` on ``[1, leading, covariates, stratum dummies]``, strata absorbed.
+
+    Parameters
+    ----------
+    y : array_like, shape (n,)
+    data : DataFrame
+        Holds the ``leading`` and ``covariates`` columns, one row per value of ``y``.
+    strata : array_like, shape (n,)
+        Each row's stratum label (compared as text).
+    leading : sequence of str
+        Columns that must be estimable (the arms): refused, never dropped, when the
+        strata and the columns before them explain them.
+    covariates : sequence of str
+        Further columns; a text column enters as fixed effects (:func:`covariate_frame`).
+    se_type, clusters, weights
+        As in :func:`ols_fit`.
+
+    Returns
+    -------
+    (RegressionFit, list of str)
+        The fit, whose coefficients are ``leading`` and the kept covariates (no
+        intercept, no stratum terms, as ``lm_robust(fixed_effects = ~ stratum)``), and
+        the covariate names dropped as collinear with the strata or the columns before.
+
+    Notes
+    -----
+    Frisch-Waugh-Lovell: ``y`` and every column are demeaned within strata (weighted
+    means with weights) and fitted without an intercept
+    (:mod:`analysis.estimators.absorb`).  The estimates, residuals, standard errors,
+    df, p-values and CIs are those of the model with an intercept and stratum dummies
+    (the same linear map of ``y``; the hat matrix adds the strata's part), for every
+    SE type including CR2.  ``k`` counts the intercept and every stratum, as that
+    model's does (estimatr's ``k`` counts only the coefficients it returns).  No n x
+    strata matrix is built.
+    """
+    check_se_type(se_type, clusters is not None)
+    y = np.asarray(y, dtype=float)
+    strata = np.asarray(strata)
+    if strata.shape != y.shape or len(data) != len(y):
+        raise ValueError(
+            f"'strata' and 'data' must have one row per value of 'y' ({len(y)}). "
+            f"Got {strata.shape[0]} stratum labels and {len(data)} rows instead."
+        )
+    if pd.isna(strata).any():
+        raise ValueError("'strata' must not contain missing labels: drop those rows first.")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != y.shape:
+            raise ValueError(
+                f"'weights' must have one value per row ({len(y)}). Got {weights.shape}."
+            )
+        _check_weights(weights)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("'y' and 'X' must be finite: drop missing values first (fit_itt does).")
+    absorbed = strata_to_absorb(strata, weights)
+    x, terms, dropped = absorbed_design(data, leading, covariates, absorbed)
+    fit = _checked_demeaned_fit(absorbed.demean(y), x, terms, se_type, clusters, weights, absorbed)
+    return fit, dropped
+
+
+def _complete_cases(data: pd.DataFrame, needed: Sequence[str]) -> pd.DataFrame:
+    """The ``needed`` columns' rows with none missing: a copy of those columns, not of ``data``."""
+    return data[list(dict.fromkeys(needed))].dropna()
+
+
+def _weighted_least_squares(
+    y: np.ndarray, x: np.ndarray, terms: Sequence[str], scaled_weights: np.ndarray | None
+) -> np.ndarray:
+    if scaled_weights is None:
+        return _least_squares(y, x, terms)
+    root_w = np.sqrt(scaled_weights)
+    return _least_squares(y * root_w, x * root_w[:, None], terms)
+
+
+def _checked_demeaned_fit(
+    y: np.ndarray,
+    x: np.ndarray,
+    terms: list[str],
+    se_type: str,
+    clusters: np.ndarray | None,
+    weights: np.ndarray | None,
+    absorbed: AbsorbedStrata,
+) -> RegressionFit:
+    weights, codes, n_clusters = _checked_inputs(
+        y, x, terms, clusters, weights, absorbed_levels=absorbed.n_levels
+    )
+    return _demeaned_fit(
+        y,
+        x,
+        terms,
+        se_type=se_type,
+        codes=codes,
+        n_clusters=n_clusters,
+        weights=weights,
+        absorbed=absorbed,
     )
 
 
@@ -171,6 +329,7 @@ def fit_itt(
     cluster: str | None = None,
     se_type: str | None = None,
     weights: str | None = None,
+    absorb_strata: bool | None = None,
 ) -> ITTResult:
     """ITT by ANCOVA: the outcome on arm indicators, covariates and stratum fixed effects.
 
@@ -186,13 +345,18 @@ def fit_itt(
         Covariates, the baseline measure among them; a text column (e.g. team)
         enters as fixed effects (see :func:`covariate_frame`).
     strata : str, optional
-        The stratum column; dummy-coded with the first sorted level dropped.
+        The stratum column; dummy-coded with the first sorted level dropped, or
+        absorbed (see ``absorb_strata``).
     cluster : str, optional
         The cluster column (cluster-randomised trials).
     se_type : str, optional
         A key of :data:`SE_TYPES`; default HC2, or CR2 with ``cluster``.
     weights : str, optional
         A column of positive weights (e.g. inverse probability of response).
+    absorb_strata : bool, optional
+        Absorb the stratum fixed effects (demean within strata) rather than fit
+        dummy columns.  By default, when the complete cases have more than
+        :data:`~analysis.estimators.absorb.ABSORB_STRATA_ABOVE` stratum levels.
 
     Returns
     -------
@@ -206,6 +370,12 @@ def fit_itt(
     dropped (listed in ``dropped_terms``), as R's ``lm`` would.  The model is
     ``y = α + Σ τ_a T_a + γ'x + δ_s + ε``, and ``τ_a`` is the ITT effect of arm
     ``a`` against control, with :func:`ols_fit`'s standard errors.
+
+    With the strata absorbed (:func:`ols_fit_absorbed`) the arms' and covariates'
+    estimates, SEs (every SE type), df, p-values and CIs, and ``k``, are the dummy
+    model's; the fit lists no ``(Intercept)`` and no stratum terms (as
+    ``lm_robust(fixed_effects = ~ stratum)``), and a covariate constant within
+    strata is the one dropped (the dummy model drops a stratum dummy instead).
     """
     treatment_columns = list(treatment_columns)
     covariates = list(covariates)
@@ -215,17 +385,27 @@ def fit_itt(
     needed = [outcome, *treatment_columns, *covariates, *optional]
     require_columns(data, needed)
     se_type = _resolve_se_type(se_type, cluster)
-    used = data.dropna(subset=needed)
+    used = _complete_cases(data, needed)
     check_indicators(used, treatment_columns, "treatment")
-    x, dropped = design_frame(used, treatment_columns, covariates, strata)
-    fit = ols_fit(
-        used[outcome].to_numpy(float),
-        x.to_numpy(),
-        terms=list(x.columns),
-        se_type=se_type,
-        clusters=None if cluster is None else used[cluster].to_numpy(),
-        weights=None if weights is None else used[weights].to_numpy(float),
-    )
+    y = used[outcome].to_numpy(float)
+    clusters = None if cluster is None else used[cluster].to_numpy()
+    w = None if weights is None else used[weights].to_numpy(float)
+    if strata is not None and absorbs(used[strata], absorb_strata):
+        fit, dropped = ols_fit_absorbed(
+            y,
+            used,
+            used[strata],
+            leading=treatment_columns,
+            covariates=covariates,
+            se_type=se_type,
+            clusters=clusters,
+            weights=w,
+        )
+    else:
+        x, dropped = design_frame(used, treatment_columns, covariates, strata)
+        fit = ols_fit(
+            y, x.to_numpy(), terms=list(x.columns), se_type=se_type, clusters=clusters, weights=w
+        )
     return ITTResult(
         outcome=outcome,
         fit=fit,
@@ -288,6 +468,7 @@ def fit_cace(
     cluster: str | None = None,
     se_type: str | None = None,
     weights: str | None = None,
+    absorb_strata: bool | None = None,
 ) -> CACEResult:
     """CACE by 2SLS: ``uptake`` (0/1 or a dose) instrumented by random assignment.
 
@@ -299,7 +480,7 @@ def fit_cace(
         The endogenous column: took the intervention up (0/1) or a dose.
     assignment : str or sequence of str
         0/1 assignment indicator(s): the excluded instrument(s).
-    covariates, strata, cluster, se_type, weights
+    covariates, strata, cluster, se_type, weights, absorb_strata
         As in :func:`fit_itt`; they enter both stages.
 
     Returns
@@ -317,6 +498,12 @@ def fit_cace(
     same SE type, on ``(q, N - K_1)`` df, or ``(q, G - 1)`` with clusters,
     as ``iv_robust(diagnostics = TRUE)`` reports it.  ``weak_instrument``
     is ``F < 10``.
+
+    With the strata absorbed, outcome, uptake, instruments and covariates are
+    demeaned within strata (weighted with weights) and both stages fitted on them
+    without an intercept; the hat matrix adds the strata's part, so the estimates,
+    SEs, df, first-stage F and ``k`` are the dummy model's.  The fit lists the
+    uptake and the covariates, as ``iv_robust(fixed_effects = ~ stratum)``.
     """
     instruments = [assignment] if isinstance(assignment, str) else list(assignment)
     covariates = list(covariates)
@@ -326,49 +513,62 @@ def fit_cace(
     needed = [outcome, uptake, *instruments, *covariates, *optional]
     require_columns(data, needed)
     se_type = _resolve_se_type(se_type, cluster)
-    used = data.dropna(subset=needed)
+    used = _complete_cases(data, needed)
     check_indicators(used, instruments, "assignment")
-    first_x, dropped = design_frame(used, instruments, covariates, strata)
-    exog = first_x.drop(columns=instruments)
     y = used[outcome].to_numpy(float)
     d = used[uptake].to_numpy(float)
     w = None if weights is None else used[weights].to_numpy(float)
     clusters = None if cluster is None else used[cluster].to_numpy()
-
-    first = ols_fit(
-        d,
-        first_x.to_numpy(),
-        terms=list(first_x.columns),
-        se_type=se_type,
-        clusters=clusters,
-        weights=w,
-    )
+    if strata is not None and absorbs(used[strata], absorb_strata):
+        absorbed = strata_to_absorb(used[strata], w)
+        first_x, first_terms, dropped = absorbed_design(used, instruments, covariates, absorbed)
+        first = _checked_demeaned_fit(
+            absorbed.demean(d), first_x, first_terms, se_type, clusters, w, absorbed
+        )
+        y, d = absorbed.demean(y), absorbed.demean(d)
+        exog_terms, exog_matrix = first_terms[len(instruments) :], first_x[:, len(instruments) :]
+        terms = [uptake, *exog_terms]  # no intercept: absorbed with the strata
+    else:
+        absorbed = None
+        frame, dropped = design_frame(used, instruments, covariates, strata)
+        first_x, first_terms = frame.to_numpy(), list(frame.columns)
+        first = ols_fit(
+            d, first_x, terms=first_terms, se_type=se_type, clusters=clusters, weights=w
+        )
+        exog = frame.drop(columns=instruments)
+        # R's column order: intercept, endogenous, then the exogenous covariates.
+        exog_terms, exog_matrix = list(exog.columns), exog.to_numpy()
+        terms = [exog_terms[0], uptake, *exog_terms[1:]]
     first_params = np.array([c.estimate for c in first.coefficients])
-    first_vcov = np.array(first.vcov)
-    index = [list(first_x.columns).index(z) for z in instruments]
-    f_stat = _wald_f(first_params, first_vcov, index)
+    index = [first_terms.index(z) for z in instruments]
+    f_stat = _wald_f(first_params, np.array(first.vcov), index)
     df_num = float(len(index))
     df_den = float(first.n_clusters - 1) if clusters is not None else float(first.n - first.k)
 
-    params = _linearmodels_2sls(
-        y, exog, used[uptake].astype(float), used[instruments].astype(float), w
-    )
-    # R's column order: intercept, endogenous, then the exogenous covariates.
-    exog_matrix = exog.to_numpy()
-    terms = [exog.columns[0], uptake, *exog.columns[1:]]
-    beta = params[terms].to_numpy()
-    fitted = first_x.to_numpy() @ first_params
-    x_actual = np.column_stack([exog_matrix[:, :1], d, exog_matrix[:, 1:]])
-    x_fitted = np.column_stack([exog_matrix[:, :1], fitted, exog_matrix[:, 1:]])
+    fitted = first_x @ first_params
+    position = terms.index(uptake)  # the endogenous column's place among the terms
+    x_actual = np.column_stack([exog_matrix[:, :position], d, exog_matrix[:, position:]])
+    x_fitted = np.column_stack([exog_matrix[:, :position], fitted, exog_matrix[:, position:]])
+    del first_x, exog_matrix, fitted
+    if absorbed is None:
+        params = _linearmodels_2sls(
+            y, exog, used[uptake].astype(float), used[instruments].astype(float), w
+        )
+        beta = params[terms].to_numpy()
+    else:
+        # 2SLS of the demeaned model: y on the demeaned first stage's fitted uptake
+        beta = _weighted_least_squares(y, x_fitted, terms, absorbed.weights)
     residuals = y - x_actual @ beta
     codes = None if clusters is None else pd.factorize(clusters)[0]
-    vcov, df = robust_vcov(x_fitted, residuals, se_type=se_type, clusters=codes, weights=w)
+    vcov, df = robust_vcov(
+        x_fitted, residuals, se_type=se_type, clusters=codes, weights=w, absorbed=absorbed
+    )
     fit = RegressionFit(
         coefficients=coefficients(terms, beta, vcov, df),
         se_type=se_type,
         n=len(y),
         n_clusters=first.n_clusters,
-        k=len(terms),
+        k=len(terms) + (0 if absorbed is None else absorbed.n_levels),
         vcov=tuple(tuple(float(v) for v in row) for row in vcov),
     )
     n_per_arm = arm_counts(used, instruments)
