@@ -29,7 +29,11 @@ from analysis.sections.costs import costs_section
 from analysis.sections.cycles import cycles_section
 from analysis.sections.lost_arms import arms_without_responses, not_estimated_arms
 from analysis.sections.methods import methods_section
-from analysis.sections.missing_data import attrition_section, missing_data_sensitivity
+from analysis.sections.missing_data import (
+    attrition_section,
+    imputation_method,
+    missing_data_sensitivity,
+)
 from analysis.sections.outcomes import (
     arm_summaries,
     cace_estimates,
@@ -159,6 +163,7 @@ def results_document(
     outcomes = []
     primary_used: pd.DataFrame | None = None
     primary_covariates: list[str] = []
+    imputation = "chained_bootstrap"  # the methods text's, when no imputation is run
     for done, outcome in enumerate(design.outcomes, start=1):
         if done > 1:
             report(done, steps)  # the outcome before this one is finished
@@ -257,6 +262,7 @@ def results_document(
         if outcome.primary and not lost:
             # the primary's own (joint) model on every arm's rows, so each arm's complete-case
             # row is its primary ITT and IPW and MI change only how the missing are handled
+            imputation = imputation_method(data, strata=strata)
             sensitivity, notes = missing_data_sensitivity(
                 data,
                 endline=endline,
@@ -415,7 +421,7 @@ def results_document(
         ),
         data_validation=extras.pop("data_validation", {"rows_quarantined": 0, "by_rule": []}),
         warnings=warnings,
-        methods=methods_section(design, se_type, n_draws, se_clustered_by),
+        methods=methods_section(design, se_type, n_draws, se_clustered_by, imputation=imputation),
         # sections computed elsewhere (uptake, the registered plan) pass through, checked
         **extras,
     )

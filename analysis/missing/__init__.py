@@ -9,9 +9,10 @@ public API, one room each:
   attrition;
 - :mod:`~analysis.missing.ipw`: inverse-probability weighting, with a scikit-learn
   logistic model of response on baseline covariates and arm;
-- :mod:`~analysis.missing.imputation`: multiple imputation by chained equations with
-  scikit-learn's ``IterativeImputer(sample_posterior=True)``, m = 20, pooled by Rubin's
-  rules.
+- :mod:`~analysis.missing.imputation`: multiple imputation, m = 20, pooled by Rubin's
+  rules: scikit-learn's ``IterativeImputer(sample_posterior=True)`` over stratum
+  indicators, or Bayesian normal regression with the strata absorbed (R mice's ``norm``)
+  where strata or rows are many.
 
 Everything here is pure: randomness comes in as ``rng``.
 """
@@ -22,12 +23,18 @@ from analysis.missing.attrition import (
     attrition_table,
     differential_attrition_test,
 )
-from analysis.missing.imputation import RubinPooled, multiple_imputation, rubin_pool
+from analysis.missing.imputation import (
+    IMPUTATION_METHODS,
+    RubinPooled,
+    multiple_imputation,
+    rubin_pool,
+)
 from analysis.missing.ipw import COVARIATE_MISSING, IPWResult, ipw_weights
 
 __all__ = [
     "ATTRITION_TESTS",
     "COVARIATE_MISSING",
+    "IMPUTATION_METHODS",
     "AttritionTest",
     "IPWResult",
     "RubinPooled",

@@ -144,8 +144,9 @@ class SensitivityEstimate(ResultsModel):
         "complete_case: the primary analysis itself (complete cases, baseline-adjusted). ipw: "
         "complete cases weighted by the inverse of the stabilised probability of responding "
         "(logistic model on baseline characteristics and arm). multiple_imputation: the "
-        "design's analysis.mi_imputations (default 20) IterativeImputer imputations pooled by "
-        "Rubin's rules."
+        "design's analysis.mi_imputations (default 20) imputations pooled by Rubin's rules: "
+        "IterativeImputer over stratum indicators in trials of at most 20 strata and 50,000 "
+        "rows, else Bayesian normal regression with the strata absorbed (detail names which)."
     )
     arm: str | None = optional(
         "The active arm compared with control; each active arm has its own rows, fitted to "

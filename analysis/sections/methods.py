@@ -160,10 +160,30 @@ def _multiplicity_text(design: TrialDesign) -> str:
     )
 
 
+#: The multiple imputation's model in words, by :data:`analysis.missing.IMPUTATION_METHODS` key.
+_IMPUTATION_TEXT = {
+    "chained_bootstrap": "IterativeImputer with posterior draws",
+    "normal_absorbed": (
+        "Bayesian normal linear regression of the outcome on arm, covariates and stratum fixed "
+        "effects (absorbed), each imputation's parameters drawn from their posterior: Rubin's "
+        "(1987) method, mice's norm, chained over the columns when covariates have gaps too"
+    ),
+}
+
+
 def methods_section(
-    design: TrialDesign, se_type: str, n_draws: int, clustered_by: str | None
+    design: TrialDesign,
+    se_type: str,
+    n_draws: int,
+    clustered_by: str | None,
+    *,
+    imputation: str = "chained_bootstrap",
 ) -> Methods:
-    """The methods as the report prints them, one sentence or paragraph per topic."""
+    """The methods as the report prints them, one sentence or paragraph per topic.
+
+    ``imputation`` names the multiple imputation's model
+    (:func:`analysis.sections.missing_data.imputation_method`).
+    """
     return Methods.model_validate(
         {
             "itt": "ANCOVA by OLS: endline outcome on arm indicators, the same outcome at baseline, stratum fixed effects"
@@ -197,8 +217,8 @@ def methods_section(
             ),
             "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
             "multiplicity": _multiplicity_text(design),
-            "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation (IterativeImputer with posterior draws, "
-            f"m = {design.analysis.mi_imputations}, Rubin's rules with Barnard-Rubin df). "
+            "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation ("
+            f"{_IMPUTATION_TEXT[imputation]}, m = {design.analysis.mi_imputations}, Rubin's rules with Barnard-Rubin df). "
             + _several_arms_text(
                 design,
                 "With several active arms, the complete-case, IPW and multiple-imputation "

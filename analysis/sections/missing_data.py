@@ -7,11 +7,13 @@ standard errors:
 - inverse-probability weighting (:func:`analysis.missing.ipw_weights`): the
   complete cases weighted by the inverse of a logistic model's probability of
   responding, given baseline covariates and arm;
-- multiple imputation (:func:`analysis.missing.multiple_imputation`,
-  ``IterativeImputer(sample_posterior=True)`` fitted to a bootstrap resample
-  per imputation, m = 20), pooled by Rubin's rules
-  (:func:`analysis.missing.rubin_pool`): Barnard-Rubin df for individually
-  randomised trials, Rubin's df capped at the CR2 df for cluster trials.
+- multiple imputation (:func:`analysis.missing.multiple_imputation`, m = 20),
+  pooled by Rubin's rules (:func:`analysis.missing.rubin_pool`): Barnard-Rubin
+  df for individually randomised trials, Rubin's df capped at the CR2 df for
+  cluster trials.  The imputation model is :func:`imputation_method`'s: Bayesian
+  normal regression with the strata absorbed for large trials or many strata,
+  ``IterativeImputer`` over stratum indicators for the small ones it has always
+  served.
 
 Both assume the outcomes are missing at random given what they model.  Bounds
 that do not (:mod:`analysis.attrition_bounds`) sit in the attrition section:
@@ -22,7 +24,7 @@ Imbens-Manski interval, for every active arm against control.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,9 +44,12 @@ from analysis.sections.outcomes import effect_fields
 
 __all__ = [
     "MI_IMPUTATIONS",
+    "MI_INDICATOR_MAX_ROWS",
+    "MI_INDICATOR_MAX_STRATA",
     "MI_ROUNDS",
     "attrition_bounds",
     "attrition_section",
+    "imputation_method",
     "missing_data_sensitivity",
 ]
 
@@ -52,6 +57,15 @@ __all__ = [
 MI_IMPUTATIONS = 20
 #: Rounds of chained equations per imputation: R mice's default (maxit = 5).
 MI_ROUNDS = 5
+#: The most strata, and rows, for which the imputation model is IterativeImputer over
+#: stratum indicator columns (``chained_bootstrap``); past either, the strata are absorbed
+#: (``normal_absorbed``).  Both are proper imputations from a normal linear model with
+#: the analysis model's terms; the switch is for cost: the indicator path's is of the order
+#: of rows x (columns + strata)^2 per round, and at 130,000 rows and 200 strata it took
+#: minutes and gigabytes.  Trials under both limits (every demo and seed trial) keep the
+#: imputations, and the figures, they have always had.
+MI_INDICATOR_MAX_STRATA = 20
+MI_INDICATOR_MAX_ROWS = 50_000
 
 _RESPONDED = "_responded"
 _WEIGHT = "_ipw_weight"
@@ -141,8 +155,18 @@ def _estimate(result, term: str) -> dict:  # noqa: ANN001 - an ITTResult
     return {**effect_fields(result.fit[term]), "n": int(result.n)}
 
 
-def _indicator_columns(data: pd.DataFrame, column: str, prefix: str) -> pd.DataFrame:
-    return pd.get_dummies(data[column].astype(str), prefix=prefix, drop_first=True, dtype=float)
+def imputation_method(data: pd.DataFrame, *, strata: str | None) -> str:
+    """The imputation model :func:`missing_data_sensitivity` uses for ``data``.
+
+    ``"normal_absorbed"`` when ``data`` has more than :data:`MI_INDICATOR_MAX_ROWS` rows
+    or ``strata`` more than :data:`MI_INDICATOR_MAX_STRATA` levels (a missing stratum
+    counts as one), else ``"chained_bootstrap"``
+    (:data:`analysis.missing.IMPUTATION_METHODS`).
+    """
+    levels = 0 if strata is None else int(data[strata].nunique(dropna=False))
+    if len(data) > MI_INDICATOR_MAX_ROWS or levels > MI_INDICATOR_MAX_STRATA:
+        return "normal_absorbed"
+    return "chained_bootstrap"
 
 
 def missing_data_sensitivity(
@@ -197,8 +221,10 @@ def missing_data_sensitivity(
     -----
     The response model of the IPW holds every arm's indicator.  The
     imputation model holds the outcome, the ITT covariates, every arm
-    indicator and stratum indicators, so it is congenial with the analysis
-    model; each arm's coefficient is pooled by Rubin's rules on its own.  It
+    indicator and the strata (as indicator columns, or absorbed as fixed effects:
+    :func:`imputation_method`), so it is congenial with the analysis model; each
+    arm's coefficient is pooled by Rubin's rules on its own.  The imputations are
+    made, fitted and dropped one at a time: only each fit's estimates are kept.  It
     is single-level: in cluster trials it does not model the clusters, so the
     MI interval may be somewhat narrow when the ICC is high.  The pooled
     interval is :math:`\bar Q \pm t_{0.975,\nu}\sqrt{T}`.  For cluster trials
@@ -271,22 +297,59 @@ def missing_data_sensitivity(
             )
     except ValueError as exc:
         warnings.append(f"The IPW sensitivity analysis was not run: {exc}")
-    strata_columns = _indicator_columns(data, strata, "_stratum") if strata else pd.DataFrame()
-    imputable = pd.concat([data[[endline, *covariates, *treatments]], strata_columns], axis=1)
+    method = imputation_method(data, strata=strata)
     completed = multiple_imputation(
-        imputable, columns=list(imputable.columns), m=m, rng=rng, max_iter=MI_ROUNDS
+        data,
+        columns=[endline, *covariates, *treatments],
+        strata=strata,
+        m=m,
+        rng=rng,
+        max_iter=MI_ROUNDS,
+        method=method,
     )
-    fits = [fit(copy.assign(**{c: data[c] for c in (strata, cluster) if c})) for copy in completed]
+    # each completed copy is fitted and dropped: only (estimate, variance, df) per term stays
+    fits = [_terms(fit(copy), treatments) for copy in completed]
     for a, t in zip(arms, treatments, strict=True):
-        by_arm[a].append(_pooled(fits, t, arm=a, cluster=cluster, m=m, n=len(data)))
+        by_arm[a].append(
+            _pooled([f[t] for f in fits], arm=a, cluster=cluster, m=m, n=len(data), method=method)
+        )
     return rows(), warnings
 
 
-def _pooled(fits: list, term: str, *, arm: str, cluster: str | None, m: int, n: int):  # noqa: ANN202
-    """The MI row of ``term``: its coefficient over the imputations' fits, by Rubin's rules."""
-    estimates = [f.fit[term].estimate for f in fits]
-    variances = [f.fit[term].std_error ** 2 for f in fits]
-    df_complete = fits[0].fit[term].df
+def _terms(result, terms: Iterable[str]) -> dict[str, tuple[float, float, float]]:  # noqa: ANN001
+    """(estimate, squared standard error, df) of each of ``terms`` in an ITTResult."""
+    return {
+        t: (result.fit[t].estimate, result.fit[t].std_error ** 2, result.fit[t].df) for t in terms
+    }
+
+
+#: How each imputation model reads in an MI row's detail.
+_IMPUTED_WITH = {
+    "chained_bootstrap": (
+        "with IterativeImputer (sample_posterior, {rounds} rounds of chained equations, each "
+        "fitted to a bootstrap resample)"
+    ),
+    "normal_absorbed": (
+        "by Bayesian normal linear regression on arm, covariates and stratum fixed effects "
+        "(absorbed), with each imputation's parameters drawn from their posterior (Rubin 1987; "
+        "mice's norm; chained equations, {rounds} rounds, when covariates have gaps too)"
+    ),
+}
+
+
+def _pooled(  # noqa: ANN202
+    fits: list[tuple[float, float, float]],
+    *,
+    arm: str,
+    cluster: str | None,
+    m: int,
+    n: int,
+    method: str,
+):
+    """The MI row of one term: its (estimate, variance, df) over the imputations, by Rubin's rules."""
+    estimates = [f[0] for f in fits]
+    variances = [f[1] for f in fits]
+    df_complete = fits[0][2]
     if cluster is None:
         pooled = rubin_pool(estimates, variances, df_complete=df_complete)
         df, df_words = pooled.df, "Barnard-Rubin df"
@@ -309,8 +372,7 @@ def _pooled(fits: list, term: str, *, arm: str, cluster: str | None, m: int, n: 
         p_value=float(2 * stats.t.sf(abs(pooled.estimate / pooled.std_error), df)),
         n=int(n),
         detail=(
-            f"Missing values imputed {m} times with IterativeImputer (sample_posterior, "
-            f"{MI_ROUNDS} rounds of chained equations, each fitted to a bootstrap resample), "
+            f"Missing values imputed {m} times {_IMPUTED_WITH[method].format(rounds=MI_ROUNDS)}, "
             f"pooled by Rubin's rules ({df_words}; fraction of missing information {pooled.fmi:.2f})."
         ),
     )

@@ -184,3 +184,80 @@ def test_in_a_small_cluster_trial_the_mi_df_is_capped_at_the_cr2_df_not_collapse
 
     half = stats.t.ppf(0.975, mi["df"]) * mi["std_error"]
     assert mi["ci_high"] - mi["ci_low"] == pytest.approx(2 * half)
+
+
+def _stratified_trial(n: int = 1500, strata: int = 30, seed: int = 31) -> pd.DataFrame:
+    """_trial's staff in ``strata`` sites, each site shifting the outcome."""
+    data = _trial(n=n, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    site = rng.integers(0, strata, n)
+    return data.assign(
+        site=[f"Site {s:02d}" for s in site],
+        y_endline=data["y_endline"] + rng.normal(0, 2, strata)[site],
+    )
+
+
+def _run_stratified(data: pd.DataFrame, m: int = 10):
+    return missing_data_sensitivity(
+        data,
+        endline="y_endline",
+        treatment="arm[course]",
+        arm="course",
+        covariates=["y_baseline"],
+        response_covariates=["role", "y_baseline"],
+        strata="site",
+        cluster=None,
+        se_type="HC2",
+        rng=np.random.default_rng(7),
+        m=m,
+    )
+
+
+def test_the_imputation_model_switches_past_either_limit(monkeypatch):
+    limit = missing_data.MI_INDICATOR_MAX_STRATA
+    data = _stratified_trial(n=400, strata=limit)
+    assert data["site"].nunique() == limit
+    assert missing_data.imputation_method(data, strata="site") == "chained_bootstrap"
+    assert missing_data.imputation_method(data, strata=None) == "chained_bootstrap"
+    # one stratum more, even if it is the missing one, and the strata are absorbed
+    more = data.assign(site=data["site"].where(data.index > 0))
+    assert missing_data.imputation_method(more, strata="site") == "normal_absorbed"
+    monkeypatch.setattr(missing_data, "MI_INDICATOR_MAX_ROWS", len(data) - 1)
+    assert missing_data.imputation_method(data, strata=None) == "normal_absorbed"
+
+
+def test_with_many_strata_mi_absorbs_them_and_agrees_with_the_indicator_path(monkeypatch):
+    data = _stratified_trial()
+    rows, _ = _run_stratified(data)
+    absorbed = rows[2]
+    assert absorbed["method"] == "multiple_imputation" and absorbed["n"] == len(data)
+    assert "Bayesian normal linear regression" in absorbed["detail"]
+    assert "IterativeImputer" not in absorbed["detail"]
+    # the same analysis with the 30 strata as indicator columns of IterativeImputer: both
+    # impute from a normal linear model with the analysis model's terms, so they agree
+    monkeypatch.setattr(missing_data, "MI_INDICATOR_MAX_STRATA", 100)
+    rows, _ = _run_stratified(data)
+    indicators = rows[2]
+    assert "IterativeImputer" in indicators["detail"]
+    assert abs(absorbed["estimate"] - indicators["estimate"]) < 0.3 * absorbed["std_error"]
+    assert absorbed["std_error"] == pytest.approx(indicators["std_error"], rel=0.15)
+    # and the only column with gaps is the outcome, modelled as the analysis models it:
+    # the pooled estimate is the complete-case one up to imputation noise
+    assert abs(absorbed["estimate"] - rows[0]["estimate"]) < 0.3 * rows[0]["std_error"]
+
+
+def test_the_methods_text_names_the_imputation_model_used():
+    from analysis.sections.methods import methods_section
+    from trial_designs.design import load_design
+
+    design = load_design("trial_designs/letters.yaml")
+    texts = {
+        method: methods_section(design, "HC2", 100, None, imputation=method).missing_data
+        for method in ("chained_bootstrap", "normal_absorbed")
+    }
+    assert "IterativeImputer with posterior draws, m = 20" in texts["chained_bootstrap"]
+    assert "Bayesian normal linear regression" not in texts["chained_bootstrap"]
+    assert "stratum fixed effects (absorbed)" in texts["normal_absorbed"]
+    assert "IterativeImputer" not in texts["normal_absorbed"]
+    # the default is the model every trial under the limits has always had
+    assert methods_section(design, "HC2", 100, None).missing_data == texts["chained_bootstrap"]
