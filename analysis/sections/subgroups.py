@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.estimators import fit_itt, ols_fit
+from analysis.estimators import fit_itt, ols_fit, ols_fit_absorbed
+from analysis.estimators.absorb import absorbs
 from analysis.estimators.design_matrix import drop_collinear
 from analysis.multiplicity import holm_adjust
 from analysis.results_model import SkippedLevel, SubgroupEstimate, SubgroupTest
@@ -124,26 +125,46 @@ def _interaction_test(
         ],
         axis=1,
     )
-    if strata:
-        x = pd.concat(
-            [
-                x,
-                pd.get_dummies(used[strata].astype(str), prefix="s", drop_first=True).astype(float),
-            ],
-            axis=1,
+    clusters = None if cluster is None else used[cluster].to_numpy()
+    if strata and absorbs(used[strata], None):
+        # many strata (more than ABSORB_STRATA_ABOVE): absorbed by demeaning, as fit_itt
+        # does, not n x strata dummy columns; the arm x level terms' estimates and
+        # covariance are the dummy model's.  Columns the strata explain (a subgroup that is
+        # the stratum, or nested in it) are dropped as the dummy model drops repeats.
+        x = x.drop(columns="(Intercept)")
+        x = x.loc[:, x.std() > 0]
+        fit, _ = ols_fit_absorbed(
+            used[y].to_numpy(float),
+            x,
+            used[strata],
+            leading=[treat],
+            covariates=[c for c in x.columns if c != treat],
+            se_type=se_type,
+            clusters=clusters,
         )
-    x = x.loc[:, x.std() > 0].assign(**{"(Intercept)": 1.0})
-    # a subgroup that is also a stratum or a covariate repeats their dummies: drop the
-    # repeats (R's lm order) rather than fail on a rank-deficient design
-    x = x[["(Intercept)", *(c for c in x.columns if c != "(Intercept)")]]
-    x, _ = drop_collinear(x, protected=["(Intercept)", treat])
-    fit = ols_fit(
-        used[y].to_numpy(float),
-        x.to_numpy(float),
-        terms=list(x.columns),
-        se_type=se_type,
-        clusters=None if cluster is None else used[cluster].to_numpy(),
-    )
+    else:
+        if strata:
+            x = pd.concat(
+                [
+                    x,
+                    pd.get_dummies(used[strata].astype(str), prefix="s", drop_first=True).astype(
+                        float
+                    ),
+                ],
+                axis=1,
+            )
+        x = x.loc[:, x.std() > 0].assign(**{"(Intercept)": 1.0})
+        # a subgroup that is also a stratum or a covariate repeats their dummies: drop the
+        # repeats (R's lm order) rather than fail on a rank-deficient design
+        x = x[["(Intercept)", *(c for c in x.columns if c != "(Intercept)")]]
+        x, _ = drop_collinear(x, protected=["(Intercept)", treat])
+        fit = ols_fit(
+            used[y].to_numpy(float),
+            x.to_numpy(float),
+            terms=list(x.columns),
+            se_type=se_type,
+            clusters=clusters,
+        )
     idx = [i for i, t in enumerate(fit.terms) if t.startswith("x:")]
     if not idx:
         return {

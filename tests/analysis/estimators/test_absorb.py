@@ -227,3 +227,27 @@ def test_absorbing_never_builds_a_rows_by_strata_matrix():
         tracemalloc.stop()
     # a handful of n-long columns (y, design, its QR, demeaned copies), well short of n x 400
     assert peak < 40 * n * 8
+
+
+@pytest.mark.parametrize("se_type", ["HC2", "CR2"])
+@pytest.mark.parametrize("nested_level", [False, True], ids=["crossed", "level_of_strata"])
+def test_subgroup_interaction_test_absorbed_equals_dummies(monkeypatch, se_type, nested_level):
+    from analysis.sections import subgroups
+
+    data = _data(nested=True)
+    used = data[data["a2"] == 0].rename(columns={"a1": "treat"})
+    # a role-like subgroup, or one whose levels are groups of strata (a region of
+    # organisations): its level dummies are then explained by the strata and dropped
+    level = (
+        used["stratum"].str[1:].astype(int).mod(3).astype(str)
+        if nested_level
+        else pd.Series(np.resize(["a", "b", "c"], len(used)), index=used.index)
+    )
+    args = (used, level, "y", "treat", ["x"], "stratum", "cluster" if se_type == "CR2" else None)
+    assert used["stratum"].nunique() > ABSORB_STRATA_ABOVE
+    absorbed = subgroups._interaction_test(*args, se_type)
+    monkeypatch.setattr("analysis.estimators.absorb.ABSORB_STRATA_ABOVE", 10_000)
+    dummies = subgroups._interaction_test(*args, se_type)
+    assert absorbed["df_num"] == dummies["df_num"] == 2
+    for name in ("statistic", "df_denom", "p_value"):
+        assert absorbed[name] == pytest.approx(dummies[name], rel=1e-9)
