@@ -18,11 +18,29 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from analysis.balance import COVARIATE_MISSING, arm_labels, covariate_matrix
+from analysis.balance import arm_labels
+from analysis.covariates import (
+    COVARIATE_MISSING,
+    covariate_matrix,
+    covariate_patterns,
+    weighted_covariate_matrix,
+)
 from analysis.missing.attrition import response_indicator
 from common.numbers import json_float
+from common.validation import check_choice, require_columns
 
-__all__ = ["COVARIATE_MISSING", "IPWResult", "ipw_weights"]
+__all__ = ["COVARIATE_MISSING", "IPW_FIT", "PATTERN_FIT_MIN_N", "IPWResult", "ipw_weights"]
+
+#: How the response model is fitted: every choice is the same maximum-likelihood fit.
+IPW_FIT: dict[str, str] = {
+    "auto": "on the patterns above PATTERN_FIT_MIN_N participants when there are at most "
+    "a quarter as many patterns as participants, else on the rows",
+    "rows": "one row per participant",
+    "patterns": "one row per distinct (covariates, arm) pattern and response, weighted by its count",
+}
+#: Below this many participants "auto" fits on the rows: milliseconds, and the very
+#: numbers earlier versions wrote.
+PATTERN_FIT_MIN_N = 20_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,7 @@ class IPWResult:
     max_weight: float
     effective_sample_size: float
     model_terms: tuple[str, ...]
+    fitted_on: str = "rows"
 
     def to_dict(self) -> dict:
         """JSON-safe summary (the per-row weights are left out)."""
@@ -63,6 +82,7 @@ class IPWResult:
             "max_weight": json_float(self.max_weight),
             "effective_sample_size": json_float(self.effective_sample_size),
             "model_terms": list(self.model_terms),
+            "fitted_on": self.fitted_on,
         }
 
 
@@ -75,6 +95,7 @@ def ipw_weights(
     stabilised: bool = False,
     trim_percentile: float | None = None,
     covariate_missing: str = "indicator",
+    fit_on: str = "auto",
 ) -> IPWResult:
     """Inverse-probability-of-response weights from a logistic model of response.
 
@@ -98,6 +119,9 @@ def ipw_weights(
         weights are set to that percentile.  None leaves the weights as they are.
     covariate_missing : {"indicator", "error"}
         How missing covariate values are handled.
+    fit_on : str, default "auto"
+        A key of :data:`IPW_FIT`: fit the response model on the rows or on the distinct
+        patterns of covariates and arm (the same fit; see Notes).
 
     Returns
     -------
@@ -117,6 +141,17 @@ def ipw_weights(
     :math:`w_i` by :math:`\\min(w_i, w_{(q)})`, with :math:`w_{(q)}` the q-th
     percentile of responders' weights (linear interpolation).  The effective sample
     size is Kish's :math:`(\\sum w_i)^2 / \\sum w_i^2` over responders.
+
+    The log-likelihood depends on the rows only through, for each distinct pattern
+    :math:`k` of covariates and arm, its count :math:`n_k` and responders :math:`r_k`:
+    :math:`\\sum_k r_k \\log p_k + (n_k - r_k) \\log(1 - p_k)`.  So fitting one row per
+    pattern and response, weighted by :math:`r_k` and :math:`n_k - r_k`, is the same
+    MLE, the same :math:`\\hat p_i` and so the same weights; the covariates are
+    standardised with the counts as weights so each pattern's row is the row every
+    participant of it would get.  The AUC on those rows, weighted by the counts, is
+    the row-level AUC (tied scores count as the repeated rows would).  With 200
+    organisations and two arms a national trial of 1.3M has at most 400 patterns: the
+    fit costs a pass over the rows instead of a 2 GB design matrix.
     """
     response = response_indicator(data, responded)
     labels = arm_labels(data, arm)
@@ -132,19 +167,21 @@ def ipw_weights(
             f"The response column '{responded}' must contain both responders and non-responders "
             f"to model response. Got {n_responded} responders out of {len(response)}."
         )
-    x, names = covariate_matrix(data, covariates, missing=covariate_missing)
-    arm_dummies = pd.get_dummies(labels.astype(str), drop_first=True, dtype=float)
-    arm_columns = arm_dummies.to_numpy()
-    arm_columns = (arm_columns - arm_columns.mean(axis=0)) / np.where(
-        arm_columns.std(axis=0) > 0, arm_columns.std(axis=0), 1.0
-    )
-    design = np.column_stack([x, arm_columns])
-    terms = (*names, *(f"{arm}={level}" for level in arm_dummies.columns))
-    model = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=200)
-    with warnings.catch_warnings():
-        # separation shows up as fitted probabilities of 0 or 1, which are refused below
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        propensity = model.fit(design, response).predict_proba(design)[:, 1]
+    check_choice("fit_on", fit_on, IPW_FIT)
+    check_choice("covariate_missing", covariate_missing, COVARIATE_MISSING)
+    require_columns(data, covariates)
+    patterns = None
+    if fit_on == "patterns" or (fit_on == "auto" and len(data) > PATTERN_FIT_MIN_N):
+        limit = None if fit_on == "patterns" else len(data) // 4
+        patterns = covariate_patterns(data, [*covariates, arm], max_patterns=limit)
+    if patterns is None:
+        propensity, auc, terms = _fit_rows(
+            data, response, labels, covariates, arm, covariate_missing
+        )
+    else:
+        propensity, auc, terms = _fit_patterns(
+            data, response, labels, covariates, arm, covariate_missing, patterns
+        )
     if (propensity[response] <= 0).any():
         raise ValueError(
             "The response model predicts a probability of 0 for a responder (perfect separation). "
@@ -165,7 +202,7 @@ def ipw_weights(
     return IPWResult(
         weights=pd.Series(weights, index=data.index, name="ipw_weight"),
         propensity=pd.Series(propensity, index=data.index, name="response_probability"),
-        auc=float(roc_auc_score(response, propensity)),
+        auc=auc,
         n=len(response),
         n_responded=n_responded,
         stabilised=bool(stabilised),
@@ -176,4 +213,79 @@ def ipw_weights(
         max_weight=float(responder_weights.max()),
         effective_sample_size=float(responder_weights.sum() ** 2 / (responder_weights**2).sum()),
         model_terms=terms,
+        fitted_on="rows" if patterns is None else "patterns",
     )
+
+
+def _response_model() -> LogisticRegression:
+    return LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=200)
+
+
+def _arm_columns(
+    labels: pd.Series, arm: str, weights: np.ndarray | None
+) -> tuple[np.ndarray, list[str]]:
+    """Standardised indicators of every arm but the first (sorted as text)."""
+    dummies = pd.get_dummies(labels.astype(str), drop_first=True, dtype=float)
+    columns = dummies.to_numpy()
+    if weights is None:
+        centre, spread = columns.mean(axis=0), columns.std(axis=0)
+    else:
+        centre = np.average(columns, axis=0, weights=weights)
+        spread = np.sqrt(np.average((columns - centre) ** 2, axis=0, weights=weights))
+    columns = (columns - centre) / np.where(spread > 0, spread, 1.0)
+    return columns, [f"{arm}={level}" for level in dummies.columns]
+
+
+def _fit(
+    design: np.ndarray, response: np.ndarray, weights: np.ndarray | None
+) -> LogisticRegression:
+    with warnings.catch_warnings():
+        # separation shows up as fitted probabilities of 0 or 1, which are refused by the caller
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _response_model().fit(design, response, sample_weight=weights)
+
+
+def _fit_rows(
+    data: pd.DataFrame,
+    response: np.ndarray,
+    labels: pd.Series,
+    covariates: Sequence[str],
+    arm: str,
+    covariate_missing: str,
+) -> tuple[np.ndarray, float, tuple[str, ...]]:
+    """The response model on one row per participant: (propensity, AUC, terms)."""
+    x, names = covariate_matrix(data, covariates, missing=covariate_missing)
+    arm_columns, arm_terms = _arm_columns(labels, arm, None)
+    design = np.column_stack([x, arm_columns])
+    del x  # the stacked copy is the one the fit needs
+    propensity = _fit(design, response, None).predict_proba(design)[:, 1]
+    return propensity, float(roc_auc_score(response, propensity)), (*names, *arm_terms)
+
+
+def _fit_patterns(
+    data: pd.DataFrame,
+    response: np.ndarray,
+    labels: pd.Series,
+    covariates: Sequence[str],
+    arm: str,
+    covariate_missing: str,
+    patterns: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, float, tuple[str, ...]]:
+    """The same model on the distinct (covariates, arm) patterns, weighted by their counts."""
+    pattern, first = patterns
+    counts = np.bincount(pattern, minlength=first.size).astype(float)
+    responders = np.bincount(pattern, weights=response, minlength=first.size)
+    x, names = weighted_covariate_matrix(
+        data.iloc[first], covariates, missing=covariate_missing, weights=counts
+    )
+    arm_columns, arm_terms = _arm_columns(labels.iloc[first], arm, counts)
+    design = np.column_stack([x, arm_columns])
+    # one row per pattern and response that occurs, weighted by how many rows it stands for
+    rows = np.concatenate([np.flatnonzero(responders > 0), np.flatnonzero(counts > responders)])
+    outcome = np.concatenate(
+        [np.ones((responders > 0).sum()), np.zeros((counts > responders).sum())]
+    )
+    weights = np.where(outcome == 1, responders[rows], counts[rows] - responders[rows])
+    fitted = _fit(design[rows], outcome, weights).predict_proba(design)[:, 1]
+    auc = float(roc_auc_score(outcome, fitted[rows], sample_weight=weights))
+    return fitted[pattern], auc, (*names, *arm_terms)

@@ -149,7 +149,16 @@ class BalanceAuc(ResultsModel):
     )
     n_permutations: Count = field("Arm permutations behind p_value.")
     cv: Count = field("Folds of the cross-validation.")
-    n: Count = field("Participants in the test.")
+    n: Count = field(
+        "Participants in the test: all of them, or the random subsample that 'subsample' describes."
+    )
+    n_total: OptionalCount = optional(
+        "Participants randomised; only when the test ran on a random subsample of them."
+    )
+    subsample: str | None = optional(
+        "The rule that drew the subsample (above 20,000 participants: 20,000 drawn at random "
+        "from the test's seeded stream, each arm in proportion to its size); only when one was drawn."
+    )
     n_arms: Count = field("Arms compared.")
     null_mean: Number = field("Mean AUC over the permutations.")
     null_q95: Number = field("95th percentile of the permutation AUCs.")

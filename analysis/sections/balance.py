@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.balance import balance_auc, baseline_table
+from analysis.balance import AUC_MAX_N, balance_auc, baseline_table
 from analysis.results_model import Balance
 from trial_designs.design import TrialDesign
 
@@ -51,7 +51,9 @@ def balance_section(data: pd.DataFrame, design: TrialDesign, warnings: list[str]
     """Baseline table by arm with SMDs, and the cross-validated AUC of predicting arm.
 
     The AUC's permutation test shuffles individual arms, which is the right null
-    only when individuals were randomised; cluster trials get the table alone.
+    only when individuals were randomised; cluster trials get the table alone.  Above
+    :data:`analysis.balance.AUC_MAX_N` participants the test runs on a random subsample
+    of that size (the table still counts everyone), and ``auc_detail`` says so.
     """
     covariates = baseline_characteristics(data, design)
     if not covariates:
@@ -70,5 +72,6 @@ def balance_section(data: pd.DataFrame, design: TrialDesign, warnings: list[str]
         covariates=covariates,
         rng=np.random.default_rng([design.randomisation.seed, BALANCE_SEED_LABEL]),
         n_permutations=BALANCE_PERMUTATIONS,
+        max_n=AUC_MAX_N,
     )
     return Balance(table=rows, auc=auc.auc, auc_p_value=auc.p_value, auc_detail=auc.to_dict())

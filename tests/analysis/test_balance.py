@@ -9,7 +9,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from analysis.balance import _cross_validated_auc, balance_auc, baseline_table, covariate_matrix
+from analysis.balance import (
+    _arm_stratified_subsample,
+    _cross_validated_auc,
+    balance_auc,
+    baseline_table,
+)
+from analysis.covariates import covariate_matrix, covariate_patterns, weighted_covariate_matrix
 
 
 def _small() -> pd.DataFrame:
@@ -211,3 +217,139 @@ def test_balance_auc_argument_checks(rng):
         balance_auc(tiny, arm="arm", covariates=["age"], rng=rng)
     with pytest.raises(ValueError, match="needs at least 2 arms"):
         balance_auc(data.assign(arm="control"), arm="arm", covariates=["age"], rng=rng)
+
+
+# ---------------------------------------------------------------------------
+# Large trials: the subsample rule, the pattern fits, the table at national size
+# ---------------------------------------------------------------------------
+def _organisations(rng, n, arms=("control", "offer"), p=(0.6, 0.4)):
+    return pd.DataFrame(
+        {
+            "arm": rng.choice(arms, n, p=p),
+            "organisation": rng.choice([f"Org {i:03d}" for i in range(30)], n),
+        }
+    )
+
+
+def test_subsample_keeps_each_arms_share_to_the_nearest_participant(rng):
+    codes = rng.permutation(np.repeat([0, 1, 2], [5_001, 2_999, 2_000]))
+    rows = _arm_stratified_subsample(codes, 997, np.random.default_rng(4))
+    assert rows.size == 997 and (np.diff(rows) > 0).all()  # distinct rows, in data order
+    counts = np.bincount(codes[rows], minlength=3)
+    shares = 997 * np.array([5_001, 2_999, 2_000]) / 10_000  # 498.6, 299.0, 199.4
+    assert (counts >= np.floor(shares)).all() and (counts <= np.ceil(shares)).all()
+    assert counts.tolist() == [499, 299, 199]  # the one left over goes to the largest remainder
+    np.testing.assert_array_equal(
+        rows, _arm_stratified_subsample(codes, 997, np.random.default_rng(4))
+    )
+    assert not np.array_equal(rows, _arm_stratified_subsample(codes, 997, np.random.default_rng(5)))
+
+
+def test_a_trial_above_max_n_is_tested_on_a_reproducible_subsample_and_says_so(rng):
+    data = _organisations(rng, 1_000).assign(baseline=rng.normal(size=1_000))
+    first = balance_auc(
+        data,
+        arm="arm",
+        covariates=["organisation", "baseline"],
+        rng=np.random.default_rng(6),
+        n_permutations=9,
+        max_n=300,
+    )
+    again = balance_auc(
+        data,
+        arm="arm",
+        covariates=["organisation", "baseline"],
+        rng=np.random.default_rng(6),
+        n_permutations=9,
+        max_n=300,
+    )
+    assert first == again
+    assert (first.n, first.n_total) == (300, 1_000)
+    detail = first.to_dict()
+    assert (detail["n"], detail["n_total"]) == (300, 1_000)
+    assert "random subsample of 300 of the 1,000" in detail["subsample"]
+    # it is the statistic of the subsample the rule draws from the same stream, tested whole
+    stream = np.random.default_rng(6)
+    codes = pd.factorize(data["arm"], sort=True)[0]
+    rows = _arm_stratified_subsample(codes, 300, stream)
+    whole = balance_auc(
+        data.iloc[rows],
+        arm="arm",
+        covariates=["organisation", "baseline"],
+        rng=stream,
+        n_permutations=9,
+        max_n=None,
+    )
+    assert (whole.auc, whole.p_value, whole.null_mean) == (
+        first.auc,
+        first.p_value,
+        first.null_mean,
+    )
+
+
+def test_a_trial_at_or_below_max_n_is_tested_whole_as_before(rng):
+    data = _trial(rng, n=200)
+    kwargs = {"arm": "arm", "covariates": ["baseline", "la"], "n_permutations": 9}
+    capped = balance_auc(data, rng=np.random.default_rng(2), max_n=200, **kwargs)
+    uncapped = balance_auc(data, rng=np.random.default_rng(2), max_n=None, **kwargs)
+    assert capped == uncapped and capped.n == capped.n_total == 200
+    assert "n_total" not in capped.to_dict() and "subsample" not in capped.to_dict()
+
+
+@pytest.mark.parametrize("arms", [("control", "offer"), ("control", "offer", "reminder")])
+def test_fits_on_distinct_patterns_give_the_row_level_auc(rng, arms):
+    data = _organisations(rng, 3_000, arms=arms, p=None).assign(part_time=rng.integers(0, 2, 3_000))
+    x, _ = covariate_matrix(data, ["organisation", "part_time"])
+    pattern, first = covariate_patterns(data, ["organisation", "part_time"])
+    assert first.size <= 60 and (x[first][pattern] == x).all()
+    codes = pd.factorize(data["arm"], sort=True)[0]
+    for permuted in (codes, rng.permutation(codes)):
+        rows = _cross_validated_auc(x, permuted, len(arms), 5, 7, tol=1e-10)
+        patterns = _cross_validated_auc(x, permuted, len(arms), 5, 7, (pattern, x[first]), tol=1e-8)
+        assert patterns == pytest.approx(rows, abs=1e-12)
+
+
+def test_covariate_patterns_counts_missing_as_a_value_and_gives_up_past_the_limit():
+    data = pd.DataFrame({"a": ["x", "y", "x", None, "x", None], "b": [1, 1, 1, 2, 2, 2]})
+    pattern, first = covariate_patterns(data, ["a", "b"])
+    assert pattern.tolist() == [0, 1, 0, 2, 3, 2] and first.tolist() == [0, 1, 3, 4]
+    assert covariate_patterns(data, ["a", "b"], max_patterns=3) is None
+
+
+def test_weighted_covariate_matrix_of_patterns_is_the_row_matrix(rng):
+    data = _organisations(rng, 500).assign(
+        age=pd.Series(rng.integers(20, 23, 500).astype(float)).where(rng.random(500) > 0.2)
+    )
+    columns = ["organisation", "age"]
+    x, names = covariate_matrix(data, columns)
+    pattern, first = covariate_patterns(data, columns)
+    weighted, weighted_names = weighted_covariate_matrix(
+        data.iloc[first], columns, weights=np.bincount(pattern)
+    )
+    assert weighted_names == names and "age=missing" in names
+    np.testing.assert_allclose(weighted[pattern], x, atol=1e-12)
+
+
+def test_max_n_must_be_an_integer_of_at_least_2(rng):
+    data = _trial(rng, n=40)
+    for bad in (1, 2.5, True, "20000"):
+        with pytest.raises(ValueError, match=r"'max_n' must be an integer of at least 2, or None"):
+            balance_auc(data, arm="arm", covariates=["age"], rng=rng, max_n=bad)
+    uneven = pd.DataFrame({"arm": ["control"] * 100 + ["treatment"] * 4, "age": range(104)})
+    # treatment's share of 20 is 0.77: one participant, fewer than cv = 2
+    with pytest.raises(ValueError, match="Got 1 in the smallest arm of the subsample"):
+        balance_auc(uneven, arm="arm", covariates=["age"], rng=rng, max_n=20, cv=2)
+
+
+def test_baseline_table_of_a_national_trial_counts_every_level(rng):
+    n = 1_300_000
+    organisation = rng.integers(0, 200, n)
+    arm = np.where(rng.random(n) < 0.5, "control", "offer")
+    data = pd.DataFrame({"arm": arm, "organisation": np.char.add("Org ", organisation.astype(str))})
+    table = baseline_table(data, arm="arm", covariates=["organisation"])
+    assert len(table) == 400 and table["covariate"].nunique() == 200
+    row = _row(table, "organisation=Org 7", "offer")
+    in_offer = arm == "offer"
+    assert row["n"] == in_offer.sum() and row["n_missing"] == 0
+    assert row["mean"] == ((organisation == 7) & in_offer).sum() / in_offer.sum()
+    assert table.groupby("arm")["mean"].sum().to_numpy() == pytest.approx([1.0, 1.0], rel=1e-12)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from sklearn.metrics import roc_auc_score
 
 from analysis.missing.ipw import ipw_weights
 
@@ -113,3 +114,60 @@ def test_ipw_errors_and_json(rng):
         )
     payload = ipw_weights(data, responded="responded", covariates=["baseline"], arm="arm").to_dict()
     assert json.loads(json.dumps(payload)) == payload and "weights" not in payload
+
+
+# ---------------------------------------------------------------------------
+# The response model fitted on distinct (covariates, arm) patterns
+# ---------------------------------------------------------------------------
+def _organisation_trial(rng, n=4000, arms=("control", "offer", "reminder")):
+    organisation = rng.integers(0, 40, n)
+    part_time = rng.integers(0, 2, n)
+    arm = rng.choice(arms, n)
+    logit = 0.4 + rng.normal(0, 0.6, 40)[organisation] + 0.5 * part_time - 0.4 * (arm == "offer")
+    return pd.DataFrame(
+        {
+            "arm": arm,
+            "organisation": pd.Series(np.char.add("Org ", organisation.astype(str))).where(
+                rng.random(n) > 0.05
+            ),
+            "part_time": part_time,
+            "responded": rng.random(n) < 1 / (1 + np.exp(-logit)),
+        }
+    )
+
+
+@pytest.mark.parametrize("options", [{}, {"stabilised": True, "trim_percentile": 99}])
+def test_fit_on_patterns_is_the_row_level_fit(rng, options):
+    data = _organisation_trial(rng)
+    kwargs = {"responded": "responded", "covariates": ["organisation", "part_time"], "arm": "arm"}
+    rows = ipw_weights(data, fit_on="rows", **kwargs, **options)
+    patterns = ipw_weights(data, fit_on="patterns", **kwargs, **options)
+    assert (rows.fitted_on, patterns.fitted_on) == ("rows", "patterns")
+    np.testing.assert_allclose(patterns.propensity, rows.propensity, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(patterns.weights, rows.weights, rtol=1e-8, atol=0)
+    assert patterns.auc == pytest.approx(rows.auc, abs=1e-12)  # the counts-weighted AUC
+    assert patterns.effective_sample_size == pytest.approx(rows.effective_sample_size, rel=1e-10)
+    assert patterns.model_terms == rows.model_terms and "organisation=missing" in rows.model_terms
+    assert (patterns.n_trimmed, patterns.n_responded) == (rows.n_trimmed, rows.n_responded)
+    # the AUC of the compressed rows is the row-level AUC because the counts weight it
+    unweighted_patterns = data.drop_duplicates(["organisation", "part_time", "arm", "responded"])
+    assert len(unweighted_patterns) < len(data) / 5
+    assert roc_auc_score(
+        unweighted_patterns["responded"], rows.propensity[unweighted_patterns.index]
+    ) != pytest.approx(rows.auc, abs=1e-6)
+
+
+def test_auto_fits_on_patterns_only_for_large_trials_with_few_patterns(rng, monkeypatch):
+    data = _organisation_trial(rng, n=2000, arms=("control", "offer"))
+    kwargs = {"responded": "responded", "arm": "arm"}
+    assert ipw_weights(data, covariates=["organisation"], **kwargs).fitted_on == "rows"
+    monkeypatch.setattr("analysis.missing.ipw.PATTERN_FIT_MIN_N", 1_000)
+    assert ipw_weights(data, covariates=["organisation"], **kwargs).fitted_on == "patterns"
+    continuous = data.assign(score=rng.normal(size=2000))
+    assert ipw_weights(continuous, covariates=["score"], **kwargs).fitted_on == "rows"
+    with pytest.raises(
+        ValueError, match="'fit_on' 'cells' is not known. Choose one of: auto, rows, patterns"
+    ):
+        ipw_weights(data, covariates=["organisation"], fit_on="cells", **kwargs)
+    with pytest.raises(ValueError, match=r"column\(s\) 'grade' are not in the data"):
+        ipw_weights(data, covariates=["grade"], fit_on="patterns", **kwargs)
