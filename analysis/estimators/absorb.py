@@ -86,7 +86,10 @@ def strata_to_absorb(
 
     Trusts its inputs: no missing labels, positive finite weights (the fits check).
     """
-    labels = pd.Series(values).astype(str).to_numpy()
+    labels = values if isinstance(values, pd.Series) else pd.Series(values)
+    if labels.dtype == object:  # mixed labels (1 and "1"): compared as text, as the dummies
+        labels = labels.astype(str)
+    # straight from the column: no array of a million Python strings
     codes, uniques = pd.factorize(labels)
     codes = codes.astype(np.intp, copy=False)
     scaled = None if weights is None else np.asarray(weights, float) / np.mean(weights)

@@ -252,13 +252,14 @@ def ols_fit_absorbed(
     """
     check_se_type(se_type, clusters is not None)
     y = np.asarray(y, dtype=float)
-    strata = np.asarray(strata)
-    if strata.shape != y.shape or len(data) != len(y):
+    if not isinstance(strata, pd.Series):
+        strata = pd.Series(np.asarray(strata))
+    if len(strata) != len(y) or len(data) != len(y):
         raise ValueError(
             f"'strata' and 'data' must have one row per value of 'y' ({len(y)}). "
-            f"Got {strata.shape[0]} stratum labels and {len(data)} rows instead."
+            f"Got {len(strata)} stratum labels and {len(data)} rows instead."
         )
-    if pd.isna(strata).any():
+    if strata.isna().any():
         raise ValueError("'strata' must not contain missing labels: drop those rows first.")
     if weights is not None:
         weights = np.asarray(weights, dtype=float)
