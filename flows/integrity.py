@@ -221,6 +221,43 @@ def amend_design(
         )
     store = store or Store()
     today = today or dt.datetime.now(dt.UTC).date()
+    try:
+        return _amend(
+            design, reason=reason, store=store, today=today, after_outcomes=after_outcomes
+        )
+    except _AuditedRefusal as refusal:
+        # The amendment's transaction rolled back; the attempt itself is kept, in its own.
+        record_audit_event(
+            store,
+            design.id,
+            "design-amendment-refused",
+            {
+                "rule": refusal.rule,
+                "new_hash": design.design_hash,
+                "changes": refusal.changes,
+            },
+            reason=reason,
+            design_hash=design.design_hash,
+        )
+        raise
+
+
+class _AuditedRefusal(AmendmentRefusedError):
+    """A refusal of a real change (not of an empty one): the attempt goes into the audit log."""
+
+    def __init__(self, rule: str, changes: list[str], message: str) -> None:
+        super().__init__(message)
+        self.rule, self.changes = rule, changes
+
+
+def _amend(
+    design: TrialDesign,
+    *,
+    reason: str,
+    store: Store,
+    today: dt.date,
+    after_outcomes: bool,
+) -> dict[str, Any]:
     actor = current_actor()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.transaction(lock_trial=design.id) as conn:
@@ -242,21 +279,25 @@ def amend_design(
         refused = allocation_changes(changes, today=today, old=before, new=after)
         if refused:
             lines = "\n".join(f"  {c.line()}  ({why})" for c, why in refused)
-            raise AmendmentRefusedError(
+            raise _AuditedRefusal(
+                "changes how units were allocated, or a date that has passed",
+                [c.line() for c, _ in refused],
                 f"Amendment of trial '{design.id}' refused: it would change how units were "
                 f"allocated, or a date that has passed.\n{lines}\n"
                 "Allocations already made cannot be re-decided by an amendment; a new "
-                'allocation needs `trialflow randomise --force --reason "..."` (a new round).'
+                'allocation needs `trialflow randomise --force --reason "..."` (a new round).',
             )
         plan = analysis_plan_changes(changes)
         if plan and not after_outcomes and _first_outcomes_at(conn, design.id) is not None:
             lines = "\n".join(f"  {c.line()}" for c in plan)
-            raise AmendmentRefusedError(
+            raise _AuditedRefusal(
+                "analysis plan changed after outcome data were stored",
+                [c.line() for c in plan],
                 f"Amendment of trial '{design.id}' refused: it changes the analysis plan after "
                 f"outcome data were stored, so the change could be chosen from the results.\n"
                 f"{lines}\nIf it must be made, run again with --after-outcomes: the results "
                 "and the report's headline will say the plan changed after outcome data were "
-                "collected. Nothing was stored."
+                "collected. Nothing was stored.",
             )
         old_hash, new_hash = row["design_hash"], design.design_hash
         for digest, document in (

@@ -124,3 +124,45 @@ def test_cli_amend_of_the_plan_after_outcomes_is_refused_without_the_flag(prefec
     done = runner.invoke(app, [*command, "--after-outcomes"])
     assert done.exit_code == 0, done.output
     assert amendment_records(store, "letters")[0]["outcome_data_stored"] is True
+
+
+def _audit_actions(store: Store, trial: str) -> list[tuple[str, dict, str | None]]:
+    import json
+
+    from flows.store import audit_log
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(audit_log.c.event, audit_log.c.details_json, audit_log.c.reason)
+            .where(audit_log.c.trial_id == trial)
+            .order_by(audit_log.c.audit_id)
+        ).all()
+    return [(a, json.loads(d) if d else {}, r) for a, d, r in rows]
+
+
+def test_a_refused_amendment_is_written_to_the_audit_log_with_its_changes_and_reason():
+    store, design = _randomised()
+    _outcomes_stored(store, design.id)
+    changed = _with(design, "analysis", se_type="HC1")
+    with pytest.raises(AmendmentRefusedError, match="analysis plan after outcome"):
+        amend_design(changed, reason="looks better", store=store)
+    action, detail, reason = _audit_actions(store, design.id)[-1]
+    assert action == "design-amendment-refused"
+    assert reason == "looks better"
+    assert detail["rule"] == "analysis plan changed after outcome data were stored"
+    assert detail["new_hash"] == changed.design_hash
+    assert any("analysis.se_type" in line for line in detail["changes"])
+    # the refusal changed nothing else: no amendment and the same design
+    assert _n_amendments(store) == 0
+    assert store.trial(design.id)["design_hash"] == design.design_hash
+
+
+def test_a_refused_allocation_change_is_audited_too():
+    store, design = _randomised()
+    changed = _with(design, "randomisation", seed=design.randomisation.seed + 1)
+    with pytest.raises(AmendmentRefusedError, match="change how units were allocated"):
+        amend_design(changed, reason="new seed", store=store)
+    action, detail, reason = _audit_actions(store, design.id)[-1]
+    assert action == "design-amendment-refused"
+    assert detail["rule"] == "changes how units were allocated, or a date that has passed"
+    assert any("randomisation.seed" in line for line in detail["changes"])
