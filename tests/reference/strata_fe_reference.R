@@ -17,6 +17,7 @@
 #     fixed effects: "Will not return `diagnostics` if `fixed_effects` are used");
 #   iv_robust(y ~ took_up + baseline | treat + baseline, fixed_effects = ~ stratum): HC1, HC2,
 #     HC3, weighted HC2; CR2 and stata by team, weighted stata.
+#   both with org_size, constant within strata, as well (itt_constant_HC2, iv_constant_HC2).
 # estimatr 1.0.0 accepts HC3 with fixed effects (for both lm_robust and iv_robust); it
 # refuses weighted CR2 with fixed effects, so no weighted CR2 here.
 # The Python tests read these files; they never need R.
@@ -59,6 +60,14 @@ for (se in c("CR0", "stata", "CR2")) {
 add("itt_weighted_stata", "ols",
     lm_robust(y ~ treat + baseline, fixed_effects = ~ stratum, data = d, weights = w,
               clusters = team, se_type = "stata"))
+# org_size is constant within organisations: estimatr reports it NA (not estimable with
+# the fixed effects), trialflow drops it and lists it in dropped_terms
+add("itt_constant_HC2", "ols",
+    lm_robust(y ~ treat + org_size + baseline, fixed_effects = ~ stratum, data = d,
+              se_type = "HC2"))
+add("iv_constant_HC2", "iv",
+    iv_robust(y ~ took_up + org_size + baseline | treat + org_size + baseline,
+              fixed_effects = ~ stratum, data = d, se_type = "HC2"))
 # the first stage, on the rows the IV fits use (complete in y as well)
 cc <- d[!is.na(d$y), ]
 for (se in c("HC1", "HC2", "HC3")) {
