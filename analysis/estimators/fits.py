@@ -181,14 +181,15 @@ def _demeaned_fit(
     y: np.ndarray,
     x: np.ndarray,
     terms: list[str],
-    *,
     se_type: str,
-    codes: np.ndarray | None,
-    n_clusters: int | None,
+    clusters: np.ndarray | None,
     weights: np.ndarray | None,
     absorbed: AbsorbedStrata,
 ) -> RegressionFit:
     """OLS of demeaned ``y`` on demeaned ``x``: the stratum-dummy model's kept coefficients."""
+    weights, codes, n_clusters = _checked_inputs(
+        y, x, terms, clusters, weights, absorbed_levels=absorbed.n_levels
+    )
     params = _weighted_least_squares(y, x, terms, absorbed.weights)
     residuals = y - x @ params
     vcov, df = robust_vcov(
@@ -272,7 +273,7 @@ def ols_fit_absorbed(
         raise ValueError("'y' and 'X' must be finite: drop missing values first (fit_itt does).")
     absorbed = strata_to_absorb(strata, weights)
     x, terms, dropped = absorbed_design(data, leading, covariates, absorbed)
-    fit = _checked_demeaned_fit(absorbed.demean(y), x, terms, se_type, clusters, weights, absorbed)
+    fit = _demeaned_fit(absorbed.demean(y), x, terms, se_type, clusters, weights, absorbed)
     return fit, dropped
 
 
@@ -288,30 +289,6 @@ def _weighted_least_squares(
         return _least_squares(y, x, terms)
     root_w = np.sqrt(scaled_weights)
     return _least_squares(y * root_w, x * root_w[:, None], terms)
-
-
-def _checked_demeaned_fit(
-    y: np.ndarray,
-    x: np.ndarray,
-    terms: list[str],
-    se_type: str,
-    clusters: np.ndarray | None,
-    weights: np.ndarray | None,
-    absorbed: AbsorbedStrata,
-) -> RegressionFit:
-    weights, codes, n_clusters = _checked_inputs(
-        y, x, terms, clusters, weights, absorbed_levels=absorbed.n_levels
-    )
-    return _demeaned_fit(
-        y,
-        x,
-        terms,
-        se_type=se_type,
-        codes=codes,
-        n_clusters=n_clusters,
-        weights=weights,
-        absorbed=absorbed,
-    )
 
 
 def _resolve_se_type(se_type: str | None, cluster: str | None) -> str:
@@ -523,7 +500,7 @@ def fit_cace(
     if strata is not None and absorbs(used[strata], absorb_strata):
         absorbed = strata_to_absorb(used[strata], w)
         first_x, first_terms, dropped = absorbed_design(used, instruments, covariates, absorbed)
-        first = _checked_demeaned_fit(
+        first = _demeaned_fit(
             absorbed.demean(d), first_x, first_terms, se_type, clusters, w, absorbed
         )
         y, d = absorbed.demean(y), absorbed.demean(d)
