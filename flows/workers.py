@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -33,14 +35,32 @@ WARM_MODULES = (
 
 _POOL: list[ProcessPoolExecutor] = []
 
+#: How often a worker checks that the process that started it is still alive.
+PARENT_CHECK_SECONDS = 0.5
+
 
 def demo_processes(trials: int = 4) -> int:
     """Worker processes for the demo: one per core, at most one per trial; 1 runs in-process."""
     return max(1, min(trials, os.cpu_count() or 1))
 
 
-def start_worker(environ: dict[str, str]) -> None:
-    """In a new worker: adopt ``environ``, log to the log file only, import the heavy libraries."""
+def _exit_with(parent: int) -> None:
+    # A worker whose parent died (kill -9, a closed terminal) would run the rest of its
+    # trial with nobody waiting for it: it ends at once instead, as the parent did, and
+    # its open transaction rolls back as a killed parent's does.
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def start_worker(environ: dict[str, str], parent: int) -> None:
+    """In a new worker: adopt ``environ``, log to the log file only, import the heavy libraries.
+
+    The worker also ends as soon as ``parent`` (the process that started it) is gone.
+    """
+    threading.Thread(
+        target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True
+    ).start()
     os.environ.update(environ)
     from flows.logs import configure_cli_logging
 
@@ -70,7 +90,7 @@ def demo_pool(processes: int) -> Iterator[ProcessPoolExecutor | None]:
         max_workers=processes,
         mp_context=multiprocessing.get_context("spawn"),  # no copy of the parent's threads
         initializer=start_worker,
-        initargs=({},),
+        initargs=({}, os.getpid()),
     )
     # A pool starts its processes on the first submit: start them now, so they warm up.
     for _ in range(processes):
