@@ -22,12 +22,17 @@ pytestmark = pytest.mark.flow
 async def _artifact(key: str):  # noqa: ANN202
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
+    # the newest under the key: other tests in the session publish under the same key, and
+    # the server's default order (by id, a random UUID) made the last one any of them
     async with get_client() as client:
         found = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
         )
-    return found[-1] if found else None
+    return found[0] if found else None
 
 
 def test_a_delivery_ingest_publishes_its_quarantine_by_rule_without_ids(prefect_server, tmp_path):
