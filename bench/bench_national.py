@@ -16,18 +16,27 @@ inputs (roster and survey CSV) are written by a first process, timed the same wa
 There is no peer for a whole trial: the figures are seconds and megabytes on this
 machine, printed with the load average, and a stage that fails is reported where it
 failed and why (the rest are not run: each needs the one before).
+
+A stage's process runs in its own session (process group), with its output in files,
+and the parent waits for that process itself (``os.wait4``), not for the end of its
+output: a stage killed by the kernel's OOM killer is reported at once, with its peak
+RSS, although Prefect's temporary server (its child) still holds its files open.  The
+whole group is then killed, as it is when ``--stage-timeout`` stops a stage.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +165,121 @@ def run_stage(stage: str, folder: Path, ri_draws: int) -> dict:
     return {"seconds": seconds, "peak_mb": _peak_mb(), "floor_mb": floor, "what": what}
 
 
+@dataclass(frozen=True)
+class StageRun:
+    """How one stage's process ended: its exit code or signal, seconds, peak RSS, output."""
+
+    exit_code: int | None  # None when a signal ended it
+    signal: int | None
+    seconds: float
+    peak_mb: float  # the process's own high-water mark (ru_maxrss), even when killed
+    timed_out: bool
+    stdout: str
+    log_tail: list[str]
+
+
+def _tail(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a log that may be large (read from its end)."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, handle.tell() - 64 * 1024))
+        text = handle.read().decode(errors="replace")
+    return text.strip().splitlines()[-lines:]
+
+
+def _kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    # the stage's session: Prefect's temporary server (uvicorn) and anything else it started
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nobody left in it
+        os.killpg(pgid, sig)
+
+
+def run_stage_process(
+    command: list[str],
+    *,
+    env: dict[str, str],
+    timeout: float,
+    logs: Path,
+    tail_lines: int = 15,
+    poll: float = 0.2,
+) -> StageRun:
+    """Run ``command`` in its own session and wait for that process, not for its output.
+
+    Its stdout and stderr go to files in ``logs`` (``stage.out``, ``stage.err``):
+    with pipes, the parent waited for their end, which never came while a
+    grandchild (Prefect's temporary server) held them open after the stage was
+    SIGKILLed.  ``os.wait4`` gives the child's own peak RSS even when it was
+    killed.  When it has ended, or after ``timeout`` seconds (SIGTERM, then
+    SIGKILL 5 s later), its whole process group is killed.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = logs / "stage.out", logs / "stage.err"
+    began = time.perf_counter()
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        child = subprocess.Popen(
+            command,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pid, status, usage, timed_out = child.pid, 0, None, False
+    try:
+        deadline = began + timeout
+        while usage is None:
+            done, status, rusage = os.wait4(pid, os.WNOHANG)
+            if done:
+                usage = rusage
+            elif time.perf_counter() >= deadline and not timed_out:
+                timed_out = True
+                _kill_group(pid, signal.SIGTERM)
+                deadline = time.perf_counter() + 5  # then SIGKILL, below
+            elif timed_out and time.perf_counter() >= deadline:
+                _kill_group(pid, signal.SIGKILL)
+                deadline = float("inf")
+            else:
+                time.sleep(poll)
+    finally:
+        if usage is None:  # the parent itself was interrupted (Ctrl-C): leave nothing behind
+            _kill_group(pid)
+            _, status, usage = os.wait4(pid, 0)
+        # the group outlives its leader while a member lives, so its id cannot be reused yet
+        _kill_group(pid)
+        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+    seconds = time.perf_counter() - began
+    return StageRun(
+        exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        seconds=seconds,
+        peak_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        timed_out=timed_out,
+        stdout=out_path.read_text(errors="replace"),
+        log_tail=_tail(err_path, tail_lines),
+    )
+
+
+def failure_lines(stage: str, run: StageRun, timeout: float) -> list[str]:
+    """What to print for a stage that did not finish (empty when it did); first line one line."""
+    peak = f"peak RSS {run.peak_mb:,.0f} MB"
+    if run.timed_out:
+        head = (
+            f"  {stage:10s} STOPPED: not done after {timeout:.0f} s (--stage-timeout); "
+            f"{peak}; its process group was killed"
+        )
+    elif run.signal is not None:
+        if run.signal == signal.SIGKILL:
+            why = " (the kernel's OOM killer sends SIGKILL; see dmesg)"
+        else:
+            named = run.signal in signal.valid_signals()
+            why = f" ({signal.Signals(run.signal).name})" if named else ""
+        head = f"  {stage:10s} KILLED by signal {run.signal} after {run.seconds:.1f} s, {peak}{why}"
+    elif run.exit_code:
+        head = f"  {stage:10s} FAILED after {run.seconds:.1f} s (exit {run.exit_code}), {peak}"
+    else:
+        return []
+    return [head, "    its last log lines:", *(f"    {line}" for line in run.log_tail)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
@@ -192,36 +316,23 @@ def main() -> None:
         env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
         total = 0.0
         for stage in STAGES:
-            began = time.perf_counter()
-            try:
-                child = subprocess.run(
-                    [sys.executable, __file__, "--stage", stage, "--folder", tmp]
-                    + ["--ri-draws", str(args.ri_draws), "--scale", str(args.scale)],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    timeout=args.stage_timeout,
-                )
-            except subprocess.TimeoutExpired as exc:
-                print(
-                    f"  {stage:10s} STOPPED: not done after {args.stage_timeout:.0f} s "
-                    "(--stage-timeout). Its last log lines:"
-                )
-                tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-10:]
-                print("    " + "\n    ".join(tail))
+            run = run_stage_process(
+                [sys.executable, __file__, "--stage", stage, "--folder", tmp]
+                + ["--ri-draws", str(args.ri_draws), "--scale", str(args.scale)],
+                env=env,
+                timeout=args.stage_timeout,
+                logs=folder / "logs" / stage,
+            )
+            total += run.seconds
+            failed = failure_lines(stage, run, args.stage_timeout)
+            if failed:
+                print("\n".join(failed), flush=True)
                 sys.exit(1)
-            wall = time.perf_counter() - began
-            total += wall
-            if child.returncode:
-                print(f"  {stage:10s} FAILED after {wall:.1f} s (exit {child.returncode}):")
-                print("    " + "\n    ".join(child.stderr.strip().splitlines()[-15:]))
-                sys.exit(1)
-            done = json.loads(child.stdout.strip().splitlines()[-1])
+            done = json.loads(run.stdout.strip().splitlines()[-1])
             floor = f", Prefect floor {done['floor_mb']:.0f} MB" if "floor_mb" in done else ""
             print(
                 f"  {stage:10s} {done['seconds']:7.1f} s   peak RSS {done['peak_mb']:7.0f} MB"
-                f"{floor}   (process wall {wall:.1f} s)   {done['what']}",
+                f"{floor}   (process wall {run.seconds:.1f} s)   {done['what']}",
                 flush=True,
             )
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
