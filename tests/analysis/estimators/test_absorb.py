@@ -138,6 +138,24 @@ def test_cace_absorbed_equals_dummies(se_type, weights):
     assert absorbed.dropped_terms == ("size",)
 
 
+@pytest.mark.parametrize("se_type", ["HC2", "CR2"])
+def test_cace_with_two_instruments_absorbed_equals_dummies(se_type):
+    absorbed, dummies = _both(
+        fit_cace,
+        _data(nested=True),
+        outcome="y",
+        uptake="took_up",
+        assignment=["a1", "a2"],
+        covariates=["x"],
+        strata="stratum",
+        cluster="cluster" if se_type == "CR2" else None,
+        se_type=se_type,
+    )
+    assert _worst_gap(absorbed, dummies) < TOLERANCE
+    assert absorbed.first_stage_f == pytest.approx(dummies.first_stage_f, rel=TOLERANCE)
+    assert absorbed.first_stage_df == dummies.first_stage_df
+
+
 def test_strata_above_the_threshold_are_absorbed_by_default_and_below_are_dummies():
     many = _data(n_strata=ABSORB_STRATA_ABOVE - 1)  # + the two singletons: one above
     few = _data(n_strata=ABSORB_STRATA_ABOVE - 2)  # at the threshold
