@@ -170,6 +170,12 @@ def multiple_imputation(
     if empty:
         raise ValueError(f"The imputation columns {empty} have no observed values to impute from.")
     values = data[columns].to_numpy(dtype=float, na_value=np.nan)
+    infinite = [c for c, bad in zip(columns, np.isinf(values).any(axis=0), strict=True) if bad]
+    if infinite:
+        raise ValueError(
+            f"The imputation columns {infinite} hold infinite values. Replace them with "
+            "missing values (NaN) to have them imputed, or with finite ones."
+        )
     seeds = rng.integers(0, 2**31 - 1, size=int(m))
     if method == "chained_bootstrap":
         if strata is not None:

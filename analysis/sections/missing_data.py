@@ -58,12 +58,13 @@ MI_IMPUTATIONS = 20
 #: Rounds of chained equations per imputation: R mice's default (maxit = 5).
 MI_ROUNDS = 5
 #: The most strata, and rows, for which the imputation model is IterativeImputer over
-#: stratum indicator columns (``chained_bootstrap``); past either, the strata are absorbed
-#: (``normal_absorbed``).  Both are proper imputations from a normal linear model with
-#: the analysis model's terms; the switch is for cost: the indicator path's is of the order
-#: of rows x (columns + strata)^2 per round, and at 130,000 rows and 200 strata it took
-#: minutes and gigabytes.  Trials under both limits (every demo and seed trial) keep the
-#: imputations, and the figures, they have always had.
+#: stratum indicator columns (``chained_bootstrap``); past either, the strata are
+#: absorbed (``normal_absorbed``).  Both impute from a normal linear model with the
+#: analysis model's terms and draw its parameters (the indicator path through a
+#: bootstrap resample, the absorbed one from their exact posterior); the switch is for
+#: cost: the indicator path's is of the order of rows x (columns + strata)^2 per round,
+#: and at 130,000 rows and 200 strata it took minutes and gigabytes.  Trials under both
+#: limits (every demo and seed trial) keep the imputations, and figures, they always had.
 MI_INDICATOR_MAX_STRATA = 20
 MI_INDICATOR_MAX_ROWS = 50_000
 

@@ -89,6 +89,8 @@ def test_imputation_argument_checks(rng):
         multiple_imputation(data, columns=["wrqol"], rng=rng)
     with pytest.raises(ValueError, match="no observed values"):
         multiple_imputation(data.assign(endline=np.nan), columns=["endline", "baseline"], rng=rng)
+    with pytest.raises(ValueError, match=r"imputation columns \['baseline'\] hold infinite values"):
+        multiple_imputation(data.assign(baseline=np.inf), columns=["endline", "baseline"], rng=rng)
     with pytest.raises(ValueError, match="'method' 'mice' is not known. Choose one of: chained_"):
         multiple_imputation(data, columns=["endline", "baseline"], rng=rng, method="mice")
     with pytest.raises(ValueError, match=r"column\(s\) 'site' are not in the data"):
