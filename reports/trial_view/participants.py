@@ -392,12 +392,20 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
         "auc": balance.get("auc"),
         "auc_text": (
             f"A classifier predicting arm from the baseline variables had a cross-validated AUC of "
-            f"{format_number(balance['auc'], 2)} (permutation {format_p_is(balance.get('auc_p_value'))}); "
+            f"{format_number(balance['auc'], 2)} (permutation {format_p_is(balance.get('auc_p_value'))}"
+            f"{_auc_subsample(balance.get('auc_detail') or {})}); "
             "0.5 means arm cannot be predicted, as randomisation intends."
             if balance.get("auc") is not None
             else None
         ),
     }
+
+
+def _auc_subsample(detail: Mapping) -> str:
+    """', on a random 20,000 of the 1,300,000 participants' when the test ran on a subsample."""
+    if not detail.get("subsample"):
+        return ""
+    return f", on a random {detail['n']:,} of the {detail['n_total']:,} participants"
 
 
 def uptake_view(results: Mapping, sup: Suppression) -> dict | None:
