@@ -290,9 +290,9 @@ def _within_fit(
     count = np.bincount(group, minlength=levels).astype(float)
     per = np.where(count > 0, count, 1.0)
     y_mean = np.bincount(group, weights=y, minlength=levels) / per
-    x_mean = np.column_stack(
-        [np.bincount(group, weights=x[:, j], minlength=levels) / per for j in range(x.shape[1])]
-    ).reshape(levels, x.shape[1])
+    x_mean = np.empty((levels, x.shape[1]))
+    for j in range(x.shape[1]):
+        x_mean[:, j] = np.bincount(group, weights=x[:, j], minlength=levels) / per
     x_dev = x - x_mean[group]
     y_dev = y - y_mean[group]
     gram = x_dev.T @ x_dev

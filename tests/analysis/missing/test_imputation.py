@@ -296,6 +296,19 @@ def test_the_two_imputation_models_agree_with_complete_cases():
     assert normal.std_error == pytest.approx(np.sqrt(complete_variance), rel=0.1)
 
 
+def test_normal_absorbed_with_the_strata_as_the_only_predictors():
+    # no other column: each gap is drawn around its own stratum's level
+    rng = np.random.default_rng(13)
+    level = np.repeat([0.0, 100.0, -50.0], 40)
+    data = pd.DataFrame({"y": level + rng.normal(size=120), "stratum": np.repeat([1, 2, 3], 40)})
+    data.loc[rng.random(120) < 0.3, "y"] = np.nan
+    gaps = data["y"].isna()
+    for frame in multiple_imputation(
+        data, columns=["y"], strata="stratum", m=3, rng=rng, method="normal_absorbed"
+    ):
+        assert np.abs(frame.loc[gaps, "y"] - level[gaps]).max() < 5
+
+
 def test_normal_absorbed_refuses_a_model_without_residual_df():
     # one observed outcome per stratum: the intercepts use up every observed value
     data = pd.DataFrame(
