@@ -527,9 +527,10 @@ def balance_auc(
         # the weighted fits stop by a gradient on another scale, and at scikit-learn's
         # default tolerance one Newton step short of the row-level fits: 1e-8 reaches them
         tol = 1e-4 if patterns is None else _PATTERN_TOL
-        # fits of a few hundred rows run ten times faster on one BLAS thread than on two
-        # that contend for a loaded machine, and give the same bits on any core count
-        single = patterns is not None
+        # a subsample's fits (a few hundred pattern rows, or 16,000 rows) ran ten times
+        # faster on one BLAS thread than on two contending for a loaded 2-core machine,
+        # and one thread gives the same bits on any core count; whole trials are as before
+        single = subsample is not None
         with threadpool_limits(limits=1, user_api="blas") if single else contextlib.nullcontext():
             observed = _cross_validated_auc(x, codes, n_arms, cv, seed, patterns, tol)
             null = np.array(
