@@ -15,7 +15,7 @@ from analysis.balance import (
     balance_auc,
     baseline_table,
 )
-from analysis.covariates import covariate_matrix, covariate_patterns, weighted_covariate_matrix
+from analysis.covariates import covariate_matrix, covariate_patterns
 
 
 def _small() -> pd.DataFrame:
@@ -116,19 +116,6 @@ def test_baseline_table_errors_name_the_problem():
         baseline_table(_small(), arm="arm", covariates=["height"])
     with pytest.raises(ValueError, match="'arm' must have no missing values"):
         baseline_table(_small().assign(arm=["control", None] * 4), arm="arm", covariates=["age"])
-
-
-def test_covariate_matrix_fills_missing_with_indicators_and_standardises():
-    x, names = covariate_matrix(_small(), ["age", "la"])
-    assert names == ["age", "age=missing", "la=Dudley", "la=Shropshire", "la=missing"]
-    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-12)
-    np.testing.assert_allclose(x.std(axis=0), 1, rtol=1e-12)
-    with pytest.raises(ValueError, match=r"covariates \['age', 'la'\] have missing values"):
-        covariate_matrix(_small(), ["age", "la"], missing="error")
-    with pytest.raises(
-        ValueError, match="'covariate_missing' 'drop' is not known. Choose one of: indicator, error"
-    ):
-        covariate_matrix(_small(), ["age"], missing="drop")
 
 
 def _trial(rng, n=240, shift=0.0, arms=("control", "treatment")):
@@ -307,27 +294,6 @@ def test_fits_on_distinct_patterns_give_the_row_level_auc(rng, arms):
         rows = _cross_validated_auc(x, permuted, len(arms), 5, 7, tol=1e-10)
         patterns = _cross_validated_auc(x, permuted, len(arms), 5, 7, (pattern, x[first]), tol=1e-8)
         assert patterns == pytest.approx(rows, abs=1e-12)
-
-
-def test_covariate_patterns_counts_missing_as_a_value_and_gives_up_past_the_limit():
-    data = pd.DataFrame({"a": ["x", "y", "x", None, "x", None], "b": [1, 1, 1, 2, 2, 2]})
-    pattern, first = covariate_patterns(data, ["a", "b"])
-    assert pattern.tolist() == [0, 1, 0, 2, 3, 2] and first.tolist() == [0, 1, 3, 4]
-    assert covariate_patterns(data, ["a", "b"], max_patterns=3) is None
-
-
-def test_weighted_covariate_matrix_of_patterns_is_the_row_matrix(rng):
-    data = _organisations(rng, 500).assign(
-        age=pd.Series(rng.integers(20, 23, 500).astype(float)).where(rng.random(500) > 0.2)
-    )
-    columns = ["organisation", "age"]
-    x, names = covariate_matrix(data, columns)
-    pattern, first = covariate_patterns(data, columns)
-    weighted, weighted_names = weighted_covariate_matrix(
-        data.iloc[first], columns, weights=np.bincount(pattern)
-    )
-    assert weighted_names == names and "age=missing" in names
-    np.testing.assert_allclose(weighted[pattern], x, atol=1e-12)
 
 
 def test_max_n_must_be_an_integer_of_at_least_2(rng):
