@@ -260,7 +260,7 @@ def append_audit_rows(conn: sa.Connection, rows: Iterable[dict[str, Any]]) -> in
         for name in columns:  # executemany needs the same keys in every row
             row.setdefault(name, None)
         row["row_hash"] = prev = row_digest(row)
-    from flows.store.randomisations import insert_rows  # flows.store imports this module
+    from flows.store.bulk import insert_rows  # flows.store imports this module
 
     # tuples through the driver on SQLite: a national randomisation appends 1.3M rows
     return insert_rows(conn, audit_log, rows)

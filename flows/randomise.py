@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.audit import file_sha256, record_audit_event
 from flows.enrol import enrol_late_entrants
 from flows.integrity import require_current_design
-from flows.safe_io import write_csv
+from flows.safe_io import write_csv_chunks
 from flows.sources import read_table, rename_to_canonical
 from flows.status import STAGE_HOOKS
 from flows.store import AlreadyRandomisedError, Store, participants
@@ -157,17 +157,11 @@ def publish_counts(design: TrialDesign, allocation: Allocation) -> pd.DataFrame:
 @task(name="write coordinator list", cache_policy=NO_CACHE, **IO_RETRIES)
 def write_coordinator_list(design: TrialDesign, round_no: int) -> Path:
     """The allocation list for the coordinator: the only output with arms beside identities."""
-    store = Store()
-    arms = store.participant_arms(design.id)
-    pii = store.pii(design.id)
-    columns = ["participant_id", "organisation", "building", "team", "role", "unit_id", "arm"]
-    listing = arms[[*columns, "enrolment"]]
-    if len(pii):
-        listing = listing.merge(pii, on="participant_id", how="left")
     path = output_dir(design.id) / f"allocation_list_round{round_no}.csv"
     # the whole list is rewritten from the store (late entrants included) into a temporary
-    # file and renamed over the old one: a reader or a crash never sees half a list
-    return write_csv(listing, path)
+    # file and renamed over the old one: a reader or a crash never sees half a list.  It is
+    # read and written a chunk at a time, so a national roster's list is never in memory whole
+    return write_csv_chunks(Store().allocation_list(design.id), path)
 
 
 @flow(name="randomise", log_prints=True, **STAGE_HOOKS)

@@ -22,7 +22,7 @@ import re
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +42,7 @@ __all__ = [
     "participant_slug",
     "write_bytes",
     "write_csv",
+    "write_csv_chunks",
     "write_text",
 ]
 
@@ -195,6 +196,38 @@ def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv) -> Path:
     path = Path(path)
     with atomic_path(path) as temporary:
         neutralise_formulas(frame).to_csv(temporary, **to_csv)
+    return path
+
+
+def write_csv_chunks(frames: Iterable[pd.DataFrame], path: str | Path, **to_csv) -> Path:
+    """:func:`write_csv` of a table read a chunk at a time, never whole in memory.
+
+    The frames (same columns; the first may be empty) are written one after
+    another, formula-safe, under one header, and renamed into place at the end
+    (:func:`atomic_path`): text columns give the bytes :func:`write_csv` of
+    their concatenation gives.
+
+    Parameters
+    ----------
+    frames : iterable of DataFrame
+        The table's chunks, in order; at least one.
+    path : str or Path
+        Where to write.
+    **to_csv
+        Passed to :meth:`pandas.DataFrame.to_csv`; ``index`` defaults to False.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    to_csv.setdefault("index", False)
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        for i, frame in enumerate(frames):
+            neutralise_formulas(frame).to_csv(
+                temporary, **to_csv, header=i == 0, mode="w" if i == 0 else "a"
+            )
     return path
 
 

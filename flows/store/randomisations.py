@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain, islice, repeat
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from flows.audit import append_audit_rows
+from flows.store.bulk import INSERT_CHUNK_ROWS, insert_tuples
 from flows.store.schema import allocations, design_documents, participant_pii, participants, trials
 from flows.store.values import is_present, json_scalar, text_or_none, utc_now
 
@@ -24,12 +28,8 @@ __all__ = [
     "ForcedDesignChangeError",
     "RandomisationRecords",
     "forced_design_changes",
-    "insert_rows",
     "participant_row",
 ]
-
-#: Rows per executemany of :func:`insert_rows` (bounds the tuples held at once).
-INSERT_CHUNK_ROWS = 50_000
 
 
 class AlreadyRandomisedError(RuntimeError):
@@ -236,34 +236,49 @@ class RandomisationRecords:
         # here, not once per row (at 1.3M rows that alone took minutes)
         design_hash = design.design_hash
         unit_kind = "cluster" if design.unit == "cluster" else "participant"
-        insert_rows(
+        # every table's rows are built and written a chunk at a time: a national roster's
+        # 1.3M rows as dicts (allocations, participants, PII, audit) took 3.3 GB at once
+        unit_ids, strata, arms, positions = (
+            _column(units, c) for c in ("unit_id", "stratum", "arm", "sequence_position")
+        )
+        insert_tuples(
             conn,
             allocations,
             [
-                {
-                    "trial_id": design.id,
-                    "round": round_no,
-                    "unit_id": u,
-                    "unit_kind": unit_kind,
-                    "stratum": s,
-                    "arm": a,
-                    "sequence": sequence,
-                    "sequence_position": int(p),
-                    "allocated_at": now,
-                    "design_hash": design_hash,
-                    "algorithm_version": allocation.algorithm_version,
-                }
-                for u, s, a, p in units[
-                    ["unit_id", "stratum", "arm", "sequence_position"]
-                ].itertuples(index=False)
+                "trial_id",
+                "round",
+                "unit_id",
+                "unit_kind",
+                "stratum",
+                "arm",
+                "sequence",
+                "sequence_position",
+                "allocated_at",
+                "design_hash",
+                "algorithm_version",
             ],
+            zip(
+                repeat(design.id),
+                repeat(round_no),
+                unit_ids(),
+                repeat(unit_kind),
+                strata(),
+                arms(),
+                repeat(sequence),
+                positions(),
+                repeat(now),
+                repeat(design_hash),
+                repeat(allocation.algorithm_version),
+            ),
         )
         RandomisationRecords._insert_participants(conn, design, roster, allocation, enrolment, now)
         if pii is not None and len(pii):
-            insert_rows(
+            pii_columns = ["trial_id", *pii.columns]
+            insert_tuples(
                 conn,
                 participant_pii,
-                [{"trial_id": design.id, **row} for row in pii.to_dict("records")],
+                pii_columns,
+                ([design.id, *(row[c] for c in pii_columns[1:])] for row in _records(pii)),
             )
         common = {
             "trial_id": design.id,
@@ -277,22 +292,21 @@ class RandomisationRecords:
             conn,
             [{**common, "event": event, "reason": reason, "details_json": json.dumps(details)}],
         )
-        append_audit_rows(
-            conn,
-            [
-                {
-                    **common,
-                    "event": "allocated",
-                    "unit_id": u,
-                    "arm": a,
-                    "sequence": sequence,
-                    "sequence_position": int(p),
-                }
-                for u, a, p in units[["unit_id", "arm", "sequence_position"]].itertuples(
-                    index=False
-                )
-            ],
+        allocated = (
+            {
+                **common,
+                "event": "allocated",
+                "unit_id": u,
+                "arm": a,
+                "sequence": sequence,
+                "sequence_position": p,
+            }
+            for u, a, p in zip(unit_ids(), arms(), positions(), strict=True)
         )
+        # a chunk per call: each call chains onto the row the one before appended (same
+        # transaction), so the rows and their hashes are those of a single call
+        while chunk := list(islice(allocated, INSERT_CHUNK_ROWS)):
+            append_audit_rows(conn, chunk)
 
     @staticmethod
     def _supersede(conn, trial_id, roster, allocation, pii, round_no) -> None:  # noqa: ANN001
@@ -347,30 +361,109 @@ class RandomisationRecords:
 
     @staticmethod
     def _insert_participants(conn, design, roster, allocation, enrolment, now) -> None:  # noqa: ANN001
-        unit_of = dict(
-            zip(allocation.members["participant_id"], allocation.members["unit_id"], strict=True)
+        # ids, units and strata as Arrow arrays (a few bytes a row), made Python objects a
+        # chunk at a time: as two dicts of 1.3M entries they took hundreds of MB
+        ids = pa.chunked_array(
+            [
+                pa.array([str(x) for x in roster["id"].iloc[start:stop].tolist()], pa.string())
+                for start, stop in _chunks(len(roster))
+            ],
+            pa.string(),
         )
-        stratum_of = dict(
-            zip(allocation.units["unit_id"], allocation.units["stratum"], strict=True)
-        )
+        unit_of = _lookup(allocation.members, "participant_id", "unit_id", ids)
+        stratum_of = _lookup(allocation.units, "unit_id", "stratum", unit_of)
         covariate_cols = [c for c in design.roster.covariates if c in roster.columns]
-        rows = []
-        for rec in roster.to_dict("records"):
-            pid = str(rec["id"])
-            unit = unit_of[pid]
-            rows.append(
-                participant_row(
-                    design,
-                    rec,
-                    participant_id=pid,
-                    unit=unit,
-                    stratum=stratum_of[unit],
-                    enrolment=enrolment,
-                    covariate_cols=covariate_cols,
-                    now=now,
-                )
+        rows = (
+            participant_row(
+                design,
+                rec,
+                participant_id=pid,
+                unit=unit,
+                stratum=stratum,
+                enrolment=enrolment,
+                covariate_cols=covariate_cols,
+                now=now,
             )
-        insert_rows(conn, participants, rows)
+            for rec, pid, unit, stratum in zip(
+                _records(roster), _python(ids), _python(unit_of), _python(stratum_of), strict=True
+            )
+        )
+        first = next(rows, None)
+        if first is None:
+            return
+        columns = list(first)  # participant_row's keys: the one shape of a participants row
+        insert_tuples(
+            conn,
+            participants,
+            columns,
+            ([row[c] for c in columns] for row in chain([first], rows)),
+        )
+
+    def allocation_list(
+        self, trial_id: str, *, chunk_rows: int = INSERT_CHUNK_ROWS
+    ) -> Iterator[pd.DataFrame]:
+        """The coordinator's allocation list, ``chunk_rows`` rows at a time.
+
+        Each participant of the active round, by id, with their organisation,
+        building, team, role, unit, arm and enrolment, then their PII columns
+        if the trial has any PII: the rows and columns of
+        :meth:`~flows.store.Store.participant_arms` left-joined to
+        :meth:`~flows.store.Store.pii`, read as a stream (1.3M rows as one
+        frame, and its merged and neutralised copies, took 1.5 GB).  The first
+        frame may be empty, so the columns are always there.
+        """
+        listed = [
+            participants.c.participant_id,
+            participants.c.organisation,
+            participants.c.building,
+            participants.c.team,
+            participants.c.role,
+            participants.c.unit_id,
+            allocations.c.arm,
+            participants.c.enrolment,
+        ]
+        trial = self.trial(trial_id)
+        with self.engine.connect() as conn:
+            any_pii = conn.execute(
+                sa.select(participant_pii.c.participant_id)
+                .where(participant_pii.c.trial_id == trial_id)
+                .limit(1)
+            ).first()
+            if any_pii is not None:
+                own = ("trial_id", "participant_id")
+                listed += [c for c in participant_pii.columns if c.name not in own]
+            names = [c.name for c in listed]
+            if trial is None:
+                yield pd.DataFrame(columns=names)
+                return
+            joined = participants.join(
+                allocations,
+                sa.and_(
+                    allocations.c.trial_id == participants.c.trial_id,
+                    allocations.c.unit_id == participants.c.unit_id,
+                    allocations.c.round == trial["active_round"],
+                ),
+            )
+            if any_pii is not None:
+                joined = joined.outerjoin(
+                    participant_pii,
+                    sa.and_(
+                        participant_pii.c.trial_id == participants.c.trial_id,
+                        participant_pii.c.participant_id == participants.c.participant_id,
+                    ),
+                )
+            result = conn.execution_options(yield_per=chunk_rows).execute(
+                sa.select(*listed)
+                .select_from(joined)
+                .where(participants.c.trial_id == trial_id)
+                .order_by(participants.c.participant_id)
+            )
+            empty = True
+            for part in result.partitions():
+                empty = False
+                yield pd.DataFrame([tuple(row) for row in part], columns=names)
+            if empty:
+                yield pd.DataFrame(columns=names)
 
     def superseded(self, trial_id: str, round_no: int) -> int:
         """How many participants a forced re-randomisation into ``round_no`` left superseded."""
@@ -385,39 +478,42 @@ class RandomisationRecords:
             ).scalar_one()
 
 
-def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping]) -> int:
-    """A plain INSERT of ``rows`` (dicts with the same keys) inside ``conn``'s transaction.
+def _chunks(n: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each chunk of :data:`INSERT_CHUNK_ROWS` of ``n`` rows."""
+    for start in range(0, n, INSERT_CHUNK_ROWS):
+        yield start, min(start + INSERT_CHUNK_ROWS, n)
 
-    The same rows, values and failures as ``conn.execute(table.insert(), rows)``
-    (a row colliding with a unique key fails the whole transaction; triggers
-    run), but on SQLite the rows go to the driver's executemany as tuples, in
-    chunks of :data:`INSERT_CHUNK_ROWS`: SQLAlchemy's per-row parameter
-    processing was most of the time of storing a national roster (1.3M
-    allocations, participants and audit rows).  Values pass through each
-    column type's own bind processor, so a date or time is stored in exactly
-    the text SQLAlchemy writes.  Returns the number of rows.
-    """
-    if not rows:
-        return 0
-    dialect = conn.dialect
-    if dialect.name != "sqlite":
-        conn.execute(table.insert(), list(rows))
-        return len(rows)
-    columns = list(rows[0])
-    processors = [
-        (i, table.c[c].type.dialect_impl(dialect).bind_processor(dialect))
-        for i, c in enumerate(columns)
-    ]
-    processors = [(i, f) for i, f in processors if f is not None]
-    names = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
-    statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
-    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
-        chunk = [[row[c] for c in columns] for row in rows[start : start + INSERT_CHUNK_ROWS]]
-        for i, process in processors:
-            for values in chunk:
-                values[i] = process(values[i])
-        conn.exec_driver_sql(statement, [tuple(values) for values in chunk])
-    return len(rows)
+
+def _column(frame: pd.DataFrame, name: str) -> Callable[[], Iterator]:
+    """A fresh iterator over a column's values as Python objects, a chunk at a time."""
+
+    def values() -> Iterator:
+        for start, stop in _chunks(len(frame)):
+            yield from frame[name].iloc[start:stop].tolist()
+
+    return values
+
+
+def _records(frame: pd.DataFrame) -> Iterator[dict]:
+    """``frame.to_dict("records")``, a chunk at a time (the same dicts, never all at once)."""
+    for start, stop in _chunks(len(frame)):
+        yield from frame.iloc[start:stop].to_dict("records")
+
+
+def _lookup(frame: pd.DataFrame, key: str, value: str, keys: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``frame``'s ``value`` for each of ``keys`` by its ``key`` column, as a dict of the two
+    columns gives it (the last row of a repeated key wins; a key not there is a KeyError)."""
+    found = frame.drop_duplicates(key, keep="last")
+    at = pc.index_in(keys, value_set=pa.array(found[key].astype("str")))
+    if at.null_count:
+        raise KeyError(keys.filter(pc.is_null(at))[0].as_py())
+    return pa.array(found[value]).take(at)
+
+
+def _python(values: pa.ChunkedArray) -> Iterator:
+    """An Arrow array's values as Python objects, a chunk at a time."""
+    for start, stop in _chunks(len(values)):
+        yield from values.slice(start, stop - start).to_pylist()
 
 
 def participant_row(

@@ -1,4 +1,4 @@
-"""The randomisation's bulk write (flows.store.randomisations.insert_rows): same rows as
+"""The randomisation's bulk write (flows.store.bulk.insert_rows): same rows as
 SQLAlchemy's insert, and a failure still stores nothing."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from flows.audit import verify_audit_chain
 from flows.store import Store
-from flows.store.randomisations import insert_rows
+from flows.store.bulk import insert_rows
 from flows.store.schema import allocations
 from tests.designs import DESIGNS
 from trial_designs.design import load_design
@@ -79,3 +79,29 @@ def test_a_randomisation_that_fails_midway_stores_nothing_and_keeps_the_chain():
     store.record_randomisation(design=design, allocation=allocation, roster=roster)
     assert len(store.allocations("letters")) == len(allocation.units)
     assert verify_audit_chain(store).ok
+
+
+def test_postgres_copy_stores_a_zoned_time_as_an_insert_does(postgres_url):
+    # COPY's text drops a zone ('09:00+00' read as 09:00); an INSERT converts it to the
+    # session's zone. In London's summer time the two differ by an hour.
+    store = Store(postgres_url)
+    at = dt.datetime(2026, 7, 1, 9, 0, tzinfo=dt.UTC)
+    with store.transaction() as conn:
+        conn.exec_driver_sql("SET LOCAL TimeZone = 'Europe/London'")
+        conn.execute(
+            sa.text(
+                "INSERT INTO trials (trial_id, title, design_hash, design_json, "
+                "active_round, created_at) VALUES ('t', 't', 'h', '{}', 1, '2026-01-01')"
+            )
+        )
+        conn.execute(allocations.insert(), [_allocation_row("u1", at)])
+        rows = [_allocation_row(f"u{i}", at) for i in range(2, 5)]
+        rows[1]["allocated_at"] = at.replace(tzinfo=None)  # a naive one beside, as it is
+        assert insert_rows(conn, allocations, rows) == 3
+    with store.engine.connect() as conn:
+        stored = dict(
+            conn.execute(sa.select(allocations.c.unit_id, allocations.c.allocated_at)).all()
+        )
+    assert stored["u1"] == dt.datetime(2026, 7, 1, 10, 0)
+    assert stored["u2"] == stored["u4"] == stored["u1"]
+    assert stored["u3"] == dt.datetime(2026, 7, 1, 9, 0)
