@@ -25,6 +25,7 @@ from analysis.covariates import (
     covariate_matrix,
     covariate_patterns,
     is_numeric_column,
+    sparse_covariate_matrix,
 )
 from common.validation import require_columns
 
@@ -300,8 +301,8 @@ _CLASSIFIER = "logistic regression (L2, C=1, newton-cholesky) on standardised co
 AUC_MAX_N = 20_000
 
 
-#: Convergence tolerance of the classifier fitted on distinct patterns.
-_PATTERN_TOL = 1e-8
+#: Convergence tolerance of the classifier's fits on a subsample (patterns or sparse rows).
+_SUBSAMPLE_TOL = 1e-8
 
 
 def _new_classifier(tol: float = 1e-4) -> LogisticRegression:
@@ -460,11 +461,14 @@ def balance_auc(
     a balance check does not need: with 20,000 participants in two equal arms the
     AUC's null SD is about :math:`\\sqrt{(n + 1) / (12 n_1 n_2)} \\approx 0.004`, so
     an AUC of 0.52 stands five SDs out, and the baseline table beside it still
-    describes every participant.  On a subsample whose covariates take few distinct
-    values (at most a quarter as many patterns as rows: organisation indicators, say),
-    each fold is fitted on the distinct (pattern, arm) rows with their counts as
-    weights, the same fits in a fraction of the time.  The subsample and its rule are
-    reported (``n``, ``n_total``, ``subsample``).
+    describes every participant.  The subsample's fits are the same penalised fits made
+    more cheaply: its indicators are scaled but not centred, so they stay sparse (the
+    unpenalised intercept absorbs the centring; see
+    :func:`analysis.covariates.sparse_covariate_matrix`), and when its covariates take
+    few distinct values (at most a quarter as many patterns as rows: organisation
+    indicators, say) each fold is fitted on the distinct (pattern, arm) rows with their
+    counts as weights.  Both are fitted to a tolerance of 1e-8 on one BLAS thread.  The
+    subsample and its rule are reported (``n``, ``n_total``, ``subsample``).
 
     Two alternatives were weighed.  Permuting within strata is the right null for a
     stratified design but no cheaper: every permutation is still ``cv`` fits on the
@@ -506,7 +510,12 @@ def balance_auc(
             f"of the {n_total:,}, each arm in proportion to its size (largest remainder), "
             "drawn from the test's own seeded random stream."
         )
-    x, names = covariate_matrix(data, covariates, missing=covariate_missing)
+    if subsample is None:
+        x, names = covariate_matrix(data, covariates, missing=covariate_missing)
+    else:
+        # indicators scaled but not centred stay sparse; the unpenalised intercept absorbs
+        # the centring, so the penalised fits (and AUCs) are those of the dense matrix
+        x, names = sparse_covariate_matrix(data, covariates, missing=covariate_missing)
     smallest = int(np.bincount(codes, minlength=len(arm_levels)).min())
     if smallest < cv:
         raise ValueError(
@@ -519,17 +528,18 @@ def balance_auc(
     if subsample is not None:
         found = covariate_patterns(data, covariates, max_patterns=len(data) // 4)
         if found is not None:
-            patterns = (found[0], x[found[1]])
+            patterns = (found[0], x[found[1]].toarray())
     if x.shape[1] == 0:
         # constant covariates carry no information: every prediction ties
         observed, null = 0.5, np.full(n_permutations, 0.5)
     else:
-        # the weighted fits stop by a gradient on another scale, and at scikit-learn's
-        # default tolerance one Newton step short of the row-level fits: 1e-8 reaches them
-        tol = 1e-4 if patterns is None else _PATTERN_TOL
-        # a subsample's fits (a few hundred pattern rows, or 16,000 rows) ran ten times
-        # faster on one BLAS thread than on two contending for a loaded 2-core machine,
-        # and one thread gives the same bits on any core count; whole trials are as before
+        # a subsample's fits (weighted patterns, or sparse rows) stop by a gradient on
+        # another scale than the dense row fits, at scikit-learn's default tolerance up to
+        # a Newton step apart: 1e-8 takes them to the same optimum.  And they ran ten
+        # times faster on one BLAS thread than on two contending for a loaded 2-core
+        # machine; one thread also gives the same bits on any core count.  Trials of
+        # max_n or fewer (every demo) keep their dense fits, tolerance and threads.
+        tol = 1e-4 if subsample is None else _SUBSAMPLE_TOL
         single = subsample is not None
         with threadpool_limits(limits=1, user_api="blas") if single else contextlib.nullcontext():
             observed = _cross_validated_auc(x, codes, n_arms, cv, seed, patterns, tol)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse as scipy_sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -23,6 +24,7 @@ from analysis.covariates import (
     COVARIATE_MISSING,
     covariate_matrix,
     covariate_patterns,
+    sparse_covariate_matrix,
     weighted_covariate_matrix,
 )
 from analysis.missing.attrition import response_indicator
@@ -33,13 +35,14 @@ __all__ = ["COVARIATE_MISSING", "IPW_FIT", "PATTERN_FIT_MIN_N", "IPWResult", "ip
 
 #: How the response model is fitted: every choice is the same maximum-likelihood fit.
 IPW_FIT: dict[str, str] = {
-    "auto": "on the patterns above PATTERN_FIT_MIN_N participants when there are at most "
-    "a quarter as many patterns as participants, else on the rows",
-    "rows": "one row per participant",
+    "auto": "above PATTERN_FIT_MIN_N participants on the patterns when there are at most a "
+    "quarter as many patterns as participants, else on the sparse rows; below it on the rows",
+    "rows": "one row per participant, a dense standardised design matrix",
     "patterns": "one row per distinct (covariates, arm) pattern and response, weighted by its count",
+    "sparse": "one row per participant, indicators kept sparse (scaled, not centred)",
 }
-#: Below this many participants "auto" fits on the rows: milliseconds, and the very
-#: numbers earlier versions wrote.
+#: Below this many participants "auto" fits on the dense rows: milliseconds, and the
+#: very numbers earlier versions wrote.
 PATTERN_FIT_MIN_N = 20_000
 
 
@@ -120,8 +123,8 @@ def ipw_weights(
     covariate_missing : {"indicator", "error"}
         How missing covariate values are handled.
     fit_on : str, default "auto"
-        A key of :data:`IPW_FIT`: fit the response model on the rows or on the distinct
-        patterns of covariates and arm (the same fit; see Notes).
+        A key of :data:`IPW_FIT`: fit the response model on the rows (dense or sparse)
+        or on the distinct patterns of covariates and arm (the same fit; see Notes).
 
     Returns
     -------
@@ -151,7 +154,11 @@ def ipw_weights(
     participant of it would get.  The AUC on those rows, weighted by the counts, is
     the row-level AUC (tied scores count as the repeated rows would).  With 200
     organisations and two arms a national trial of 1.3M has at most 400 patterns: the
-    fit costs a pass over the rows instead of a 2 GB design matrix.
+    fit costs a pass over the rows instead of a 2 GB design matrix.  When the patterns
+    are many (a continuous covariate), a large trial is fitted on its rows with the
+    indicators scaled but not centred, as a sparse matrix
+    (:func:`analysis.covariates.sparse_covariate_matrix`): each column moves by a
+    constant, which the intercept absorbs, so the MLE's probabilities are the same.
     """
     response = response_indicator(data, responded)
     labels = arm_labels(data, arm)
@@ -170,17 +177,20 @@ def ipw_weights(
     check_choice("fit_on", fit_on, IPW_FIT)
     check_choice("covariate_missing", covariate_missing, COVARIATE_MISSING)
     require_columns(data, covariates)
-    patterns = None
-    if fit_on == "patterns" or (fit_on == "auto" and len(data) > PATTERN_FIT_MIN_N):
+    fitted_on, patterns = fit_on, None
+    if fit_on == "auto":
+        fitted_on = "rows" if len(data) <= PATTERN_FIT_MIN_N else "patterns"
+    if fitted_on == "patterns":
         limit = None if fit_on == "patterns" else len(data) // 4
         patterns = covariate_patterns(data, [*covariates, arm], max_patterns=limit)
-    if patterns is None:
-        propensity, auc, terms = _fit_rows(
-            data, response, labels, covariates, arm, covariate_missing
-        )
-    else:
+        fitted_on = "patterns" if patterns is not None else "sparse"
+    if patterns is not None:
         propensity, auc, terms = _fit_patterns(
             data, response, labels, covariates, arm, covariate_missing, patterns
+        )
+    else:
+        propensity, auc, terms = _fit_rows(
+            data, response, labels, covariates, arm, covariate_missing, sparse=fitted_on == "sparse"
         )
     if (propensity[response] <= 0).any():
         raise ValueError(
@@ -213,7 +223,7 @@ def ipw_weights(
         max_weight=float(responder_weights.max()),
         effective_sample_size=float(responder_weights.sum() ** 2 / (responder_weights**2).sum()),
         model_terms=terms,
-        fitted_on="rows" if patterns is None else "patterns",
+        fitted_on=fitted_on,
     )
 
 
@@ -252,8 +262,23 @@ def _fit_rows(
     covariates: Sequence[str],
     arm: str,
     covariate_missing: str,
+    *,
+    sparse: bool,
 ) -> tuple[np.ndarray, float, tuple[str, ...]]:
-    """The response model on one row per participant: (propensity, AUC, terms)."""
+    """The response model on one row per participant: (propensity, AUC, terms).
+
+    With ``sparse``, the indicators are scaled but not centred, so they stay sparse; the
+    intercept absorbs the difference and the MLE's fitted probabilities are the same.
+    """
+    if sparse:
+        x, names = sparse_covariate_matrix(data, covariates, missing=covariate_missing)
+        dummies = pd.get_dummies(labels.astype(str), drop_first=True, dtype=float)
+        share = dummies.to_numpy().mean(axis=0)
+        arm_part = scipy_sparse.csr_array(dummies.to_numpy() / np.sqrt(share * (1 - share)))
+        design = scipy_sparse.hstack([x, arm_part], format="csr")
+        propensity = _fit(design, response, None).predict_proba(design)[:, 1]
+        arm_terms = [f"{arm}={level}" for level in dummies.columns]
+        return propensity, float(roc_auc_score(response, propensity)), (*names, *arm_terms)
     x, names = covariate_matrix(data, covariates, missing=covariate_missing)
     arm_columns, arm_terms = _arm_columns(labels, arm, None)
     design = np.column_stack([x, arm_columns])

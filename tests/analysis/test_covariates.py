@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.covariates import covariate_matrix, covariate_patterns, weighted_covariate_matrix
+from analysis.covariates import (
+    covariate_matrix,
+    covariate_patterns,
+    sparse_covariate_matrix,
+    weighted_covariate_matrix,
+)
 
 
 def _small() -> pd.DataFrame:
@@ -76,3 +81,24 @@ def test_categorical_indicators_are_the_levels_after_the_first_and_errors_name_t
         covariate_matrix(data, [])
     with pytest.raises(ValueError, match=r"column\(s\) 'grade' are not in the data"):
         weighted_covariate_matrix(data, ["grade"], weights=np.ones(5))
+
+
+def test_sparse_covariate_matrix_is_the_dense_one_uncentred(rng):
+    n = 400
+    data = pd.DataFrame(
+        {
+            "site": pd.Series(rng.choice(["a", "b", "c"], n)).where(rng.random(n) > 0.1),
+            "age": np.where(rng.random(n) < 0.2, np.nan, rng.normal(40, 9, n)),
+            "constant": 1.0,
+            "never": np.nan,
+        }
+    )
+    columns = ["site", "age", "constant", "never"]
+    dense, names = covariate_matrix(data, columns)
+    sparse, sparse_names = sparse_covariate_matrix(data, columns)
+    assert sparse_names == names == ["site=b", "site=c", "site=missing", "age", "age=missing"]
+    shift = sparse.toarray() - dense  # a constant per column: the centring left out
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-12)
+    # the indicators keep their zeros: only the rows at a level or missing are stored
+    at_level = data["site"].isin(["b", "c"]) | data["site"].isna()
+    assert sparse.nnz == at_level.sum() + n + np.isnan(data["age"]).sum()

@@ -164,10 +164,27 @@ def test_auto_fits_on_patterns_only_for_large_trials_with_few_patterns(rng, monk
     monkeypatch.setattr("analysis.missing.ipw.PATTERN_FIT_MIN_N", 1_000)
     assert ipw_weights(data, covariates=["organisation"], **kwargs).fitted_on == "patterns"
     continuous = data.assign(score=rng.normal(size=2000))
-    assert ipw_weights(continuous, covariates=["score"], **kwargs).fitted_on == "rows"
+    assert ipw_weights(continuous, covariates=["score"], **kwargs).fitted_on == "sparse"
     with pytest.raises(
-        ValueError, match="'fit_on' 'cells' is not known. Choose one of: auto, rows, patterns"
+        ValueError,
+        match="'fit_on' 'cells' is not known. Choose one of: auto, rows, patterns, sparse",
     ):
         ipw_weights(data, covariates=["organisation"], fit_on="cells", **kwargs)
     with pytest.raises(ValueError, match=r"column\(s\) 'grade' are not in the data"):
         ipw_weights(data, covariates=["grade"], fit_on="patterns", **kwargs)
+
+
+@pytest.mark.parametrize("options", [{}, {"stabilised": True, "trim_percentile": 99}])
+def test_fit_on_sparse_rows_is_the_dense_row_fit(rng, options):
+    data = _organisation_trial(rng, n=3000).assign(
+        baseline=lambda d: np.where(rng.random(len(d)) < 0.1, np.nan, rng.normal(size=len(d)))
+    )
+    kwargs = {"responded": "responded", "covariates": ["organisation", "baseline"], "arm": "arm"}
+    rows = ipw_weights(data, fit_on="rows", **kwargs, **options)
+    sparse = ipw_weights(data, fit_on="sparse", **kwargs, **options)
+    assert sparse.fitted_on == "sparse"
+    np.testing.assert_allclose(sparse.propensity, rows.propensity, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(sparse.weights, rows.weights, rtol=1e-8, atol=0)
+    assert sparse.auc == pytest.approx(rows.auc, abs=1e-12)
+    assert sparse.effective_sample_size == pytest.approx(rows.effective_sample_size, rel=1e-10)
+    assert sparse.model_terms == rows.model_terms and "baseline=missing" in rows.model_terms
