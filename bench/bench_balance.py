@@ -14,7 +14,9 @@ data are built) printed above the RSS the process had then:
    and 101 of them hours, so the peer runs at 20,000 rows (the subsample's size) with
    ``--peer-permutations`` permutations (5 unless told), and the new path is timed with
    the same permutations on 20,001 rows, which it subsamples to 20,000: the ratio is at
-   the same size; the full-size figures are the new path's alone.
+   the same size (the AUCs differ: the subsample is drawn from the test's stream before
+   the fold seed, so the two runs fold and permute differently); the full-size figures
+   are the new path's alone.
 2. the baseline table (:func:`analysis.balance.baseline_table`) at 1.3M rows, against
    its previous implementation (one comparison of the organisation column per level,
    one arm mask per level and arm), copied here as the peer.
@@ -24,6 +26,11 @@ data are built) printed above the RSS the process had then:
    ``--peer-rows`` rows (200,000 unless told) with the new path beside it at that size.
    The peer uses today's covariate_matrix, which holds two copies of the matrix at
    its peak where the old one held four, so its memory understates the old path's.
+
+4. the same balance test and IPW model with a continuous baseline beside the
+   organisations, so the covariates no longer take a few distinct values: the
+   subsample's fits and the large IPW fit are made on sparse rows (indicators scaled,
+   not centred), against the dense row fits, at the same sizes as above.
 
 The figures are seconds and megabytes on this machine, with the load average.
 """
@@ -88,6 +95,8 @@ def trial(rows: int) -> pd.DataFrame:
             "arm": arm,
             "organisation": np.char.add("Org ", np.char.zfill(organisation.astype(str), 3)),
             "responded": rng.random(rows) < 1 / (1 + np.exp(-logit)),
+            # a continuous baseline (a survey score, say): no longer a few patterns
+            "baseline": np.random.default_rng(7).normal(24, 4, rows),
         }
     )
 
@@ -113,11 +122,13 @@ def run_case(case: str, rows: int, permutations: int) -> dict:
     before = _current_mb()
     _reset_peak()
     began = time.perf_counter()
+    covariates = ["organisation", "baseline"] if case.endswith("_baseline") else ["organisation"]
+    case = case.removesuffix("_baseline")
     if case in ("auc", "auc_rows"):
         found = balance_auc(
             data,
             arm="arm",
-            covariates=["organisation"],
+            covariates=covariates,
             rng=np.random.default_rng([2026, 0x42414C31]),
             n_permutations=permutations,
             max_n=None if case == "auc_rows" else 20_000,
@@ -133,7 +144,7 @@ def run_case(case: str, rows: int, permutations: int) -> dict:
         found = ipw_weights(
             data,
             responded="responded",
-            covariates=["organisation"],
+            covariates=covariates,
             arm="arm",
             stabilised=True,
             fit_on="rows" if case == "ipw_rows" else "auto",
@@ -177,10 +188,11 @@ def _ratios(new: dict, peer: dict, what: str) -> str:
     if "failed" in new or "failed" in peer:
         return f"  {what}: no ratio (a case failed)"
     extra = [f["peak_mb"] - f["data_mb"] for f in (new, peer)]
+    # a ratio of a few MB (allocator noise, freed pages) would say nothing
     memory = (
         f"{extra[1] / extra[0]:.1f}x less memory above the data"
         if min(extra) >= 20
-        else f"memory above the data {extra[0]:.0f} MB against {extra[1]:.0f} MB (noise at this size)"
+        else f"memory above the data {extra[0]:.0f} MB against the peer's {extra[1]:.0f} MB"
     )
     return f"  {what}: {peer['seconds'] / new['seconds']:.1f}x faster, {memory}"
 
@@ -188,7 +200,12 @@ def _ratios(new: dict, peer: dict, what: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--case", choices=["auc", "auc_rows", "table", "table_previous", "ipw", "ipw_rows"]
+        "--case",
+        choices=[
+            f"{case}{suffix}"
+            for case in ("auc", "auc_rows", "table", "table_previous", "ipw", "ipw_rows")
+            for suffix in ("", "_baseline")
+        ],
     )
     parser.add_argument("--rows", type=int, default=STAFF, help=argparse.SUPPRESS)
     parser.add_argument("--permutations", type=int, default=PERMUTATIONS, help=argparse.SUPPRESS)
@@ -245,6 +262,23 @@ def main() -> None:
             f"  the row-level peer at {STAFF:,} rows would hold a "
             f"{STAFF * ORGANISATIONS * 8 / 1e9:.1f} GB design matrix (two at its peak)"
         )
+    print("With a continuous baseline beside the organisations (no longer a few patterns):")
+    auc = _child("auc_baseline", STAFF)
+    print(_line(f"balance: subsample, sparse, {PERMUTATIONS} perms", STAFF, auc), flush=True)
+    small = _child("auc_baseline", 20_001, args.peer_permutations)
+    label = f"balance: subsample, sparse, {args.peer_permutations} perms"
+    print(_line(label, 20_001, small), flush=True)
+    peer = _child("auc_rows_baseline", 20_000, args.peer_permutations)
+    label = f"peer: balance, dense rows, {args.peer_permutations} perms"
+    print(_line(label, 20_000, peer), flush=True)
+    print(_ratios(small, peer, "balance at 20,000 rows"))
+    ipw = _child("ipw_baseline", STAFF)
+    print(_line("IPW: auto (sparse rows)", STAFF, ipw), flush=True)
+    ipw_small = _child("ipw_baseline", args.peer_rows)
+    print(_line("IPW: auto (sparse rows)", args.peer_rows, ipw_small), flush=True)
+    ipw_peer = _child("ipw_rows_baseline", args.peer_rows)
+    print(_line("peer: IPW, dense rows", args.peer_rows, ipw_peer), flush=True)
+    print(_ratios(ipw_small, ipw_peer, f"IPW at {args.peer_rows:,} rows"))
     print(f"Load average at the end: {_load()}.")
 
 
