@@ -135,10 +135,31 @@ def run_stage(stage: str, folder: Path, ri_draws: int) -> dict:
         floor = _peak_mb()
         began = time.perf_counter()
         if stage == "randomise":
+            import flows.randomise
             from flows.randomise import randomise_flow
 
-            done = randomise_flow(design, str(folder / "roster.csv"))
+            # the store's write (allocations, participants, PII, audit: one transaction) is
+            # timed apart; the flow looks its task up by name when it runs
+            write = flows.randomise.store_allocation
+            timed: dict[str, float] = {}
+
+            def timed_write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                started = time.perf_counter()
+                try:
+                    return write(*args, **kwargs)
+                finally:
+                    timed["write"] = time.perf_counter() - started
+
+            flows.randomise.store_allocation = timed_write
+            try:
+                done = randomise_flow(design, str(folder / "roster.csv"))
+            finally:
+                flows.randomise.store_allocation = write
             what = {k: v for k, v in done.items() if isinstance(v, (int, str))}
+            if timed.get("write"):
+                what["store write"] = (
+                    f"{timed['write']:.1f} s, {done['units'] / timed['write']:,.0f} units/s"
+                )
         elif stage == "ingest":
             from flows.outcomes import outcomes_ingest_flow
 

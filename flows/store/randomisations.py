@@ -503,11 +503,12 @@ def _records(frame: pd.DataFrame) -> Iterator[dict]:
 def _lookup(frame: pd.DataFrame, key: str, value: str, keys: pa.ChunkedArray) -> pa.ChunkedArray:
     """``frame``'s ``value`` for each of ``keys`` by its ``key`` column, as a dict of the two
     columns gives it (the last row of a repeated key wins; a key not there is a KeyError)."""
-    found = frame.drop_duplicates(key, keep="last")
-    at = pc.index_in(keys, value_set=pa.array(found[key].astype("str")))
+    # index_in finds a key's first row: in the reversed column that is the last row
+    stored = pa.array(frame[key].astype("str"))[::-1]
+    at = pc.index_in(keys, value_set=stored)
     if at.null_count:
         raise KeyError(keys.filter(pc.is_null(at))[0].as_py())
-    return pa.array(found[value]).take(at)
+    return pc.take(pa.array(frame[value]), pc.subtract(len(stored) - 1, at))
 
 
 def _python(values: pa.ChunkedArray) -> Iterator:
