@@ -301,6 +301,21 @@ def failure_lines(stage: str, run: StageRun, timeout: float) -> list[str]:
     return [head, "    its last log lines:", *(f"    {line}" for line in run.log_tail)]
 
 
+def exit_cleanly_when_stopped() -> None:
+    """Turn SIGTERM and SIGHUP into SystemExit, so the stage runner's clean-up runs.
+
+    ``timeout``, a CI runner or a closed terminal stops the parent with one of
+    them; by default that ends it on the spot, and the stage, in a session of
+    its own, would run on orphaned for as long as it takes.
+    """
+
+    def stopped(signum: int, _frame: object) -> None:
+        raise SystemExit(f"bench_national: stopped by {signal.Signals(signum).name}")
+
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, stopped)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
@@ -323,6 +338,7 @@ def main() -> None:
     if args.stage:  # a child: one stage, one JSON line
         print(json.dumps(run_stage(args.stage, Path(args.folder), args.ri_draws), default=str))
         return
+    exit_cleanly_when_stopped()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"National trial: {N_STAFF:,} staff in {N_ORGANISATIONS} organisations, "

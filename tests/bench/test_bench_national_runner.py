@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 import textwrap
 import threading
@@ -141,3 +142,40 @@ def test_a_failed_stage_names_its_exit_code_and_a_finished_one_gives_its_json(tm
     assert done.exit_code == 0 and bench.failure_lines("ingest", done, 600) == []
     assert done.stdout.strip().splitlines()[-1].startswith('{"seconds": 0.1')
     assert _ends(grandchild)  # a stage that ends well leaves nothing running either
+
+
+def test_a_parent_stopped_by_sigterm_kills_the_stage_it_was_waiting_for(tmp_path):
+    # `timeout 1500 bench_national.py` ends the parent with SIGTERM; the stage, in its own
+    # session, must not run on orphaned
+    (tmp_path / "child.py").write_text(CHILD)
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        textwrap.dedent(
+            f"""
+            import importlib.util, os, sys
+            from pathlib import Path
+            spec = importlib.util.spec_from_file_location("bn", {str(ROOT / "bench" / "bench_national.py")!r})
+            bench = importlib.util.module_from_spec(spec)
+            sys.modules["bn"] = bench
+            spec.loader.exec_module(bench)
+            bench.exit_cleanly_when_stopped()
+            bench.run_stage_process(
+                [sys.executable, {str(tmp_path / "child.py")!r}, "sleep"],
+                env=dict(os.environ), timeout=600, logs=Path({str(tmp_path / "logs")!r}),
+            )
+            """
+        )
+    )
+
+    running = subprocess.Popen([sys.executable, str(parent)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + GUARD_SECONDS
+    while (
+        _grandchild(tmp_path) is None
+        or "step 7" not in (tmp_path / "logs" / "stage.err").read_text()
+    ):
+        assert time.monotonic() < deadline and running.poll() is None, "the stage never started"
+        time.sleep(0.05)
+    running.terminate()
+    _, err = running.communicate(timeout=GUARD_SECONDS)
+    assert "stopped by SIGTERM" in err
+    assert _ends(_grandchild(tmp_path))
