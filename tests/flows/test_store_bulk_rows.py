@@ -105,3 +105,33 @@ def test_postgres_copy_stores_a_zoned_time_as_an_insert_does(postgres_url):
     assert stored["u1"] == dt.datetime(2026, 7, 1, 10, 0)
     assert stored["u2"] == stored["u4"] == stored["u1"]
     assert stored["u3"] == dt.datetime(2026, 7, 1, 9, 0)
+
+
+def test_rows_written_in_chunks_are_the_rows_written_at_once(tmp_path, monkeypatch):
+    # the audit rows are appended a chunk per call, each chained onto the one before: the
+    # chain (and every other row) must be the one a single call writes
+    from flows.store.schema import audit_log, participant_pii, participants
+
+    now = dt.datetime(2026, 12, 1, 9, 30)
+    monkeypatch.setattr("flows.store.randomisations.utc_now", lambda: now)
+    design = load_design(DESIGNS / "letters.yaml")
+    roster = pd.read_csv(GOLDEN / "letters_roster.csv", dtype=str)
+    pii = roster[["id"]].rename(columns={"id": "participant_id"}).assign(first_name="Ann")
+    stored = []
+    for chunk_rows in (7, 1_000_000):
+        monkeypatch.setattr("flows.store.bulk.INSERT_CHUNK_ROWS", chunk_rows)
+        monkeypatch.setattr("flows.store.randomisations.INSERT_CHUNK_ROWS", chunk_rows)
+        store = Store(f"sqlite:///{tmp_path / f'{chunk_rows}.db'}")
+        store.record_randomisation(
+            design=design, allocation=randomise(roster, design), roster=roster, pii=pii
+        )
+        assert verify_audit_chain(store).ok
+        with store.engine.connect() as conn:
+            stored.append(
+                [
+                    conn.execute(sa.select(t).order_by(*t.primary_key.columns)).all()
+                    for t in (allocations, participants, participant_pii, audit_log)
+                ]
+            )
+    assert len(stored[0][0]) == len(roster) and len(stored[0][3]) == len(roster) + 1
+    assert stored[0] == stored[1]
