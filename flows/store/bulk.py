@@ -24,11 +24,19 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 
-__all__ = ["INSERT_CHUNK_ROWS", "copy_new", "copy_rows", "insert_rows", "insert_tuples"]
+__all__ = [
+    "INSERT_CHUNK_ROWS",
+    "copy_new",
+    "copy_rows",
+    "insert_rows",
+    "insert_tuples",
+    "row_values",
+]
 
 #: Rows built and sent at once by :func:`insert_tuples` (and by a randomisation's audit
 #: rows): bounds what is held, so 1.3M rows never stand in memory as dicts or tuples.
@@ -153,7 +161,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping]) -
     if not rows:
         return 0
     columns = list(rows[0])
-    return insert_tuples(conn, table, columns, ([row[c] for c in columns] for row in rows))
+    return insert_tuples(conn, table, columns, map(row_values(columns), rows))
 
 
 def insert_tuples(
@@ -193,13 +201,23 @@ def insert_tuples(
     names = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
     statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
     done = 0
-    while chunk := [list(r) for r in itertools.islice(iterator, INSERT_CHUNK_ROWS)]:
-        for i, process in processors:
-            for values in chunk:
-                values[i] = process(values[i])
+    while chunk := list(itertools.islice(iterator, INSERT_CHUNK_ROWS)):
+        if processors:
+            chunk = [list(r) for r in chunk]
+            for i, process in processors:
+                for values in chunk:
+                    values[i] = process(values[i])
         conn.exec_driver_sql(statement, [tuple(values) for values in chunk])
         done += len(chunk)
     return done
+
+
+def row_values(columns: Sequence[str]) -> Callable[[Mapping], tuple]:
+    """A function from a row dict to its values in ``columns`` order, as a tuple."""
+    if len(columns) == 1:  # itemgetter of one key gives the value, not a 1-tuple
+        (only,) = columns
+        return lambda row: (row[only],)
+    return operator.itemgetter(*columns)
 
 
 def _last_value_cached(process: Callable[[object], object]) -> Callable[[object], object]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from flows.audit import append_audit_rows
-from flows.store.bulk import INSERT_CHUNK_ROWS, insert_tuples
+from flows.store.bulk import INSERT_CHUNK_ROWS, insert_tuples, row_values
 from flows.store.schema import allocations, design_documents, participant_pii, participants, trials
 from flows.store.values import is_present, json_scalar, text_or_none, utc_now
 
@@ -396,7 +396,7 @@ class RandomisationRecords:
             conn,
             participants,
             columns,
-            ([row[c] for c in columns] for row in chain([first], rows)),
+            map(row_values(columns), chain([first], rows)),
         )
 
     def allocation_list(
