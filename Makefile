@@ -47,12 +47,12 @@ postgres:
 # The export test runs the generated primary_analysis.R (estimatr's lm_robust/iv_robust) and
 # reads the .dta back with haven. Debian's R packages, installed here where R or one of them
 # is missing (the check loads each). Needs root or sudo, like postgres.
-R_DEBS := r-base-core r-cran-estimatr r-cran-clubsandwich r-cran-aer r-cran-haven
-R_LIBRARIES := estimatr clubSandwich AER haven
+R_DEBS := r-base-core r-cran-estimatr r-cran-clubsandwich r-cran-aer r-cran-haven r-cran-mice
+R_LIBRARIES := estimatr clubSandwich AER haven mice
 r-deps:
 	@if ! Rscript -e 'for (p in commandArgs(TRUE)) suppressMessages(library(p, character.only = TRUE))' \
 	    $(R_LIBRARIES) > /dev/null 2>&1; then \
-	  echo "Installing R and estimatr, clubSandwich, AER, haven (Debian) for the export test"; \
+	  echo "Installing R and estimatr, clubSandwich, AER, haven, mice (Debian) for the export test and the R references"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(R_DEBS); \
 	fi
