@@ -198,7 +198,7 @@ def multiple_imputation(
         )
         return _normal_absorbed_once(data, columns, values, codes, fit, seeds)
     for j in incomplete:
-        _check_residual_df(missing[:, j], codes, levels, values.shape[1] - 1, columns[j])
+        _check_residual_df(~missing[:, j], codes, levels, values.shape[1] - 1, columns[j])
     return _normal_absorbed_chained(data, columns, values, codes, levels, seeds, int(max_iter))
 
 

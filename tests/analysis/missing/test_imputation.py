@@ -400,3 +400,32 @@ def test_rubin_errors_and_json():
         rubin_pool([1.0, 2.0], [0.1, 0.1], df_complete=0)
     payload = rubin_pool(ESTIMATES, VARIANCES, df_complete=50).to_dict()
     assert json.loads(json.dumps(payload)) == payload and payload["m"] == 5
+
+
+def test_chained_normal_absorbed_counts_observed_values_not_gaps():
+    # A hostile review: a covariate with 2 gaps among 2,000 rows was refused for "2 observed
+    # values", because the residual-df check was handed the gaps instead of the observed rows.
+    rng = np.random.default_rng(0)
+    n = 2000
+    data = pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "a": rng.integers(0, 2, n).astype(float),
+            "x": rng.normal(size=n),
+            "stratum": rng.integers(0, 30, n),
+        }
+    )
+    data.loc[rng.random(n) < 0.3, "y"] = np.nan
+    data.loc[[5, 9], "x"] = np.nan
+    imputations = list(
+        multiple_imputation(
+            data,
+            columns=["y", "a", "x"],
+            strata="stratum",
+            m=3,
+            rng=np.random.default_rng(1),
+            method="normal_absorbed",
+        )
+    )
+    assert len(imputations) == 3
+    assert all(not frame[["y", "x"]].isna().any().any() for frame in imputations)
