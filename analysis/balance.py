@@ -378,17 +378,23 @@ def _pattern_cross_validated_auc(
     return _auc(np.concatenate(labels), np.concatenate(scores), np.concatenate(weights))
 
 
-def _arm_stratified_subsample(codes: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def _arm_stratified_subsample(
+    codes: np.ndarray, size: int, rng: np.random.Generator, minimum: int
+) -> np.ndarray:
     """Rows (sorted) of a random subsample of ``size``, each arm in proportion to its size.
 
     Arm k gets floor(size * n_k / n) rows, and the rows left over go to the arms with
     the largest remainders (ties to the first arm): Hamilton's rule, so every arm's
-    count is the floor or ceiling of its share.  Within each arm the rows are a simple
+    count is the floor or ceiling of its share.  An arm whose share is below
+    ``minimum`` (the folds' need) gets ``minimum`` rows, or all of its own if fewer, so
+    a small arm that the whole trial could test is never refused in the subsample
+    (which is then a few rows over ``size``).  Within each arm the rows are a simple
     random sample drawn from ``rng``, arm by arm in code order.
     """
     sizes = np.bincount(codes)
     quota, remainder = np.divmod(size * sizes, codes.size)
     quota[np.argsort(-remainder, kind="stable")[: size - int(quota.sum())]] += 1
+    quota = np.maximum(quota, np.minimum(sizes, minimum))
     chosen = [
         rng.choice(np.flatnonzero(codes == k), int(quota[k]), replace=False)
         for k in range(sizes.size)
@@ -502,13 +508,14 @@ def balance_auc(
     n_total = len(data)
     subsample = None
     if max_n is not None and n_total > max_n:
-        rows = _arm_stratified_subsample(codes, max_n, rng)
+        rows = _arm_stratified_subsample(codes, max_n, rng, cv)
         # only the subsample's rows reach the design matrix, never all n x p of it
         data, codes = data.iloc[rows], codes[rows]
         subsample = (
-            f"Above {max_n:,} participants the test runs on a random subsample of {max_n:,} "
-            f"of the {n_total:,}, each arm in proportion to its size (largest remainder), "
-            "drawn from the test's own seeded random stream."
+            f"Above {max_n:,} participants the test runs on a random subsample of {len(rows):,} "
+            f"of the {n_total:,}, each arm in proportion to its size (largest remainder; at "
+            f"least {cv} from each arm, for the folds), drawn from the test's own seeded "
+            "random stream."
         )
     if subsample is None:
         x, names = covariate_matrix(data, covariates, missing=covariate_missing)

@@ -297,7 +297,7 @@ def _amend(
                 f"outcome data were stored, so the change could be chosen from the results.\n"
                 f"{lines}\nIf it must be made, run again with --after-outcomes: the results "
                 "and the report's headline will say the plan changed after outcome data were "
-                "collected. Nothing was stored.",
+                "collected. The attempt is in the audit log; nothing else was stored.",
             )
         old_hash, new_hash = row["design_hash"], design.design_hash
         for digest, document in (

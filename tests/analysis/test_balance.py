@@ -220,16 +220,18 @@ def _organisations(rng, n, arms=("control", "offer"), p=(0.6, 0.4)):
 
 def test_subsample_keeps_each_arms_share_to_the_nearest_participant(rng):
     codes = rng.permutation(np.repeat([0, 1, 2], [5_001, 2_999, 2_000]))
-    rows = _arm_stratified_subsample(codes, 997, np.random.default_rng(4))
+    rows = _arm_stratified_subsample(codes, 997, np.random.default_rng(4), 5)
     assert rows.size == 997 and (np.diff(rows) > 0).all()  # distinct rows, in data order
     counts = np.bincount(codes[rows], minlength=3)
     shares = 997 * np.array([5_001, 2_999, 2_000]) / 10_000  # 498.6, 299.0, 199.4
     assert (counts >= np.floor(shares)).all() and (counts <= np.ceil(shares)).all()
     assert counts.tolist() == [499, 299, 199]  # the one left over goes to the largest remainder
     np.testing.assert_array_equal(
-        rows, _arm_stratified_subsample(codes, 997, np.random.default_rng(4))
+        rows, _arm_stratified_subsample(codes, 997, np.random.default_rng(4), 5)
     )
-    assert not np.array_equal(rows, _arm_stratified_subsample(codes, 997, np.random.default_rng(5)))
+    assert not np.array_equal(
+        rows, _arm_stratified_subsample(codes, 997, np.random.default_rng(5), 5)
+    )
 
 
 def test_a_trial_above_max_n_is_tested_on_a_reproducible_subsample_and_says_so(rng):
@@ -259,7 +261,7 @@ def test_a_trial_above_max_n_is_tested_on_a_reproducible_subsample_and_says_so(r
     # whole (its sparse fits are the dense fits: to the same tolerance, the same AUCs)
     stream = np.random.default_rng(6)
     codes = pd.factorize(data["arm"], sort=True)[0]
-    rows = _arm_stratified_subsample(codes, 300, stream)
+    rows = _arm_stratified_subsample(codes, 300, stream, 5)
     x, _ = covariate_matrix(data.iloc[rows], ["organisation", "baseline"])
     seed = int(stream.integers(0, 2**31 - 1))
     dense = [_cross_validated_auc(x, codes[rows], 2, 5, seed, tol=1e-10)]
@@ -299,10 +301,29 @@ def test_max_n_must_be_an_integer_of_at_least_2(rng):
     for bad in (1, 2.5, True, "20000"):
         with pytest.raises(ValueError, match=r"'max_n' must be an integer of at least 2, or None"):
             balance_auc(data, arm="arm", covariates=["age"], rng=rng, max_n=bad)
-    uneven = pd.DataFrame({"arm": ["control"] * 100 + ["treatment"] * 4, "age": range(104)})
-    # treatment's share of 20 is 0.77: one participant, fewer than cv = 2
-    with pytest.raises(ValueError, match="Got 1 in the smallest arm of the subsample"):
-        balance_auc(uneven, arm="arm", covariates=["age"], rng=rng, max_n=20, cv=2)
+
+
+def test_a_small_arm_keeps_enough_rows_in_the_subsample_for_the_folds(rng):
+    # A hostile review: arms of 2,490 / 2,490 / 20 with max_n = 1,000 gave the small arm
+    # its share, 4 rows, and refused the test (cv = 5) that the whole trial could run.
+    uneven = pd.DataFrame(
+        {
+            "arm": ["a"] * 2490 + ["b"] * 2490 + ["c"] * 20,
+            "age": rng.normal(40, 10, 5000),
+        }
+    )
+    codes = pd.factorize(uneven["arm"], sort=True)[0]
+    rows = _arm_stratified_subsample(codes, 1000, np.random.default_rng(3), 5)
+    assert np.bincount(codes[rows]).tolist() == [498, 498, 5]
+    result = balance_auc(
+        uneven, arm="arm", covariates=["age"], rng=rng, max_n=1000, n_permutations=3
+    )
+    assert result.n == 1001
+    assert "random subsample of 1,001 of the 5,000" in result.to_dict()["subsample"]
+    # an arm with fewer rows than the folds need is still refused, as for a whole trial
+    tiny = pd.DataFrame({"arm": ["control"] * 100 + ["treatment"] * 4, "age": range(104)})
+    with pytest.raises(ValueError, match="Got 4 in the smallest arm of the subsample"):
+        balance_auc(tiny, arm="arm", covariates=["age"], rng=rng, max_n=20, cv=5)
 
 
 def test_baseline_table_of_a_national_trial_counts_every_level(rng):
