@@ -237,7 +237,9 @@ def build_sap(
         )
     se_type, clustered_by = _se_type(design)
     draws = design.analysis.ri_draws
-    methods = methods_section(design, se_type, draws, clustered_by).to_json_dict()
+    # imputation=None: the plan states the rule that will choose the imputation model, as
+    # the trial's size and strata are not known before the data are
+    methods = methods_section(design, se_type, draws, clustered_by, imputation=None).to_json_dict()
     estimands = [
         {
             "name": "ITT",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analysis.estimators import SE_TYPES
 from analysis.results_model import Methods
+from analysis.sections.missing_data import MI_INDICATOR_MAX_ROWS, MI_INDICATOR_MAX_STRATA
 from analysis.sections.subgroups import MIN_LEVEL_CLUSTERS, MIN_LEVEL_N
 from trial_designs.design import TrialDesign
 from trial_designs.subgroups import subgroup_specs
@@ -171,18 +172,30 @@ _IMPUTATION_TEXT = {
 }
 
 
+def _imputation_text(imputation: str | None) -> str:
+    if imputation is not None:
+        return _IMPUTATION_TEXT[imputation]
+    # before the data exist (the analysis plan) the rule that will choose the model
+    return (
+        f"{_IMPUTATION_TEXT['chained_bootstrap']} in a trial of at most "
+        f"{MI_INDICATOR_MAX_ROWS:,} participants and {MI_INDICATOR_MAX_STRATA} strata; above "
+        f"either, {_IMPUTATION_TEXT['normal_absorbed']}"
+    )
+
+
 def methods_section(
     design: TrialDesign,
     se_type: str,
     n_draws: int,
     clustered_by: str | None,
     *,
-    imputation: str = "chained_bootstrap",
+    imputation: str | None = "chained_bootstrap",
 ) -> Methods:
     """The methods as the report prints them, one sentence or paragraph per topic.
 
     ``imputation`` names the multiple imputation's model
-    (:func:`analysis.sections.missing_data.imputation_method`).
+    (:func:`analysis.sections.missing_data.imputation_method`); None, in a plan written
+    before the data exist, states the rule that will choose it.
     """
     return Methods.model_validate(
         {
@@ -218,7 +231,7 @@ def methods_section(
             "effect_sizes": "Hedges' g with small-sample correction; cluster trials standardise by the total SD (EEF convention).",
             "multiplicity": _multiplicity_text(design),
             "missing_data": "Primary: complete cases with baseline adjustment. Sensitivity: inverse-probability weighting (stabilised weights from a logistic model of response on baseline characteristics and arm) and multiple imputation ("
-            f"{_IMPUTATION_TEXT[imputation]}, m = {design.analysis.mi_imputations}, Rubin's rules with Barnard-Rubin df). "
+            f"{_imputation_text(imputation)}, m = {design.analysis.mi_imputations}, Rubin's rules with Barnard-Rubin df). "
             + _several_arms_text(
                 design,
                 "With several active arms, the complete-case, IPW and multiple-imputation "

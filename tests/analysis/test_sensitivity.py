@@ -261,3 +261,16 @@ def test_the_methods_text_names_the_imputation_model_used():
     assert "IterativeImputer" not in texts["normal_absorbed"]
     # the default is the model every trial under the limits has always had
     assert methods_section(design, "HC2", 100, None).missing_data == texts["chained_bootstrap"]
+
+
+def test_the_analysis_plan_states_the_rule_that_chooses_the_imputation_model():
+    # A hostile review: the registered plan said IterativeImputer for every trial, while a
+    # trial above 20 strata or 50,000 participants is imputed by normal regression.
+    from analysis.sap import build_sap
+    from trial_designs.design import load_design
+
+    text = build_sap(load_design("trial_designs/letters.yaml"))["missing_data"]["text"]
+    assert (
+        "IterativeImputer with posterior draws in a trial of at most 50,000 participants and "
+        "20 strata; above either, Bayesian normal linear regression"
+    ) in text
