@@ -373,6 +373,8 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
                 "smd": SUPPRESSED_MARK
                 if any(c["text"] == SUPPRESSED_MARK for c in cells)
                 else smd(row.get("smd", row.get("std_diff"))),
+                "smd_value": row.get("smd", row.get("std_diff")),
+                "smd_values": [(row.get("smds") or {}).get(a) for a in active],
                 "flag": abs(row.get("smd") or 0) > 0.1,
                 # with several active arms, each one's against control, in the arms' order
                 "smds": [
@@ -383,12 +385,14 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
                 ],
             }
         )
+    rows, many_levels = _collapse_many_levels(rows, len(arms))
     return {
         # one standardised-difference column per active arm when there are several
         "smd_columns": [labels.get(a, a) for a in active] if len(active) > 1 else [],
         "arms": [labels.get(a, a) for a in arms],
         "arm_ns": [sup.display(("consort", a, "allocated")) for a in arms],
         "rows": rows,
+        "many_levels": many_levels,
         "auc": balance.get("auc"),
         "auc_text": (
             f"A classifier predicting arm from the baseline variables had a cross-validated AUC of "
@@ -399,6 +403,61 @@ def balance_view(results: Mapping, sup: Suppression) -> dict | None:
             else None
         ),
     }
+
+
+#: A characteristic with more levels than this (200 organisations in a national trial) gets
+#: one line in the baseline table, its largest standardised difference, and its levels in a
+#: table of their own that a reader opens: 200 rows would bury the rest of the table.
+MANY_LEVELS = 12
+
+
+def _largest(rows: list[dict], raw: str, shown: str) -> str:
+    """The standardised difference largest in size among ``rows`` (a suppressed one wins).
+
+    ``raw`` picks each row's number, ``shown`` its cell as printed; a level's suppressed
+    difference stays suppressed in the summary, which could otherwise reveal it.
+    """
+    if any(row[shown] == SUPPRESSED_MARK for row in rows):
+        return SUPPRESSED_MARK
+    values = [row[raw] for row in rows if row[raw] is not None]
+    return smd(max(values, key=abs)) if values else "\u2014"
+
+
+def _collapse_many_levels(rows: list[dict], n_arms: int) -> tuple[list[dict], list[dict]]:
+    """Rows with each many-level characteristic as one summary line; its levels apart."""
+    levels: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["level"] is not None:
+            levels.setdefault(row["variable"], []).append(row)
+    many = {name for name, found in levels.items() if len(found) > MANY_LEVELS}
+    if not many:
+        return rows, []
+    kept: list[dict] = []
+    for row in rows:
+        if row["variable"] not in many:
+            kept.append(row)
+        elif row is levels[row["variable"]][0]:
+            found = levels[row["variable"]]
+            kept.append(
+                {
+                    "variable": row["variable"],
+                    "level": None,
+                    "kind": "many_levels",
+                    "n_levels": len(found),
+                    "cells": [{"text": "\u2014", "n": None}] * n_arms,
+                    "smd": _largest(found, "smd_value", "smd"),
+                    "flag": any(r["flag"] for r in found),
+                    "smds": [
+                        _largest(
+                            [{"value": r["smd_values"][i], "shown": r["smds"][i]} for r in found],
+                            "value",
+                            "shown",
+                        )
+                        for i in range(len(found[0]["smds"]))
+                    ],
+                }
+            )
+    return kept, [{"variable": name, "rows": levels[name]} for name in levels if name in many]
 
 
 def _auc_subsample(detail: Mapping) -> str:
