@@ -101,6 +101,8 @@ def strata_to_absorb(
 
 def absorbs(values: pd.Series, choice: bool | None) -> bool:
     """Whether to absorb these strata: ``choice``, or above :data:`ABSORB_STRATA_ABOVE` levels."""
+    if choice is not None and not isinstance(choice, bool):
+        raise ValueError(f"'absorb_strata' must be True, False or None. Got {choice!r} instead.")
     if choice is not None:
-        return bool(choice)
+        return choice
     return int(pd.Series(values).nunique()) > ABSORB_STRATA_ABOVE

@@ -269,3 +269,15 @@ def test_subgroup_interaction_test_absorbed_equals_dummies(monkeypatch, se_type,
     assert absorbed["df_num"] == dummies["df_num"] == 2
     for name in ("statistic", "df_denom", "p_value"):
         assert absorbed[name] == pytest.approx(dummies[name], rel=1e-9)
+
+
+def test_absorb_strata_must_be_true_false_or_none():
+    # A hostile review: absorb_strata="false" absorbed (bool("false") is True).
+    data = _data()
+    for bad in ("false", 0, 1.0):
+        with pytest.raises(
+            ValueError, match=rf"'absorb_strata' must be True, False or None. Got {bad!r} instead"
+        ):
+            fit_itt(
+                data, outcome="y", treatment_columns=["a1"], strata="stratum", absorb_strata=bad
+            )
