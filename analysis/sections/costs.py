@@ -47,6 +47,7 @@ from analysis.costs import (
     build_ledger,
     summarise_ledger,
 )
+from analysis.estimators.absorb import absorbs, strata_to_absorb
 from analysis.results_model import Costs, ValueOfInformation
 from analysis.sections.cost_arms import cost_arm, cost_totals
 from analysis.value_of_information import annuity_factor, evpi_table_by_option
@@ -107,12 +108,21 @@ def _baseline_adjusted(
         *((rows["arm"] == arm).to_numpy(float) for arm in arms),
         rows[baseline].to_numpy(float),
     ]
-    if "stratum" in rows and rows["stratum"].nunique() > 1:
-        dummies = pd.get_dummies(rows["stratum"].astype(str), drop_first=True, dtype=float)
-        parts += [dummies[c].to_numpy() for c in dummies]
-    coefficients, *_ = np.linalg.lstsq(np.column_stack(parts), rows[endline].to_numpy(float))
-    x = rows[baseline].to_numpy(float)
-    return rows[endline].to_numpy(float) - coefficients[1 + len(arms)] * (x - x.mean()), used
+    y, x = rows[endline].to_numpy(float), rows[baseline].to_numpy(float)
+    stratified = "stratum" in rows and rows["stratum"].nunique() > 1
+    if stratified and absorbs(rows["stratum"], None):
+        # many strata (a national trial's organisations): the slope of the model with their
+        # dummies, by demeaning within strata (Frisch-Waugh-Lovell), with no n x strata matrix
+        strata = strata_to_absorb(rows["stratum"])
+        within, *_ = np.linalg.lstsq(strata.demean(np.column_stack(parts[1:])), strata.demean(y))
+        slope = within[len(arms)]
+    else:
+        if stratified:
+            dummies = pd.get_dummies(rows["stratum"].astype(str), drop_first=True, dtype=float)
+            parts += [dummies[c].to_numpy() for c in dummies]
+        coefficients, *_ = np.linalg.lstsq(np.column_stack(parts), y)
+        slope = coefficients[1 + len(arms)]
+    return y - slope * (x - x.mean()), used
 
 
 def _ce_row(result, outcome: Outcome, *, subject: str | None = None) -> dict:  # noqa: ANN001 - a BootstrapResult

@@ -414,3 +414,39 @@ def test_a_head_count_below_the_trial_attendees_logged_is_said_and_raised_to_the
         for k in ("training", "panel_meeting", "round")
     )
     assert section["totals"]["participants_direct"] == pytest.approx(whole + rest * 10 / 80)
+
+
+def test_the_baseline_slope_with_many_strata_equals_the_dummy_models(monkeypatch):
+    # A national trial's 200 organisations made the costs' baseline adjustment build a
+    # dense n x 200 dummy matrix; above 20 strata the slope now comes from demeaning.
+    import analysis.estimators.absorb as absorb
+    from analysis.sections.costs import _baseline_adjusted
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    stratum = rng.integers(0, 60, n)
+    baseline = rng.normal(20, 4, n) + stratum / 10
+    arm = np.where(rng.random(n) < 0.5, "control", "offer")
+    data = pd.DataFrame(
+        {
+            "arm": arm,
+            "stratum": [f"Org {s}" for s in stratum],
+            "swemwbs_baseline": baseline,
+            "swemwbs_endline": 0.6 * baseline
+            + stratum / 5
+            + (arm == "offer")
+            + rng.normal(0, 3, n),
+        }
+    )
+    used = pd.Series(True, index=data.index)
+
+    def no_dummies(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("60 strata must be absorbed, not dummy-coded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pd, "get_dummies", no_dummies)
+        absorbed, _ = _baseline_adjusted(data, "swemwbs", used, ["offer"])
+    monkeypatch.setattr(absorb, "ABSORB_STRATA_ABOVE", 1000)
+    dummies, _ = _baseline_adjusted(data, "swemwbs", used, ["offer"])
+    assert np.abs(absorbed - dummies).max() < 1e-10
+    assert not np.array_equal(absorbed, data["swemwbs_endline"].to_numpy())
