@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.estimators import fit_itt, ols_fit
+from analysis.estimators import fit_itt, ols_fit, ols_fit_absorbed
+from analysis.estimators.absorb import absorbs
 from analysis.estimators.design_matrix import design_frame
 from analysis.results_model.cycles import CycleAmendment, CycleEffect, CycleHeterogeneity, Cycles
 from analysis.sections.outcomes import treatment_indicator
@@ -152,14 +153,24 @@ def cycles_section(
         result = fit_itt(frame, treatment_columns=[treat], **common)
         pooled = _effect(result, treat, "pooled", 0, None, arms)
         # fit_itt takes one indicator per arm, so the interacted design is built here
-        x, _ = design_frame(frame, [treat, *products], common["covariates"], strata)
-        interacted = ols_fit(
-            frame[outcome].to_numpy(float),
-            x.to_numpy(),
-            terms=list(x.columns),
-            se_type=se_type,
-            clusters=None if cluster is None else frame[cluster].to_numpy(),
-        )
+        y = frame[outcome].to_numpy(float)
+        clusters = None if cluster is None else frame[cluster].to_numpy()
+        if strata is not None and absorbs(frame[strata], None):
+            # many strata, absorbed as fit_itt absorbs them: the same interaction terms
+            interacted, _ = ols_fit_absorbed(
+                y,
+                frame,
+                frame[strata].astype(str),  # a missing label is a level, as in the dummies
+                leading=[treat, *products],
+                covariates=common["covariates"],
+                se_type=se_type,
+                clusters=clusters,
+            )
+        else:
+            x, _ = design_frame(frame, [treat, *products], common["covariates"], strata)
+            interacted = ols_fit(
+                y, x.to_numpy(), terms=list(x.columns), se_type=se_type, clusters=clusters
+            )
         heterogeneity = interaction_wald(interacted, list(products))
     return Cycles(
         outcome=outcome.removesuffix("_endline"),

@@ -130,3 +130,25 @@ def test_without_the_stores_records_the_section_says_amendments_were_not_looked_
     assert unread["amendments"] == [] and unread["amendments_looked_up"] is False
     read = _section(_data((1.0, 1.0)), randomised_at={1: "2019-04-01"}, amendments=[])
     assert "amendments_looked_up" not in read.model_dump(exclude_unset=True)
+
+
+def test_the_heterogeneity_test_with_many_strata_absorbs_them_and_equals_the_dummy_model(
+    monkeypatch,
+):
+    # A national trial's 200 organisations made the interacted model a dense n x 200 design.
+    import analysis.estimators.absorb as absorb
+    from analysis.estimators import design_matrix
+
+    data = _data((0.4, 1.2), seed=4)
+    data["stratum"] = [f"Org {i % 30}" for i in range(len(data))]
+
+    def no_dummies(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("30 strata must be absorbed, not dummy-coded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(design_matrix, "_stratum_dummies", no_dummies)
+        absorbed = _section(data).heterogeneity
+    monkeypatch.setattr(absorb, "ABSORB_STRATA_ABOVE", 1000)
+    dummies = _section(data).heterogeneity
+    assert absorbed.p_value == pytest.approx(dummies.p_value, rel=1e-9)
+    assert absorbed.statistic == pytest.approx(dummies.statistic, rel=1e-9)
