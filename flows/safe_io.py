@@ -192,11 +192,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv) -> Path:
     Path
         ``path``.
     """
-    to_csv.setdefault("index", False)
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        neutralise_formulas(frame).to_csv(temporary, **to_csv)
-    return path
+    return write_csv_chunks([frame], path, **to_csv)
 
 
 def write_csv_chunks(frames: Iterable[pd.DataFrame], path: str | Path, **to_csv) -> Path:
